@@ -1,0 +1,1 @@
+//! Typed client for the Atlassian Application Links REST API.

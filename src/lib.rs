@@ -1,0 +1,2 @@
+//! applink-operator: manages Atlassian Application Links declaratively.
+pub mod atlassian;
