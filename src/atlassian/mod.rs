@@ -1,1 +1,46 @@
-//! Typed client for the Atlassian Application Links REST API.
+//! Typed client for the Atlassian Application Links REST API (see
+//! `/work/shared/reference/applinks-protocol.md`; section numbers below refer to it).
+//!
+//! One [`AtlassianClient`] per application, always acting with that application's own
+//! credentials. Endpoints used, relative to the application's base URL:
+//!
+//! | Method | Endpoint | Why |
+//! |---|---|---|
+//! | [`manifest`](AtlassianClient::manifest) | `GET rest/applinks/1.0/manifest` (anonymous) | identity: id, type, versions (§1.3) |
+//! | [`remote_manifest`](AtlassianClient::remote_manifest) | `GET rest/applinks/1.0/manifest/{linkId}` | can this application reach its peer? |
+//! | [`capabilities`](AtlassianClient::capabilities) | `GET rest/applinks/3.0/capabilities` (anonymous) | `STATUS_API` present? (§1.7) |
+//! | [`verify_admin`](AtlassianClient::verify_admin) | `GET rest/applinks/1.0/authenticationinfo` | 2xx iff the credentials are admin (§1.4.5) |
+//!
+//! **Why not `applicationlinkForm/createAppLink`:** it creates the link-back by sending the
+//! *remote* administrator's password from one application to the other. The operator never
+//! hands one application's credentials to another host, so it creates each end through that
+//! end's own API (v2 `PUT applicationlink` with the peer's manifest id) and configures OAuth on
+//! each end with mirrored levels (`PUT status/{id}/oauth`), per §1.10 / §6.2. For the same
+//! reason it never deletes with `reciprocate=true` (that goes through the link's own OAuth):
+//! each end is deleted locally.
+//!
+//! Every request carries `Accept: application/json` and `X-Atlassian-Token: no-check` (XSRF
+//! filter on body-less POSTs, §1.2) and Basic or Bearer auth (which, unlike a cookie session,
+//! bypasses WebSudo). Credentials never leave the base URL's origin: cross-origin redirects are
+//! not followed.
+
+mod client;
+mod credentials;
+mod discovery;
+mod envelope;
+mod error;
+mod retry;
+mod tls;
+
+#[cfg(test)]
+mod test_support;
+
+pub use client::{AtlassianClient, ClientConfig};
+pub use credentials::{Credentials, Secret};
+pub use discovery::{
+    Capabilities, Manifest, OAUTH_PROVIDER, STATUS_API, TWO_LO_IMPERSONATION_PROVIDER,
+    TWO_LO_PROVIDER,
+};
+pub use envelope::{RestLink, StatusEnvelope};
+pub use error::ApiError;
+pub use retry::RetryPolicy;

@@ -1,0 +1,607 @@
+//! The HTTP core shared by every endpoint: one place for auth headers, `X-Atlassian-Token`,
+//! `Accept`, timeouts, body caps, retries, redirects and the per-instance concurrency limit.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+use url::Url;
+
+use super::credentials::Credentials;
+use super::envelope::error_message;
+use super::error::ApiError;
+use super::retry::{RetryPolicy, parse_retry_after};
+use super::tls;
+
+/// Error bodies are only read for their message; no need to buffer more than this.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+/// Same-origin redirects followed before giving up.
+const MAX_REDIRECTS: usize = 5;
+
+/// Everything needed to talk to one application.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Base URL of the application, including any context path (`https://host/jira`).
+    pub base_url: Url,
+    pub credentials: Credentials,
+    /// Extra trusted root CAs (PEM), e.g. the instance's private CA.
+    pub ca_bundle_pem: Option<String>,
+    /// Trust the system roots in addition to `ca_bundle_pem` (default true).
+    pub use_system_roots: bool,
+    /// Total time for one attempt, from connecting until the body is read.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Largest successful response body accepted.
+    pub max_body_bytes: usize,
+    /// Requests in flight to this application at once.
+    pub max_concurrent_requests: usize,
+    pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    pub fn new(base_url: Url) -> Self {
+        Self {
+            base_url,
+            credentials: Credentials::Anonymous,
+            ca_bundle_pem: None,
+            use_system_roots: true,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_body_bytes: 4 * 1024 * 1024,
+            max_concurrent_requests: 4,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    pub fn with_ca_bundle(mut self, pem: impl Into<String>) -> Self {
+        self.ca_bundle_pem = Some(pem.into());
+        self
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    pub fn with_max_concurrent_requests(mut self, n: usize) -> Self {
+        self.max_concurrent_requests = n;
+        self
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
+/// Typed client for one application's Application Links REST API. Cheap to clone; clones share
+/// the connection pool and the concurrency limit.
+#[derive(Clone)]
+pub struct AtlassianClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    credentials: Credentials,
+    limiter: Semaphore,
+    timeout: Duration,
+    max_body_bytes: usize,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for AtlassianClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AtlassianClient")
+            .field("base_url", &self.inner.base.as_str())
+            .field("credentials", &self.inner.credentials)
+            .finish()
+    }
+}
+
+impl AtlassianClient {
+    pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
+        let base = normalize_base(config.base_url)?;
+        let tls = tls::client_config(config.ca_bundle_pem.as_deref(), config.use_system_roots)?;
+        let origin = base.origin();
+        // Credentials are attached to every request, so a redirect to another origin would
+        // leak them: follow same-origin redirects only, hand back the 3xx otherwise.
+        let redirect = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else if attempt.url().origin() == origin {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .redirect(redirect)
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .user_agent(concat!("applink-operator/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::InvalidConfig {
+                detail: format!("HTTP client setup failed: {e}"),
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                credentials: config.credentials,
+                limiter: Semaphore::new(config.max_concurrent_requests.max(1)),
+                timeout: config.timeout,
+                max_body_bytes: config.max_body_bytes,
+                retry: config.retry,
+            }),
+        })
+    }
+
+    /// Base URL (always ending in `/`).
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base
+    }
+
+    pub fn has_credentials(&self) -> bool {
+        !self.inner.credentials.is_anonymous()
+    }
+
+    fn endpoint(&self, segments: &[String], query: &[(String, String)]) -> Url {
+        let mut url = self.inner.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            // Each segment is percent-encoded, so an id cannot change the path structure.
+            path.pop_if_empty().extend(segments);
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    /// Sends a call with retries and maps non-2xx answers to [`ApiError`].
+    pub(crate) async fn execute(&self, call: Call) -> Result<Reply, ApiError> {
+        let url = self.endpoint(&call.segments, &call.query);
+        let shown = display_url(&url);
+        if let Some(action) = call.needs_credentials
+            && self.inner.credentials.is_anonymous()
+        {
+            return Err(ApiError::CredentialsMissing { url: shown, action });
+        }
+        let max_attempts = if call.idempotent {
+            self.inner.retry.max_attempts.max(1)
+        } else {
+            1
+        };
+        let mut attempt = 1;
+        loop {
+            let outcome = {
+                // The permit is held for one attempt only, not across backoff sleeps.
+                let _permit = self
+                    .inner
+                    .limiter
+                    .acquire()
+                    .await
+                    .expect("client semaphore is never closed");
+                self.attempt(&call, &url, &shown).await
+            };
+            let failure = match outcome {
+                Ok(reply) => {
+                    tracing::debug!(method = %call.method, url = %shown, status = reply.status.as_u16(), attempt, "applinks request");
+                    return Ok(reply);
+                }
+                Err(failure) => failure,
+            };
+            if !failure.retryable || attempt >= max_attempts {
+                return Err(failure.error);
+            }
+            let Some(delay) = self.inner.retry.delay_for(attempt, failure.retry_after) else {
+                return Err(failure.error);
+            };
+            tracing::debug!(method = %call.method, url = %shown, attempt, ?delay, reason = failure.error.reason(), "retrying applinks request");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt(&self, call: &Call, url: &Url, shown: &str) -> Result<Reply, Failure> {
+        let mut req = self
+            .inner
+            .http
+            .request(call.method.clone(), url.clone())
+            .header(ACCEPT, "application/json")
+            // Needed by body-less POSTs (XSRF filter); harmless everywhere else.
+            .header("X-Atlassian-Token", "no-check");
+        if !call.anonymous {
+            req = match &self.inner.credentials {
+                Credentials::Anonymous => req,
+                Credentials::Basic { username, password } => {
+                    req.basic_auth(username, Some(password.expose()))
+                }
+                Credentials::Bearer { token } => req.bearer_auth(token.expose()),
+            };
+        }
+        if let Some(body) = &call.body {
+            req = req
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport_failure(&e, shown))?;
+        let status = resp.status();
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header(CONTENT_TYPE);
+        let retry_after =
+            header(RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        if status.is_redirection() {
+            let location = header(LOCATION).unwrap_or_else(|| "no Location header".to_owned());
+            return Err(Failure::fatal(ApiError::Redirected {
+                url: shown.to_owned(),
+                location,
+            }));
+        }
+        let limit = if status.is_success() {
+            self.inner.max_body_bytes
+        } else {
+            self.inner.max_body_bytes.min(MAX_ERROR_BODY_BYTES)
+        };
+        let (body, truncated) = read_capped(&mut resp, limit)
+            .await
+            .map_err(|e| self.transport_failure(&e, shown))?;
+        if status.is_success() {
+            if truncated {
+                return Err(Failure::fatal(ApiError::ResponseTooLarge {
+                    url: shown.to_owned(),
+                    limit,
+                }));
+            }
+            return Ok(Reply {
+                status,
+                content_type,
+                body,
+                url: shown.to_owned(),
+            });
+        }
+        Err(self.status_failure(status, &body, retry_after, shown))
+    }
+
+    fn status_failure(
+        &self,
+        status: StatusCode,
+        body: &[u8],
+        retry_after: Option<Duration>,
+        shown: &str,
+    ) -> Failure {
+        let url = shown.to_owned();
+        let message = error_message(body);
+        let error = match status.as_u16() {
+            400 => ApiError::BadRequest { url, message },
+            401 if self.inner.credentials.is_anonymous() => ApiError::CredentialsMissing {
+                url,
+                action: "this request",
+            },
+            401 => ApiError::Unauthorized { url, message },
+            403 => ApiError::Forbidden { url, message },
+            404 => ApiError::NotFound { url, message },
+            409 => ApiError::Conflict { url, message },
+            429 => {
+                return Failure {
+                    error: ApiError::RateLimited { url, retry_after },
+                    retryable: true,
+                    retry_after,
+                };
+            }
+            code @ (500 | 502 | 503 | 504) => {
+                return Failure {
+                    error: ApiError::Server {
+                        url,
+                        status: code,
+                        message,
+                    },
+                    retryable: true,
+                    // Retry-After is only meaningful with 503 (and 429).
+                    retry_after: if code == 503 { retry_after } else { None },
+                };
+            }
+            code if status.is_server_error() => ApiError::Server {
+                url,
+                status: code,
+                message,
+            },
+            code => ApiError::UnexpectedStatus {
+                url,
+                status: code,
+                message,
+            },
+        };
+        Failure::fatal(error)
+    }
+
+    fn transport_failure(&self, err: &reqwest::Error, shown: &str) -> Failure {
+        let url = shown.to_owned();
+        if let Some(detail) = tls::find_tls_error(err) {
+            // Certificate problems do not fix themselves: no retry.
+            return Failure::fatal(ApiError::Tls { url, detail });
+        }
+        if err.is_timeout() {
+            return Failure::retry(ApiError::Timeout {
+                url,
+                timeout: self.inner.timeout,
+            });
+        }
+        let detail = root_cause(err);
+        if err.is_redirect() {
+            return Failure::fatal(ApiError::Redirected {
+                url,
+                location: detail,
+            });
+        }
+        if err.is_connect() {
+            return Failure::retry(ApiError::Unreachable { url, detail });
+        }
+        Failure::retry(ApiError::Transport { url, detail })
+    }
+}
+
+/// The innermost error message (e.g. "Connection refused (os error 111)").
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = err.to_string();
+    let mut current = err.source();
+    while let Some(e) = current {
+        last = e.to_string();
+        current = e.source();
+    }
+    last
+}
+
+/// The URL without query string, for messages and logs.
+fn display_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.to_string()
+}
+
+fn normalize_base(mut url: Url) -> Result<Url, ApiError> {
+    let invalid = |detail: String| ApiError::InvalidConfig { detail };
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(format!(
+            "base URL {url} must use http or https, not {:?}",
+            url.scheme()
+        )));
+    }
+    if url.cannot_be_a_base() || url.host().is_none() {
+        return Err(invalid(format!("base URL {url} has no host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        // Never echo the URL here: it contains the secret.
+        return Err(invalid(
+            "base URL must not contain credentials; configure them separately".to_owned(),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(format!(
+            "base URL {url} must not have a query or fragment"
+        )));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// Reads at most `limit` bytes; the flag says whether the body was longer.
+async fn read_capped(
+    resp: &mut reqwest::Response,
+    limit: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    if resp.content_length().is_some_and(|len| len > limit as u64) {
+        return Ok((Vec::new(), true));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            let room = limit - body.len();
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
+}
+
+struct Failure {
+    error: ApiError,
+    retryable: bool,
+    retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn fatal(error: ApiError) -> Self {
+        Self {
+            error,
+            retryable: false,
+            retry_after: None,
+        }
+    }
+
+    fn retry(error: ApiError) -> Self {
+        Self {
+            error,
+            retryable: true,
+            retry_after: None,
+        }
+    }
+}
+
+/// One REST call, described as data.
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    method: Method,
+    segments: Vec<String>,
+    query: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+    /// Sent without credentials even when the client has some.
+    anonymous: bool,
+    /// Only idempotent calls are retried.
+    idempotent: bool,
+    /// `Some(action)` when the call is pointless without credentials.
+    needs_credentials: Option<&'static str>,
+}
+
+impl Call {
+    fn new(method: Method, path: &str, idempotent: bool) -> Self {
+        Self {
+            method,
+            segments: path.split('/').map(str::to_owned).collect(),
+            query: Vec::new(),
+            body: None,
+            anonymous: false,
+            idempotent,
+            needs_credentials: None,
+        }
+    }
+
+    /// `path` is a fixed, `/`-separated path relative to the base URL; variable parts are
+    /// appended with [`Call::segment`] so they get percent-encoded.
+    pub(crate) fn get(path: &str) -> Self {
+        Self::new(Method::GET, path, true)
+    }
+
+    pub(crate) fn put(path: &str) -> Self {
+        Self::new(Method::PUT, path, true)
+    }
+
+    pub(crate) fn delete(path: &str) -> Self {
+        Self::new(Method::DELETE, path, true)
+    }
+
+    /// POST, not retried unless marked [`Call::idempotent`].
+    pub(crate) fn post(path: &str) -> Self {
+        Self::new(Method::POST, path, false)
+    }
+
+    pub(crate) fn segment(mut self, segment: impl Into<String>) -> Self {
+        self.segments.push(segment.into());
+        self
+    }
+
+    pub(crate) fn query(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.query.push((key.to_owned(), value.into()));
+        self
+    }
+
+    pub(crate) fn json<T: Serialize>(mut self, body: &T) -> Self {
+        self.body = Some(serde_json::to_vec(body).expect("request bodies serialize"));
+        self
+    }
+
+    pub(crate) fn anonymous(mut self) -> Self {
+        self.anonymous = true;
+        self
+    }
+
+    pub(crate) fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
+    }
+
+    pub(crate) fn admin(mut self, action: &'static str) -> Self {
+        self.needs_credentials = Some(action);
+        self
+    }
+}
+
+/// A successful (2xx) response.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) content_type: Option<String>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) url: String,
+}
+
+impl Reply {
+    pub(crate) fn is_xml(&self) -> bool {
+        self.content_type
+            .as_deref()
+            .is_some_and(|ct| ct.contains("xml"))
+            || self.body.trim_ascii_start().starts_with(b"<?xml")
+    }
+
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if self
+            .content_type
+            .as_deref()
+            .is_some_and(|ct| ct.contains("html"))
+        {
+            return Err(self.malformed(
+                "expected JSON but got an HTML page; is the URL the application's base URL and not a login or proxy page?",
+            ));
+        }
+        serde_json::from_slice(&self.body).map_err(|e| self.malformed(format!("invalid JSON: {e}")))
+    }
+
+    pub(crate) fn malformed(&self, detail: impl Into<String>) -> ApiError {
+        ApiError::MalformedResponse {
+            url: self.url.clone(),
+            detail: detail.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_is_normalized_and_validated() {
+        let ok = normalize_base(Url::parse("https://host.example.test/jira").unwrap()).unwrap();
+        assert_eq!(ok.as_str(), "https://host.example.test/jira/");
+        for bad in [
+            "ftp://host/",
+            "https://user:secret@host/",
+            "https://host/?a=b",
+        ] {
+            let err = normalize_base(Url::parse(bad).unwrap()).unwrap_err();
+            assert_eq!(err.reason(), "InvalidClientConfig");
+            assert!(!err.to_string().contains("secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn endpoint_encodes_variable_segments() {
+        let client = AtlassianClient::new(ClientConfig::new(
+            Url::parse("https://host.example.test/ctx").unwrap(),
+        ))
+        .unwrap();
+        let call = Call::get("rest/applinks/3.0/applinks").segment("../x?y");
+        let url = client.endpoint(&call.segments, &call.query);
+        assert_eq!(
+            url.as_str(),
+            "https://host.example.test/ctx/rest/applinks/3.0/applinks/..%2Fx%3Fy"
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! Typed errors of the Atlassian client. Each carries a stable PascalCase `reason()` that the
+//! controller copies into Kubernetes conditions, and a message that says what to change.
+
+use std::time::Duration;
+
+/// Errors returned by [`super::AtlassianClient`]. URLs in messages never contain credentials
+/// (they are sent in headers only) and carry no query string.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    #[error("invalid client configuration: {detail}")]
+    InvalidConfig { detail: String },
+
+    #[error("{url} is unreachable ({detail}); check the URL, DNS and network policies")]
+    Unreachable { url: String, detail: String },
+
+    #[error(
+        "request to {url} timed out after {timeout:?}; the application is overloaded or not answering"
+    )]
+    Timeout { url: String, timeout: Duration },
+
+    #[error(
+        "TLS handshake with {url} failed ({detail}); add the CA that signed the application's certificate to the instance's CA bundle, or fix the certificate"
+    )]
+    Tls { url: String, detail: String },
+
+    #[error(
+        "{url} redirected to another origin ({location}); credentials are never sent there. Set the instance URL to the address the application answers on directly"
+    )]
+    Redirected { url: String, location: String },
+
+    #[error("{action} needs administrator credentials, but none are configured for {url}")]
+    CredentialsMissing { url: String, action: &'static str },
+
+    #[error(
+        "{url} rejected the credentials (401){}; provide the username and password (or token) of an administrator",
+        suffix(.message)
+    )]
+    Unauthorized {
+        url: String,
+        message: Option<String>,
+    },
+
+    #[error(
+        "{url} denied the request (403){}; the user must be an administrator (a system administrator for relocation and 2LO impersonation)",
+        suffix(.message)
+    )]
+    Forbidden {
+        url: String,
+        message: Option<String>,
+    },
+
+    #[error("{url} was not found (404){}", suffix(.message))]
+    NotFound {
+        url: String,
+        message: Option<String>,
+    },
+
+    #[error("{url} answered 409 Conflict{}", suffix(.message))]
+    Conflict {
+        url: String,
+        message: Option<String>,
+    },
+
+    #[error("{url} rejected the request (400){}", suffix(.message))]
+    BadRequest {
+        url: String,
+        message: Option<String>,
+    },
+
+    #[error("an application link with id {id} already exists on {url}")]
+    AlreadyExists { url: String, id: String },
+
+    #[error("{url} is rate limiting requests (429){}", retry_hint(.retry_after))]
+    RateLimited {
+        url: String,
+        retry_after: Option<Duration>,
+    },
+
+    #[error("{url} failed with HTTP {status}{}", suffix(.message))]
+    Server {
+        url: String,
+        status: u16,
+        message: Option<String>,
+    },
+
+    #[error("{url} answered with unexpected HTTP status {status}{}", suffix(.message))]
+    UnexpectedStatus {
+        url: String,
+        status: u16,
+        message: Option<String>,
+    },
+
+    #[error("{url} sent a response that could not be understood: {detail}")]
+    MalformedResponse { url: String, detail: String },
+
+    #[error("{url} sent a response larger than the {limit}-byte limit")]
+    ResponseTooLarge { url: String, limit: usize },
+
+    #[error(
+        "the application at {url} is of type {actual:?}, expected {expected:?}; check the instance URL and type"
+    )]
+    UnexpectedType {
+        url: String,
+        expected: String,
+        actual: String,
+    },
+
+    #[error("HTTP request to {url} failed: {detail}")]
+    Transport { url: String, detail: String },
+}
+
+fn suffix(message: &Option<String>) -> String {
+    match message {
+        Some(m) if !m.is_empty() => format!(": {m}"),
+        _ => String::new(),
+    }
+}
+
+fn retry_hint(retry_after: &Option<Duration>) -> String {
+    match retry_after {
+        Some(d) => format!("; retry after {}s", d.as_secs()),
+        None => String::new(),
+    }
+}
+
+impl ApiError {
+    /// Stable, PascalCase reason for Kubernetes conditions.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::InvalidConfig { .. } => "InvalidClientConfig",
+            Self::Unreachable { .. } => "Unreachable",
+            Self::Timeout { .. } => "Timeout",
+            Self::Tls { .. } => "TlsError",
+            Self::Redirected { .. } => "RedirectedToOtherOrigin",
+            Self::CredentialsMissing { .. } => "CredentialsMissing",
+            Self::Unauthorized { .. } => "CredentialsRejected",
+            Self::Forbidden { .. } => "PermissionDenied",
+            Self::NotFound { .. } => "NotFound",
+            Self::Conflict { .. } => "Conflict",
+            Self::BadRequest { .. } => "RequestRejected",
+            Self::AlreadyExists { .. } => "AlreadyExists",
+            Self::RateLimited { .. } => "RateLimited",
+            Self::Server { .. } => "ServerError",
+            Self::UnexpectedStatus { .. } => "UnexpectedStatus",
+            Self::MalformedResponse { .. } => "MalformedResponse",
+            Self::ResponseTooLarge { .. } => "ResponseTooLarge",
+            Self::UnexpectedType { .. } => "UnexpectedApplicationType",
+            Self::Transport { .. } => "TransportError",
+        }
+    }
+
+    /// True when trying again later may succeed without anybody changing anything.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable { .. }
+                | Self::Timeout { .. }
+                | Self::RateLimited { .. }
+                | Self::Server { .. }
+                | Self::Transport { .. }
+        )
+    }
+
+    /// The delay the server asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The HTTP status the error came from, if it came from a response.
+    pub fn status(&self) -> Option<u16> {
+        Some(match self {
+            Self::Unauthorized { .. } => 401,
+            Self::Forbidden { .. } => 403,
+            Self::NotFound { .. } => 404,
+            Self::Conflict { .. } => 409,
+            Self::BadRequest { .. } => 400,
+            Self::RateLimited { .. } => 429,
+            Self::Server { status, .. } | Self::UnexpectedStatus { status, .. } => *status,
+            _ => return None,
+        })
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound { .. })
+    }
+
+    /// The server-provided message (from the Atlassian error envelope), if any.
+    pub fn server_message(&self) -> Option<&str> {
+        match self {
+            Self::Unauthorized { message, .. }
+            | Self::Forbidden { message, .. }
+            | Self::NotFound { message, .. }
+            | Self::Conflict { message, .. }
+            | Self::BadRequest { message, .. }
+            | Self::Server { message, .. }
+            | Self::UnexpectedStatus { message, .. } => message.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_pascal_case_and_messages_say_what_to_do() {
+        let err = ApiError::Unauthorized {
+            url: "https://jira.example.test/rest/applinks/1.0/authenticationinfo".into(),
+            message: Some("You must be an administrator".into()),
+        };
+        assert_eq!(err.reason(), "CredentialsRejected");
+        let text = err.to_string();
+        assert!(text.contains("You must be an administrator"), "{text}");
+        assert!(text.contains("administrator"), "{text}");
+        assert!(!err.is_transient());
+
+        let err = ApiError::RateLimited {
+            url: "u".into(),
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        assert_eq!(err.reason(), "RateLimited");
+        assert!(err.to_string().contains("retry after 7s"));
+        assert!(err.is_transient());
+        assert_eq!(err.status(), Some(429));
+    }
+}
