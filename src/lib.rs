@@ -1,2 +1,4 @@
 //! applink-operator: manages Atlassian Application Links declaratively.
 pub mod atlassian;
+pub mod crd;
+pub mod crdgen;

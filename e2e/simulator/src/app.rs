@@ -1,0 +1,141 @@
+//! A running simulated application: identity, configuration, state and outgoing client.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::Router;
+
+use crate::config::{AppConfig, Role, UserConfig};
+use crate::model::Manifest;
+use crate::oauth::Signer;
+use crate::product::providers;
+use crate::server::ListenerCtl;
+use crate::state::{AppState, Faults, Identity, Persisted, RequestLog, state_file};
+
+pub struct App {
+    pub cfg: AppConfig,
+    pub ident: Identity,
+    pub scheme: &'static str,
+    pub port: u16,
+    pub base_url: String,
+    pub signer: Signer,
+    pub client: reqwest::Client,
+    pub state: Mutex<AppState>,
+    pub faults: Mutex<Faults>,
+    pub log: Mutex<RequestLog>,
+    pub state_dir: Option<PathBuf>,
+    pub(crate) listener: tokio::sync::Mutex<ListenerCtl>,
+    pub(crate) router: OnceLock<Router>,
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl App {
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    pub fn type_id(&self) -> &'static str {
+        self.cfg.product.type_id()
+    }
+
+    pub fn is_cloud(&self) -> bool {
+        self.cfg.product.is_cloud()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// The local manifest (§1.3); `outbound` repeats `inbound`, as real servers do.
+    pub fn manifest(&self) -> Manifest {
+        let mut inbound: Vec<String> = vec![providers::OAUTH.into(), providers::TWO_LO.into()];
+        if !self.is_cloud() {
+            inbound.push(providers::TWO_LO_I.into());
+            inbound.push(providers::BASIC.into());
+            inbound.push(providers::TRUSTED.into());
+        }
+        inbound.push(providers::CORS.into());
+        inbound.push(providers::PLACEHOLDER.into());
+        let id = self
+            .faults
+            .lock()
+            .expect("faults")
+            .manifest_id
+            .unwrap_or(self.ident.id);
+        let icon = self.url(&format!("/images/16{}.png", self.type_id()));
+        Manifest {
+            id: id.to_string(),
+            name: self.ident.display_name.clone(),
+            type_id: self.type_id().into(),
+            version: self.ident.version.clone(),
+            build_number: self.cfg.product.default_build_number(),
+            applinks_version: self.ident.applinks_version.clone(),
+            outbound: inbound.clone(),
+            inbound,
+            public_signup: false,
+            url: self.base_url.clone(),
+            icon_url: icon.clone(),
+            icon_uri: icon,
+        }
+    }
+
+    pub fn has_capability(&self, name: &str) -> bool {
+        self.ident.capabilities.iter().any(|c| c == name)
+    }
+
+    pub fn check_password(&self, username: &str, password: &str) -> Option<UserConfig> {
+        if self.faults.lock().expect("faults").reject_credentials {
+            return None;
+        }
+        self.cfg
+            .users
+            .iter()
+            .find(|u| u.username == username && u.password == password)
+            .cloned()
+    }
+
+    pub fn user(&self, username: &str) -> Option<UserConfig> {
+        self.cfg.users.iter().find(|u| u.username == username).cloned()
+    }
+
+    pub fn router(&self) -> Router {
+        self.router.get().expect("router initialised").clone()
+    }
+
+    /// Writes the persisted state when a state dir is configured. Errors are logged, not fatal:
+    /// the simulator keeps serving from memory.
+    pub fn persist(&self) {
+        let Some(dir) = &self.state_dir else { return };
+        let snapshot = self.state.lock().expect("state").p.clone();
+        let path = state_file(dir, self.name());
+        let tmp = path.with_extension("json.tmp");
+        let res = serde_json::to_vec_pretty(&snapshot)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&tmp, b))
+            .and_then(|_| std::fs::rename(&tmp, &path));
+        if let Err(e) = res {
+            tracing::warn!(app = self.name(), error = %e, "could not persist state");
+        }
+    }
+
+    pub fn load_persisted(dir: &std::path::Path, name: &str) -> Option<Persisted> {
+        let bytes = std::fs::read(state_file(dir, name)).ok()?;
+        match serde_json::from_slice(&bytes) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(app = name, error = %e, "ignoring unreadable state file");
+                None
+            }
+        }
+    }
+}
+
+pub type AppRef = Arc<App>;
+
+pub fn is_admin(u: &UserConfig) -> bool {
+    u.role >= Role::Admin
+}
+
+pub fn is_sysadmin(u: &UserConfig) -> bool {
+    u.role >= Role::Sysadmin
+}

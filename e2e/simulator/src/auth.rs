@@ -1,0 +1,284 @@
+//! Who is calling: Basic auth, `al_username`/`al_password`, or a verified OAuth request; and the
+//! admin rules of the three resource families.
+
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderValue, Request, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::app::{App, is_admin, is_sysadmin};
+use crate::config::UserConfig;
+use crate::model::StatusEnv;
+use crate::oauth::{self, Problem};
+use crate::respond::{ApiError, Fmt, status_env};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    Anonymous,
+    Basic,
+    TwoLo,
+    TwoLoImpersonation,
+    ThreeLo,
+}
+
+impl Via {
+    pub fn label(self) -> &'static str {
+        match self {
+            Via::Anonymous => "anonymous",
+            Via::Basic => "basic",
+            Via::TwoLo => "2lo",
+            Via::TwoLoImpersonation => "2loi",
+            Via::ThreeLo => "3lo",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: Option<UserConfig>,
+    pub via: Via,
+    /// Valid `al_username`/`al_password` query credentials, honoured by admin resources only.
+    pub al_user: Option<UserConfig>,
+}
+
+impl Caller {
+    pub fn anonymous() -> Self {
+        Caller {
+            user: None,
+            via: Via::Anonymous,
+            al_user: None,
+        }
+    }
+
+    /// The user the admin interceptor sees: the authenticated one, else the query credentials.
+    pub fn admin_user(&self) -> Option<&UserConfig> {
+        self.user.as_ref().or(self.al_user.as_ref())
+    }
+
+    /// Classic resources: 401 Status unless admin (§1.2 AdminApplicationLinksInterceptor).
+    pub fn require_admin(&self, fmt: Fmt) -> Result<&UserConfig, ApiError> {
+        match self.admin_user() {
+            Some(u) if is_admin(u) => Ok(u),
+            _ => Err(ApiError::status(
+                fmt,
+                401,
+                "You must be an administrator to perform this operation (applinks.error.only.admin)",
+            )),
+        }
+    }
+
+    /// Classic sysadmin-only operations: 401 when not admin, 403 when admin only.
+    pub fn require_sysadmin(&self, fmt: Fmt) -> Result<&UserConfig, ApiError> {
+        let u = self.require_admin(fmt)?;
+        if is_sysadmin(u) {
+            Ok(u)
+        } else {
+            Err(ApiError::status(
+                fmt,
+                403,
+                "You must be a system administrator to perform this operation",
+            ))
+        }
+    }
+
+    /// V3 resources: 401 when not authenticated, 403 when not admin.
+    pub fn require_admin_v3(&self) -> Result<&UserConfig, ApiError> {
+        match self.admin_user() {
+            None => Err(ApiError::v3(401, "Authentication required")),
+            Some(u) if !is_admin(u) => Err(ApiError::v3(403, "Administrator permission required")),
+            Some(u) => Ok(u),
+        }
+    }
+
+    pub fn is_sysadmin(&self) -> bool {
+        self.admin_user().is_some_and(is_sysadmin)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or_else(Caller::anonymous))
+    }
+}
+
+/// The URI the signer signed: our scheme, the Host the client used, the raw path.
+pub fn signed_base_uri(app: &App, req: &Request<Body>) -> String {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| format!("{}:{}", app.cfg.host, app.port))
+        .to_ascii_lowercase();
+    let default_port = if app.scheme == "https" { ":443" } else { ":80" };
+    let host = host.strip_suffix(default_port).unwrap_or(&host);
+    format!("{}://{}{}", app.scheme, host, req.uri().path())
+}
+
+fn unauthorized_basic(fmt: Fmt) -> Response {
+    let mut r = status_env(
+        fmt,
+        StatusEnv::message(401, "Client must be authenticated to access this resource."),
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"Atlassian\""),
+    );
+    r
+}
+
+/// Resolves the caller of an Atlassian request, or answers it (bad credentials, OAuth problems).
+/// OAuth servlets verify their own requests, so OAuth headers are not checked for them.
+pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Response> {
+    let fmt = Fmt::from_headers(req.headers());
+    let mut caller = Caller::anonymous();
+    let query = req.uri().query().unwrap_or("");
+    let pairs = oauth::form_pairs(query);
+    let qget = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if let (Some(u), Some(p)) = (qget("al_username"), qget("al_password")) {
+        caller.al_user = app.check_password(u, p);
+    }
+    let Some(auth) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(caller);
+    };
+    if let Some(b64) = auth.strip_prefix("Basic ") {
+        let decoded = STANDARD
+            .decode(b64.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        let user = decoded.and_then(|d| {
+            let (u, p) = d.split_once(':')?;
+            app.check_password(u, p)
+        });
+        return match user {
+            Some(u) => {
+                caller.user = Some(u);
+                caller.via = Via::Basic;
+                Ok(caller)
+            }
+            None => Err(unauthorized_basic(fmt)),
+        };
+    }
+    if auth.starts_with("OAuth") {
+        if req.uri().path().starts_with("/plugins/servlet/oauth/") {
+            return Ok(caller);
+        }
+        return resolve_oauth(app, req, auth, &pairs)
+            .map(|(user, via)| Caller {
+                user,
+                via,
+                al_user: caller.al_user,
+            })
+            .map_err(|p| p.response(&app.base_url));
+    }
+    // Bearer tokens (PATs) are not simulated.
+    Err(unauthorized_basic(fmt))
+}
+
+fn resolve_oauth(
+    app: &App,
+    req: &Request<Body>,
+    auth: &str,
+    query: &[(String, String)],
+) -> Result<(Option<UserConfig>, Via), Problem> {
+    let params = oauth::parse_authorization(auth).ok_or(Problem::ParameterAbsent)?;
+    let base = signed_base_uri(app, req);
+    let key_param = params
+        .iter()
+        .find(|(k, _)| k == "oauth_consumer_key")
+        .map(|(_, v)| v.clone());
+    let mut st = app.state.lock().expect("state");
+    let consumer = key_param
+        .as_deref()
+        .and_then(|k| st.link_by_consumer(k))
+        .and_then(|l| l.incoming.clone());
+    let public = consumer
+        .as_ref()
+        .and_then(|c| c.public_key.as_deref())
+        .and_then(|pk| crate::keys::parse_public_key(pk).ok());
+    let signed = oauth::verify(
+        req.method().as_str(),
+        &base,
+        &params,
+        query,
+        |_| public,
+        &mut st.nonces,
+    )?;
+    let consumer = consumer.ok_or(Problem::ConsumerKeyUnknown)?;
+    match signed.token.as_deref() {
+        None => Err(Problem::ParameterAbsent),
+        Some("") => {
+            if let Some(requestor) = signed.requestor() {
+                if !consumer.two_lo_impersonation_allowed {
+                    return Err(Problem::TwoLoNotAllowed);
+                }
+                let user = app.user(requestor).ok_or(Problem::PermissionUnknown)?;
+                Ok((Some(user), Via::TwoLoImpersonation))
+            } else {
+                if !consumer.two_lo_allowed {
+                    return Err(Problem::TwoLoNotAllowed);
+                }
+                let user = consumer
+                    .executing_two_lo_user
+                    .as_deref()
+                    .and_then(|u| app.user(u));
+                Ok((user, Via::TwoLo))
+            }
+        }
+        Some(token) => {
+            let at = st
+                .access_tokens
+                .get(token)
+                .filter(|t| t.consumer_key == signed.consumer_key)
+                .ok_or(Problem::TokenRejected)?;
+            let user = app.user(&at.user).ok_or(Problem::PermissionUnknown)?;
+            Ok((Some(user), Via::ThreeLo))
+        }
+    }
+}
+
+/// XSRF rule of REST module 7.x for POST (§1.2): a form-like or absent body needs the header.
+pub fn xsrf_blocked(req: &Request<Body>) -> bool {
+    if req.method() != axum::http::Method::POST || !req.uri().path().starts_with("/rest/") {
+        return false;
+    }
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.to_ascii_lowercase());
+    let form_like = match ct.as_deref() {
+        None => true,
+        Some(c) => {
+            c.starts_with("application/x-www-form-urlencoded")
+                || c.starts_with("multipart/form-data")
+                || c.starts_with("text/plain")
+        }
+    };
+    if !form_like {
+        return false;
+    }
+    let token = req
+        .headers()
+        .get("X-Atlassian-Token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    !(token.eq_ignore_ascii_case("no-check") || token.eq_ignore_ascii_case("nocheck"))
+}
+
+pub fn xsrf_response(fmt: Fmt) -> Response {
+    status_env(fmt, StatusEnv::message(403, "XSRF check failed")).into_response()
+}

@@ -1,0 +1,174 @@
+//! Configuration of the simulated applications (YAML; JSON is valid YAML too).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::product::Product;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    /// Optional separate control port (0 = random); the control API is also on every app.
+    #[serde(default)]
+    pub control_port: Option<u16>,
+    pub apps: Vec<AppConfig>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Admin,
+    Sysadmin,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain served by this app.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// Unique name; also the default seed of the application id and RSA key.
+    pub name: String,
+    pub product: Product,
+    /// Loopback port; 0 picks a free one.
+    #[serde(default)]
+    pub port: u16,
+    /// Host name used in the base URL (the socket always binds 127.0.0.1).
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// Seed of the application id, consumer key and RSA key (defaults to `name`).
+    #[serde(default)]
+    pub seed: Option<String>,
+    /// Explicit application id (UUID), overriding the seed.
+    #[serde(default)]
+    pub id: Option<uuid::Uuid>,
+    /// Display name in the manifest (defaults to `name`).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub applinks_version: Option<String>,
+    /// Capabilities served at `capabilities`; default `["STATUS_API","MIGRATION_API"]`.
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Extra CA certificates (PEM) this app trusts when calling peers over HTTPS.
+    #[serde(default)]
+    pub trust_ca: Vec<PathBuf>,
+    #[serde(default = "default_users")]
+    pub users: Vec<UserConfig>,
+    /// RSA modulus size of the app's OAuth key.
+    #[serde(default = "default_key_bits")]
+    pub key_bits: usize,
+    /// Timeout of calls to peers, in milliseconds.
+    #[serde(default = "default_peer_timeout_ms")]
+    pub peer_timeout_ms: u64,
+}
+
+fn default_host() -> String {
+    "127.0.0.1".into()
+}
+
+fn default_key_bits() -> usize {
+    2048
+}
+
+fn default_peer_timeout_ms() -> u64 {
+    10_000
+}
+
+pub fn default_users() -> Vec<UserConfig> {
+    vec![
+        UserConfig {
+            username: "admin".into(),
+            password: "admin".into(),
+            role: Role::Sysadmin,
+        },
+        UserConfig {
+            username: "user".into(),
+            password: "user".into(),
+            role: Role::User,
+        },
+    ]
+}
+
+impl AppConfig {
+    /// A minimal config with the default users, for tests and the library API.
+    pub fn new(name: &str, product: Product) -> Self {
+        AppConfig {
+            name: name.into(),
+            product,
+            port: 0,
+            host: default_host(),
+            seed: None,
+            id: None,
+            display_name: None,
+            version: None,
+            applinks_version: None,
+            capabilities: None,
+            tls: None,
+            trust_ca: vec![],
+            users: default_users(),
+            key_bits: default_key_bits(),
+            peer_timeout_ms: default_peer_timeout_ms(),
+        }
+    }
+
+    pub fn seed(&self) -> &str {
+        self.seed.as_deref().unwrap_or(&self.name)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.is_empty() {
+            return Err("app name must not be empty".into());
+        }
+        if self.product.is_cloud() && self.tls.is_none() {
+            return Err(format!(
+                "app {}: cloud products are HTTPS only; set tls.cert and tls.key",
+                self.name
+            ));
+        }
+        if self.key_bits < 512 {
+            return Err(format!("app {}: key_bits must be >= 512", self.name));
+        }
+        Ok(())
+    }
+}
+
+impl SimConfig {
+    /// Parses YAML (JSON is accepted as a subset of YAML).
+    pub fn from_yaml(text: &str) -> Result<Self, String> {
+        let cfg: SimConfig = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        for app in &self.apps {
+            app.validate()?;
+            if !names.insert(app.name.as_str()) {
+                return Err(format!("duplicate app name {}", app.name));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,580 @@
+//! Application-link CRUD: v1 (`1.0/applicationlink`), v2 (`2.0`/`3.0`/`latest`) and V3
+//! (`3.0/applinks`) (reference §1.4).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::{Method, StatusCode, request::Parts};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::auth::Caller;
+use crate::keys::url_uuid;
+use crate::model::{Href, LinkEntityIn, StatusEnv, parse_xml_or_json};
+use crate::peer::{PeerAuth, PeerRequest};
+use crate::product::{KNOWN_TYPE_IDS, is_atlassian_type, providers};
+use crate::respond::{ApiError, ApiResult, Fmt, json_response, negotiated, status_env};
+use crate::state::Link;
+use crate::xml::El;
+
+/// The REST version segment of the request path (`1.0`, `2.0`, `3.0`, `latest`).
+#[derive(Clone, Debug)]
+pub struct ApiVersion(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiVersion {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let v = parts
+            .uri
+            .path()
+            .split('/')
+            .nth(3)
+            .unwrap_or("1.0")
+            .to_string();
+        Ok(ApiVersion(v))
+    }
+}
+
+pub fn parse_id(s: &str) -> Option<Uuid> {
+    Uuid::parse_str(s).ok()
+}
+
+pub fn self_href(app: &App, ver: &str, id: &Uuid) -> String {
+    app.url(&format!("/rest/applinks/{ver}/applicationlink/{id}"))
+}
+
+fn icon(app: &App, type_id: &str) -> String {
+    app.url(&format!("/images/16{type_id}.png"))
+}
+
+/// Classic `applicationLink` entity (§1.4.1).
+pub fn link_json(app: &App, ver: &str, l: &Link) -> Value {
+    let mut v = json!({
+        "link": [{"href": self_href(app, ver, &l.id), "rel": "self"}],
+        "id": l.id.to_string(), "typeId": l.type_id, "name": l.name,
+        "displayUrl": l.display_url,
+        "iconUrl": icon(app, &l.type_id), "iconUri": icon(app, &l.type_id),
+        "isPrimary": l.primary, "isSystem": l.system,
+    });
+    if !l.system {
+        v["rpcUrl"] = json!(l.rpc_url);
+    }
+    v
+}
+
+pub fn link_xml(app: &App, ver: &str, l: &Link, root: &str) -> El {
+    El::new(root)
+        .child(Href { href: self_href(app, ver, &l.id), rel: "self".into() }.xml())
+        .leaf("id", l.id)
+        .leaf("typeId", &l.type_id)
+        .leaf("name", &l.name)
+        .leaf("displayUrl", &l.display_url)
+        .leaf("iconUrl", icon(app, &l.type_id))
+        .leaf("iconUri", icon(app, &l.type_id))
+        .opt_leaf("rpcUrl", (!l.system).then_some(&l.rpc_url))
+        .leaf("isPrimary", l.primary)
+        .leaf("isSystem", l.system)
+}
+
+fn link_response(app: &App, fmt: Fmt, ver: &str, l: &Link) -> Response {
+    negotiated(fmt, StatusCode::OK, link_json(app, ver, l), link_xml(app, ver, l, "applicationLink"))
+}
+
+fn list_response(app: &App, fmt: Fmt, ver: &str, links: &[Link]) -> Response {
+    let j = json!({"applicationLinks": links.iter().map(|l| link_json(app, ver, l)).collect::<Vec<_>>()});
+    let x = El::new("applicationLinks")
+        .children(links.iter().map(|l| link_xml(app, ver, l, "applicationLinks")));
+    negotiated(fmt, StatusCode::OK, j, x)
+}
+
+pub fn is_absolute_http(u: &str) -> bool {
+    url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
+fn parse_body(fmt: Fmt, body: &Bytes) -> Result<LinkEntityIn, ApiError> {
+    parse_xml_or_json(body).map_err(|e| ApiError::list(fmt, 400, format!("Invalid applicationLink entity: {e}")))
+}
+
+fn created(app: &App, fmt: Fmt, ver: &str, id: &Uuid) -> Response {
+    let mut env = StatusEnv::new(201);
+    env.created.push(Href { href: self_href(app, ver, id), rel: "self".into() });
+    status_env(fmt, env)
+}
+
+fn updated(app: &App, fmt: Fmt, ver: &str, id: &Uuid) -> Response {
+    let mut env = StatusEnv::new(200);
+    env.updated.push(Href { href: self_href(app, ver, id), rel: "self".into() });
+    status_env(fmt, env)
+}
+
+fn not_found(fmt: Fmt, id: &str) -> ApiError {
+    ApiError::status(fmt, 404, format!("No application link with id {id}"))
+}
+
+/// Update rules shared by v1 PUT and v2 POST (§1.4.2): name, displayUrl, primary; no rpcUrl.
+fn apply_update(app: &App, fmt: Fmt, caller: &Caller, id: &Uuid, e: &LinkEntityIn) -> Result<(), ApiError> {
+    let mut st = app.state.lock().expect("state");
+    let link = st.link(id).cloned().ok_or_else(|| not_found(fmt, &id.to_string()))?;
+    if link.system && !caller.is_sysadmin() {
+        return Err(ApiError::status(fmt, 403, "Only system administrators may edit system links"));
+    }
+    if let Some(rpc) = &e.rpc_url
+        && rpc.trim_end_matches('/') != link.rpc_url.trim_end_matches('/')
+    {
+        return Err(ApiError::list_field(
+            fmt,
+            400,
+            "The RPC URL of an application link cannot be updated (applinks.error.cannot.update.rpcurl)",
+            "rpcUrl",
+        ));
+    }
+    if let Some(name) = &e.name
+        && st.p.links.values().any(|l| l.id != *id && &l.name == name)
+    {
+        return Err(ApiError::list_field(fmt, 400, format!("An application link named '{name}' already exists"), "name"));
+    }
+    let l = st.p.links.get_mut(id).expect("checked above");
+    if let Some(n) = &e.name {
+        l.name = n.clone();
+    }
+    if let Some(d) = &e.display_url {
+        l.display_url = d.clone();
+    }
+    if e.is_primary == Some(true) {
+        let t = l.type_id.clone();
+        st.set_primary_flag(&t, *id);
+    }
+    Ok(())
+}
+
+/// Validates and inserts a new link; the id must be free and the name unique.
+pub fn create_link(app: &App, fmt: Fmt, link: Link) -> Result<(), ApiError> {
+    if !KNOWN_TYPE_IDS.contains(&link.type_id.as_str()) {
+        return Err(ApiError::list_field(fmt, 400, format!("No type with id {} installed", link.type_id), "typeId"));
+    }
+    let mut st = app.state.lock().expect("state");
+    if st.link(&link.id).is_some() {
+        return Err(ApiError::list(
+            fmt,
+            400,
+            format!("An application link with id {} already exists (applinks.error.duplicate.url)", link.id),
+        ));
+    }
+    if st.p.links.values().any(|l| l.name == link.name) {
+        return Err(ApiError::list_field(fmt, 400, format!("An application link named '{}' already exists", link.name), "name"));
+    }
+    let primary = link.primary;
+    let (t, id) = (link.type_id.clone(), link.id);
+    st.insert_link(link);
+    if primary {
+        st.set_primary_flag(&t, id);
+    }
+    Ok(())
+}
+
+pub fn new_link(id: Uuid, type_id: &str, name: &str, rpc_url: &str, display_url: &str) -> Link {
+    Link {
+        id,
+        type_id: type_id.into(),
+        name: name.into(),
+        display_url: display_url.into(),
+        rpc_url: rpc_url.trim_end_matches('/').into(),
+        primary: false,
+        system: false,
+        incoming: None,
+        outgoing: BTreeMap::new(),
+        outgoing_hmac: None,
+        allowlist_rule_id: 0,
+    }
+}
+
+pub async fn list(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, ver: ApiVersion) -> ApiResult {
+    caller.require_admin(fmt)?;
+    let links: Vec<Link> = app.state.lock().expect("state").p.links.values().cloned().collect();
+    Ok(list_response(&app, fmt, &ver.0, &links))
+}
+
+pub async fn get_one(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, ver: ApiVersion, Path(id): Path<String>) -> ApiResult {
+    caller.require_admin(fmt)?;
+    let link = parse_id(&id)
+        .and_then(|u| app.state.lock().expect("state").link(&u).cloned())
+        .ok_or_else(|| not_found(fmt, &id))?;
+    Ok(link_response(&app, fmt, &ver.0, &link))
+}
+
+pub async fn list_type(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, ver: ApiVersion, Path(t): Path<String>) -> ApiResult {
+    caller.require_admin(fmt)?;
+    if !KNOWN_TYPE_IDS.contains(&t.as_str()) {
+        return Err(ApiError::list(fmt, 400, format!("No type with id {t} installed")));
+    }
+    let links: Vec<Link> = app.state.lock().expect("state").p.links.values().filter(|l| l.type_id == t).cloned().collect();
+    Ok(list_response(&app, fmt, &ver.0, &links))
+}
+
+pub async fn get_primary(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, ver: ApiVersion, Path(t): Path<String>) -> ApiResult {
+    caller.require_admin(fmt)?;
+    let link = app.state.lock().expect("state").p.links.values().find(|l| l.type_id == t && l.primary).cloned();
+    match link {
+        Some(l) => Ok(link_response(&app, fmt, &ver.0, &l)),
+        None => Err(ApiError::status(fmt, 404, format!("No primary link of type {t}"))),
+    }
+}
+
+pub async fn make_primary(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, ver: ApiVersion, Path(id): Path<String>) -> ApiResult {
+    caller.require_admin(fmt)?;
+    let uid = parse_id(&id).ok_or_else(|| not_found(fmt, &id))?;
+    {
+        let mut st = app.state.lock().expect("state");
+        let t = st.link(&uid).map(|l| l.type_id.clone()).ok_or_else(|| not_found(fmt, &id))?;
+        st.set_primary_flag(&t, uid);
+    }
+    Ok(updated(&app, fmt, &ver.0, &uid))
+}
+
+/// v1 `PUT applicationlink/{id}`: create-or-update, after fetching the manifest at rpcUrl.
+pub async fn v1_put(
+    State(app): State<Arc<App>>,
+    fmt: Fmt,
+    caller: Caller,
+    ver: ApiVersion,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    caller.require_admin(fmt)?;
+    let e = parse_body(fmt, &body)?;
+    let rpc = e
+        .rpc_url
+        .clone()
+        .filter(|u| is_absolute_http(u))
+        .ok_or_else(|| ApiError::list_field(fmt, 400, "rpcUrl must be an absolute URL", "rpcUrl"))?;
+    let path_id = parse_id(&id).ok_or_else(|| ApiError::list(fmt, 400, format!("Invalid application id {id}")))?;
+    let manifest = app
+        .fetch_manifest(&rpc)
+        .await
+        .map_err(|err| ApiError::list(fmt, 400, format!("The application at {rpc} is not reachable: {err}")))?;
+    let exists = app.state.lock().expect("state").link(&path_id).is_some();
+    if exists {
+        apply_update(&app, fmt, &caller, &path_id, &e)?;
+        return Ok(updated(&app, fmt, &ver.0, &path_id));
+    }
+    let new_id = match e.id.as_deref() {
+        Some(s) => parse_id(s).ok_or_else(|| ApiError::list(fmt, 400, format!("Invalid application id {s}")))?,
+        None => path_id,
+    };
+    let type_id = e.type_id.clone().or(manifest.type_id.clone()).unwrap_or_else(|| "generic".into());
+    let name = e.name.clone().or(manifest.name.clone()).unwrap_or_else(|| rpc.clone());
+    let display = e.display_url.clone().unwrap_or_else(|| rpc.clone());
+    let mut link = new_link(new_id, &type_id, &name, &rpc, &display);
+    link.primary = e.is_primary.unwrap_or(false);
+    create_link(&app, fmt, link)?;
+    Ok(created(&app, fmt, &ver.0, &new_id))
+}
+
+/// v2 `PUT applicationlink`: create without contacting the remote (§1.4.3).
+pub async fn v2_create(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, ver: ApiVersion, body: Bytes) -> ApiResult {
+    caller.require_admin(fmt)?;
+    let e = parse_body(fmt, &body)?;
+    let rpc = e
+        .rpc_url
+        .clone()
+        .filter(|u| is_absolute_http(u))
+        .ok_or_else(|| ApiError::list_field(fmt, 400, "rpcUrl must be an absolute URL", "rpcUrl"))?;
+    let type_id = e.type_id.clone().ok_or_else(|| ApiError::list_field(fmt, 400, "typeId is required", "typeId"))?;
+    let name = e.name.clone().ok_or_else(|| ApiError::list_field(fmt, 400, "name is required", "name"))?;
+    let id = match e.id.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) if type_id != "generic" => {
+            parse_id(s).ok_or_else(|| ApiError::list(fmt, 400, format!("Invalid application id {s}")))?
+        }
+        _ => url_uuid(&rpc),
+    };
+    let display = e.display_url.clone().unwrap_or_else(|| rpc.clone());
+    let mut link = new_link(id, &type_id, &name, &rpc, &display);
+    link.primary = e.is_primary.unwrap_or(false);
+    create_link(&app, fmt, link)?;
+    Ok(created(&app, fmt, &ver.0, &id))
+}
+
+/// v2 `POST applicationlink/{id}`: update without a manifest check.
+pub async fn v2_update(
+    State(app): State<Arc<App>>,
+    fmt: Fmt,
+    caller: Caller,
+    ver: ApiVersion,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    caller.require_admin(fmt)?;
+    let e = parse_body(fmt, &body)?;
+    let uid = parse_id(&id).ok_or_else(|| ApiError::list(fmt, 400, format!("No application link with id {id}")))?;
+    if app.state.lock().expect("state").link(&uid).is_none() {
+        return Err(ApiError::list(fmt, 400, format!("No application link with id {id}")));
+    }
+    apply_update(&app, fmt, &caller, &uid, &e)?;
+    Ok(updated(&app, fmt, &ver.0, &uid))
+}
+
+#[derive(Deserialize)]
+pub struct DeleteQuery {
+    #[serde(default)]
+    reciprocate: Option<String>,
+}
+
+/// `DELETE applicationlink/{id}[?reciprocate=true]` (§1.4.2, §1.10).
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    fmt: Fmt,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> ApiResult {
+    let user = caller.require_admin(fmt)?.clone();
+    let uid = parse_id(&id).ok_or_else(|| not_found(fmt, &id))?;
+    let link = app.state.lock().expect("state").link(&uid).cloned().ok_or_else(|| not_found(fmt, &id))?;
+    if link.system && !caller.is_sysadmin() {
+        return Err(ApiError::status(fmt, 403, "Only system administrators may delete system links"));
+    }
+    if q.reciprocate.as_deref() == Some("true") {
+        reciprocal_delete(&app, fmt, &link, &user.username).await?;
+    }
+    app.state.lock().expect("state").remove_link(&uid);
+    Ok(status_env(fmt, StatusEnv::message(200, format!("Deleted application with id '{uid}'"))))
+}
+
+/// Deletes our link on the remote through the link's own outgoing authentication (not Basic).
+async fn reciprocal_delete(app: &App, fmt: Fmt, link: &Link, username: &str) -> Result<(), ApiError> {
+    let auth = match link.outgoing_level() {
+        crate::model::Level::Impersonation => PeerAuth::TwoLoI(username.to_string()),
+        crate::model::Level::Default => PeerAuth::TwoLo,
+        crate::model::Level::ThreeLoOnly => {
+            return Err(ApiError::status(fmt, 401, "Credentials are required to delete the link on the remote application"));
+        }
+        crate::model::Level::Disabled => PeerAuth::None,
+    };
+    let url = format!(
+        "{}/rest/applinks/1.0/applicationlink/{}?reciprocate=false",
+        link.rpc_url.trim_end_matches('/'),
+        app.ident.id
+    );
+    let resp = app
+        .call(PeerRequest::new(Method::DELETE, url).auth(auth).no_check())
+        .await
+        .map_err(|e| ApiError::status(fmt, 500, format!("applinks.remote.delete.failed: {e}")))?;
+    match resp.status.as_u16() {
+        200 => Ok(()),
+        401 => Err(ApiError::status(fmt, 401, "Credentials are required to delete the link on the remote application")),
+        s => Err(ApiError::status(fmt, 500, format!("applinks.remote.delete.failed: remote answered {s}"))),
+    }
+}
+
+// ---- v2 authentication/provider ----
+
+fn provider_entry(app: &App, link: &Link, class: &str, config: &BTreeMap<String, String>) -> Value {
+    json!({
+        "module": format!("applinks-{}", class.rsplit('.').next().unwrap_or(class)),
+        "provider": class,
+        "config": config,
+        "link": [{"href": app.url(&format!("/rest/applinks/2.0/applicationlink/{}/authentication/provider", link.id)), "rel": "self"}],
+    })
+}
+
+pub async fn providers_get(
+    State(app): State<Arc<App>>,
+    fmt: Fmt,
+    caller: Caller,
+    Path(params): Path<Vec<(String, String)>>,
+) -> ApiResult {
+    caller.require_admin(fmt)?;
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let id = get("id").unwrap_or_default();
+    let filter = get("provider");
+    let link = parse_id(&id)
+        .and_then(|u| app.state.lock().expect("state").link(&u).cloned())
+        .ok_or_else(|| not_found(fmt, &id))?;
+    let list: Vec<Value> = link
+        .outgoing
+        .iter()
+        .filter(|(c, _)| filter.as_ref().is_none_or(|f| f == *c))
+        .map(|(c, cfg)| provider_entry(&app, &link, c, cfg))
+        .collect();
+    let x = El::new("authenticationProviders").children(list.iter().map(|p| {
+        El::new("authenticationProvider")
+            .leaf("module", p["module"].as_str().unwrap_or(""))
+            .leaf("provider", p["provider"].as_str().unwrap_or(""))
+    }));
+    Ok(negotiated(fmt, StatusCode::OK, json!(list), x))
+}
+
+#[derive(Deserialize)]
+pub struct ProviderBody {
+    provider: Option<String>,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+}
+
+pub async fn providers_put(
+    State(app): State<Arc<App>>,
+    fmt: Fmt,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    caller.require_admin(fmt)?;
+    let b: ProviderBody = parse_xml_or_json(&body).map_err(|e| ApiError::list(fmt, 400, format!("Invalid body: {e}")))?;
+    let class = b.provider.ok_or_else(|| ApiError::list_field(fmt, 400, "provider is required", "provider"))?;
+    if !providers::ALL.contains(&class.as_str()) {
+        return Err(ApiError::list_field(fmt, 400, format!("Unknown authentication provider {class}"), "provider"));
+    }
+    if class == providers::TWO_LO_I && (!caller.is_sysadmin() || app.is_cloud()) {
+        return Err(ApiError::list(fmt, 400, "2-legged OAuth with impersonation requires a system administrator"));
+    }
+    let uid = parse_id(&id).ok_or_else(|| not_found(fmt, &id))?;
+    let mut st = app.state.lock().expect("state");
+    let link = st.p.links.get_mut(&uid).ok_or_else(|| not_found(fmt, &id))?;
+    link.outgoing.insert(class, b.config);
+    drop(st);
+    let mut env = StatusEnv::new(201);
+    env.created.push(Href {
+        href: app.url(&format!("/rest/applinks/2.0/applicationlink/{uid}/authentication/provider")),
+        rel: "self".into(),
+    });
+    Ok(status_env(fmt, env))
+}
+
+// ---- V3 applinks ----
+
+#[derive(Deserialize, Default)]
+pub struct V3Query {
+    #[serde(default)]
+    property: Vec<String>,
+    #[serde(default)]
+    data: Vec<String>,
+}
+
+fn v3_query(raw: Option<&str>) -> V3Query {
+    let mut q = V3Query::default();
+    for (k, v) in crate::oauth::form_pairs(raw.unwrap_or("")) {
+        match k.as_str() {
+            "property" => q.property.push(v),
+            "data" => q.data.push(v),
+            _ => {}
+        }
+    }
+    q
+}
+
+pub fn v3_json(app: &App, l: &Link, q: Option<&V3Query>) -> Value {
+    let mut v = json!({
+        "id": l.id.to_string(), "name": l.name, "displayUrl": l.display_url, "rpcUrl": l.rpc_url,
+        "type": l.type_id, "system": l.system, "primary": l.primary,
+    });
+    if let Some(q) = q {
+        let mut props = serde_json::Map::new();
+        for p in &q.property {
+            let val = match p.as_str() {
+                "oauth.incoming.consumerkey" => l.incoming.as_ref().map(|c| json!(c.key)).unwrap_or(Value::Null),
+                _ => Value::Null,
+            };
+            props.insert(p.clone(), val);
+        }
+        let mut data = serde_json::Map::new();
+        for d in &q.data {
+            let val = match d.as_str() {
+                "atlassian" => json!(is_atlassian_type(&l.type_id)),
+                "configUrl" => json!(app.url(&format!("/plugins/servlet/applinks/edit/{}", l.id))),
+                "editable" => json!(!l.system),
+                "iconUri" => json!(icon(app, &l.type_id)),
+                "webItems" => json!([]),
+                _ => Value::Null,
+            };
+            data.insert(d.clone(), val);
+        }
+        v["properties"] = Value::Object(props);
+        v["data"] = Value::Object(data);
+    }
+    v
+}
+
+pub async fn v3_list(State(app): State<Arc<App>>, caller: Caller, uri: axum::http::Uri) -> ApiResult {
+    caller.require_admin_v3()?;
+    let q = v3_query(uri.query());
+    let links: Vec<Link> = app.state.lock().expect("state").p.links.values().cloned().collect();
+    let list: Vec<Value> = links.iter().map(|l| v3_json(&app, l, Some(&q))).collect();
+    Ok(json_response(StatusCode::OK, &json!(list)))
+}
+
+fn v3_find(app: &App, id: &str) -> Result<Link, ApiError> {
+    parse_id(id)
+        .and_then(|u| app.state.lock().expect("state").link(&u).cloned())
+        .ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))
+}
+
+pub async fn v3_get(State(app): State<Arc<App>>, caller: Caller, uri: axum::http::Uri, Path(id): Path<String>) -> ApiResult {
+    caller.require_admin_v3()?;
+    let l = v3_find(&app, &id)?;
+    let q = v3_query(uri.query());
+    Ok(json_response(StatusCode::OK, &v3_json(&app, &l, Some(&q))))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct V3Update {
+    name: Option<String>,
+    rpc_url: Option<String>,
+    display_url: Option<String>,
+    primary: Option<bool>,
+}
+
+/// V3 `PUT applinks/{id}`: updates including rpcUrl, with no reachability check (§1.4.4).
+pub async fn v3_put(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    caller.require_admin_v3()?;
+    let b: V3Update = serde_json::from_slice(&body).map_err(|e| ApiError::v3(400, format!("Invalid body: {e}")))?;
+    let l = v3_find(&app, &id)?;
+    if l.system {
+        return Err(ApiError::v3(403, "System links cannot be edited"));
+    }
+    for u in [&b.rpc_url, &b.display_url].into_iter().flatten() {
+        if !is_absolute_http(u) {
+            return Err(ApiError::v3(400, format!("{u} is not an absolute URL")));
+        }
+    }
+    let mut st = app.state.lock().expect("state");
+    if let Some(n) = &b.name
+        && st.p.links.values().any(|o| o.id != l.id && &o.name == n)
+    {
+        return Err(ApiError::v3(400, format!("An application link named '{n}' already exists")));
+    }
+    let link = st.p.links.get_mut(&l.id).expect("found above");
+    if let Some(n) = b.name {
+        link.name = n;
+    }
+    if let Some(r) = b.rpc_url {
+        link.rpc_url = r.trim_end_matches('/').to_string();
+    }
+    if let Some(d) = b.display_url {
+        link.display_url = d;
+    }
+    if b.primary == Some(true) {
+        let t = link.type_id.clone();
+        st.set_primary_flag(&t, l.id);
+    }
+    let updated = st.link(&l.id).cloned().expect("exists");
+    drop(st);
+    Ok(json_response(StatusCode::OK, &v3_json(&app, &updated, None)))
+}
+
+/// V3 `DELETE applinks/{id}`: local only, 204.
+pub async fn v3_delete(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    caller.require_admin_v3()?;
+    let l = v3_find(&app, &id)?;
+    if l.system && !caller.is_sysadmin() {
+        return Err(ApiError::v3(403, "System links can only be deleted by system administrators"));
+    }
+    app.state.lock().expect("state").remove_link(&l.id);
+    Ok(axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT))
+}

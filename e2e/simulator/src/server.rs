@@ -1,0 +1,252 @@
+//! Listening sockets (plain or TLS) that can be stopped and restarted on the same port, and the
+//! request pipeline in front of the router: faults, `.json` suffix, XSRF, caller, request log.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::app::App;
+use crate::auth::{self, Caller};
+use crate::model::StatusEnv;
+use crate::respond::{Fmt, status_env};
+use crate::state::LogEntry;
+
+/// The accept loop of an app, if it is listening.
+#[derive(Default)]
+pub struct ListenerCtl {
+    running: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+}
+
+impl ListenerCtl {
+    pub fn is_listening(&self) -> bool {
+        self.running.is_some()
+    }
+}
+
+/// Route template of the handled request, carried to the request log.
+#[derive(Clone)]
+pub struct RouteTag(pub String);
+
+pub async fn tag_route(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    let mut resp = next.run(req).await;
+    if let Some(r) = route {
+        resp.extensions_mut().insert(RouteTag(r));
+    }
+    resp
+}
+
+impl App {
+    /// Starts accepting on the app's port (binding it again after a stop).
+    pub async fn start_listening(self: &Arc<Self>) -> std::io::Result<()> {
+        let mut ctl = self.listener.lock().await;
+        if ctl.is_listening() {
+            return Ok(());
+        }
+        let listener = bind_retry(self.port).await?;
+        *ctl = spawn_accept(self.clone(), listener);
+        Ok(())
+    }
+
+    /// Closes the listening socket and every open connection, so peers get "connection refused".
+    pub async fn stop_listening(&self) {
+        let mut ctl = self.listener.lock().await;
+        if let Some((cancel, task)) = ctl.running.take() {
+            cancel.cancel();
+            let _ = task.await;
+        }
+    }
+
+    pub async fn is_listening(&self) -> bool {
+        self.listener.lock().await.is_listening()
+    }
+}
+
+/// Rebinding right after a close can race the kernel; retry briefly.
+async fn bind_retry(port: u16) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for _ in 0..50 {
+        match TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(l) => return Ok(l),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                last = Some(e);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("bind failed")))
+}
+
+pub(crate) fn spawn_accept(app: Arc<App>, listener: TcpListener) -> ListenerCtl {
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                _ = c.cancelled() => break,
+                r = listener.accept() => r,
+            };
+            let Ok((stream, _)) = accepted else { continue };
+            let _ = stream.set_nodelay(true);
+            let app = app.clone();
+            let c = c.clone();
+            tokio::spawn(async move {
+                match app.tls.clone() {
+                    None => serve_conn(app, stream, c).await,
+                    Some(acceptor) => {
+                        let tls = tokio::select! {
+                            _ = c.cancelled() => return,
+                            r = acceptor.accept(stream) => r,
+                        };
+                        if let Ok(tls) = tls {
+                            serve_conn(app, tls, c).await;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    ListenerCtl {
+        running: Some((cancel, task)),
+    }
+}
+
+async fn serve_conn<I>(app: Arc<App>, io: I, cancel: CancellationToken)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(handle(app, req.map(Body::new)).await) }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    tokio::select! {
+        _ = conn => {}
+        _ = cancel.cancelled() => {}
+    }
+}
+
+/// Entry point of every request on an app's port.
+pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response {
+    if req.uri().path().starts_with("/_sim") {
+        return route(&app, req).await;
+    }
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let (resp, via) = process(&app, req).await;
+    let status = resp.status();
+    app.log.lock().expect("log").push(LogEntry {
+        seq: 0,
+        method: method.to_string(),
+        path,
+        route: resp.extensions().get::<RouteTag>().map(|r| r.0.clone()),
+        status: status.as_u16(),
+        auth: via.to_string(),
+        micros: started.elapsed().as_micros() as u64,
+    });
+    if method != Method::GET && status.is_success() {
+        app.persist();
+    }
+    resp
+}
+
+async fn route(app: &App, req: Request<Body>) -> Response {
+    match app.router().oneshot(req).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    }
+}
+
+async fn process(app: &App, mut req: Request<Body>) -> (Response, &'static str) {
+    let latency = app.faults.lock().expect("faults").latency_ms;
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    {
+        let mut f = app.faults.lock().expect("faults");
+        if f.fail_next > 0 {
+            f.fail_next -= 1;
+            let code = StatusCode::from_u16(f.fail_status.unwrap_or(503))
+                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return (
+                (code, format!("simulated failure ({})", code.as_u16())).into_response(),
+                "fault",
+            );
+        }
+        if f.throttle_next > 0 {
+            f.throttle_next -= 1;
+            let retry = f.retry_after_secs.to_string();
+            let mut r = (StatusCode::TOO_MANY_REQUESTS, "simulated rate limit").into_response();
+            if let Ok(v) = HeaderValue::from_str(&retry) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return (r, "fault");
+        }
+    }
+    strip_json_suffix(&mut req);
+    let fmt = Fmt::from_headers(req.headers());
+    if is_manifest_path(req.uri().path()) {
+        let redirect = app.faults.lock().expect("faults").manifest_redirect.clone();
+        if let Some(target) = redirect {
+            let mut r = StatusCode::FOUND.into_response();
+            if let Ok(v) = HeaderValue::from_str(&target) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            return (r, "anonymous");
+        }
+    }
+    let caller = match auth::resolve(app, &req) {
+        Ok(c) => c,
+        Err(r) => return (r, "rejected"),
+    };
+    if auth::xsrf_blocked(&req) {
+        return (auth::xsrf_response(fmt), caller.via.label());
+    }
+    let via = caller.via.label();
+    req.extensions_mut().insert::<Caller>(caller);
+    (route(app, req).await, via)
+}
+
+/// `/manifest.json` style suffixes select JSON (§1.2); the suffix is removed before routing.
+fn strip_json_suffix(req: &mut Request<Body>) {
+    let path = req.uri().path();
+    if !path.starts_with("/rest/") || !path.ends_with(".json") {
+        return;
+    }
+    let new_path = path.trim_end_matches(".json").to_string();
+    let pq = match req.uri().query() {
+        Some(q) => format!("{new_path}?{q}"),
+        None => new_path,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(p) = pq.parse() {
+        parts.path_and_query = Some(p);
+        if let Ok(u) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = u;
+            req.headers_mut()
+                .insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        }
+    }
+}
+
+fn is_manifest_path(path: &str) -> bool {
+    path.starts_with("/rest/applinks/") && path.ends_with("/manifest")
+}
+
+pub fn not_found(fmt: Fmt) -> Response {
+    status_env(fmt, StatusEnv::message(404, "Not Found"))
+}

@@ -1,0 +1,183 @@
+//! OAuth 1.0a service-provider servlets and consumer-info (reference §2.1, §2.4).
+
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::app::App;
+use crate::auth::{Caller, signed_base_uri};
+use crate::oauth::{self, Problem, Signed, form_pairs};
+use crate::state::{AccessToken, RequestToken};
+use crate::xml::El;
+
+/// Seconds an access token and its authorisation are valid (five years, like the products).
+const ACCESS_TOKEN_TTL: u64 = 157_680_000;
+
+pub async fn consumer_info(State(app): State<Arc<App>>) -> Response {
+    let doc = El::new("consumer")
+        .leaf("key", &app.ident.consumer_key)
+        .leaf("name", &app.ident.display_name)
+        .leaf("publicKey", &app.ident.public_key_b64)
+        .leaf("description", format!("Atlassian {} at {}", app.cfg.product.display_name(), app.base_url))
+        .to_document();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/xml;charset=UTF-8"))],
+        doc,
+    )
+        .into_response()
+}
+
+fn form_response(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain;charset=UTF-8"))],
+        body,
+    )
+        .into_response()
+}
+
+fn random_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Verifies a servlet request; parameters may come from the header, the query and a form body.
+async fn verify_servlet(app: &App, req: Request) -> Result<Signed, Problem> {
+    let base = signed_base_uri(app, &req);
+    let method = req.method().as_str().to_string();
+    let header_params = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(oauth::parse_authorization)
+        .unwrap_or_default();
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let mut extra = form_pairs(req.uri().query().unwrap_or(""));
+    let body = to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
+    if is_form {
+        extra.extend(form_pairs(&String::from_utf8_lossy(&body)));
+    }
+    let key = header_params
+        .iter()
+        .chain(extra.iter())
+        .find(|(k, _)| k == "oauth_consumer_key")
+        .map(|(_, v)| v.clone());
+    let mut st = app.state.lock().expect("state");
+    let public = key
+        .as_deref()
+        .and_then(|k| st.link_by_consumer(k))
+        .and_then(|l| l.incoming.as_ref())
+        .and_then(|c| c.public_key.as_deref())
+        .and_then(|pk| crate::keys::parse_public_key(pk).ok());
+    oauth::verify(&method, &base, &header_params, &extra, |_| public, &mut st.nonces)
+}
+
+pub async fn request_token(State(app): State<Arc<App>>, req: Request) -> Response {
+    let signed = match verify_servlet(&app, req).await {
+        Ok(s) => s,
+        Err(p) => return p.response(&app.base_url),
+    };
+    let callback = signed.get("oauth_callback").unwrap_or("").to_string();
+    let valid_callback = callback == "oob"
+        || url::Url::parse(&callback).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    if !valid_callback {
+        return Problem::ParameterRejected("oauth_callback").response(&app.base_url);
+    }
+    let token = random_token();
+    let secret = random_token();
+    app.state.lock().expect("state").request_tokens.insert(
+        token.clone(),
+        RequestToken {
+            consumer_key: signed.consumer_key,
+            callback,
+            verifier: None,
+            user: None,
+        },
+    );
+    form_response(format!("oauth_token={token}&oauth_token_secret={secret}&oauth_callback_confirmed=true"))
+}
+
+#[derive(Deserialize)]
+pub struct AuthorizeQuery {
+    oauth_token: Option<String>,
+}
+
+/// The user approves the request token. The simulator approves at once for any logged-in user
+/// (Basic auth), where a browser would see a consent form.
+pub async fn authorize(State(app): State<Arc<App>>, caller: Caller, Query(q): Query<AuthorizeQuery>) -> Response {
+    let Some(user) = caller.user else {
+        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"Atlassian\"")], "login required")
+            .into_response();
+    };
+    let token = q.oauth_token.unwrap_or_default();
+    let verifier = random_token();
+    let callback = {
+        let mut st = app.state.lock().expect("state");
+        let Some(rt) = st.request_tokens.get_mut(&token) else {
+            return Problem::TokenRejected.response(&app.base_url);
+        };
+        rt.verifier = Some(verifier.clone());
+        rt.user = Some(user.username.clone());
+        rt.callback.clone()
+    };
+    if callback == "oob" {
+        let html = format!("<html><body><p>Verification code: <code id=\"oauth_verifier\">{verifier}</code></p></body></html>");
+        return (StatusCode::OK, [(header::CONTENT_TYPE, "text/html;charset=UTF-8")], html).into_response();
+    }
+    let mut url = match url::Url::parse(&callback) {
+        Ok(u) => u,
+        Err(_) => return Problem::ParameterRejected("oauth_callback").response(&app.base_url),
+    };
+    url.query_pairs_mut()
+        .append_pair("oauth_token", &token)
+        .append_pair("oauth_verifier", &verifier);
+    let mut r = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(url.as_str()) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+pub async fn access_token(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
+    let signed = match verify_servlet(&app, req).await {
+        Ok(s) => s,
+        Err(p) => return p.response(&app.base_url),
+    };
+    let token = signed.token.clone().unwrap_or_default();
+    let mut st = app.state.lock().expect("state");
+    let Some(rt) = st.request_tokens.get(&token).cloned() else {
+        return Problem::TokenRejected.response(&app.base_url);
+    };
+    if rt.consumer_key != signed.consumer_key {
+        return Problem::TokenRejected.response(&app.base_url);
+    }
+    let (Some(verifier), Some(user)) = (rt.verifier.clone(), rt.user.clone()) else {
+        return Problem::PermissionUnknown.response(&app.base_url);
+    };
+    if signed.get("oauth_verifier") != Some(verifier.as_str()) {
+        return Problem::TokenRejected.response(&app.base_url);
+    }
+    st.request_tokens.remove(&token);
+    let access = random_token();
+    let secret = random_token();
+    st.access_tokens.insert(
+        access.clone(),
+        AccessToken {
+            consumer_key: signed.consumer_key,
+            user,
+        },
+    );
+    let session = random_token();
+    form_response(format!(
+        "oauth_token={access}&oauth_token_secret={secret}&oauth_expires_in={ACCESS_TOKEN_TTL}\
+         &oauth_session_handle={session}&oauth_authorization_expires_in={ACCESS_TOKEN_TTL}"
+    ))
+}

@@ -1,0 +1,328 @@
+//! Per-application state: links, consumers, tokens, faults and the request log.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::{AppConfig, UserConfig};
+use crate::model::{Level, OAuthCfg};
+use crate::oauth::NonceStore;
+use crate::product::providers;
+
+/// A consumer registered for incoming OAuth on a link (the peer's identity).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Consumer {
+    pub key: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub callback: Option<String>,
+    /// Base64 SPKI of an RSA consumer; absent for shared-secret consumers.
+    #[serde(default)]
+    pub public_key: Option<String>,
+    pub two_lo_allowed: bool,
+    #[serde(default)]
+    pub executing_two_lo_user: Option<String>,
+    pub two_lo_impersonation_allowed: bool,
+}
+
+/// An outgoing shared-secret (HMAC) consumer registered for a generic link; never sent anywhere
+/// by the simulator, kept for inspection only (secret not logged nor exposed).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OutgoingHmacConsumer {
+    pub key: String,
+    pub name: String,
+    #[serde(skip_serializing)]
+    #[serde(default)]
+    pub shared_secret: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Link {
+    pub id: Uuid,
+    pub type_id: String,
+    pub name: String,
+    pub display_url: String,
+    pub rpc_url: String,
+    pub primary: bool,
+    pub system: bool,
+    #[serde(default)]
+    pub incoming: Option<Consumer>,
+    /// Registered outgoing provider classes with their config.
+    #[serde(default)]
+    pub outgoing: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default)]
+    pub outgoing_hmac: Option<OutgoingHmacConsumer>,
+    /// Id of the implicit allowlist rule of this link.
+    #[serde(default)]
+    pub allowlist_rule_id: u64,
+}
+
+impl Link {
+    pub fn incoming_level(&self) -> Level {
+        match &self.incoming {
+            None => Level::Disabled,
+            Some(c) if c.two_lo_impersonation_allowed => Level::Impersonation,
+            Some(c) if c.two_lo_allowed => Level::Default,
+            Some(_) => Level::ThreeLoOnly,
+        }
+    }
+
+    pub fn outgoing_level(&self) -> Level {
+        let has = |p: &str| self.outgoing.contains_key(p);
+        if !has(providers::OAUTH) && !has(providers::TWO_LO) && !has(providers::TWO_LO_I) {
+            Level::Disabled
+        } else if has(providers::TWO_LO_I) {
+            Level::Impersonation
+        } else if has(providers::TWO_LO) {
+            Level::Default
+        } else {
+            Level::ThreeLoOnly
+        }
+    }
+
+    pub fn oauth_pair(&self) -> (OAuthCfg, OAuthCfg) {
+        (self.incoming_level().cfg(), self.outgoing_level().cfg())
+    }
+
+    /// Replaces the OAuth outgoing providers by those of `level`, keeping other providers.
+    pub fn set_outgoing_level(&mut self, level: Level) {
+        for p in [providers::OAUTH, providers::TWO_LO, providers::TWO_LO_I] {
+            self.outgoing.remove(p);
+        }
+        if level >= Level::ThreeLoOnly {
+            self.outgoing.insert(providers::OAUTH.into(), BTreeMap::new());
+        }
+        if level >= Level::Default {
+            self.outgoing.insert(providers::TWO_LO.into(), BTreeMap::new());
+        }
+        if level >= Level::Impersonation {
+            self.outgoing.insert(providers::TWO_LO_I.into(), BTreeMap::new());
+        }
+    }
+
+    /// Sets the incoming 2LO flags for `level`; the consumer must already be present unless
+    /// the level is Disabled.
+    pub fn set_incoming_level(&mut self, level: Level) {
+        if level == Level::Disabled {
+            self.incoming = None;
+            return;
+        }
+        if let Some(c) = self.incoming.as_mut() {
+            c.two_lo_allowed = level >= Level::Default;
+            c.two_lo_impersonation_allowed = level == Level::Impersonation;
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AllowRule {
+    pub id: u64,
+    pub expression: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub allow_inbound: bool,
+    pub authentication_required: bool,
+    #[serde(default)]
+    pub icon_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Allowlist {
+    pub enabled: bool,
+    pub rules: Vec<AllowRule>,
+    pub restrictiveness: String,
+}
+
+impl Default for Allowlist {
+    fn default() -> Self {
+        Allowlist {
+            enabled: true,
+            rules: vec![],
+            restrictiveness: "ALLOW_AUTHENTICATED".into(),
+        }
+    }
+}
+
+/// Persisted part of an application's state.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Persisted {
+    pub links: BTreeMap<Uuid, Link>,
+    pub allowlist: Allowlist,
+    pub next_id: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct RequestToken {
+    pub consumer_key: String,
+    pub callback: String,
+    pub verifier: Option<String>,
+    pub user: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AccessToken {
+    pub consumer_key: String,
+    pub user: String,
+}
+
+#[derive(Debug, Default)]
+pub struct AppState {
+    pub p: Persisted,
+    pub request_tokens: HashMap<String, RequestToken>,
+    pub access_tokens: HashMap<String, AccessToken>,
+    pub nonces: NonceStore,
+}
+
+impl AppState {
+    pub fn next_id(&mut self) -> u64 {
+        self.p.next_id += 1;
+        self.p.next_id
+    }
+
+    pub fn link(&self, id: &Uuid) -> Option<&Link> {
+        self.p.links.get(id)
+    }
+
+    /// The link whose incoming consumer has this key.
+    pub fn link_by_consumer(&self, key: &str) -> Option<&Link> {
+        self.p
+            .links
+            .values()
+            .find(|l| l.incoming.as_ref().is_some_and(|c| c.key == key))
+    }
+
+    /// Adds a link, making it primary when it is the first of its type (§1.5).
+    pub fn insert_link(&mut self, mut link: Link) {
+        if !self.p.links.values().any(|l| l.type_id == link.type_id) {
+            link.primary = true;
+        }
+        if link.allowlist_rule_id == 0 {
+            link.allowlist_rule_id = self.next_id();
+        }
+        if link.primary {
+            self.set_primary_flag(&link.type_id, link.id);
+        }
+        self.p.links.insert(link.id, link);
+    }
+
+    pub fn set_primary_flag(&mut self, type_id: &str, id: Uuid) {
+        for l in self.p.links.values_mut() {
+            if l.type_id == type_id {
+                l.primary = l.id == id;
+            }
+        }
+    }
+
+    /// Removes a link; another link of the type becomes primary (§1.5).
+    pub fn remove_link(&mut self, id: &Uuid) -> Option<Link> {
+        let removed = self.p.links.remove(id)?;
+        if removed.primary
+            && let Some(next) = self
+                .p
+                .links
+                .values_mut()
+                .find(|l| l.type_id == removed.type_id)
+        {
+            next.primary = true;
+        }
+        Some(removed)
+    }
+}
+
+/// Injected faults (control API).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case", default)]
+pub struct Faults {
+    /// Added to every Atlassian request.
+    pub latency_ms: u64,
+    /// The next N Atlassian requests fail with `fail_status`.
+    pub fail_next: u32,
+    /// Status of `fail_next` failures (default 503).
+    pub fail_status: Option<u16>,
+    /// The next N Atlassian requests get 429 with `Retry-After: retry_after_secs`.
+    pub throttle_next: u32,
+    pub retry_after_secs: u64,
+    /// Every Basic / al_username credential is refused.
+    pub reject_credentials: bool,
+    /// The manifest reports this id instead of the real one.
+    pub manifest_id: Option<Uuid>,
+    /// The manifest answers 302 to this URL.
+    pub manifest_redirect: Option<String>,
+    /// Outgoing OAuth signatures are corrupted.
+    pub tamper_signatures: bool,
+    /// Outgoing OAuth timestamps are shifted by this many seconds.
+    pub clock_skew_secs: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LogEntry {
+    pub seq: u64,
+    pub method: String,
+    pub path: String,
+    /// Route template, e.g. `/rest/applinks/1.0/applicationlink/{id}`.
+    pub route: Option<String>,
+    pub status: u16,
+    pub auth: String,
+    pub micros: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct RequestLog {
+    pub seq: u64,
+    pub entries: std::collections::VecDeque<LogEntry>,
+    /// `"METHOD route"` → count.
+    pub counts: BTreeMap<String, u64>,
+}
+
+impl RequestLog {
+    pub const MAX: usize = 10_000;
+
+    pub fn push(&mut self, mut e: LogEntry) {
+        self.seq += 1;
+        e.seq = self.seq;
+        let key = format!("{} {}", e.method, e.route.as_deref().unwrap_or(&e.path));
+        *self.counts.entry(key).or_default() += 1;
+        if self.entries.len() >= Self::MAX {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(e);
+    }
+}
+
+/// Static identity of an app, fixed at start.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub id: Uuid,
+    pub display_name: String,
+    pub consumer_key: String,
+    pub public_key_b64: String,
+    pub version: String,
+    pub applinks_version: String,
+    pub capabilities: Vec<String>,
+}
+
+pub fn find_user<'a>(cfg: &'a AppConfig, username: &str) -> Option<&'a UserConfig> {
+    cfg.users.iter().find(|u| u.username == username)
+}
+
+pub fn state_file(dir: &std::path::Path, name: &str) -> PathBuf {
+    let safe: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    dir.join(format!("{safe}.json"))
+}
+
+/// Outgoing provider classes of a link, for listings.
+pub fn provider_set(link: &Link) -> BTreeSet<String> {
+    link.outgoing.keys().cloned().collect()
+}

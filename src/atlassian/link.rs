@@ -1,0 +1,713 @@
+//! Application links: list, get, create (one end, locally), update/relocate, primary, delete
+//! (§1.4, §1.5, §1.10).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::client::{AtlassianClient, Call};
+use super::envelope::{RestLink, StatusEnvelope, one_or_many};
+use super::error::ApiError;
+
+/// Classic (v1/v2) `applicationLink` entity, as served under `/rest/applinks/{1.0,2.0}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationLinkEntity {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub type_id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub display_url: Option<String>,
+    /// Omitted for system links.
+    #[serde(default)]
+    pub rpc_url: Option<String>,
+    #[serde(default)]
+    pub icon_url: Option<String>,
+    #[serde(default)]
+    pub icon_uri: Option<String>,
+    #[serde(default)]
+    pub is_primary: bool,
+    #[serde(default)]
+    pub is_system: bool,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub link: Vec<RestLink>,
+}
+
+/// V3 entity (`/rest/applinks/3.0/applinks`); note `type`, `primary`, `system` key names.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationLinkV3 {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub display_url: Option<String>,
+    #[serde(default)]
+    pub rpc_url: Option<String>,
+    #[serde(rename = "type", default)]
+    pub type_id: String,
+    #[serde(default)]
+    pub system: bool,
+    #[serde(default)]
+    pub primary: bool,
+    #[serde(default)]
+    pub properties: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    pub data: Option<serde_json::Map<String, Value>>,
+}
+
+/// One end of an application link as stored on this application, whichever API it came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationLink {
+    /// The linked (remote) application's manifest id.
+    pub id: String,
+    pub name: String,
+    pub type_id: String,
+    pub display_url: Option<String>,
+    pub rpc_url: Option<String>,
+    pub primary: bool,
+    pub system: bool,
+}
+
+impl From<ApplicationLinkV3> for ApplicationLink {
+    fn from(v: ApplicationLinkV3) -> Self {
+        Self {
+            id: v.id,
+            name: v.name,
+            type_id: v.type_id,
+            display_url: v.display_url,
+            rpc_url: v.rpc_url,
+            primary: v.primary,
+            system: v.system,
+        }
+    }
+}
+
+impl ApplicationLinkEntity {
+    fn into_link(self) -> Option<ApplicationLink> {
+        Some(ApplicationLink {
+            id: self.id.filter(|id| !id.is_empty())?,
+            name: self.name,
+            type_id: self.type_id,
+            display_url: self.display_url,
+            rpc_url: self.rpc_url,
+            primary: self.is_primary,
+            system: self.is_system,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApplicationLinkList {
+    #[serde(default, deserialize_with = "one_or_many")]
+    application_links: Vec<ApplicationLinkEntity>,
+}
+
+/// Body of the v2 create (`PUT /rest/applinks/2.0/applicationlink`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewLink {
+    /// The peer's manifest id. Ignored by the server for `generic` links, which get
+    /// UUIDv3(rpcUrl) instead; the returned [`CreatedLink::id`] is authoritative.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    pub type_id: String,
+    pub rpc_url: String,
+    pub display_url: String,
+    pub is_primary: bool,
+}
+
+/// Result of [`AtlassianClient::create_link`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedLink {
+    pub id: String,
+    /// `self` link from `resources-created`, when the server sent one.
+    pub href: Option<String>,
+}
+
+/// Full desired state for a V3 update (`PUT /rest/applinks/3.0/applinks/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkUpdate {
+    pub name: String,
+    pub rpc_url: String,
+    pub display_url: String,
+    pub primary: bool,
+}
+
+/// Outcome of a delete; deleting a missing link is not an error (idempotent cleanup).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    AlreadyAbsent,
+}
+
+const V3_APPLINKS: &str = "rest/applinks/3.0/applinks";
+const V1_APPLICATIONLINK: &str = "rest/applinks/1.0/applicationlink";
+
+impl AtlassianClient {
+    /// All links stored on this application: `GET rest/applinks/3.0/applinks`, falling back to
+    /// the classic `GET rest/applinks/1.0/applicationlink` when V3 is absent (applinks < 5).
+    /// Entries that are not application links (e.g. OAuth 2.0 integrations listed by the V4
+    /// UI) are skipped.
+    pub async fn list_links(&self) -> Result<Vec<ApplicationLink>, ApiError> {
+        match self
+            .execute(Call::get(V3_APPLINKS).admin("listing application links"))
+            .await
+        {
+            Ok(reply) => {
+                let items: Vec<Value> = reply.json()?;
+                Ok(items
+                    .into_iter()
+                    .filter_map(|item| match serde_json::from_value::<ApplicationLinkV3>(item) {
+                        Ok(link) if !link.id.is_empty() => Some(link.into()),
+                        Ok(_) | Err(_) => {
+                            tracing::debug!(url = %reply.url, "skipping unparsable applinks entry");
+                            None
+                        }
+                    })
+                    .collect())
+            }
+            Err(ApiError::NotFound { .. }) => {
+                let reply = self
+                    .execute(Call::get(V1_APPLICATIONLINK).admin("listing application links"))
+                    .await?;
+                let list: ApplicationLinkList = reply.json()?;
+                Ok(list
+                    .application_links
+                    .into_iter()
+                    .filter_map(ApplicationLinkEntity::into_link)
+                    .collect())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One link by id (the peer's manifest id), or `None` if this application has none.
+    /// `GET rest/applinks/3.0/applinks/{id}`; on 404 the classic
+    /// `GET rest/applinks/1.0/applicationlink/{id}` confirms, because old versions lack V3.
+    pub async fn get_link(&self, id: &str) -> Result<Option<ApplicationLink>, ApiError> {
+        match self
+            .execute(
+                Call::get(V3_APPLINKS)
+                    .segment(id)
+                    .admin("reading an application link"),
+            )
+            .await
+        {
+            Ok(reply) => Ok(Some(reply.json::<ApplicationLinkV3>()?.into())),
+            Err(ApiError::NotFound { .. }) => {
+                match self
+                    .execute(
+                        Call::get(V1_APPLICATIONLINK)
+                            .segment(id)
+                            .admin("reading an application link"),
+                    )
+                    .await
+                {
+                    Ok(reply) => Ok(reply.json::<ApplicationLinkEntity>()?.into_link()),
+                    Err(ApiError::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates this application's end of a link without contacting the peer:
+    /// `PUT rest/applinks/2.0/applicationlink` (→ 201 `Status` with `resources-created`).
+    /// Not retried (not idempotent). A 400 for an id that already exists becomes
+    /// [`ApiError::AlreadyExists`].
+    pub async fn create_link(&self, link: &NewLink) -> Result<CreatedLink, ApiError> {
+        let call = Call::put("rest/applinks/2.0/applicationlink")
+            .json(link)
+            .idempotent(false)
+            .admin("creating an application link");
+        match self.execute(call).await {
+            Ok(reply) => {
+                let status: Option<StatusEnvelope> = reply.json().ok();
+                let href = status
+                    .and_then(|s| s.resources_created.into_iter().find_map(|l| l.href));
+                let id = href
+                    .as_deref()
+                    .and_then(last_path_segment)
+                    .or_else(|| link.id.clone())
+                    .ok_or_else(|| {
+                        reply.malformed("no resources-created link in the create response")
+                    })?;
+                Ok(CreatedLink { id, href })
+            }
+            Err(err @ (ApiError::BadRequest { .. } | ApiError::Conflict { .. })) => {
+                if let Some(id) = &link.id
+                    && let Ok(Some(_)) = self.get_link(id).await
+                {
+                    return Err(ApiError::AlreadyExists {
+                        url: self.base_url().to_string(),
+                        id: id.clone(),
+                    });
+                }
+                Err(err)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Updates name, URLs and primary flag: `PUT rest/applinks/3.0/applinks/{id}`. Unlike the
+    /// classic update this may change `rpcUrl`, and checks nothing remotely.
+    pub async fn update_link(
+        &self,
+        id: &str,
+        update: &LinkUpdate,
+    ) -> Result<ApplicationLink, ApiError> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            id: &'a str,
+            #[serde(flatten)]
+            update: &'a LinkUpdate,
+        }
+        let reply = self
+            .execute(
+                Call::put(V3_APPLINKS)
+                    .segment(id)
+                    .json(&Body { id, update })
+                    .admin("updating an application link"),
+            )
+            .await?;
+        match reply.json::<ApplicationLinkV3>() {
+            Ok(link) => Ok(link.into()),
+            // Some versions answer without a body; read the result back.
+            Err(_) => self.get_link(id).await?.ok_or_else(|| ApiError::NotFound {
+                url: reply.url.clone(),
+                message: Some("link disappeared right after the update".to_owned()),
+            }),
+        }
+    }
+
+    /// Points an existing link at new URLs (relocation after the peer moved), keeping its name
+    /// and primary flag: reads it, then [`update_link`](Self::update_link).
+    pub async fn relocate_link(
+        &self,
+        id: &str,
+        rpc_url: &str,
+        display_url: &str,
+    ) -> Result<ApplicationLink, ApiError> {
+        let current = self.get_link(id).await?.ok_or_else(|| ApiError::NotFound {
+            url: self.base_url().to_string(),
+            message: Some(format!("no application link with id {id}")),
+        })?;
+        self.update_link(
+            id,
+            &LinkUpdate {
+                name: current.name,
+                rpc_url: rpc_url.to_owned(),
+                display_url: display_url.to_owned(),
+                primary: current.primary,
+            },
+        )
+        .await
+    }
+
+    /// Relocation with the application's own check that the new URL answers:
+    /// `POST rest/applinks/1.0/relocateApplicationlink/{id}?newUrl=…&nowarning=…` (sysadmin).
+    /// Without `force`, a new URL that does not answer gives [`ApiError::Conflict`]; the
+    /// displayUrl becomes the new manifest's `url`.
+    pub async fn relocate_link_checked(
+        &self,
+        id: &str,
+        new_url: &str,
+        force: bool,
+    ) -> Result<(), ApiError> {
+        self.execute(
+            Call::post("rest/applinks/1.0/relocateApplicationlink")
+                .segment(id)
+                .query("newUrl", new_url)
+                .query("nowarning", force.to_string())
+                .idempotent(true)
+                .admin("relocating an application link"),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Makes a link the primary one of its type: `POST rest/applinks/1.0/applicationlink/primary/{id}`.
+    pub async fn set_primary(&self, id: &str) -> Result<(), ApiError> {
+        self.execute(
+            Call::post("rest/applinks/1.0/applicationlink/primary")
+                .segment(id)
+                .idempotent(true)
+                .admin("making an application link primary"),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Deletes this application's end only (never `reciprocate`):
+    /// `DELETE rest/applinks/3.0/applinks/{id}` (→ 204). A 404 is confirmed with
+    /// [`get_link`](Self::get_link) and, if the link is still there (no V3 on old versions),
+    /// deleted with `DELETE rest/applinks/1.0/applicationlink/{id}?reciprocate=false`.
+    pub async fn delete_link(&self, id: &str) -> Result<DeleteOutcome, ApiError> {
+        match self
+            .execute(
+                Call::delete(V3_APPLINKS)
+                    .segment(id)
+                    .admin("deleting an application link"),
+            )
+            .await
+        {
+            Ok(_) => Ok(DeleteOutcome::Deleted),
+            Err(ApiError::NotFound { .. }) => {
+                if self.get_link(id).await?.is_none() {
+                    return Ok(DeleteOutcome::AlreadyAbsent);
+                }
+                match self
+                    .execute(
+                        Call::delete(V1_APPLICATIONLINK)
+                            .segment(id)
+                            .query("reciprocate", "false")
+                            .admin("deleting an application link"),
+                    )
+                    .await
+                {
+                    Ok(_) => Ok(DeleteOutcome::Deleted),
+                    Err(ApiError::NotFound { .. }) => Ok(DeleteOutcome::AlreadyAbsent),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn last_path_segment(href: &str) -> Option<String> {
+    let path = href.split(['?', '#']).next()?;
+    let seg = path.trim_end_matches('/').rsplit('/').next()?;
+    (!seg.is_empty()).then(|| seg.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::atlassian::test_support::*;
+    use wiremock::matchers::{body_json, header, method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+
+    const CONF_ID: &str = "2841b105-5904-3c0a-9710-1ff26ae88206";
+
+    fn v3_link_json() -> String {
+        format!(
+            r#"{{"id":"{CONF_ID}","name":"Confluence","displayUrl":"https://wiki.example.test","rpcUrl":"http://wiki.internal:8090","type":"confluence","system":false,"primary":true,"properties":{{}},"data":{{"atlassian":true,"editable":true}}}}"#
+        )
+    }
+
+    fn classic_link_json() -> String {
+        format!(
+            r#"{{"link":[{{"href":"http://jira/rest/applinks/1.0/applicationlink/{CONF_ID}","rel":"self"}}],"id":"{CONF_ID}","typeId":"confluence","name":"Confluence","displayUrl":"https://wiki.example.test","rpcUrl":"http://wiki.internal:8090","iconUrl":"i","iconUri":"i","isPrimary":true,"isSystem":false}}"#
+        )
+    }
+
+    fn expected_link() -> ApplicationLink {
+        ApplicationLink {
+            id: CONF_ID.into(),
+            name: "Confluence".into(),
+            type_id: "confluence".into(),
+            display_url: Some("https://wiki.example.test".into()),
+            rpc_url: Some("http://wiki.internal:8090".into()),
+            primary: true,
+            system: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn list_links_v3_skips_non_applinks() {
+        let server = server().await;
+        Mock::given(method("GET"))
+            .and(path("/rest/applinks/3.0/applinks"))
+            .and(header("authorization", "Basic YWRtaW46cHc="))
+            .respond_with(json_response(
+                200,
+                &format!(r#"[{}, {{"name":"OAuth 2.0 thing"}}]"#, v3_link_json()),
+            ))
+            .mount(&server)
+            .await;
+        let links = admin_client(&server).list_links().await.unwrap();
+        assert_eq!(links, vec![expected_link()]);
+    }
+
+    #[tokio::test]
+    async fn list_links_falls_back_to_classic() {
+        let server = server().await;
+        Mock::given(method("GET"))
+            .and(path("/rest/applinks/1.0/applicationlink"))
+            .respond_with(json_response(
+                200,
+                &format!(r#"{{"applicationLinks":[{}]}}"#, classic_link_json()),
+            ))
+            .mount(&server)
+            .await;
+        let links = admin_client(&server).list_links().await.unwrap();
+        assert_eq!(links, vec![expected_link()]);
+    }
+
+    #[tokio::test]
+    async fn get_link_found_and_absent() {
+        let server = server().await;
+        Mock::given(method("GET"))
+            .and(path(format!("/rest/applinks/3.0/applinks/{CONF_ID}")))
+            .respond_with(json_response(200, &v3_link_json()))
+            .mount(&server)
+            .await;
+        let client = admin_client(&server);
+        assert_eq!(
+            client.get_link(CONF_ID).await.unwrap(),
+            Some(expected_link())
+        );
+        // Unknown id: V3 404, classic 404 → None.
+        assert_eq!(client.get_link("00000000-0000-0000-0000-000000000000").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn create_link_puts_v2_entity_and_reads_created_id() {
+        let server = server().await;
+        Mock::given(method("PUT"))
+            .and(path("/rest/applinks/2.0/applicationlink"))
+            .and(header("content-type", "application/json"))
+            .and(body_json(serde_json::json!({
+                "id": CONF_ID, "name": "Confluence", "typeId": "confluence",
+                "rpcUrl": "http://wiki.internal:8090", "displayUrl": "https://wiki.example.test",
+                "isPrimary": false
+            })))
+            .respond_with(json_response(
+                201,
+                &format!(
+                    r#"{{"status-code":201,"resources-created":[{{"href":"{}rest/applinks/2.0/applicationlink/{CONF_ID}","rel":"self"}}]}}"#,
+                    server.uri() + "/"
+                ),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let created = admin_client(&server)
+            .create_link(&NewLink {
+                id: Some(CONF_ID.into()),
+                name: "Confluence".into(),
+                type_id: "confluence".into(),
+                rpc_url: "http://wiki.internal:8090".into(),
+                display_url: "https://wiki.example.test".into(),
+                is_primary: false,
+            })
+            .await
+            .unwrap();
+        assert_eq!(created.id, CONF_ID);
+        assert!(created.href.unwrap().ends_with(CONF_ID));
+    }
+
+    #[tokio::test]
+    async fn create_link_duplicate_is_already_exists_and_not_retried() {
+        let server = server().await;
+        Mock::given(method("PUT"))
+            .and(path("/rest/applinks/2.0/applicationlink"))
+            .respond_with(json_response(
+                400,
+                r#"{"status":400,"message":["applinks.error.duplicate.url"]}"#,
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/rest/applinks/3.0/applinks/{CONF_ID}")))
+            .respond_with(json_response(200, &v3_link_json()))
+            .mount(&server)
+            .await;
+        let new = NewLink {
+            id: Some(CONF_ID.into()),
+            name: "Confluence".into(),
+            type_id: "confluence".into(),
+            rpc_url: "http://wiki.internal:8090".into(),
+            display_url: "https://wiki.example.test".into(),
+            is_primary: false,
+        };
+        let err = admin_client(&server).create_link(&new).await.unwrap_err();
+        assert_eq!(err.reason(), "AlreadyExists");
+
+        // A 400 for another reason keeps the server's message.
+        let other = NewLink {
+            id: Some("11111111-1111-1111-1111-111111111111".into()),
+            ..new
+        };
+        let err = admin_client(&server).create_link(&other).await.unwrap_err();
+        assert_eq!(err.reason(), "RequestRejected");
+        assert!(err.to_string().contains("applinks.error.duplicate.url"));
+    }
+
+    #[tokio::test]
+    async fn create_link_is_not_retried_on_5xx() {
+        let server = server().await;
+        Mock::given(method("PUT"))
+            .and(path("/rest/applinks/2.0/applicationlink"))
+            .respond_with(ResponseTemplate::new(503))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = admin_client(&server)
+            .create_link(&NewLink {
+                id: None,
+                name: "Jenkins".into(),
+                type_id: "generic".into(),
+                rpc_url: "http://jenkins".into(),
+                display_url: "http://jenkins".into(),
+                is_primary: false,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), "ServerError");
+    }
+
+    #[tokio::test]
+    async fn update_and_relocate_via_v3() {
+        let server = server().await;
+        Mock::given(method("GET"))
+            .and(path(format!("/rest/applinks/3.0/applinks/{CONF_ID}")))
+            .respond_with(json_response(200, &v3_link_json()))
+            .mount(&server)
+            .await;
+        Mock::given(method("PUT"))
+            .and(path(format!("/rest/applinks/3.0/applinks/{CONF_ID}")))
+            .and(body_json(serde_json::json!({
+                "id": CONF_ID, "name": "Confluence", "rpcUrl": "http://wiki-new:8090",
+                "displayUrl": "https://wiki-new.example.test", "primary": true
+            })))
+            .respond_with(json_response(
+                200,
+                &format!(
+                    r#"{{"id":"{CONF_ID}","name":"Confluence","displayUrl":"https://wiki-new.example.test","rpcUrl":"http://wiki-new:8090","type":"confluence","system":false,"primary":true}}"#
+                ),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let link = admin_client(&server)
+            .relocate_link(CONF_ID, "http://wiki-new:8090", "https://wiki-new.example.test")
+            .await
+            .unwrap();
+        assert_eq!(link.rpc_url.as_deref(), Some("http://wiki-new:8090"));
+        assert!(link.primary);
+    }
+
+    #[tokio::test]
+    async fn relocate_checked_maps_409() {
+        let server = server().await;
+        Mock::given(method("POST"))
+            .and(path(format!(
+                "/rest/applinks/1.0/relocateApplicationlink/{CONF_ID}"
+            )))
+            .and(query_param("newUrl", "http://wiki-new:8090"))
+            .and(query_param("nowarning", "false"))
+            .and(header("x-atlassian-token", "no-check"))
+            .respond_with(json_response(
+                409,
+                r#"{"status":409,"message":["No response from http://wiki-new:8090"]}"#,
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(format!(
+                "/rest/applinks/1.0/relocateApplicationlink/{CONF_ID}"
+            )))
+            .and(query_param("nowarning", "true"))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&server)
+            .await;
+        let client = admin_client(&server);
+        let err = client
+            .relocate_link_checked(CONF_ID, "http://wiki-new:8090", false)
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), "Conflict");
+        assert!(err.to_string().contains("No response"), "{err}");
+        client
+            .relocate_link_checked(CONF_ID, "http://wiki-new:8090", true)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn set_primary_posts_with_xsrf_header() {
+        let server = server().await;
+        Mock::given(method("POST"))
+            .and(path(format!(
+                "/rest/applinks/1.0/applicationlink/primary/{CONF_ID}"
+            )))
+            .and(header("x-atlassian-token", "no-check"))
+            .respond_with(json_response(200, r#"{"status-code":200}"#))
+            .expect(1)
+            .mount(&server)
+            .await;
+        admin_client(&server).set_primary(CONF_ID).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn delete_link_v3_then_absent() {
+        let server = server().await;
+        Mock::given(method("DELETE"))
+            .and(path(format!("/rest/applinks/3.0/applinks/{CONF_ID}")))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = admin_client(&server);
+        assert_eq!(
+            client.delete_link(CONF_ID).await.unwrap(),
+            DeleteOutcome::Deleted
+        );
+        // Everything else 404s: already gone.
+        assert_eq!(
+            client
+                .delete_link("00000000-0000-0000-0000-000000000000")
+                .await
+                .unwrap(),
+            DeleteOutcome::AlreadyAbsent
+        );
+        // Never asks the application to reciprocate.
+        for req in server.received_requests().await.unwrap() {
+            assert!(!req.url.as_str().contains("reciprocate=true"));
+        }
+    }
+
+    #[tokio::test]
+    async fn delete_link_classic_fallback_when_v3_missing() {
+        let server = server().await;
+        Mock::given(method("GET"))
+            .and(path(format!("/rest/applinks/1.0/applicationlink/{CONF_ID}")))
+            .respond_with(json_response(200, &classic_link_json()))
+            .mount(&server)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path(format!("/rest/applinks/1.0/applicationlink/{CONF_ID}")))
+            .and(query_param("reciprocate", "false"))
+            .respond_with(json_response(
+                200,
+                &format!(r#"{{"message":"Deleted application with id '{CONF_ID}'","status-code":200}}"#),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        assert_eq!(
+            admin_client(&server).delete_link(CONF_ID).await.unwrap(),
+            DeleteOutcome::Deleted
+        );
+    }
+
+    #[test]
+    fn created_id_from_href() {
+        assert_eq!(
+            last_path_segment("https://bb/rest/applinks/3.0/applicationlink/abc/").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(last_path_segment(""), None);
+    }
+}

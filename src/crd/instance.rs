@@ -1,0 +1,139 @@
+//! `ApplicationInstance`: one running application (Jira, Confluence, ...).
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::common::{ApplicationType, SecretKeyRef, SecretRef};
+use super::url::BaseUrl;
+use super::Condition;
+
+/// One running Atlassian (or generic) application that links can point at. With credentials
+/// the operator administers it and can create and authenticate link ends in it; without, it
+/// can only be the target of one-way links.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "applinks.io",
+    version = "v1alpha1",
+    kind = "ApplicationInstance",
+    doc = "One running application (Jira, Confluence, Bitbucket, Bamboo, Fisheye/Crucible, a cloud site or a generic application) that links can point at.",
+    namespaced,
+    status = "ApplicationInstanceStatus",
+    shortname = "appinstance",
+    shortname = "appinst",
+    category = "applinks",
+    printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url"}"#,
+    printcolumn = r#"{"name":"Type","type":"string","jsonPath":".status.typeId"}"#,
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.version"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Application ID","type":"string","jsonPath":".status.applicationId","priority":1}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[x_kube(validation = kube::core::Rule::new(
+    "!has(self.cloud) || !self.cloud || self.url.matches('^[hH][tT][tT][pP][sS]://')"
+).message("an Atlassian Cloud site is only reachable over HTTPS: change url to https://"))]
+#[x_kube(validation = kube::core::Rule::new(format!(
+    "!self.url.matches('{}') || (self.url.matches('^[hH][tT][tT][pP][sS]://') && (!has(self.cloud) || self.cloud))",
+    super::url::CLOUD_HOST_RE
+)).message("url is an Atlassian Cloud site (*.atlassian.net, bitbucket.org): use https:// and do not set cloud: false"))]
+#[x_kube(validation = kube::core::Rule::new(
+    "!has(self.cloud) || !self.cloud || !has(self.type) || self.type in ['jira', 'confluence', 'bitbucket']"
+).message("only Jira, Confluence and Bitbucket have an Atlassian Cloud edition: remove cloud: true or change type"))]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationInstanceSpec {
+    /// Base URL of the application as the operator and its peers reach it (the applinks
+    /// "application URL" / rpcUrl), e.g. `https://jira.example.com` or
+    /// `https://example.com/confluence`. Changing it relocates every link that points at this
+    /// application, once the application answering at the new URL proves to be the same one
+    /// (same manifest id).
+    pub url: BaseUrl,
+
+    /// URL users see in their browser, when it differs from `url` (e.g. behind a proxy).
+    /// Defaults to `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_url: Option<BaseUrl>,
+
+    /// Expected product. Verified against the manifest's typeId (Bitbucket is `stash`, Fisheye
+    /// and Crucible are both `fecru`); a mismatch stops the instance with a WrongType condition.
+    /// `generic` is an application without the Application Links plugin: links to it are
+    /// one-way and use no impersonation.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub app_type: Option<ApplicationType>,
+
+    /// Whether this is an Atlassian Cloud site. Derived from the URL for `*.atlassian.net`
+    /// and `bitbucket.org`; set it for cloud sites on a custom domain. Cloud sites need HTTPS
+    /// and never get 2-legged OAuth with impersonation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<bool>,
+
+    /// Secret with the credentials of an administrator of this application (`username` and
+    /// `password`, or `token` for a personal access token). Without it the operator cannot
+    /// create link ends here, and links to this instance are one-way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretRef>,
+
+    /// TLS settings for calls to this application. Certificates are always verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+
+    /// How often the operator re-reads the manifest and re-checks the credentials, as a
+    /// duration such as `30s`, `5m` or `1h` (at least 10s). Defaults to the operator's
+    /// `--instance-check-interval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new(
+        "self.matches('^([0-9]+(s|m|h))+$') && duration(self) >= duration('10s')"
+    ).message("checkInterval must be a duration of at least 10s, such as 30s, 5m or 1h"))]
+    #[schemars(length(max = 32))]
+    pub check_interval: Option<String>,
+}
+
+/// TLS settings for calls to an application.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = kube::core::Rule::new("!(has(self.caSecretRef) && has(self.caConfigMapRef))")
+    .message("set one of tls.caSecretRef or tls.caConfigMapRef, not both"))]
+#[serde(rename_all = "camelCase")]
+pub struct TlsConfig {
+    /// Secret key holding PEM CA certificates to trust in addition to the system roots
+    /// (key defaults to `ca.crt`). For applications with a private or self-signed CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret_ref: Option<SecretKeyRef>,
+    /// ConfigMap key holding PEM CA certificates to trust in addition to the system roots
+    /// (key defaults to `ca.crt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_config_map_ref: Option<SecretKeyRef>,
+}
+
+/// What the operator observed of the application. Written only by the operator.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationInstanceStatus {
+    /// The metadata.generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The URL the identity below was read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The application's id from its manifest: the id its peers' links to it carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_id: Option<String>,
+    /// The manifest's typeId (jira, confluence, stash, bamboo, fecru, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_id: Option<String>,
+    /// The application's name from its manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_name: Option<String>,
+    /// The product version from the manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The Application Links plugin version from the manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applinks_version: Option<String>,
+    /// Whether the application is treated as an Atlassian Cloud site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<bool>,
+    /// Whether the operator can administer links here (valid admin credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub administered: Option<bool>,
+    /// Ready, Reachable, CredentialsValid, Reconciling, Stalled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}

@@ -1,0 +1,34 @@
+//! Custom resource types of the `applinks.io/v1alpha1` API.
+//!
+//! Validation that the API server can do on its own lives in the schema as CEL rules
+//! (`x-kubernetes-validations`), so `kubectl apply` refuses bad input with a message that says what
+//! to change. What needs another object (the type of a referenced instance, its credentials) is
+//! checked by the controller and reported as a Stalled condition.
+
+mod common;
+mod instance;
+mod link;
+mod url;
+
+pub use common::{ApplicationType, LocalObjectRef, SecretKeyRef, SecretRef};
+pub use instance::{
+    ApplicationInstance, ApplicationInstanceSpec, ApplicationInstanceStatus, TlsConfig,
+};
+pub use link::{
+    AdoptionPolicy, ApplicationLink, ApplicationLinkSpec, ApplicationLinkStatus, AuthLevel,
+    Authentication, DeletionPolicy, EndAuth, EndHealth, EndStatus, LinkMode, LinkSource,
+    LinkTarget,
+};
+pub use url::BaseUrl;
+
+pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
+/// API group of every resource of the operator.
+pub const GROUP: &str = "applinks.io";
+
+/// The CRDs in the order they are written to `crds/`.
+pub fn all() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
+{
+    use kube::CustomResourceExt;
+    vec![ApplicationInstance::crd(), ApplicationLink::crd()]
+}
