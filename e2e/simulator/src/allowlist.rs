@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::app::{App, is_admin};
 use crate::auth::Caller;
-use crate::respond::{ApiResult, ApiError, json_response};
+use crate::respond::{ApiError, ApiResult, json_response};
 use crate::state::{AllowRule, Link};
 
 pub const TYPES: &[&str] = &[
@@ -27,8 +27,14 @@ const RESTRICTIVENESS: &[&str] = &["ALLOW_AUTHENTICATED", "ALLOW_ANONYMOUS", "DE
 fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     match caller.admin_user() {
         Some(u) if is_admin(u) => Ok(()),
-        Some(_) => Err(ApiError::Raw(json_response(StatusCode::FORBIDDEN, &json!({"message": "Administrator permission required"})))),
-        None => Err(ApiError::Raw(json_response(StatusCode::UNAUTHORIZED, &json!({"message": "Authentication required"})))),
+        Some(_) => Err(ApiError::Raw(json_response(
+            StatusCode::FORBIDDEN,
+            &json!({"message": "Administrator permission required"}),
+        ))),
+        None => Err(ApiError::Raw(json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"message": "Authentication required"}),
+        ))),
     }
 }
 
@@ -53,12 +59,11 @@ fn link_rule(l: &Link, restrictiveness: &str) -> AllowRule {
 
 fn all_rules(app: &App) -> Vec<AllowRule> {
     let st = app.state.lock().expect("state");
-    let mut rules: Vec<AllowRule> = st
-        .p
-        .links
-        .values()
-        .map(|l| link_rule(l, &st.p.allowlist.restrictiveness))
-        .collect();
+    let mut rules: Vec<AllowRule> =
+        st.p.links
+            .values()
+            .map(|l| link_rule(l, &st.p.allowlist.restrictiveness))
+            .collect();
     rules.extend(st.p.allowlist.rules.iter().cloned());
     rules.sort_by_key(|r| r.id);
     rules
@@ -68,7 +73,10 @@ pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> ApiResult {
     require_admin(&caller)?;
     let rules: Vec<Value> = all_rules(&app).iter().map(rule_json).collect();
     let pages = if rules.is_empty() { 0 } else { 1 };
-    Ok(json_response(StatusCode::OK, &json!({"rules": rules, "page": pages, "totalPages": pages})))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"rules": rules, "page": pages, "totalPages": pages}),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -84,16 +92,28 @@ pub struct RuleBody {
 
 fn validate(expression: &str, kind: &str) -> Result<(), ApiError> {
     if !TYPES.contains(&kind) || kind == "whitelist.application.link" {
-        return Err(ApiError::Raw(json_response(StatusCode::BAD_REQUEST, &json!({"message": format!("Invalid type {kind}")}))));
+        return Err(ApiError::Raw(json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"message": format!("Invalid type {kind}")}),
+        )));
     }
-    let field_error = |m: String| ApiError::Raw(json_response(StatusCode::BAD_REQUEST, &json!({"errors": {"expression": m}})));
+    let field_error = |m: String| {
+        ApiError::Raw(json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"errors": {"expression": m}}),
+        ))
+    };
     if expression.trim().is_empty() {
         return Err(field_error("The expression must not be empty".into()));
     }
     if kind == "whitelist.regular.expression" && regex::Regex::new(expression).is_err() {
-        return Err(field_error(format!("Invalid regular expression {expression}")));
+        return Err(field_error(format!(
+            "Invalid regular expression {expression}"
+        )));
     }
-    if matches!(kind, "whitelist.exact.url" | "whitelist.domain.name") && url::Url::parse(expression).is_err() {
+    if matches!(kind, "whitelist.exact.url" | "whitelist.domain.name")
+        && url::Url::parse(expression).is_err()
+    {
         return Err(field_error(format!("Invalid URL {expression}")));
     }
     Ok(())
@@ -101,8 +121,12 @@ fn validate(expression: &str, kind: &str) -> Result<(), ApiError> {
 
 pub async fn create(State(app): State<Arc<App>>, caller: Caller, body: Bytes) -> ApiResult {
     require_admin(&caller)?;
-    let b: RuleBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::Raw(json_response(StatusCode::BAD_REQUEST, &json!({"message": e.to_string()}))))?;
+    let b: RuleBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::Raw(json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"message": e.to_string()}),
+        ))
+    })?;
     let expression = b.expression.unwrap_or_default();
     let kind = b.kind.unwrap_or_default();
     validate(&expression, &kind)?;
@@ -119,13 +143,25 @@ pub async fn create(State(app): State<Arc<App>>, caller: Caller, body: Bytes) ->
     Ok(json_response(StatusCode::OK, &rule_json(&rule)))
 }
 
-pub async fn update(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<u64>, body: Bytes) -> ApiResult {
+pub async fn update(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<u64>,
+    body: Bytes,
+) -> ApiResult {
     require_admin(&caller)?;
-    let b: RuleBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::Raw(json_response(StatusCode::BAD_REQUEST, &json!({"message": e.to_string()}))))?;
+    let b: RuleBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::Raw(json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"message": e.to_string()}),
+        ))
+    })?;
     let mut st = app.state.lock().expect("state");
     let Some(rule) = st.p.allowlist.rules.iter_mut().find(|r| r.id == id) else {
-        return Err(ApiError::Raw(json_response(StatusCode::NOT_FOUND, &json!({"message": format!("No rule {id}")}))));
+        return Err(ApiError::Raw(json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"message": format!("No rule {id}")}),
+        )));
     };
     let mut next = rule.clone();
     if let Some(e) = b.expression {
@@ -160,7 +196,10 @@ pub async fn delete(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<
     let before = st.p.allowlist.rules.len();
     st.p.allowlist.rules.retain(|r| r.id != id);
     if st.p.allowlist.rules.len() == before {
-        return Err(ApiError::Raw(json_response(StatusCode::NOT_FOUND, &json!({"message": format!("No rule {id}")}))));
+        return Err(ApiError::Raw(json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"message": format!("No rule {id}")}),
+        )));
     }
     Ok(StatusCode::OK.into_response())
 }
@@ -181,8 +220,18 @@ pub async fn disable(State(app): State<Arc<App>>, caller: Caller) -> ApiResult {
 
 pub async fn get_settings(State(app): State<Arc<App>>, caller: Caller) -> ApiResult {
     require_admin(&caller)?;
-    let r = app.state.lock().expect("state").p.allowlist.restrictiveness.clone();
-    Ok(json_response(StatusCode::OK, &json!({"applicationLinkRestrictiveness": r})))
+    let r = app
+        .state
+        .lock()
+        .expect("state")
+        .p
+        .allowlist
+        .restrictiveness
+        .clone();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"applicationLinkRestrictiveness": r}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -193,14 +242,24 @@ pub struct Settings {
 
 pub async fn put_settings(State(app): State<Arc<App>>, caller: Caller, body: Bytes) -> ApiResult {
     require_admin(&caller)?;
-    let s: Settings = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::Raw(json_response(StatusCode::BAD_REQUEST, &json!({"message": e.to_string()}))))?;
+    let s: Settings = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::Raw(json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"message": e.to_string()}),
+        ))
+    })?;
     let r = s.application_link_restrictiveness.unwrap_or_default();
     if !RESTRICTIVENESS.contains(&r.as_str()) {
-        return Err(ApiError::Raw(json_response(StatusCode::BAD_REQUEST, &json!({"message": format!("Invalid restrictiveness {r}")}))));
+        return Err(ApiError::Raw(json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"message": format!("Invalid restrictiveness {r}")}),
+        )));
     }
     app.state.lock().expect("state").p.allowlist.restrictiveness = r.clone();
-    Ok(json_response(StatusCode::OK, &json!({"applicationLinkRestrictiveness": r})))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"applicationLinkRestrictiveness": r}),
+    ))
 }
 
 /// Whether a rule matches a URL.
@@ -211,13 +270,17 @@ pub fn matches(rule: &AllowRule, url: &str, link_rpc: Option<&str>) -> bool {
             let (Ok(a), Ok(b)) = (url::Url::parse(url), url::Url::parse(&rule.expression)) else {
                 return false;
             };
-            a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+            a.scheme() == b.scheme()
+                && a.host_str() == b.host_str()
+                && a.port_or_known_default() == b.port_or_known_default()
         }
         "whitelist.wildcard.expression" => {
             let pattern = format!("^{}$", regex::escape(&rule.expression).replace(r"\*", ".*"));
             regex::Regex::new(&pattern).is_ok_and(|r| r.is_match(url))
         }
-        "whitelist.regular.expression" => regex::Regex::new(&rule.expression).is_ok_and(|r| r.is_match(url)),
+        "whitelist.regular.expression" => {
+            regex::Regex::new(&rule.expression).is_ok_and(|r| r.is_match(url))
+        }
         "whitelist.application.link" => link_rpc.is_some_and(|rpc| {
             let rpc = rpc.trim_end_matches('/');
             url == rpc || url.starts_with(&format!("{rpc}/"))
@@ -237,7 +300,10 @@ pub async fn check(State(app): State<Arc<App>>, Query(q): Query<CheckQuery>) -> 
     let st = app.state.lock().expect("state");
     let al = &st.p.allowlist;
     if !al.enabled {
-        return Ok(json_response(StatusCode::OK, &json!({"outbound": true, "outboundWithAuth": true, "inbound": true})));
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({"outbound": true, "outboundWithAuth": true, "inbound": true}),
+        ));
     }
     let mut outbound = false;
     let mut with_auth = false;
@@ -258,5 +324,8 @@ pub async fn check(State(app): State<Arc<App>>, Query(q): Query<CheckQuery>) -> 
             }
         }
     }
-    Ok(json_response(StatusCode::OK, &json!({"outbound": outbound, "outboundWithAuth": with_auth, "inbound": inbound})))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"outbound": outbound, "outboundWithAuth": with_auth, "inbound": inbound}),
+    ))
 }

@@ -95,7 +95,11 @@ impl App {
     }
 
     pub fn user(&self, username: &str) -> Option<UserConfig> {
-        self.cfg.users.iter().find(|u| u.username == username).cloned()
+        self.cfg
+            .users
+            .iter()
+            .find(|u| u.username == username)
+            .cloned()
     }
 
     pub fn router(&self) -> Router {

@@ -20,7 +20,13 @@ pub fn router() -> Router<Arc<App>> {
         .route("/state", get(state))
         .route("/links", get(links))
         .route("/log", get(log).delete(clear_log))
-        .route("/faults", get(get_faults).put(put_faults).patch(patch_faults).delete(clear_faults))
+        .route(
+            "/faults",
+            get(get_faults)
+                .put(put_faults)
+                .patch(patch_faults)
+                .delete(clear_faults),
+        )
         .route("/stop", post(stop))
         .route("/start", post(start))
         .route("/reset", post(reset))
@@ -40,7 +46,10 @@ async fn state(State(app): State<Arc<App>>) -> Response {
     let mut info = app_info(&app);
     let (links, allowlist) = {
         let st = app.state.lock().expect("state");
-        (json!(st.p.links.values().collect::<Vec<_>>()), json!(st.p.allowlist))
+        (
+            json!(st.p.links.values().collect::<Vec<_>>()),
+            json!(st.p.allowlist),
+        )
     };
     info["listening"] = json!(app.is_listening().await);
     info["links"] = links;
@@ -52,17 +61,16 @@ async fn state(State(app): State<Arc<App>>) -> Response {
 
 async fn links(State(app): State<Arc<App>>) -> Response {
     let st = app.state.lock().expect("state");
-    let list: Vec<Value> = st
-        .p
-        .links
-        .values()
-        .map(|l| {
-            let (incoming, outgoing) = l.oauth_pair();
-            let mut v = json!(l);
-            v["oauth"] = json!({"incoming": incoming, "outgoing": outgoing});
-            v
-        })
-        .collect();
+    let list: Vec<Value> =
+        st.p.links
+            .values()
+            .map(|l| {
+                let (incoming, outgoing) = l.oauth_pair();
+                let mut v = json!(l);
+                v["oauth"] = json!({"incoming": incoming, "outgoing": outgoing});
+                v
+            })
+            .collect();
     json_response(StatusCode::OK, &json!(list))
 }
 
@@ -145,7 +153,10 @@ async fn stop(State(app): State<Arc<App>>, uri: axum::extract::OriginalUri) -> R
 async fn start(State(app): State<Arc<App>>) -> Response {
     match app.start_listening().await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": e.to_string()})),
+        Err(e) => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({"error": e.to_string()}),
+        ),
     }
 }
 

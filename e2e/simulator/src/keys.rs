@@ -11,7 +11,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use rsa::pkcs8::{DecodePublicKey, EncodePublicKey};
 use rsa::{RsaPrivateKey, RsaPublicKey};
-use sha1::{Digest as _, Sha1};
+use sha1::Sha1;
 use uuid::Uuid;
 
 /// Java's `UUID.nameUUIDFromBytes`: MD5 of the bytes, version 3, no namespace.
@@ -73,7 +73,9 @@ pub fn parse_public_key(text: &str) -> Result<RsaPublicKey, String> {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    let der = STANDARD.decode(b64).map_err(|e| format!("public key base64: {e}"))?;
+    let der = STANDARD
+        .decode(b64)
+        .map_err(|e| format!("public key base64: {e}"))?;
     RsaPublicKey::from_public_key_der(&der).map_err(|e| format!("public key DER: {e}"))
 }
 
@@ -101,7 +103,10 @@ mod tests {
         assert_eq!(k1, k2);
         let pk = public_key_b64(&k1.to_public_key());
         assert_eq!(parse_public_key(&pk).unwrap(), k1.to_public_key());
-        let pem = format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", pk);
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            pk
+        );
         assert_eq!(parse_public_key(&pem).unwrap(), k1.to_public_key());
     }
 }

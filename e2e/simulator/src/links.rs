@@ -70,7 +70,13 @@ pub fn link_json(app: &App, ver: &str, l: &Link) -> Value {
 
 pub fn link_xml(app: &App, ver: &str, l: &Link, root: &str) -> El {
     El::new(root)
-        .child(Href { href: self_href(app, ver, &l.id), rel: "self".into() }.xml())
+        .child(
+            Href {
+                href: self_href(app, ver, &l.id),
+                rel: "self".into(),
+            }
+            .xml(),
+        )
         .leaf("id", l.id)
         .leaf("typeId", &l.type_id)
         .leaf("name", &l.name)
@@ -83,13 +89,21 @@ pub fn link_xml(app: &App, ver: &str, l: &Link, root: &str) -> El {
 }
 
 fn link_response(app: &App, fmt: Fmt, ver: &str, l: &Link) -> Response {
-    negotiated(fmt, StatusCode::OK, link_json(app, ver, l), link_xml(app, ver, l, "applicationLink"))
+    negotiated(
+        fmt,
+        StatusCode::OK,
+        link_json(app, ver, l),
+        link_xml(app, ver, l, "applicationLink"),
+    )
 }
 
 fn list_response(app: &App, fmt: Fmt, ver: &str, links: &[Link]) -> Response {
     let j = json!({"applicationLinks": links.iter().map(|l| link_json(app, ver, l)).collect::<Vec<_>>()});
-    let x = El::new("applicationLinks")
-        .children(links.iter().map(|l| link_xml(app, ver, l, "applicationLinks")));
+    let x = El::new("applicationLinks").children(
+        links
+            .iter()
+            .map(|l| link_xml(app, ver, l, "applicationLinks")),
+    );
     negotiated(fmt, StatusCode::OK, j, x)
 }
 
@@ -98,18 +112,25 @@ pub fn is_absolute_http(u: &str) -> bool {
 }
 
 fn parse_body(fmt: Fmt, body: &Bytes) -> Result<LinkEntityIn, ApiError> {
-    parse_xml_or_json(body).map_err(|e| ApiError::list(fmt, 400, format!("Invalid applicationLink entity: {e}")))
+    parse_xml_or_json(body)
+        .map_err(|e| ApiError::list(fmt, 400, format!("Invalid applicationLink entity: {e}")))
 }
 
 fn created(app: &App, fmt: Fmt, ver: &str, id: &Uuid) -> Response {
     let mut env = StatusEnv::new(201);
-    env.created.push(Href { href: self_href(app, ver, id), rel: "self".into() });
+    env.created.push(Href {
+        href: self_href(app, ver, id),
+        rel: "self".into(),
+    });
     status_env(fmt, env)
 }
 
 fn updated(app: &App, fmt: Fmt, ver: &str, id: &Uuid) -> Response {
     let mut env = StatusEnv::new(200);
-    env.updated.push(Href { href: self_href(app, ver, id), rel: "self".into() });
+    env.updated.push(Href {
+        href: self_href(app, ver, id),
+        rel: "self".into(),
+    });
     status_env(fmt, env)
 }
 
@@ -118,11 +139,24 @@ fn not_found(fmt: Fmt, id: &str) -> ApiError {
 }
 
 /// Update rules shared by v1 PUT and v2 POST (§1.4.2): name, displayUrl, primary; no rpcUrl.
-fn apply_update(app: &App, fmt: Fmt, caller: &Caller, id: &Uuid, e: &LinkEntityIn) -> Result<(), ApiError> {
+fn apply_update(
+    app: &App,
+    fmt: Fmt,
+    caller: &Caller,
+    id: &Uuid,
+    e: &LinkEntityIn,
+) -> Result<(), ApiError> {
     let mut st = app.state.lock().expect("state");
-    let link = st.link(id).cloned().ok_or_else(|| not_found(fmt, &id.to_string()))?;
+    let link = st
+        .link(id)
+        .cloned()
+        .ok_or_else(|| not_found(fmt, &id.to_string()))?;
     if link.system && !caller.is_sysadmin() {
-        return Err(ApiError::status(fmt, 403, "Only system administrators may edit system links"));
+        return Err(ApiError::status(
+            fmt,
+            403,
+            "Only system administrators may edit system links",
+        ));
     }
     if let Some(rpc) = &e.rpc_url
         && rpc.trim_end_matches('/') != link.rpc_url.trim_end_matches('/')
@@ -137,7 +171,12 @@ fn apply_update(app: &App, fmt: Fmt, caller: &Caller, id: &Uuid, e: &LinkEntityI
     if let Some(name) = &e.name
         && st.p.links.values().any(|l| l.id != *id && &l.name == name)
     {
-        return Err(ApiError::list_field(fmt, 400, format!("An application link named '{name}' already exists"), "name"));
+        return Err(ApiError::list_field(
+            fmt,
+            400,
+            format!("An application link named '{name}' already exists"),
+            "name",
+        ));
     }
     let l = st.p.links.get_mut(id).expect("checked above");
     if let Some(n) = &e.name {
@@ -156,18 +195,31 @@ fn apply_update(app: &App, fmt: Fmt, caller: &Caller, id: &Uuid, e: &LinkEntityI
 /// Validates and inserts a new link; the id must be free and the name unique.
 pub fn create_link(app: &App, fmt: Fmt, link: Link) -> Result<(), ApiError> {
     if !KNOWN_TYPE_IDS.contains(&link.type_id.as_str()) {
-        return Err(ApiError::list_field(fmt, 400, format!("No type with id {} installed", link.type_id), "typeId"));
+        return Err(ApiError::list_field(
+            fmt,
+            400,
+            format!("No type with id {} installed", link.type_id),
+            "typeId",
+        ));
     }
     let mut st = app.state.lock().expect("state");
     if st.link(&link.id).is_some() {
         return Err(ApiError::list(
             fmt,
             400,
-            format!("An application link with id {} already exists (applinks.error.duplicate.url)", link.id),
+            format!(
+                "An application link with id {} already exists (applinks.error.duplicate.url)",
+                link.id
+            ),
         ));
     }
     if st.p.links.values().any(|l| l.name == link.name) {
-        return Err(ApiError::list_field(fmt, 400, format!("An application link named '{}' already exists", link.name), "name"));
+        return Err(ApiError::list_field(
+            fmt,
+            400,
+            format!("An application link named '{}' already exists", link.name),
+            "name",
+        ));
     }
     let primary = link.primary;
     let (t, id) = (link.type_id.clone(), link.id);
@@ -194,13 +246,32 @@ pub fn new_link(id: Uuid, type_id: &str, name: &str, rpc_url: &str, display_url:
     }
 }
 
-pub async fn list(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, ver: ApiVersion) -> ApiResult {
+pub async fn list(
+    State(app): State<Arc<App>>,
+    fmt: Fmt,
+    caller: Caller,
+    ver: ApiVersion,
+) -> ApiResult {
     caller.require_admin(fmt)?;
-    let links: Vec<Link> = app.state.lock().expect("state").p.links.values().cloned().collect();
+    let links: Vec<Link> = app
+        .state
+        .lock()
+        .expect("state")
+        .p
+        .links
+        .values()
+        .cloned()
+        .collect();
     Ok(list_response(&app, fmt, &ver.0, &links))
 }
 
-pub async fn get_one(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, ver: ApiVersion, Path(id): Path<String>) -> ApiResult {
+pub async fn get_one(
+    State(app): State<Arc<App>>,
+    fmt: Fmt,
+    caller: Caller,
+    ver: ApiVersion,
+    Path(id): Path<String>,
+) -> ApiResult {
     caller.require_admin(fmt)?;
     let link = parse_id(&id)
         .and_then(|u| app.state.lock().expect("state").link(&u).cloned())
@@ -208,30 +279,76 @@ pub async fn get_one(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, ver:
     Ok(link_response(&app, fmt, &ver.0, &link))
 }
 
-pub async fn list_type(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, ver: ApiVersion, Path(t): Path<String>) -> ApiResult {
+pub async fn list_type(
+    State(app): State<Arc<App>>,
+    fmt: Fmt,
+    caller: Caller,
+    ver: ApiVersion,
+    Path(t): Path<String>,
+) -> ApiResult {
     caller.require_admin(fmt)?;
     if !KNOWN_TYPE_IDS.contains(&t.as_str()) {
-        return Err(ApiError::list(fmt, 400, format!("No type with id {t} installed")));
+        return Err(ApiError::list(
+            fmt,
+            400,
+            format!("No type with id {t} installed"),
+        ));
     }
-    let links: Vec<Link> = app.state.lock().expect("state").p.links.values().filter(|l| l.type_id == t).cloned().collect();
+    let links: Vec<Link> = app
+        .state
+        .lock()
+        .expect("state")
+        .p
+        .links
+        .values()
+        .filter(|l| l.type_id == t)
+        .cloned()
+        .collect();
     Ok(list_response(&app, fmt, &ver.0, &links))
 }
 
-pub async fn get_primary(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, ver: ApiVersion, Path(t): Path<String>) -> ApiResult {
+pub async fn get_primary(
+    State(app): State<Arc<App>>,
+    fmt: Fmt,
+    caller: Caller,
+    ver: ApiVersion,
+    Path(t): Path<String>,
+) -> ApiResult {
     caller.require_admin(fmt)?;
-    let link = app.state.lock().expect("state").p.links.values().find(|l| l.type_id == t && l.primary).cloned();
+    let link = app
+        .state
+        .lock()
+        .expect("state")
+        .p
+        .links
+        .values()
+        .find(|l| l.type_id == t && l.primary)
+        .cloned();
     match link {
         Some(l) => Ok(link_response(&app, fmt, &ver.0, &l)),
-        None => Err(ApiError::status(fmt, 404, format!("No primary link of type {t}"))),
+        None => Err(ApiError::status(
+            fmt,
+            404,
+            format!("No primary link of type {t}"),
+        )),
     }
 }
 
-pub async fn make_primary(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, ver: ApiVersion, Path(id): Path<String>) -> ApiResult {
+pub async fn make_primary(
+    State(app): State<Arc<App>>,
+    fmt: Fmt,
+    caller: Caller,
+    ver: ApiVersion,
+    Path(id): Path<String>,
+) -> ApiResult {
     caller.require_admin(fmt)?;
     let uid = parse_id(&id).ok_or_else(|| not_found(fmt, &id))?;
     {
         let mut st = app.state.lock().expect("state");
-        let t = st.link(&uid).map(|l| l.type_id.clone()).ok_or_else(|| not_found(fmt, &id))?;
+        let t = st
+            .link(&uid)
+            .map(|l| l.type_id.clone())
+            .ok_or_else(|| not_found(fmt, &id))?;
         st.set_primary_flag(&t, uid);
     }
     Ok(updated(&app, fmt, &ver.0, &uid))
@@ -252,23 +369,38 @@ pub async fn v1_put(
         .rpc_url
         .clone()
         .filter(|u| is_absolute_http(u))
-        .ok_or_else(|| ApiError::list_field(fmt, 400, "rpcUrl must be an absolute URL", "rpcUrl"))?;
-    let path_id = parse_id(&id).ok_or_else(|| ApiError::list(fmt, 400, format!("Invalid application id {id}")))?;
-    let manifest = app
-        .fetch_manifest(&rpc)
-        .await
-        .map_err(|err| ApiError::list(fmt, 400, format!("The application at {rpc} is not reachable: {err}")))?;
+        .ok_or_else(|| {
+            ApiError::list_field(fmt, 400, "rpcUrl must be an absolute URL", "rpcUrl")
+        })?;
+    let path_id = parse_id(&id)
+        .ok_or_else(|| ApiError::list(fmt, 400, format!("Invalid application id {id}")))?;
+    let manifest = app.fetch_manifest(&rpc).await.map_err(|err| {
+        ApiError::list(
+            fmt,
+            400,
+            format!("The application at {rpc} is not reachable: {err}"),
+        )
+    })?;
     let exists = app.state.lock().expect("state").link(&path_id).is_some();
     if exists {
         apply_update(&app, fmt, &caller, &path_id, &e)?;
         return Ok(updated(&app, fmt, &ver.0, &path_id));
     }
     let new_id = match e.id.as_deref() {
-        Some(s) => parse_id(s).ok_or_else(|| ApiError::list(fmt, 400, format!("Invalid application id {s}")))?,
+        Some(s) => parse_id(s)
+            .ok_or_else(|| ApiError::list(fmt, 400, format!("Invalid application id {s}")))?,
         None => path_id,
     };
-    let type_id = e.type_id.clone().or(manifest.type_id.clone()).unwrap_or_else(|| "generic".into());
-    let name = e.name.clone().or(manifest.name.clone()).unwrap_or_else(|| rpc.clone());
+    let type_id = e
+        .type_id
+        .clone()
+        .or(manifest.type_id.clone())
+        .unwrap_or_else(|| "generic".into());
+    let name = e
+        .name
+        .clone()
+        .or(manifest.name.clone())
+        .unwrap_or_else(|| rpc.clone());
     let display = e.display_url.clone().unwrap_or_else(|| rpc.clone());
     let mut link = new_link(new_id, &type_id, &name, &rpc, &display);
     link.primary = e.is_primary.unwrap_or(false);
@@ -277,20 +409,33 @@ pub async fn v1_put(
 }
 
 /// v2 `PUT applicationlink`: create without contacting the remote (§1.4.3).
-pub async fn v2_create(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, ver: ApiVersion, body: Bytes) -> ApiResult {
+pub async fn v2_create(
+    State(app): State<Arc<App>>,
+    fmt: Fmt,
+    caller: Caller,
+    ver: ApiVersion,
+    body: Bytes,
+) -> ApiResult {
     caller.require_admin(fmt)?;
     let e = parse_body(fmt, &body)?;
     let rpc = e
         .rpc_url
         .clone()
         .filter(|u| is_absolute_http(u))
-        .ok_or_else(|| ApiError::list_field(fmt, 400, "rpcUrl must be an absolute URL", "rpcUrl"))?;
-    let type_id = e.type_id.clone().ok_or_else(|| ApiError::list_field(fmt, 400, "typeId is required", "typeId"))?;
-    let name = e.name.clone().ok_or_else(|| ApiError::list_field(fmt, 400, "name is required", "name"))?;
+        .ok_or_else(|| {
+            ApiError::list_field(fmt, 400, "rpcUrl must be an absolute URL", "rpcUrl")
+        })?;
+    let type_id = e
+        .type_id
+        .clone()
+        .ok_or_else(|| ApiError::list_field(fmt, 400, "typeId is required", "typeId"))?;
+    let name = e
+        .name
+        .clone()
+        .ok_or_else(|| ApiError::list_field(fmt, 400, "name is required", "name"))?;
     let id = match e.id.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) if type_id != "generic" => {
-            parse_id(s).ok_or_else(|| ApiError::list(fmt, 400, format!("Invalid application id {s}")))?
-        }
+        Some(s) if type_id != "generic" => parse_id(s)
+            .ok_or_else(|| ApiError::list(fmt, 400, format!("Invalid application id {s}")))?,
         _ => url_uuid(&rpc),
     };
     let display = e.display_url.clone().unwrap_or_else(|| rpc.clone());
@@ -311,9 +456,14 @@ pub async fn v2_update(
 ) -> ApiResult {
     caller.require_admin(fmt)?;
     let e = parse_body(fmt, &body)?;
-    let uid = parse_id(&id).ok_or_else(|| ApiError::list(fmt, 400, format!("No application link with id {id}")))?;
+    let uid = parse_id(&id)
+        .ok_or_else(|| ApiError::list(fmt, 400, format!("No application link with id {id}")))?;
     if app.state.lock().expect("state").link(&uid).is_none() {
-        return Err(ApiError::list(fmt, 400, format!("No application link with id {id}")));
+        return Err(ApiError::list(
+            fmt,
+            400,
+            format!("No application link with id {id}"),
+        ));
     }
     apply_update(&app, fmt, &caller, &uid, &e)?;
     Ok(updated(&app, fmt, &ver.0, &uid))
@@ -335,24 +485,46 @@ pub async fn delete(
 ) -> ApiResult {
     let user = caller.require_admin(fmt)?.clone();
     let uid = parse_id(&id).ok_or_else(|| not_found(fmt, &id))?;
-    let link = app.state.lock().expect("state").link(&uid).cloned().ok_or_else(|| not_found(fmt, &id))?;
+    let link = app
+        .state
+        .lock()
+        .expect("state")
+        .link(&uid)
+        .cloned()
+        .ok_or_else(|| not_found(fmt, &id))?;
     if link.system && !caller.is_sysadmin() {
-        return Err(ApiError::status(fmt, 403, "Only system administrators may delete system links"));
+        return Err(ApiError::status(
+            fmt,
+            403,
+            "Only system administrators may delete system links",
+        ));
     }
     if q.reciprocate.as_deref() == Some("true") {
         reciprocal_delete(&app, fmt, &link, &user.username).await?;
     }
     app.state.lock().expect("state").remove_link(&uid);
-    Ok(status_env(fmt, StatusEnv::message(200, format!("Deleted application with id '{uid}'"))))
+    Ok(status_env(
+        fmt,
+        StatusEnv::message(200, format!("Deleted application with id '{uid}'")),
+    ))
 }
 
 /// Deletes our link on the remote through the link's own outgoing authentication (not Basic).
-async fn reciprocal_delete(app: &App, fmt: Fmt, link: &Link, username: &str) -> Result<(), ApiError> {
+async fn reciprocal_delete(
+    app: &App,
+    fmt: Fmt,
+    link: &Link,
+    username: &str,
+) -> Result<(), ApiError> {
     let auth = match link.outgoing_level() {
         crate::model::Level::Impersonation => PeerAuth::TwoLoI(username.to_string()),
         crate::model::Level::Default => PeerAuth::TwoLo,
         crate::model::Level::ThreeLoOnly => {
-            return Err(ApiError::status(fmt, 401, "Credentials are required to delete the link on the remote application"));
+            return Err(ApiError::status(
+                fmt,
+                401,
+                "Credentials are required to delete the link on the remote application",
+            ));
         }
         crate::model::Level::Disabled => PeerAuth::None,
     };
@@ -367,8 +539,16 @@ async fn reciprocal_delete(app: &App, fmt: Fmt, link: &Link, username: &str) -> 
         .map_err(|e| ApiError::status(fmt, 500, format!("applinks.remote.delete.failed: {e}")))?;
     match resp.status.as_u16() {
         200 => Ok(()),
-        401 => Err(ApiError::status(fmt, 401, "Credentials are required to delete the link on the remote application")),
-        s => Err(ApiError::status(fmt, 500, format!("applinks.remote.delete.failed: remote answered {s}"))),
+        401 => Err(ApiError::status(
+            fmt,
+            401,
+            "Credentials are required to delete the link on the remote application",
+        )),
+        s => Err(ApiError::status(
+            fmt,
+            500,
+            format!("applinks.remote.delete.failed: remote answered {s}"),
+        )),
     }
 }
 
@@ -425,22 +605,39 @@ pub async fn providers_put(
     body: Bytes,
 ) -> ApiResult {
     caller.require_admin(fmt)?;
-    let b: ProviderBody = parse_xml_or_json(&body).map_err(|e| ApiError::list(fmt, 400, format!("Invalid body: {e}")))?;
-    let class = b.provider.ok_or_else(|| ApiError::list_field(fmt, 400, "provider is required", "provider"))?;
+    let b: ProviderBody = parse_xml_or_json(&body)
+        .map_err(|e| ApiError::list(fmt, 400, format!("Invalid body: {e}")))?;
+    let class = b
+        .provider
+        .ok_or_else(|| ApiError::list_field(fmt, 400, "provider is required", "provider"))?;
     if !providers::ALL.contains(&class.as_str()) {
-        return Err(ApiError::list_field(fmt, 400, format!("Unknown authentication provider {class}"), "provider"));
+        return Err(ApiError::list_field(
+            fmt,
+            400,
+            format!("Unknown authentication provider {class}"),
+            "provider",
+        ));
     }
     if class == providers::TWO_LO_I && (!caller.is_sysadmin() || app.is_cloud()) {
-        return Err(ApiError::list(fmt, 400, "2-legged OAuth with impersonation requires a system administrator"));
+        return Err(ApiError::list(
+            fmt,
+            400,
+            "2-legged OAuth with impersonation requires a system administrator",
+        ));
     }
     let uid = parse_id(&id).ok_or_else(|| not_found(fmt, &id))?;
     let mut st = app.state.lock().expect("state");
-    let link = st.p.links.get_mut(&uid).ok_or_else(|| not_found(fmt, &id))?;
+    let link =
+        st.p.links
+            .get_mut(&uid)
+            .ok_or_else(|| not_found(fmt, &id))?;
     link.outgoing.insert(class, b.config);
     drop(st);
     let mut env = StatusEnv::new(201);
     env.created.push(Href {
-        href: app.url(&format!("/rest/applinks/2.0/applicationlink/{uid}/authentication/provider")),
+        href: app.url(&format!(
+            "/rest/applinks/2.0/applicationlink/{uid}/authentication/provider"
+        )),
         rel: "self".into(),
     });
     Ok(status_env(fmt, env))
@@ -477,7 +674,11 @@ pub fn v3_json(app: &App, l: &Link, q: Option<&V3Query>) -> Value {
         let mut props = serde_json::Map::new();
         for p in &q.property {
             let val = match p.as_str() {
-                "oauth.incoming.consumerkey" => l.incoming.as_ref().map(|c| json!(c.key)).unwrap_or(Value::Null),
+                "oauth.incoming.consumerkey" => l
+                    .incoming
+                    .as_ref()
+                    .map(|c| json!(c.key))
+                    .unwrap_or(Value::Null),
                 _ => Value::Null,
             };
             props.insert(p.clone(), val);
@@ -500,10 +701,22 @@ pub fn v3_json(app: &App, l: &Link, q: Option<&V3Query>) -> Value {
     v
 }
 
-pub async fn v3_list(State(app): State<Arc<App>>, caller: Caller, uri: axum::http::Uri) -> ApiResult {
+pub async fn v3_list(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    uri: axum::http::Uri,
+) -> ApiResult {
     caller.require_admin_v3()?;
     let q = v3_query(uri.query());
-    let links: Vec<Link> = app.state.lock().expect("state").p.links.values().cloned().collect();
+    let links: Vec<Link> = app
+        .state
+        .lock()
+        .expect("state")
+        .p
+        .links
+        .values()
+        .cloned()
+        .collect();
     let list: Vec<Value> = links.iter().map(|l| v3_json(&app, l, Some(&q))).collect();
     Ok(json_response(StatusCode::OK, &json!(list)))
 }
@@ -514,7 +727,12 @@ fn v3_find(app: &App, id: &str) -> Result<Link, ApiError> {
         .ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))
 }
 
-pub async fn v3_get(State(app): State<Arc<App>>, caller: Caller, uri: axum::http::Uri, Path(id): Path<String>) -> ApiResult {
+pub async fn v3_get(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    uri: axum::http::Uri,
+    Path(id): Path<String>,
+) -> ApiResult {
     caller.require_admin_v3()?;
     let l = v3_find(&app, &id)?;
     let q = v3_query(uri.query());
@@ -531,9 +749,15 @@ pub struct V3Update {
 }
 
 /// V3 `PUT applinks/{id}`: updates including rpcUrl, with no reachability check (§1.4.4).
-pub async fn v3_put(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn v3_put(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     caller.require_admin_v3()?;
-    let b: V3Update = serde_json::from_slice(&body).map_err(|e| ApiError::v3(400, format!("Invalid body: {e}")))?;
+    let b: V3Update = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::v3(400, format!("Invalid body: {e}")))?;
     let l = v3_find(&app, &id)?;
     if l.system {
         return Err(ApiError::v3(403, "System links cannot be edited"));
@@ -547,7 +771,10 @@ pub async fn v3_put(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<
     if let Some(n) = &b.name
         && st.p.links.values().any(|o| o.id != l.id && &o.name == n)
     {
-        return Err(ApiError::v3(400, format!("An application link named '{n}' already exists")));
+        return Err(ApiError::v3(
+            400,
+            format!("An application link named '{n}' already exists"),
+        ));
     }
     let link = st.p.links.get_mut(&l.id).expect("found above");
     if let Some(n) = b.name {
@@ -565,16 +792,28 @@ pub async fn v3_put(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<
     }
     let updated = st.link(&l.id).cloned().expect("exists");
     drop(st);
-    Ok(json_response(StatusCode::OK, &v3_json(&app, &updated, None)))
+    Ok(json_response(
+        StatusCode::OK,
+        &v3_json(&app, &updated, None),
+    ))
 }
 
 /// V3 `DELETE applinks/{id}`: local only, 204.
-pub async fn v3_delete(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+pub async fn v3_delete(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
     caller.require_admin_v3()?;
     let l = v3_find(&app, &id)?;
     if l.system && !caller.is_sysadmin() {
-        return Err(ApiError::v3(403, "System links can only be deleted by system administrators"));
+        return Err(ApiError::v3(
+            403,
+            "System links can only be deleted by system administrators",
+        ));
     }
     app.state.lock().expect("state").remove_link(&l.id);
-    Ok(axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT))
+    Ok(axum::response::IntoResponse::into_response(
+        StatusCode::NO_CONTENT,
+    ))
 }

@@ -6,7 +6,10 @@ use applink_sim::{SimConfig, Simulator};
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "applink-sim", about = "Simulated Atlassian applications speaking the applinks protocol")]
+#[command(
+    name = "applink-sim",
+    about = "Simulated Atlassian applications speaking the applinks protocol"
+)]
 struct Cli {
     /// YAML (or JSON) file listing the applications to start.
     #[arg(long)]

@@ -33,10 +33,20 @@ pub async fn remote(
     Path(id): Path<String>,
 ) -> ApiResult {
     if caller.user.is_none() {
-        return Err(ApiError::status(fmt, 401, "Client must be authenticated to access this resource."));
+        return Err(ApiError::status(
+            fmt,
+            401,
+            "Client must be authenticated to access this resource.",
+        ));
     }
     let rpc = crate::links::parse_id(&id)
-        .and_then(|u| app.state.lock().expect("state").link(&u).map(|l| l.rpc_url.clone()))
+        .and_then(|u| {
+            app.state
+                .lock()
+                .expect("state")
+                .link(&u)
+                .map(|l| l.rpc_url.clone())
+        })
         .ok_or_else(|| ApiError::list(fmt, 400, format!("No application link with id {id}")))?;
     match app.fetch_manifest(&rpc).await {
         Ok(m) => {
@@ -54,7 +64,11 @@ pub async fn remote(
                 .opt_leaf("url", m.url.as_ref());
             Ok(negotiated(fmt, StatusCode::OK, j, x))
         }
-        Err(e) => Err(ApiError::status(fmt, 404, format!("Remote manifest unavailable: {e}"))),
+        Err(e) => Err(ApiError::status(
+            fmt,
+            404,
+            format!("Remote manifest unavailable: {e}"),
+        )),
     }
 }
 
@@ -71,8 +85,11 @@ pub async fn capability(State(app): State<Arc<App>>, Path(name): Path<String>) -
 }
 
 fn version_json(v: Option<&str>) -> serde_json::Value {
-    let Some(v) = v else { return serde_json::Value::Null };
-    let (major, minor, bugfix, suffix) = crate::status::parse_version(v).unwrap_or((0, 0, 0, String::new()));
+    let Some(v) = v else {
+        return serde_json::Value::Null;
+    };
+    let (major, minor, bugfix, suffix) =
+        crate::status::parse_version(v).unwrap_or((0, 0, 0, String::new()));
     json!({"versionString": v, "major": major, "minor": minor, "bugfix": bugfix, "suffix": suffix})
 }
 
@@ -84,7 +101,13 @@ pub async fn remote_capabilities(
 ) -> ApiResult {
     caller.require_admin_v3()?;
     let rpc = crate::links::parse_id(&id)
-        .and_then(|u| app.state.lock().expect("state").link(&u).map(|l| l.rpc_url.clone()))
+        .and_then(|u| {
+            app.state
+                .lock()
+                .expect("state")
+                .link(&u)
+                .map(|l| l.rpc_url.clone())
+        })
         .ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))?;
     let remote = crate::status::remote_capabilities(&app, &rpc).await;
     let body = match remote {
@@ -93,7 +116,9 @@ pub async fn remote_capabilities(
             "applinksVersion": version_json(rc.manifest.applinks_version.as_deref()),
             "capabilities": rc.capabilities,
         }),
-        Err(e) => json!({"capabilities": [], "error": {"type": e.kind.name(), "details": e.details}}),
+        Err(e) => {
+            json!({"capabilities": [], "error": {"type": e.kind.name(), "details": e.details}})
+        }
     };
     Ok(json_response(StatusCode::OK, &body))
 }
@@ -124,8 +149,14 @@ pub async fn authentication_info_url(
         .ok_or_else(|| ApiError::list(fmt, 400, "url is required"))?;
     match app.fetch_manifest(&url).await {
         Ok(m) if m.id.as_deref() == Some(id.as_str()) => Ok(status_env(fmt, StatusEnv::new(200))),
-        Ok(_) => Err(ApiError::status(fmt, 404, "The application at that URL has another id")),
-        Err(ManifestError::Redirected(l)) => Err(ApiError::status(fmt, 404, format!("redirected to {l}"))),
+        Ok(_) => Err(ApiError::status(
+            fmt,
+            404,
+            "The application at that URL has another id",
+        )),
+        Err(ManifestError::Redirected(l)) => {
+            Err(ApiError::status(fmt, 404, format!("redirected to {l}")))
+        }
         Err(e) => Err(ApiError::status(fmt, 404, e.to_string())),
     }
 }

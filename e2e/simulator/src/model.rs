@@ -113,7 +113,9 @@ impl Href {
     }
 
     pub fn xml(&self) -> El {
-        El::new("link").attr("href", &self.href).attr("rel", &self.rel)
+        El::new("link")
+            .attr("href", &self.href)
+            .attr("rel", &self.rel)
     }
 }
 
@@ -161,10 +163,12 @@ impl StatusEnv {
             .leaf("status-code", self.code)
             .opt_leaf("message", self.message.as_ref());
         if !self.created.is_empty() {
-            el = el.child(El::new("resources-created").children(self.created.iter().map(Href::xml)));
+            el =
+                el.child(El::new("resources-created").children(self.created.iter().map(Href::xml)));
         }
         if !self.updated.is_empty() {
-            el = el.child(El::new("resources-updated").children(self.updated.iter().map(Href::xml)));
+            el =
+                el.child(El::new("resources-updated").children(self.updated.iter().map(Href::xml)));
         }
         el
     }

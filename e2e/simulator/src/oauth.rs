@@ -43,10 +43,7 @@ pub fn form_pairs(s: &str) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                decode(&k.replace('+', " ")),
-                decode(&v.replace('+', " ")),
-            )
+            (decode(&k.replace('+', " ")), decode(&v.replace('+', " ")))
         })
         .collect()
 }
@@ -74,10 +71,8 @@ pub fn parse_authorization(value: &str) -> Option<Vec<(String, String)>> {
 /// Signature base string (RFC 5849 §3.4.1). `base_uri` has no query; `params` excludes
 /// `oauth_signature` and `realm`.
 pub fn base_string(method: &str, base_uri: &str, params: &[(String, String)]) -> String {
-    let mut enc: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (encode(k), encode(v)))
-        .collect();
+    let mut enc: Vec<(String, String)> =
+        params.iter().map(|(k, v)| (encode(k), encode(v))).collect();
     enc.sort();
     let normalized = enc
         .iter()
@@ -97,7 +92,8 @@ pub fn rsa_verify(key: &RsaPublicKey, base: &str, sig_b64: &str) -> bool {
         return false;
     };
     let digest = Sha1::digest(base.as_bytes());
-    key.verify(Pkcs1v15Sign::new::<Sha1>(), &digest, &sig).is_ok()
+    key.verify(Pkcs1v15Sign::new::<Sha1>(), &digest, &sig)
+        .is_ok()
 }
 
 /// The `oauth_problem` values of reference §2.2.
@@ -316,12 +312,19 @@ impl Signer {
             &rsa,
         );
         if let Some(t) = token {
-            builder.token(oauth1_request::Credentials::new(t.to_string(), String::new()));
+            builder.token(oauth1_request::Credentials::new(
+                t.to_string(),
+                String::new(),
+            ));
         }
         let ts = (now_secs() + faults.clock_skew_secs).max(1) as u64;
         builder.timestamp(NonZeroU64::new(ts));
         let header = builder.authorize(method, base.as_str(), &params);
-        if faults.tamper { tamper(&header) } else { header }
+        if faults.tamper {
+            tamper(&header)
+        } else {
+            header
+        }
     }
 }
 
@@ -341,7 +344,12 @@ mod tests {
     use super::*;
     use crate::keys::private_key;
 
-    fn sign_and_verify(url: &str, token: Option<&str>, tamper: bool, skew: i64) -> Result<Signed, Problem> {
+    fn sign_and_verify(
+        url: &str,
+        token: Option<&str>,
+        tamper: bool,
+        skew: i64,
+    ) -> Result<Signed, Problem> {
         let key = private_key("oauth-test", 1024);
         let signer = Signer {
             consumer_key: "Jira:0123456789".into(),

@@ -46,7 +46,12 @@ fn find(app: &App, fmt: Fmt, id: &str) -> Result<Link, ApiError> {
 }
 
 /// `GET …/applicationlink/{id}/authentication`.
-pub async fn authentication(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, Path(id): Path<String>) -> ApiResult {
+pub async fn authentication(
+    State(app): State<Arc<App>>,
+    fmt: Fmt,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
     caller.require_admin(fmt)?;
     let l = find(&app, fmt, &id)?;
     let consumers: Vec<Value> = l.incoming.iter().map(consumer_json).collect();
@@ -58,15 +63,28 @@ pub async fn authentication(State(app): State<Arc<App>>, fmt: Fmt, caller: Calle
     let j = json!({"link": link_json(&app, "1.0", &l), "consumers": consumers, "configuredAuthProviders": providers});
     let x = El::new("applicationLinkAuthentication")
         .children(l.incoming.iter().map(consumer_xml))
-        .children(l.outgoing.keys().map(|p| El::new("configuredAuthProviders").leaf("provider", p)));
+        .children(
+            l.outgoing
+                .keys()
+                .map(|p| El::new("configuredAuthProviders").leaf("provider", p)),
+        );
     Ok(negotiated(fmt, StatusCode::OK, j, x))
 }
 
-pub async fn get_consumer(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, Path(id): Path<String>) -> ApiResult {
+pub async fn get_consumer(
+    State(app): State<Arc<App>>,
+    fmt: Fmt,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
     caller.require_admin(fmt)?;
     let l = find(&app, fmt, &id)?;
     let Some(c) = &l.incoming else {
-        return Err(ApiError::status(fmt, 404, "No consumer configured for this link"));
+        return Err(ApiError::status(
+            fmt,
+            404,
+            "No consumer configured for this link",
+        ));
     };
     let j = json!({"consumers": [consumer_json(c)]});
     let x = El::new("consumers").child(consumer_xml(c));
@@ -110,15 +128,25 @@ pub async fn put_consumer(
 ) -> ApiResult {
     caller.require_admin(fmt)?;
     let l = find(&app, fmt, &id)?;
-    let b: ConsumerBody = parse_xml_or_json(&body).map_err(|e| ApiError::list(fmt, 400, format!("Invalid consumer: {e}")))?;
+    let b: ConsumerBody = parse_xml_or_json(&body)
+        .map_err(|e| ApiError::list(fmt, 400, format!("Invalid consumer: {e}")))?;
     if b.two_lo_impersonation_allowed && (!caller.is_sysadmin() || app.is_cloud()) {
-        return Err(ApiError::list(fmt, 400, "2-legged OAuth with impersonation requires a system administrator"));
+        return Err(ApiError::list(
+            fmt,
+            400,
+            "2-legged OAuth with impersonation requires a system administrator",
+        ));
     }
     if let Some(u) = &b.executing_two_lo_user
         && !u.is_empty()
         && app.user(u).is_none()
     {
-        return Err(ApiError::list_field(fmt, 400, format!("Unknown user {u}"), "executingTwoLOUser"));
+        return Err(ApiError::list_field(
+            fmt,
+            400,
+            format!("Unknown user {u}"),
+            "executingTwoLOUser",
+        ));
     }
     let level = if b.two_lo_impersonation_allowed {
         Level::Impersonation
@@ -130,13 +158,17 @@ pub async fn put_consumer(
     let consumer = if q.auto_configure.as_deref() == Some("true") {
         crate::status::fetch_consumer(&app, &l.rpc_url, level)
             .await
-            .map_err(|e| ApiError::list(fmt, 400, format!("Consumer information unavailable: {e}")))?
+            .map_err(|e| {
+                ApiError::list(fmt, 400, format!("Consumer information unavailable: {e}"))
+            })?
     } else if b.outgoing && !is_atlassian_type(&l.type_id) {
-        let secret = b
-            .shared_secret
+        let secret = b.shared_secret.clone().ok_or_else(|| {
+            ApiError::list_field(fmt, 400, "sharedSecret is required", "sharedSecret")
+        })?;
+        let key = b
+            .key
             .clone()
-            .ok_or_else(|| ApiError::list_field(fmt, 400, "sharedSecret is required", "sharedSecret"))?;
-        let key = b.key.clone().ok_or_else(|| ApiError::list_field(fmt, 400, "key is required", "key"))?;
+            .ok_or_else(|| ApiError::list_field(fmt, 400, "key is required", "key"))?;
         let mut st = app.state.lock().expect("state");
         if let Some(link) = st.p.links.get_mut(&l.id) {
             link.outgoing_hmac = Some(OutgoingHmacConsumer {
@@ -147,11 +179,15 @@ pub async fn put_consumer(
         }
         return Ok(StatusCode::CREATED.into_response());
     } else {
-        let missing: Vec<&str> = [("key", &b.key), ("name", &b.name), ("publicKey", &b.public_key)]
-            .iter()
-            .filter(|(_, v)| v.as_deref().is_none_or(str::is_empty))
-            .map(|(n, _)| *n)
-            .collect();
+        let missing: Vec<&str> = [
+            ("key", &b.key),
+            ("name", &b.name),
+            ("publicKey", &b.public_key),
+        ]
+        .iter()
+        .filter(|(_, v)| v.as_deref().is_none_or(str::is_empty))
+        .map(|(n, _)| *n)
+        .collect();
         if !missing.is_empty() {
             return Err(ApiError::List(
                 fmt,
@@ -161,7 +197,8 @@ pub async fn put_consumer(
             ));
         }
         let pk = b.public_key.clone().unwrap_or_default();
-        crate::keys::parse_public_key(&pk).map_err(|e| ApiError::list_field(fmt, 400, e, "publicKey"))?;
+        crate::keys::parse_public_key(&pk)
+            .map_err(|e| ApiError::list_field(fmt, 400, e, "publicKey"))?;
         Consumer {
             key: b.key.clone().unwrap_or_default(),
             name: b.name.clone().unwrap_or_default(),
@@ -184,7 +221,12 @@ pub async fn put_consumer(
     Ok(StatusCode::CREATED.into_response())
 }
 
-pub async fn delete_consumer(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, Path(id): Path<String>) -> ApiResult {
+pub async fn delete_consumer(
+    State(app): State<Arc<App>>,
+    fmt: Fmt,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
     caller.require_admin(fmt)?;
     let l = find(&app, fmt, &id)?;
     if let Some(link) = app.state.lock().expect("state").p.links.get_mut(&l.id) {
@@ -195,9 +237,18 @@ pub async fn delete_consumer(State(app): State<Arc<App>>, fmt: Fmt, caller: Call
 
 /// `DELETE consumer-token/{id}`: the simulator holds no per-user outgoing tokens, so this only
 /// checks that the link exists.
-pub async fn delete_consumer_token(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, Path(id): Path<String>) -> ApiResult {
+pub async fn delete_consumer_token(
+    State(app): State<Arc<App>>,
+    fmt: Fmt,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
     if caller.user.is_none() {
-        return Err(ApiError::status(fmt, 401, "Client must be authenticated to access this resource."));
+        return Err(ApiError::status(
+            fmt,
+            401,
+            "Client must be authenticated to access this resource.",
+        ));
     }
     find(&app, fmt, &id)?;
     Ok(StatusCode::NO_CONTENT.into_response())

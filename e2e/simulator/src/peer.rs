@@ -208,7 +208,8 @@ impl App {
             }
             PeerAuth::TwoLo | PeerAuth::TwoLoI(_) => {
                 if let PeerAuth::TwoLoI(user) = &req.auth {
-                    url.query_pairs_mut().append_pair("xoauth_requestor_id", user);
+                    url.query_pairs_mut()
+                        .append_pair("xoauth_requestor_id", user);
                 }
                 let f = self.faults.lock().expect("faults");
                 let sf = SignFaults {
@@ -216,7 +217,10 @@ impl App {
                     clock_skew_secs: f.clock_skew_secs,
                 };
                 drop(f);
-                auth_header = Some(self.signer.authorize(req.method.as_str(), &url, Some(""), sf));
+                auth_header = Some(
+                    self.signer
+                        .authorize(req.method.as_str(), &url, Some(""), sf),
+                );
             }
         }
         let mut rb = self.client.request(req.method.clone(), url.as_str());

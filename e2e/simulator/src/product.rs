@@ -106,8 +106,7 @@ pub mod providers {
     pub const OAUTH: &str = "com.atlassian.applinks.api.auth.types.OAuthAuthenticationProvider";
     pub const TWO_LO: &str =
         "com.atlassian.applinks.api.auth.types.TwoLeggedOAuthAuthenticationProvider";
-    pub const TWO_LO_I: &str =
-        "com.atlassian.applinks.api.auth.types.TwoLeggedOAuthWithImpersonationAuthenticationProvider";
+    pub const TWO_LO_I: &str = "com.atlassian.applinks.api.auth.types.TwoLeggedOAuthWithImpersonationAuthenticationProvider";
     pub const BASIC: &str = "com.atlassian.applinks.api.auth.types.BasicAuthenticationProvider";
     pub const TRUSTED: &str =
         "com.atlassian.applinks.api.auth.types.TrustedAppsAuthenticationProvider";

@@ -50,7 +50,10 @@ pub fn negotiated(fmt: Fmt, status: StatusCode, json: Value, xml: El) -> Respons
 pub fn json_response(status: StatusCode, v: &Value) -> Response {
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         v.to_string(),
     )
         .into_response()
@@ -116,7 +119,9 @@ impl IntoResponse for ApiError {
                 };
                 negotiated(fmt, sc(code), e.json(), e.xml())
             }
-            ApiError::V3(code, summary) => json_response(sc(code), &v3_errors(code, &summary, None)),
+            ApiError::V3(code, summary) => {
+                json_response(sc(code), &v3_errors(code, &summary, None))
+            }
             ApiError::Raw(r) => r,
         }
     }
@@ -146,6 +151,9 @@ mod tests {
         assert_eq!(fmt_for(Some("*/*")), Fmt::Xml);
         assert_eq!(fmt_for(Some("application/json")), Fmt::Json);
         assert_eq!(fmt_for(Some("application/xml, application/json")), Fmt::Xml);
-        assert_eq!(fmt_for(Some("application/json, application/xml")), Fmt::Json);
+        assert_eq!(
+            fmt_for(Some("application/json, application/xml")),
+            Fmt::Json
+        );
     }
 }

@@ -14,14 +14,26 @@ fn classic() -> Router<Arc<App>> {
         .route("/manifest", get(manifest::local))
         .route("/manifest/{id}", get(manifest::remote))
         .route("/authenticationinfo", get(manifest::authentication_info))
-        .route("/authenticationinfo/id/{id}/url/{*url}", get(manifest::authentication_info_url))
-        .route("/authenticationinfo/id/{id}", get(manifest::authentication_info_url))
-        .route("/applicationlinkForm/createAppLink", post(ui::create_app_link))
+        .route(
+            "/authenticationinfo/id/{id}/url/{*url}",
+            get(manifest::authentication_info_url),
+        )
+        .route(
+            "/authenticationinfo/id/{id}",
+            get(manifest::authentication_info_url),
+        )
+        .route(
+            "/applicationlinkForm/createAppLink",
+            post(ui::create_app_link),
+        )
         .route("/applicationlinkForm/manifest", get(ui::form_manifest))
         .route("/listApplicationlinks", get(ui::list_with_auth))
         .route("/relocateApplicationlink/{id}", post(ui::relocate))
         .route("/applicationlink/type/{type_id}", get(links::list_type))
-        .route("/applicationlink/primary/{x}", get(links::get_primary).post(links::make_primary))
+        .route(
+            "/applicationlink/primary/{x}",
+            get(links::get_primary).post(links::make_primary),
+        )
 }
 
 /// v1 `applicationlink` semantics (PUT {id} = create-or-update after a manifest fetch).
@@ -40,7 +52,9 @@ fn v2() -> Router<Arc<App>> {
         .route("/applicationlink", get(links::list).put(links::v2_create))
         .route(
             "/applicationlink/{id}",
-            get(links::get_one).post(links::v2_update).delete(links::delete),
+            get(links::get_one)
+                .post(links::v2_update)
+                .delete(links::delete),
         )
         .route(
             "/applicationlink/{id}/authentication/provider",
@@ -56,24 +70,41 @@ fn v2() -> Router<Arc<App>> {
 fn v3() -> Router<Arc<App>> {
     Router::new()
         .route("/applinks", get(links::v3_list))
-        .route("/applinks/{id}", get(links::v3_get).put(links::v3_put).delete(links::v3_delete))
+        .route(
+            "/applinks/{id}",
+            get(links::v3_get)
+                .put(links::v3_put)
+                .delete(links::v3_delete),
+        )
         .route("/status/{id}", get(status::get_status))
-        .route("/status/{id}/oauth", get(status::get_oauth).put(status::put_oauth))
+        .route(
+            "/status/{id}/oauth",
+            get(status::get_oauth).put(status::put_oauth),
+        )
         .route("/capabilities", get(manifest::capabilities))
-        .route("/capabilities/remote/{id}", get(manifest::remote_capabilities))
+        .route(
+            "/capabilities/remote/{id}",
+            get(manifest::remote_capabilities),
+        )
         .route("/capabilities/{name}", get(manifest::capability))
 }
 
 /// applinks-oauth extends the v1 link resource with consumer endpoints.
 fn applinks_oauth() -> Router<Arc<App>> {
-    v1().route("/applicationlink/{id}/authentication", get(oauth_config::authentication))
-        .route(
-            "/applicationlink/{id}/authentication/consumer",
-            get(oauth_config::get_consumer)
-                .put(oauth_config::put_consumer)
-                .delete(oauth_config::delete_consumer),
-        )
-        .route("/consumer-token/{id}", axum::routing::delete(oauth_config::delete_consumer_token))
+    v1().route(
+        "/applicationlink/{id}/authentication",
+        get(oauth_config::authentication),
+    )
+    .route(
+        "/applicationlink/{id}/authentication/consumer",
+        get(oauth_config::get_consumer)
+            .put(oauth_config::put_consumer)
+            .delete(oauth_config::delete_consumer),
+    )
+    .route(
+        "/consumer-token/{id}",
+        axum::routing::delete(oauth_config::delete_consumer_token),
+    )
 }
 
 fn allowlist_routes() -> Router<Arc<App>> {
@@ -82,7 +113,10 @@ fn allowlist_routes() -> Router<Arc<App>> {
         .route("/enable", post(allowlist::enable))
         .route("/disable", post(allowlist::disable))
         .route("/check", get(allowlist::check))
-        .route("/settings", get(allowlist::get_settings).put(allowlist::put_settings))
+        .route(
+            "/settings",
+            get(allowlist::get_settings).put(allowlist::put_settings),
+        )
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -97,24 +131,33 @@ pub fn router(app: Arc<App>) -> Router {
     for v in ["1.0", "latest"] {
         r = r
             .nest(&format!("/rest/whitelist/{v}"), allowlist_routes())
-            .route(&format!("/rest/whitelist/{v}"), get(allowlist::list).post(allowlist::create))
-            .route(&format!("/rest/whitelist/{v}/"), get(allowlist::list).post(allowlist::create));
+            .route(
+                &format!("/rest/whitelist/{v}"),
+                get(allowlist::list).post(allowlist::create),
+            )
+            .route(
+                &format!("/rest/whitelist/{v}/"),
+                get(allowlist::list).post(allowlist::create),
+            );
     }
-    r.route("/plugins/servlet/oauth/consumer-info", get(servlets::consumer_info))
-        .route(
-            "/plugins/servlet/oauth/request-token",
-            post(servlets::request_token).get(servlets::request_token),
-        )
-        .route(
-            "/plugins/servlet/oauth/authorize",
-            get(servlets::authorize).post(servlets::authorize),
-        )
-        .route(
-            "/plugins/servlet/oauth/access-token",
-            post(servlets::access_token).get(servlets::access_token),
-        )
-        .layer(axum::middleware::from_fn(crate::server::tag_route))
-        .nest("/_sim", control::router())
-        .fallback(manifest::fallback)
-        .with_state(app)
+    r.route(
+        "/plugins/servlet/oauth/consumer-info",
+        get(servlets::consumer_info),
+    )
+    .route(
+        "/plugins/servlet/oauth/request-token",
+        post(servlets::request_token).get(servlets::request_token),
+    )
+    .route(
+        "/plugins/servlet/oauth/authorize",
+        get(servlets::authorize).post(servlets::authorize),
+    )
+    .route(
+        "/plugins/servlet/oauth/access-token",
+        post(servlets::access_token).get(servlets::access_token),
+    )
+    .layer(axum::middleware::from_fn(crate::server::tag_route))
+    .nest("/_sim", control::router())
+    .fallback(manifest::fallback)
+    .with_state(app)
 }

@@ -22,11 +22,21 @@ pub async fn consumer_info(State(app): State<Arc<App>>) -> Response {
         .leaf("key", &app.ident.consumer_key)
         .leaf("name", &app.ident.display_name)
         .leaf("publicKey", &app.ident.public_key_b64)
-        .leaf("description", format!("Atlassian {} at {}", app.cfg.product.display_name(), app.base_url))
+        .leaf(
+            "description",
+            format!(
+                "Atlassian {} at {}",
+                app.cfg.product.display_name(),
+                app.base_url
+            ),
+        )
         .to_document();
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/xml;charset=UTF-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml;charset=UTF-8"),
+        )],
         doc,
     )
         .into_response()
@@ -35,7 +45,10 @@ pub async fn consumer_info(State(app): State<Arc<App>>) -> Response {
 fn form_response(body: String) -> Response {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain;charset=UTF-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain;charset=UTF-8"),
+        )],
         body,
     )
         .into_response()
@@ -77,7 +90,14 @@ async fn verify_servlet(app: &App, req: Request) -> Result<Signed, Problem> {
         .and_then(|l| l.incoming.as_ref())
         .and_then(|c| c.public_key.as_deref())
         .and_then(|pk| crate::keys::parse_public_key(pk).ok());
-    oauth::verify(&method, &base, &header_params, &extra, |_| public, &mut st.nonces)
+    oauth::verify(
+        &method,
+        &base,
+        &header_params,
+        &extra,
+        |_| public,
+        &mut st.nonces,
+    )
 }
 
 pub async fn request_token(State(app): State<Arc<App>>, req: Request) -> Response {
@@ -102,7 +122,9 @@ pub async fn request_token(State(app): State<Arc<App>>, req: Request) -> Respons
             user: None,
         },
     );
-    form_response(format!("oauth_token={token}&oauth_token_secret={secret}&oauth_callback_confirmed=true"))
+    form_response(format!(
+        "oauth_token={token}&oauth_token_secret={secret}&oauth_callback_confirmed=true"
+    ))
 }
 
 #[derive(Deserialize)]
@@ -112,9 +134,17 @@ pub struct AuthorizeQuery {
 
 /// The user approves the request token. The simulator approves at once for any logged-in user
 /// (Basic auth), where a browser would see a consent form.
-pub async fn authorize(State(app): State<Arc<App>>, caller: Caller, Query(q): Query<AuthorizeQuery>) -> Response {
+pub async fn authorize(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Query(q): Query<AuthorizeQuery>,
+) -> Response {
     let Some(user) = caller.user else {
-        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"Atlassian\"")], "login required")
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Basic realm=\"Atlassian\"")],
+            "login required",
+        )
             .into_response();
     };
     let token = q.oauth_token.unwrap_or_default();
@@ -129,8 +159,15 @@ pub async fn authorize(State(app): State<Arc<App>>, caller: Caller, Query(q): Qu
         rt.callback.clone()
     };
     if callback == "oob" {
-        let html = format!("<html><body><p>Verification code: <code id=\"oauth_verifier\">{verifier}</code></p></body></html>");
-        return (StatusCode::OK, [(header::CONTENT_TYPE, "text/html;charset=UTF-8")], html).into_response();
+        let html = format!(
+            "<html><body><p>Verification code: <code id=\"oauth_verifier\">{verifier}</code></p></body></html>"
+        );
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html;charset=UTF-8")],
+            html,
+        )
+            .into_response();
     }
     let mut url = match url::Url::parse(&callback) {
         Ok(u) => u,

@@ -53,7 +53,8 @@ fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 fn tls_acceptor(cfg: &AppConfig) -> Result<Option<tokio_rustls::TlsAcceptor>, String> {
     let Some(tls) = &cfg.tls else { return Ok(None) };
     let certs = load_certs(&tls.cert)?;
-    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| format!("{}: {e}", tls.key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .map_err(|e| format!("{}: {e}", tls.key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -69,17 +70,28 @@ fn roots(cfg: &AppConfig) -> Result<RootCertStore, String> {
     let mut store = RootCertStore::empty();
     for path in &cfg.trust_ca {
         for cert in load_certs(path)? {
-            store.add(cert).map_err(|e| format!("{}: {e}", path.display()))?;
+            store
+                .add(cert)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
         }
     }
     Ok(store)
 }
 
 /// Builds an app and binds its port, without accepting yet.
-async fn prepare(cfg: AppConfig, state_dir: Option<PathBuf>) -> Result<(Arc<App>, TcpListener), StartError> {
+async fn prepare(
+    cfg: AppConfig,
+    state_dir: Option<PathBuf>,
+) -> Result<(Arc<App>, TcpListener), StartError> {
     let name = cfg.name.clone();
-    let tls = tls_acceptor(&cfg).map_err(|msg| StartError::Tls { app: name.clone(), msg })?;
-    let roots = roots(&cfg).map_err(|msg| StartError::Tls { app: name.clone(), msg })?;
+    let tls = tls_acceptor(&cfg).map_err(|msg| StartError::Tls {
+        app: name.clone(),
+        msg,
+    })?;
+    let roots = roots(&cfg).map_err(|msg| StartError::Tls {
+        app: name.clone(),
+        msg,
+    })?;
     let seed = cfg.seed().to_string();
     let bits = cfg.key_bits;
     // Key generation is CPU-bound; keep it off the async workers.
@@ -88,8 +100,17 @@ async fn prepare(cfg: AppConfig, state_dir: Option<PathBuf>) -> Result<(Arc<App>
         .expect("key generation task");
     let listener = TcpListener::bind(("127.0.0.1", cfg.port))
         .await
-        .map_err(|source| StartError::Io { app: name.clone(), source })?;
-    let port = listener.local_addr().map_err(|source| StartError::Io { app: name.clone(), source })?.port();
+        .map_err(|source| StartError::Io {
+            app: name.clone(),
+            source,
+        })?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| StartError::Io {
+            app: name.clone(),
+            source,
+        })?
+        .port();
     let scheme = if tls.is_some() { "https" } else { "http" };
     let base_url = format!("{scheme}://{}:{port}", cfg.host);
     let display_name = cfg.display_name.clone().unwrap_or_else(|| cfg.name.clone());
@@ -98,8 +119,14 @@ async fn prepare(cfg: AppConfig, state_dir: Option<PathBuf>) -> Result<(Arc<App>
         consumer_key: consumer_key(&display_name, cfg.seed()),
         public_key_b64: public_key_b64(&key.to_public_key()),
         display_name,
-        version: cfg.version.clone().unwrap_or_else(|| cfg.product.default_version().into()),
-        applinks_version: cfg.applinks_version.clone().unwrap_or_else(|| "9.1.4".into()),
+        version: cfg
+            .version
+            .clone()
+            .unwrap_or_else(|| cfg.product.default_version().into()),
+        applinks_version: cfg
+            .applinks_version
+            .clone()
+            .unwrap_or_else(|| "9.1.4".into()),
         capabilities: cfg
             .capabilities
             .clone()
@@ -138,12 +165,25 @@ async fn prepare(cfg: AppConfig, state_dir: Option<PathBuf>) -> Result<(Arc<App>
 impl Simulator {
     /// Starts every app of the config (and the control port if configured); returns once all
     /// sockets are bound and accepting, so callers may connect immediately.
-    pub async fn start(config: SimConfig, state_dir: Option<PathBuf>) -> Result<Simulator, StartError> {
+    pub async fn start(
+        config: SimConfig,
+        state_dir: Option<PathBuf>,
+    ) -> Result<Simulator, StartError> {
         config.validate().map_err(StartError::Config)?;
         if let Some(dir) = &state_dir {
-            std::fs::create_dir_all(dir).map_err(|source| StartError::Io { app: "state-dir".into(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| StartError::Io {
+                app: "state-dir".into(),
+                source,
+            })?;
         }
-        let prepared = futures_join(config.apps.iter().cloned().map(|c| prepare(c, state_dir.clone()))).await?;
+        let prepared = futures_join(
+            config
+                .apps
+                .iter()
+                .cloned()
+                .map(|c| prepare(c, state_dir.clone())),
+        )
+        .await?;
         let mut apps = BTreeMap::new();
         for (app, listener) in prepared {
             *app.listener.lock().await = spawn_accept(app.clone(), listener);
@@ -163,12 +203,25 @@ impl Simulator {
     async fn start_control(&mut self, port: u16) -> Result<(), StartError> {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
-            .map_err(|source| StartError::Io { app: "control".into(), source })?;
-        let port = listener.local_addr().map_err(|source| StartError::Io { app: "control".into(), source })?.port();
+            .map_err(|source| StartError::Io {
+                app: "control".into(),
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Io {
+                app: "control".into(),
+                source,
+            })?
+            .port();
         let infos: Vec<Value> = self.apps.values().map(|a| control::app_info(a)).collect();
-        let mut router = Router::new().route("/_sim/apps", get(move || async move { axum::Json(infos) }));
+        let mut router =
+            Router::new().route("/_sim/apps", get(move || async move { axum::Json(infos) }));
         for (name, app) in &self.apps {
-            router = router.nest(&format!("/_sim/apps/{name}"), control::router().with_state(app.clone()));
+            router = router.nest(
+                &format!("/_sim/apps/{name}"),
+                control::router().with_state(app.clone()),
+            );
         }
         self.control_task = Some(tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;

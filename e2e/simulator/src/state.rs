@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -96,13 +95,16 @@ impl Link {
             self.outgoing.remove(p);
         }
         if level >= Level::ThreeLoOnly {
-            self.outgoing.insert(providers::OAUTH.into(), BTreeMap::new());
+            self.outgoing
+                .insert(providers::OAUTH.into(), BTreeMap::new());
         }
         if level >= Level::Default {
-            self.outgoing.insert(providers::TWO_LO.into(), BTreeMap::new());
+            self.outgoing
+                .insert(providers::TWO_LO.into(), BTreeMap::new());
         }
         if level >= Level::Impersonation {
-            self.outgoing.insert(providers::TWO_LO_I.into(), BTreeMap::new());
+            self.outgoing
+                .insert(providers::TWO_LO_I.into(), BTreeMap::new());
         }
     }
 
@@ -317,7 +319,13 @@ pub fn find_user<'a>(cfg: &'a AppConfig, username: &str) -> Option<&'a UserConfi
 pub fn state_file(dir: &std::path::Path, name: &str) -> PathBuf {
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     dir.join(format!("{safe}.json"))
 }

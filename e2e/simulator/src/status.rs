@@ -64,8 +64,15 @@ impl ErrType {
             NoOutgoingAuth | RemoteVersionIncompatible => "INCOMPATIBLE",
             GenericLink | NonAtlassian => "NON_ATLASSIAN",
             SystemLink => "SYSTEM",
-            ConnectionRefused | UnknownHost | SslUntrusted | SslHostnameUnmatched | SslUnmatched
-            | OauthProblem | OauthTimestampRefused | OauthSignatureInvalid | UnexpectedResponse
+            ConnectionRefused
+            | UnknownHost
+            | SslUntrusted
+            | SslHostnameUnmatched
+            | SslUnmatched
+            | OauthProblem
+            | OauthTimestampRefused
+            | OauthSignatureInvalid
+            | UnexpectedResponse
             | UnexpectedResponseStatus => "NETWORK_ERROR",
             LocalAuthTokenRequired | RemoteAuthTokenRequired | InsufficientRemotePermission => {
                 "ACCESS_ERROR"
@@ -137,7 +144,9 @@ pub fn parse_version(v: &str) -> Option<(u64, u64, u64, String)> {
                 _ => break,
             }
         }
-        let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if end == 0 {
             return None;
         }
@@ -159,12 +168,16 @@ pub struct RemoteCaps {
 pub fn manifest_error(e: ManifestError) -> StatusError {
     match e {
         ManifestError::Net(n) => StatusError::with(n.kind.into(), n.details),
-        ManifestError::Redirected(l) => {
-            StatusError::with(ErrType::UnexpectedResponseStatus, format!("manifest got redirected to {l}"))
-        }
+        ManifestError::Redirected(l) => StatusError::with(
+            ErrType::UnexpectedResponseStatus,
+            format!("manifest got redirected to {l}"),
+        ),
         ManifestError::Status(s, body) => StatusError::with(
             ErrType::UnexpectedResponseStatus,
-            format!("status={s},body={}", body.chars().take(200).collect::<String>()),
+            format!(
+                "status={s},body={}",
+                body.chars().take(200).collect::<String>()
+            ),
         ),
         ManifestError::Parse(p) => StatusError::with(ErrType::UnexpectedResponse, p),
     }
@@ -186,23 +199,33 @@ pub async fn remote_capabilities(app: &App, rpc: &str) -> Result<RemoteCaps, Sta
                 ),
             ));
         }
-        return Err(StatusError::with(ErrType::RemoteVersionIncompatible, "applinksVersion=null"));
+        return Err(StatusError::with(
+            ErrType::RemoteVersionIncompatible,
+            "applinksVersion=null",
+        ));
     };
     if !at_least(&al_v, (4, 0, 13)) {
         return Err(StatusError::with(
             ErrType::RemoteVersionIncompatible,
-            format!("applinksVersion={}", manifest.applinks_version.as_deref().unwrap_or("")),
+            format!(
+                "applinksVersion={}",
+                manifest.applinks_version.as_deref().unwrap_or("")
+            ),
         ));
     }
     let mut capabilities = vec![];
     if at_least(&al_v, (5, 0, 5)) {
         let resp = app
-            .call(PeerRequest::get(join(rpc, "/rest/applinks/latest/capabilities")).accept("application/json"))
+            .call(
+                PeerRequest::get(join(rpc, "/rest/applinks/latest/capabilities"))
+                    .accept("application/json"),
+            )
             .await
             .map_err(|e| StatusError::with(e.kind.into(), e.details))?;
         if resp.status == StatusCode::OK {
-            capabilities = serde_json::from_slice(&resp.body)
-                .map_err(|e| StatusError::with(ErrType::UnexpectedResponse, format!("capabilities: {e}")))?;
+            capabilities = serde_json::from_slice(&resp.body).map_err(|e| {
+                StatusError::with(ErrType::UnexpectedResponse, format!("capabilities: {e}"))
+            })?;
         }
     }
     Ok(RemoteCaps {
@@ -237,7 +260,11 @@ async fn remote_oauth_anonymous(app: &App, rpc: &str) -> Result<OAuthPair, Statu
 }
 
 /// Step 4 without STATUS_API (applinks 5.x): authenticated read of the remote's auth config.
-async fn remote_oauth_authenticated(app: &App, link: &Link, user: &str) -> Result<OAuthPair, StatusError> {
+async fn remote_oauth_authenticated(
+    app: &App,
+    link: &Link,
+    user: &str,
+) -> Result<OAuthPair, StatusError> {
     match link.outgoing_level() {
         Level::Disabled => return Err(StatusError::new(ErrType::NoOutgoingAuth)),
         Level::ThreeLoOnly | Level::Default => {
@@ -253,17 +280,29 @@ async fn remote_oauth_authenticated(app: &App, link: &Link, user: &str) -> Resul
     }
     let url = join(
         &link.rpc_url,
-        &format!("/rest/applinks-oauth/latest/applicationlink/{}/authentication", app.ident.id),
+        &format!(
+            "/rest/applinks-oauth/latest/applicationlink/{}/authentication",
+            app.ident.id
+        ),
     );
     let resp = app
-        .call(PeerRequest::get(url).accept("application/json").auth(PeerAuth::TwoLoI(user.into())))
+        .call(
+            PeerRequest::get(url)
+                .accept("application/json")
+                .auth(PeerAuth::TwoLoI(user.into())),
+        )
         .await
         .map_err(|e| StatusError::with(e.kind.into(), e.details))?;
     match resp.status.as_u16() {
         200 => {}
         401 | 403 => return Err(StatusError::new(ErrType::InsufficientRemotePermission)),
         404 => return Err(StatusError::new(ErrType::NoRemoteApplink)),
-        s => return Err(StatusError::with(ErrType::UnexpectedResponseStatus, format!("status={s}"))),
+        s => {
+            return Err(StatusError::with(
+                ErrType::UnexpectedResponseStatus,
+                format!("status={s}"),
+            ));
+        }
     }
     let v: Value = serde_json::from_slice(&resp.body)
         .map_err(|e| StatusError::with(ErrType::UnexpectedResponse, e.to_string()))?;
@@ -314,7 +353,10 @@ async fn two_lo_probe(app: &App, rpc: &str) -> Result<(), StatusError> {
                 .unwrap_or("")
                 .to_string();
             if !challenge.starts_with("OAuth") {
-                return Err(StatusError::with(ErrType::InsufficientRemotePermission, "status=401"));
+                return Err(StatusError::with(
+                    ErrType::InsufficientRemotePermission,
+                    "status=401",
+                ));
             }
             let problem = challenge
                 .split(',')
@@ -322,23 +364,41 @@ async fn two_lo_probe(app: &App, rpc: &str) -> Result<(), StatusError> {
                 .find(|(k, _)| k.trim() == "oauth_problem")
                 .map(|(_, v)| crate::oauth::decode(v.trim().trim_matches('"')));
             match problem.as_deref() {
-                None if resp.body.is_empty() => Err(StatusError::new(ErrType::AuthLevelUnsupported)),
+                None if resp.body.is_empty() => {
+                    Err(StatusError::new(ErrType::AuthLevelUnsupported))
+                }
                 None => Err(StatusError::with(ErrType::OauthProblem, resp.text())),
-                Some("timestamp_refused") => Err(StatusError::with(ErrType::OauthTimestampRefused, "timestamp_refused")),
-                Some("signature_invalid") => Err(StatusError::with(ErrType::OauthSignatureInvalid, "signature_invalid")),
+                Some("timestamp_refused") => Err(StatusError::with(
+                    ErrType::OauthTimestampRefused,
+                    "timestamp_refused",
+                )),
+                Some("signature_invalid") => Err(StatusError::with(
+                    ErrType::OauthSignatureInvalid,
+                    "signature_invalid",
+                )),
                 Some(p) => Err(StatusError::with(ErrType::OauthProblem, p.to_string())),
             }
         }
-        403 => Err(StatusError::with(ErrType::InsufficientRemotePermission, "status=403")),
+        403 => Err(StatusError::with(
+            ErrType::InsufficientRemotePermission,
+            "status=403",
+        )),
         s => Err(StatusError::with(
             ErrType::UnexpectedResponseStatus,
-            format!("status={s},body={}", resp.text().chars().take(200).collect::<String>()),
+            format!(
+                "status={s},body={}",
+                resp.text().chars().take(200).collect::<String>()
+            ),
         )),
     }
 }
 
 /// Computes the status of a link (§1.7.4). Returns remote OAuth config when it was read.
-pub async fn compute(app: &App, link: &Link, user: &str) -> (Option<OAuthPair>, Result<(), StatusError>) {
+pub async fn compute(
+    app: &App,
+    link: &Link,
+    user: &str,
+) -> (Option<OAuthPair>, Result<(), StatusError>) {
     if link.system {
         return (None, Err(StatusError::new(ErrType::SystemLink)));
     }
@@ -364,14 +424,26 @@ pub async fn compute(app: &App, link: &Link, user: &str) -> (Option<OAuthPair>, 
     };
     let (li, lo) = link.oauth_pair();
     let three_lo_only = |c: OAuthCfg| Level::from_cfg(c) == Level::ThreeLoOnly;
-    if [li, lo, remote.incoming, remote.outgoing].into_iter().any(three_lo_only) {
-        return (Some(remote), Err(StatusError::new(ErrType::AuthLevelUnsupported)));
+    if [li, lo, remote.incoming, remote.outgoing]
+        .into_iter()
+        .any(three_lo_only)
+    {
+        return (
+            Some(remote),
+            Err(StatusError::new(ErrType::AuthLevelUnsupported)),
+        );
     }
     let norm = |c: OAuthCfg| Level::from_cfg(c);
     if norm(li) != norm(remote.outgoing) || norm(lo) != norm(remote.incoming) {
-        return (Some(remote), Err(StatusError::new(ErrType::AuthLevelMismatch)));
+        return (
+            Some(remote),
+            Err(StatusError::new(ErrType::AuthLevelMismatch)),
+        );
     }
-    if [li, lo, remote.incoming, remote.outgoing].into_iter().all(|c| norm(c) == Level::Disabled) {
+    if [li, lo, remote.incoming, remote.outgoing]
+        .into_iter()
+        .all(|c| norm(c) == Level::Disabled)
+    {
         return (Some(remote), Err(StatusError::new(ErrType::Disabled)));
     }
     if has_status_api && link.outgoing_level() >= Level::Default {
@@ -383,7 +455,11 @@ pub async fn compute(app: &App, link: &Link, user: &str) -> (Option<OAuthPair>, 
 }
 
 /// `GET 3.0/status/{id}`.
-pub async fn get_status(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+pub async fn get_status(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
     let user = caller.require_admin_v3()?.username.clone();
     let link = parse_id(&id)
         .and_then(|u| app.state.lock().expect("state").link(&u).cloned())
@@ -411,7 +487,10 @@ pub async fn get_oauth(State(app): State<Arc<App>>, Path(id): Path<String>) -> A
         .and_then(|u| app.state.lock().expect("state").link(&u).cloned())
         .ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))?;
     let (incoming, outgoing) = link.oauth_pair();
-    Ok(json_response(StatusCode::OK, &json!(OAuthPair { incoming, outgoing })))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!(OAuthPair { incoming, outgoing }),
+    ))
 }
 
 /// Stores the peer's consumer for a link, fetching its consumer-info (§2.4).
@@ -437,24 +516,26 @@ pub async fn apply_oauth(app: &App, id: uuid::Uuid, pair: OAuthPair) -> Result<(
     let out = Level::from_cfg(pair.outgoing);
     let (rpc, has_consumer) = {
         let st = app.state.lock().expect("state");
-        let l = st.link(&id).ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))?;
+        let l = st
+            .link(&id)
+            .ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))?;
         (l.rpc_url.clone(), l.incoming.is_some())
     };
     let consumer = if inc != Level::Disabled && !has_consumer {
-        Some(
-            fetch_consumer(app, &rpc, inc)
-                .await
-                .map_err(|e| ApiError::v3(409, format!("Consumer information of {rpc} unavailable: {e}")))?,
-        )
+        Some(fetch_consumer(app, &rpc, inc).await.map_err(|e| {
+            ApiError::v3(
+                409,
+                format!("Consumer information of {rpc} unavailable: {e}"),
+            )
+        })?)
     } else {
         None
     };
     let mut st = app.state.lock().expect("state");
-    let l = st
-        .p
-        .links
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))?;
+    let l =
+        st.p.links
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))?;
     if let Some(c) = consumer {
         l.incoming = Some(c);
     }
@@ -464,19 +545,32 @@ pub async fn apply_oauth(app: &App, id: uuid::Uuid, pair: OAuthPair) -> Result<(
 }
 
 /// `PUT 3.0/status/{id}/oauth`: admin; sysadmin when impersonation is enabled on either side.
-pub async fn put_oauth(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn put_oauth(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     caller.require_admin_v3()?;
-    let pair: OAuthPair = serde_json::from_slice(&body).map_err(|e| ApiError::v3(400, format!("Invalid body: {e}")))?;
+    let pair: OAuthPair = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::v3(400, format!("Invalid body: {e}")))?;
     let impersonation = [pair.incoming, pair.outgoing]
         .iter()
         .any(|c| Level::from_cfg(*c) == Level::Impersonation);
     if impersonation && app.is_cloud() {
-        return Err(ApiError::v3(400, "2-legged OAuth with impersonation is not supported by this application"));
+        return Err(ApiError::v3(
+            400,
+            "2-legged OAuth with impersonation is not supported by this application",
+        ));
     }
     if impersonation && !caller.is_sysadmin() {
-        return Err(ApiError::v3(403, "System administrator permission required for impersonation"));
+        return Err(ApiError::v3(
+            403,
+            "System administrator permission required for impersonation",
+        ));
     }
-    let uid = parse_id(&id).ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))?;
+    let uid = parse_id(&id)
+        .ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))?;
     apply_oauth(&app, uid, pair).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -489,7 +583,10 @@ mod tests {
     fn versions() {
         assert_eq!(parse_version("9.1.4"), Some((9, 1, 4, String::new())));
         assert_eq!(parse_version("5.0"), Some((5, 0, 0, String::new())));
-        assert_eq!(parse_version("1001.0.0-SNAPSHOT"), Some((1001, 0, 0, "-SNAPSHOT".into())));
+        assert_eq!(
+            parse_version("1001.0.0-SNAPSHOT"),
+            Some((1001, 0, 0, "-SNAPSHOT".into()))
+        );
         assert_eq!(parse_version("x1"), None);
         assert!(!at_least(&parse_version("4.0.12").unwrap(), (4, 0, 13)));
         assert!(at_least(&parse_version("5.0.5").unwrap(), (5, 0, 5)));
@@ -499,6 +596,9 @@ mod tests {
     fn categories() {
         assert_eq!(ErrType::ConnectionRefused.name(), "CONNECTION_REFUSED");
         assert_eq!(ErrType::AuthLevelMismatch.category(), "CONFIG_ERROR");
-        assert_eq!(ErrType::OauthSignatureInvalid.name(), "OAUTH_SIGNATURE_INVALID");
+        assert_eq!(
+            ErrType::OauthSignatureInvalid.name(),
+            "OAUTH_SIGNATURE_INVALID"
+        );
     }
 }

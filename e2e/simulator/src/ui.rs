@@ -13,7 +13,9 @@ use serde_json::json;
 use crate::app::App;
 use crate::auth::Caller;
 use crate::keys::url_uuid;
-use crate::links::{ApiVersion, create_link, is_absolute_http, link_json, link_xml, new_link, parse_id};
+use crate::links::{
+    ApiVersion, create_link, is_absolute_http, link_json, link_xml, new_link, parse_id,
+};
 use crate::model::{Level, LinkEntityIn, OAuthPair, parse_xml_or_json};
 use crate::peer::{ManifestError, PeerAuth, PeerRequest, join};
 use crate::product::{is_atlassian_type, providers};
@@ -70,18 +72,24 @@ pub async fn create_app_link(
     body: Bytes,
 ) -> ApiResult {
     caller.require_admin(fmt)?;
-    let req: CreateRequest =
-        parse_xml_or_json(&body).map_err(|e| ApiError::list(fmt, 400, format!("Invalid request: {e}")))?;
+    let req: CreateRequest = parse_xml_or_json(&body)
+        .map_err(|e| ApiError::list(fmt, 400, format!("Invalid request: {e}")))?;
     let form = req.config_form_values.unwrap_or_default();
     if form.share_userbase && !caller.is_sysadmin() {
-        return Err(ApiError::status(fmt, 403, "Sharing the user base requires a system administrator"));
+        return Err(ApiError::status(
+            fmt,
+            403,
+            "Sharing the user base requires a system administrator",
+        ));
     }
     let e = &req.application_link;
     let rpc = e
         .rpc_url
         .clone()
         .filter(|u| is_absolute_http(u))
-        .ok_or_else(|| ApiError::list_field(fmt, 400, "rpcUrl must be an absolute URL", "rpcUrl"))?;
+        .ok_or_else(|| {
+            ApiError::list_field(fmt, 400, "rpcUrl must be an absolute URL", "rpcUrl")
+        })?;
     let rpc = rpc.trim_end_matches('/').to_string();
 
     let remote_admin = match (&req.username, &req.password) {
@@ -89,13 +97,27 @@ pub async fn create_app_link(
         _ => None,
     };
     if req.create_two_way_link {
-        let auth = remote_admin
-            .clone()
-            .ok_or_else(|| ApiError::list_field(fmt, 400, "Remote administrator credentials are required", "authorization"))?;
+        let auth = remote_admin.clone().ok_or_else(|| {
+            ApiError::list_field(
+                fmt,
+                400,
+                "Remote administrator credentials are required",
+                "authorization",
+            )
+        })?;
         let r = app
-            .call(PeerRequest::get(join(&rpc, "/rest/applinks/1.0/authenticationinfo")).auth(auth.clone()))
+            .call(
+                PeerRequest::get(join(&rpc, "/rest/applinks/1.0/authenticationinfo"))
+                    .auth(auth.clone()),
+            )
             .await
-            .map_err(|e| ApiError::list(fmt, 400, format!("The remote application is not reachable: {e}")))?;
+            .map_err(|e| {
+                ApiError::list(
+                    fmt,
+                    400,
+                    format!("The remote application is not reachable: {e}"),
+                )
+            })?;
         if !r.status.is_success() {
             return Err(ApiError::list_field(
                 fmt,
@@ -108,14 +130,31 @@ pub async fn create_app_link(
             (Some(u), true) => u.clone(),
             _ => app.base_url.clone(),
         };
-        let url = join(&rpc, &format!("/rest/applinks/1.0/applicationlink/{}", app.ident.id));
+        let url = join(
+            &rpc,
+            &format!("/rest/applinks/1.0/applicationlink/{}", app.ident.id),
+        );
         let r = app
-            .call(PeerRequest::new(Method::PUT, url).auth(auth).xml_body(own_entity_xml(&app, &our_rpc)))
+            .call(
+                PeerRequest::new(Method::PUT, url)
+                    .auth(auth)
+                    .xml_body(own_entity_xml(&app, &our_rpc)),
+            )
             .await
-            .map_err(|e| ApiError::list(fmt, 400, format!("The remote application is not reachable: {e}")))?;
+            .map_err(|e| {
+                ApiError::list(
+                    fmt,
+                    400,
+                    format!("The remote application is not reachable: {e}"),
+                )
+            })?;
         if !r.status.is_success() {
-            let messages: Vec<String> = parse_remote_messages(&r.body)
-                .unwrap_or_else(|| vec![format!("The remote application refused the reciprocal link ({})", r.status)]);
+            let messages: Vec<String> = parse_remote_messages(&r.body).unwrap_or_else(|| {
+                vec![format!(
+                    "The remote application refused the reciprocal link ({})",
+                    r.status
+                )]
+            });
             return Err(ApiError::List(fmt, 400, messages, vec![]));
         }
     }
@@ -128,13 +167,17 @@ pub async fn create_app_link(
         .or_else(|| manifest.as_ref().ok().and_then(|m| m.type_id.clone()))
         .unwrap_or_else(|| "generic".into());
     let id = match &manifest {
-        Ok(m) if type_id != "generic" => m
-            .id
-            .as_deref()
-            .and_then(parse_id)
-            .ok_or_else(|| ApiError::list(fmt, 400, "The remote manifest has no valid id"))?,
+        Ok(m) if type_id != "generic" => {
+            m.id.as_deref()
+                .and_then(parse_id)
+                .ok_or_else(|| ApiError::list(fmt, 400, "The remote manifest has no valid id"))?
+        }
         Err(err) if is_atlassian_type(&type_id) => {
-            return Err(ApiError::list(fmt, 400, format!("The application at {rpc} is not reachable: {err}")));
+            return Err(ApiError::list(
+                fmt,
+                400,
+                format!("The application at {rpc} is not reachable: {err}"),
+            ));
         }
         _ => url_uuid(&rpc),
     };
@@ -150,11 +193,21 @@ pub async fn create_app_link(
 
     let mut auto_ok = true;
     if req.create_two_way_link && form.trust_each_other {
-        let level = if form.share_userbase { Level::Impersonation } else { Level::Default };
+        let level = if form.share_userbase {
+            Level::Impersonation
+        } else {
+            Level::Default
+        };
         let auth = remote_admin.clone().expect("checked above");
         auto_ok = auto_configure(&app, id, &rpc, level, auth).await.is_ok();
     }
-    let link = app.state.lock().expect("state").link(&id).cloned().expect("created above");
+    let link = app
+        .state
+        .lock()
+        .expect("state")
+        .link(&id)
+        .cloned()
+        .expect("created above");
     let j = json!({"applicationLink": link_json(&app, &ver.0, &link), "autoConfigurationSuccessful": auto_ok});
     let x = El::new("createApplicationLinkResponse")
         .child(link_xml(&app, &ver.0, &link, "applicationLink"))
@@ -173,7 +226,13 @@ fn parse_remote_messages(body: &[u8]) -> Option<Vec<String>> {
 }
 
 /// OAuth auto-configuration with the remote admin's Basic credentials (§1.10 step 4).
-async fn auto_configure(app: &App, id: uuid::Uuid, rpc: &str, level: Level, auth: PeerAuth) -> Result<(), String> {
+async fn auto_configure(
+    app: &App,
+    id: uuid::Uuid,
+    rpc: &str,
+    level: Level,
+    auth: PeerAuth,
+) -> Result<(), String> {
     let caps = crate::status::remote_capabilities(app, rpc)
         .await
         .map_err(|e| format!("{:?}", e.kind))?;
@@ -182,7 +241,10 @@ async fn auto_configure(app: &App, id: uuid::Uuid, rpc: &str, level: Level, auth
         outgoing: level.cfg(),
     };
     if caps.capabilities.iter().any(|c| c == "STATUS_API") {
-        let url = join(rpc, &format!("/rest/applinks/3.0/status/{}/oauth", app.ident.id));
+        let url = join(
+            rpc,
+            &format!("/rest/applinks/3.0/status/{}/oauth", app.ident.id),
+        );
         // Mirrored: the remote's incoming is our outgoing and vice versa.
         let body = json!({"incoming": pair.outgoing, "outgoing": pair.incoming});
         let r = app
@@ -201,11 +263,20 @@ async fn auto_configure(app: &App, id: uuid::Uuid, rpc: &str, level: Level, auth
     } else {
         let url = join(
             rpc,
-            &format!("/rest/applinks-oauth/latest/applicationlink/{}/authentication/consumer?autoConfigure=true", app.ident.id),
+            &format!(
+                "/rest/applinks-oauth/latest/applicationlink/{}/authentication/consumer?autoConfigure=true",
+                app.ident.id
+            ),
         );
         let body = json!({"twoLOAllowed": level >= Level::Default, "twoLOImpersonationAllowed": level == Level::Impersonation});
         let r = app
-            .call(PeerRequest::new(Method::PUT, url).auth(auth.clone()).json_body(&body).accept("application/json").no_check())
+            .call(
+                PeerRequest::new(Method::PUT, url)
+                    .auth(auth.clone())
+                    .json_body(&body)
+                    .accept("application/json")
+                    .no_check(),
+            )
             .await
             .map_err(|e| e.to_string())?;
         if !r.status.is_success() {
@@ -216,7 +287,13 @@ async fn auto_configure(app: &App, id: uuid::Uuid, rpc: &str, level: Level, auth
             classes.push(providers::TWO_LO_I);
         }
         for class in classes {
-            let url = join(rpc, &format!("/rest/applinks/2.0/applicationlink/{}/authentication/provider", app.ident.id));
+            let url = join(
+                rpc,
+                &format!(
+                    "/rest/applinks/2.0/applicationlink/{}/authentication/provider",
+                    app.ident.id
+                ),
+            );
             let r = app
                 .call(
                     PeerRequest::new(Method::PUT, url)
@@ -232,7 +309,9 @@ async fn auto_configure(app: &App, id: uuid::Uuid, rpc: &str, level: Level, auth
             }
         }
     }
-    crate::status::apply_oauth(app, id, pair).await.map_err(|e| format!("{e:?}"))
+    crate::status::apply_oauth(app, id, pair)
+        .await
+        .map_err(|e| format!("{e:?}"))
 }
 
 #[derive(Deserialize)]
@@ -250,7 +329,10 @@ pub async fn form_manifest(
 ) -> ApiResult {
     caller.require_admin(fmt)?;
     // This GET is XSRF-checked (@RequiresXsrfCheck).
-    let token = headers.get("X-Atlassian-Token").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let token = headers
+        .get("X-Atlassian-Token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !(token.eq_ignore_ascii_case("no-check") || token.eq_ignore_ascii_case("nocheck")) {
         return Err(ApiError::Raw(crate::auth::xsrf_response(fmt)));
     }
@@ -262,10 +344,18 @@ pub async fn form_manifest(
         Ok(m) => {
             let id = m.id.clone().unwrap_or_default();
             if id == app.ident.id.to_string() {
-                return Err(ApiError::list(fmt, 409, "The URL is this application's own URL"));
+                return Err(ApiError::list(
+                    fmt,
+                    409,
+                    "The URL is this application's own URL",
+                ));
             }
             if parse_id(&id).is_some_and(|u| app.state.lock().expect("state").link(&u).is_some()) {
-                return Err(ApiError::list(fmt, 409, format!("An application link to {id} already exists")));
+                return Err(ApiError::list(
+                    fmt,
+                    409,
+                    format!("An application link to {id} already exists"),
+                ));
             }
             let j = json!({"id": m.id, "name": m.name, "typeId": m.type_id, "version": m.version,
                            "applinksVersion": m.applinks_version, "url": m.url});
@@ -277,9 +367,16 @@ pub async fn form_manifest(
             Ok(negotiated(fmt, StatusCode::OK, j, x))
         }
         Err(ManifestError::Redirected(loc)) => {
-            let corrected = loc.split("rest/applinks/").next().unwrap_or(&loc).trim_end_matches('/').to_string();
+            let corrected = loc
+                .split("rest/applinks/")
+                .next()
+                .unwrap_or(&loc)
+                .trim_end_matches('/')
+                .to_string();
             let j = json!({"warning": "applinks.warning.redirected.manifest", "redirectedUrl": corrected});
-            let x = El::new("responseInfo").leaf("warning", "applinks.warning.redirected.manifest").leaf("redirectedUrl", &corrected);
+            let x = El::new("responseInfo")
+                .leaf("warning", "applinks.warning.redirected.manifest")
+                .leaf("redirectedUrl", &corrected);
             Ok(negotiated(fmt, StatusCode::OK, j, x))
         }
         Err(err) => {
@@ -291,9 +388,22 @@ pub async fn form_manifest(
 }
 
 /// `GET listApplicationlinks`.
-pub async fn list_with_auth(State(app): State<Arc<App>>, fmt: Fmt, caller: Caller, ver: ApiVersion) -> ApiResult {
+pub async fn list_with_auth(
+    State(app): State<Arc<App>>,
+    fmt: Fmt,
+    caller: Caller,
+    ver: ApiVersion,
+) -> ApiResult {
     caller.require_admin(fmt)?;
-    let links: Vec<crate::state::Link> = app.state.lock().expect("state").p.links.values().cloned().collect();
+    let links: Vec<crate::state::Link> = app
+        .state
+        .lock()
+        .expect("state")
+        .p
+        .links
+        .values()
+        .cloned()
+        .collect();
     let entries: Vec<serde_json::Value> = links
         .iter()
         .map(|l| {
@@ -301,7 +411,9 @@ pub async fn list_with_auth(State(app): State<Arc<App>>, fmt: Fmt, caller: Calle
                 Level::Disabled => vec![],
                 Level::ThreeLoOnly => vec![providers::OAUTH],
                 Level::Default => vec![providers::OAUTH, providers::TWO_LO],
-                Level::Impersonation => vec![providers::OAUTH, providers::TWO_LO, providers::TWO_LO_I],
+                Level::Impersonation => {
+                    vec![providers::OAUTH, providers::TWO_LO, providers::TWO_LO_I]
+                }
             };
             let outbound = provider_set(l);
             json!({
@@ -340,7 +452,8 @@ pub async fn relocate(
     Query(q): Query<RelocateQuery>,
 ) -> ApiResult {
     caller.require_sysadmin(fmt)?;
-    let uid = parse_id(&id).ok_or_else(|| ApiError::status(fmt, 404, format!("No application link with id {id}")))?;
+    let uid = parse_id(&id)
+        .ok_or_else(|| ApiError::status(fmt, 404, format!("No application link with id {id}")))?;
     let link = app
         .state
         .lock()
@@ -348,10 +461,9 @@ pub async fn relocate(
         .link(&uid)
         .cloned()
         .ok_or_else(|| ApiError::status(fmt, 404, format!("No application link with id {id}")))?;
-    let new_url = q
-        .new_url
-        .filter(|u| is_absolute_http(u))
-        .ok_or_else(|| ApiError::list_field(fmt, 400, "newUrl must be an absolute URL", "newUrl"))?;
+    let new_url = q.new_url.filter(|u| is_absolute_http(u)).ok_or_else(|| {
+        ApiError::list_field(fmt, 400, "newUrl must be an absolute URL", "newUrl")
+    })?;
     let new_url = new_url.trim_end_matches('/').to_string();
     let nowarning = q.nowarning.as_deref() == Some("true");
     let display = match app.fetch_manifest(&new_url).await {
@@ -360,7 +472,11 @@ pub async fn relocate(
                 return Err(ApiError::list(
                     fmt,
                     400,
-                    format!("The application at {new_url} is of type {}, not {}", m.type_id.unwrap_or_default(), link.type_id),
+                    format!(
+                        "The application at {new_url} is of type {}, not {}",
+                        m.type_id.unwrap_or_default(),
+                        link.type_id
+                    ),
                 ));
             }
             m.url.unwrap_or_else(|| new_url.clone())
@@ -369,7 +485,9 @@ pub async fn relocate(
             return Err(ApiError::list(
                 fmt,
                 409,
-                format!("No response from {new_url} ({e}); resubmit with nowarning=true to relocate anyway"),
+                format!(
+                    "No response from {new_url} ({e}); resubmit with nowarning=true to relocate anyway"
+                ),
             ));
         }
         Err(_) => new_url.clone(),
