@@ -231,8 +231,8 @@ impl AtlassianClient {
         match self.execute(call).await {
             Ok(reply) => {
                 let status: Option<StatusEnvelope> = reply.json().ok();
-                let href = status
-                    .and_then(|s| s.resources_created.into_iter().find_map(|l| l.href));
+                let href =
+                    status.and_then(|s| s.resources_created.into_iter().find_map(|l| l.href));
                 let id = href
                     .as_deref()
                     .and_then(last_path_segment)
@@ -467,7 +467,13 @@ mod tests {
             Some(expected_link())
         );
         // Unknown id: V3 404, classic 404 → None.
-        assert_eq!(client.get_link("00000000-0000-0000-0000-000000000000").await.unwrap(), None);
+        assert_eq!(
+            client
+                .get_link("00000000-0000-0000-0000-000000000000")
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     #[tokio::test]
@@ -515,7 +521,8 @@ mod tests {
                 400,
                 r#"{"status":400,"message":["applinks.error.duplicate.url"]}"#,
             ))
-            .expect(1)
+            // One request per create call below: a 400 is never retried.
+            .expect(2)
             .mount(&server)
             .await;
         Mock::given(method("GET"))
@@ -591,7 +598,11 @@ mod tests {
             .mount(&server)
             .await;
         let link = admin_client(&server)
-            .relocate_link(CONF_ID, "http://wiki-new:8090", "https://wiki-new.example.test")
+            .relocate_link(
+                CONF_ID,
+                "http://wiki-new:8090",
+                "https://wiki-new.example.test",
+            )
             .await
             .unwrap();
         assert_eq!(link.rpc_url.as_deref(), Some("http://wiki-new:8090"));
@@ -682,16 +693,22 @@ mod tests {
     async fn delete_link_classic_fallback_when_v3_missing() {
         let server = server().await;
         Mock::given(method("GET"))
-            .and(path(format!("/rest/applinks/1.0/applicationlink/{CONF_ID}")))
+            .and(path(format!(
+                "/rest/applinks/1.0/applicationlink/{CONF_ID}"
+            )))
             .respond_with(json_response(200, &classic_link_json()))
             .mount(&server)
             .await;
         Mock::given(method("DELETE"))
-            .and(path(format!("/rest/applinks/1.0/applicationlink/{CONF_ID}")))
+            .and(path(format!(
+                "/rest/applinks/1.0/applicationlink/{CONF_ID}"
+            )))
             .and(query_param("reciprocate", "false"))
             .respond_with(json_response(
                 200,
-                &format!(r#"{{"message":"Deleted application with id '{CONF_ID}'","status-code":200}}"#),
+                &format!(
+                    r#"{{"message":"Deleted application with id '{CONF_ID}'","status-code":200}}"#
+                ),
             ))
             .expect(1)
             .mount(&server)

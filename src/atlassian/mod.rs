@@ -10,6 +10,15 @@
 //! | [`remote_manifest`](AtlassianClient::remote_manifest) | `GET rest/applinks/1.0/manifest/{linkId}` | can this application reach its peer? |
 //! | [`capabilities`](AtlassianClient::capabilities) | `GET rest/applinks/3.0/capabilities` (anonymous) | `STATUS_API` present? (§1.7) |
 //! | [`verify_admin`](AtlassianClient::verify_admin) | `GET rest/applinks/1.0/authenticationinfo` | 2xx iff the credentials are admin (§1.4.5) |
+//! | [`list_links`](AtlassianClient::list_links) | `GET rest/applinks/3.0/applinks` (fallback `GET rest/applinks/1.0/applicationlink`) | observe this end's links (§1.4.4) |
+//! | [`get_link`](AtlassianClient::get_link) | `GET rest/applinks/3.0/applinks/{id}` (fallback `1.0/applicationlink/{id}` on 404) | observe one link |
+//! | [`create_link`](AtlassianClient::create_link) | `PUT rest/applinks/2.0/applicationlink` | create this end, id = peer's manifest id, no call to the peer (§1.4.3) |
+//! | [`update_link`](AtlassianClient::update_link), [`relocate_link`](AtlassianClient::relocate_link) | `PUT rest/applinks/3.0/applinks/{id}` | name/URLs/primary; the only update that may change `rpcUrl` without a reachability check (§1.4.4) |
+//! | [`relocate_link_checked`](AtlassianClient::relocate_link_checked) | `POST rest/applinks/1.0/relocateApplicationlink/{id}?newUrl=&nowarning=` | relocation verified by the application itself, sysadmin (§1.4.5) |
+//! | [`set_primary`](AtlassianClient::set_primary) | `POST rest/applinks/1.0/applicationlink/primary/{id}` | primary link of its type (§1.5) |
+//! | [`delete_link`](AtlassianClient::delete_link) | `DELETE rest/applinks/3.0/applinks/{id}` (fallback `DELETE 1.0/applicationlink/{id}?reciprocate=false`) | local-only delete (§1.10) |
+//! | [`get_oauth_config`](AtlassianClient::get_oauth_config), [`set_oauth_config`](AtlassianClient::set_oauth_config) | `GET`/`PUT rest/applinks/3.0/status/{id}/oauth` | OAuth levels of this end; mirrored on the peer (§1.7, §1.8) |
+//! | [`link_status`](AtlassianClient::link_status) | `GET rest/applinks/3.0/status/{id}` | health: working, error category/type (§1.7.2) |
 //!
 //! **Why not `applicationlinkForm/createAppLink`:** it creates the link-back by sending the
 //! *remote* administrator's password from one application to the other. The operator never
@@ -29,7 +38,10 @@ mod credentials;
 mod discovery;
 mod envelope;
 mod error;
+mod link;
+mod oauth;
 mod retry;
+mod status;
 mod tls;
 
 #[cfg(test)]
@@ -43,4 +55,10 @@ pub use discovery::{
 };
 pub use envelope::{RestLink, StatusEnvelope};
 pub use error::ApiError;
+pub use link::{
+    ApplicationLink, ApplicationLinkEntity, ApplicationLinkV3, CreatedLink, DeleteOutcome,
+    LinkUpdate, NewLink,
+};
+pub use oauth::{LinkOAuthConfig, OAuthConfig, OAuthLevel};
 pub use retry::RetryPolicy;
+pub use status::{ErrorCategory, LinkStatus, StatusError, StatusErrorType, StatusLink};

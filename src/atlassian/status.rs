@@ -1,0 +1,321 @@
+//! Link health as the application itself computes it: `GET rest/applinks/3.0/status/{id}`
+//! (§1.7.2, §1.7.3). This call makes the application contact its peer, so it is slow-ish.
+
+use serde::{Deserialize, Serialize};
+
+use super::client::{AtlassianClient, Call};
+use super::error::ApiError;
+use super::oauth::LinkOAuthConfig;
+
+/// `RestApplinkStatus`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkStatus {
+    #[serde(default)]
+    pub link: Option<StatusLink>,
+    #[serde(default)]
+    pub working: bool,
+    #[serde(default)]
+    pub local_authentication: Option<LinkOAuthConfig>,
+    /// Absent when the application could not read its peer's configuration.
+    #[serde(default)]
+    pub remote_authentication: Option<LinkOAuthConfig>,
+    /// Present only when `working` is false.
+    #[serde(default)]
+    pub error: Option<StatusError>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusLink {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub display_url: Option<String>,
+    #[serde(default)]
+    pub rpc_url: Option<String>,
+    #[serde(rename = "type", default)]
+    pub type_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusError {
+    #[serde(default = "unknown_category")]
+    pub category: ErrorCategory,
+    #[serde(rename = "type", default = "unknown_type")]
+    pub error_type: StatusErrorType,
+    #[serde(default)]
+    pub details: Option<String>,
+    /// Where a user completes the 3LO dance, for the two token-required errors.
+    #[serde(default)]
+    pub authorisation_uri: Option<String>,
+}
+
+fn unknown_category() -> ErrorCategory {
+    ErrorCategory::Unknown
+}
+
+fn unknown_type() -> StatusErrorType {
+    StatusErrorType::Unknown
+}
+
+/// Declares a string enum that keeps unrecognised values (newer applinks versions may add some).
+macro_rules! wire_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $wire:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(from = "String", into = "String")]
+        pub enum $name {
+            $($variant,)*
+            Other(String),
+        }
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $wire,)*
+                    Self::Other(s) => s,
+                }
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                match s.as_str() {
+                    $($wire => Self::$variant,)*
+                    _ => Self::Other(s),
+                }
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.as_str().to_owned()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// `ApplinkErrorCategory`.
+    ErrorCategory {
+        Unknown = "UNKNOWN",
+        Incompatible = "INCOMPATIBLE",
+        NonAtlassian = "NON_ATLASSIAN",
+        System = "SYSTEM",
+        NetworkError = "NETWORK_ERROR",
+        AccessError = "ACCESS_ERROR",
+        ConfigError = "CONFIG_ERROR",
+        Deprecated = "DEPRECATED",
+        Disabled = "DISABLED",
+    }
+}
+
+wire_enum! {
+    /// `ApplinkErrorType`.
+    StatusErrorType {
+        Unknown = "UNKNOWN",
+        NoOutgoingAuth = "NO_OUTGOING_AUTH",
+        RemoteVersionIncompatible = "REMOTE_VERSION_INCOMPATIBLE",
+        GenericLink = "GENERIC_LINK",
+        NonAtlassian = "NON_ATLASSIAN",
+        SystemLink = "SYSTEM_LINK",
+        ConnectionRefused = "CONNECTION_REFUSED",
+        UnknownHost = "UNKNOWN_HOST",
+        SslUntrusted = "SSL_UNTRUSTED",
+        SslHostnameUnmatched = "SSL_HOSTNAME_UNMATCHED",
+        SslUnmatched = "SSL_UNMATCHED",
+        OAuthProblem = "OAUTH_PROBLEM",
+        OAuthTimestampRefused = "OAUTH_TIMESTAMP_REFUSED",
+        OAuthSignatureInvalid = "OAUTH_SIGNATURE_INVALID",
+        UnexpectedResponse = "UNEXPECTED_RESPONSE",
+        UnexpectedResponseStatus = "UNEXPECTED_RESPONSE_STATUS",
+        LocalAuthTokenRequired = "LOCAL_AUTH_TOKEN_REQUIRED",
+        RemoteAuthTokenRequired = "REMOTE_AUTH_TOKEN_REQUIRED",
+        InsufficientRemotePermission = "INSUFFICIENT_REMOTE_PERMISSION",
+        NoRemoteApplink = "NO_REMOTE_APPLINK",
+        AuthLevelMismatch = "AUTH_LEVEL_MISMATCH",
+        AuthLevelUnsupported = "AUTH_LEVEL_UNSUPPORTED",
+        LegacyUpdate = "LEGACY_UPDATE",
+        LegacyRemoval = "LEGACY_REMOVAL",
+        ManualLegacyUpdate = "MANUAL_LEGACY_UPDATE",
+        ManualLegacyRemoval = "MANUAL_LEGACY_REMOVAL",
+        ManualLegacyRemovalWithOldEdit = "MANUAL_LEGACY_REMOVAL_WITH_OLD_EDIT",
+        Disabled = "DISABLED",
+    }
+}
+
+impl StatusErrorType {
+    /// The category applinks assigns to this type (used when a response omits it).
+    pub fn category(&self) -> ErrorCategory {
+        use StatusErrorType as T;
+        match self {
+            T::Unknown | T::Other(_) => ErrorCategory::Unknown,
+            T::NoOutgoingAuth | T::RemoteVersionIncompatible => ErrorCategory::Incompatible,
+            T::GenericLink | T::NonAtlassian => ErrorCategory::NonAtlassian,
+            T::SystemLink => ErrorCategory::System,
+            T::ConnectionRefused
+            | T::UnknownHost
+            | T::SslUntrusted
+            | T::SslHostnameUnmatched
+            | T::SslUnmatched
+            | T::OAuthProblem
+            | T::OAuthTimestampRefused
+            | T::OAuthSignatureInvalid
+            | T::UnexpectedResponse
+            | T::UnexpectedResponseStatus => ErrorCategory::NetworkError,
+            T::LocalAuthTokenRequired
+            | T::RemoteAuthTokenRequired
+            | T::InsufficientRemotePermission => ErrorCategory::AccessError,
+            T::NoRemoteApplink | T::AuthLevelMismatch => ErrorCategory::ConfigError,
+            T::AuthLevelUnsupported
+            | T::LegacyUpdate
+            | T::LegacyRemoval
+            | T::ManualLegacyUpdate
+            | T::ManualLegacyRemoval
+            | T::ManualLegacyRemovalWithOldEdit => ErrorCategory::Deprecated,
+            T::Disabled => ErrorCategory::Disabled,
+        }
+    }
+}
+
+impl AtlassianClient {
+    /// `GET rest/applinks/3.0/status/{id}`: the application's own health verdict for a link
+    /// (it calls its peer to compute it). `None` if it has no link with that id.
+    pub async fn link_status(&self, link_id: &str) -> Result<Option<LinkStatus>, ApiError> {
+        match self
+            .execute(
+                Call::get("rest/applinks/3.0/status")
+                    .segment(link_id)
+                    .admin("reading application link status"),
+            )
+            .await
+        {
+            Ok(reply) => {
+                let mut status: LinkStatus = reply.json()?;
+                if let Some(err) = status.error.as_mut()
+                    && err.category == ErrorCategory::Unknown
+                {
+                    err.category = err.error_type.category();
+                }
+                Ok(Some(status))
+            }
+            Err(ApiError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::atlassian::oauth::OAuthLevel;
+    use crate::atlassian::test_support::*;
+    use wiremock::Mock;
+    use wiremock::matchers::{method, path};
+
+    const ID: &str = "6b49910b-9513-3e59-9af1-7d75d31d5c54";
+
+    #[tokio::test]
+    async fn status_working_and_errors() {
+        let server = server().await;
+        Mock::given(method("GET"))
+            .and(path(format!("/rest/applinks/3.0/status/{ID}")))
+            .respond_with(json_response(
+                200,
+                r#"{"link":{"id":"6b49910b-9513-3e59-9af1-7d75d31d5c54","name":"Jira","displayUrl":"https://jira","rpcUrl":"http://jira","type":"jira"},
+                   "working":false,
+                   "localAuthentication":{"incoming":{"enabled":true,"twoLoEnabled":true,"twoLoImpersonationEnabled":false},"outgoing":{"enabled":true,"twoLoEnabled":true,"twoLoImpersonationEnabled":false}},
+                   "error":{"category":"NETWORK_ERROR","type":"CONNECTION_REFUSED","details":"Connection refused"}}"#,
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/rest/applinks/3.0/status/aaaa"))
+            .respond_with(json_response(
+                200,
+                r#"{"working":false,"error":{"type":"SOMETHING_NEW_IN_V10"}}"#,
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/rest/applinks/3.0/status/bbbb"))
+            .respond_with(json_response(
+                200,
+                r#"{"working":false,"error":{"type":"AUTH_LEVEL_MISMATCH"}}"#,
+            ))
+            .mount(&server)
+            .await;
+        let client = admin_client(&server);
+        let s = client.link_status(ID).await.unwrap().unwrap();
+        assert!(!s.working);
+        assert_eq!(s.link.unwrap().type_id.as_deref(), Some("jira"));
+        assert_eq!(
+            s.local_authentication.unwrap().outgoing.level(),
+            OAuthLevel::OAuth
+        );
+        assert!(s.remote_authentication.is_none());
+        let e = s.error.unwrap();
+        assert_eq!(e.category, ErrorCategory::NetworkError);
+        assert_eq!(e.error_type, StatusErrorType::ConnectionRefused);
+        assert_eq!(e.error_type.to_string(), "CONNECTION_REFUSED");
+
+        let e = client
+            .link_status("aaaa")
+            .await
+            .unwrap()
+            .unwrap()
+            .error
+            .unwrap();
+        assert_eq!(
+            e.error_type,
+            StatusErrorType::Other("SOMETHING_NEW_IN_V10".into())
+        );
+        assert_eq!(e.category, ErrorCategory::Unknown);
+
+        // Missing category is derived from the type.
+        let e = client
+            .link_status("bbbb")
+            .await
+            .unwrap()
+            .unwrap()
+            .error
+            .unwrap();
+        assert_eq!(e.category, ErrorCategory::ConfigError);
+
+        assert_eq!(client.link_status("cccc").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn status_working_link() {
+        let server = server().await;
+        Mock::given(method("GET"))
+            .and(path(format!("/rest/applinks/3.0/status/{ID}")))
+            .respond_with(json_response(
+                200,
+                r#"{"working":true,"localAuthentication":{"incoming":{"enabled":true,"twoLoEnabled":true,"twoLoImpersonationEnabled":true},"outgoing":{"enabled":true,"twoLoEnabled":true,"twoLoImpersonationEnabled":true}},"remoteAuthentication":{"incoming":{"enabled":true,"twoLoEnabled":true,"twoLoImpersonationEnabled":true},"outgoing":{"enabled":true,"twoLoEnabled":true,"twoLoImpersonationEnabled":true}}}"#,
+            ))
+            .mount(&server)
+            .await;
+        let s = admin_client(&server)
+            .link_status(ID)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(s.working && s.error.is_none());
+        assert!(
+            s.local_authentication
+                .unwrap()
+                .matches_peer(&s.remote_authentication.unwrap())
+        );
+    }
+}
