@@ -64,3 +64,19 @@ mod tests {
         assert_eq!(v["a"]["description"], "one two\n\nthree");
     }
 }
+
+#[cfg(test)]
+mod stale {
+    /// crds/ is what the types generate; regenerate with `cargo run -- crdgen` when this fails.
+    #[test]
+    fn crds_directory_is_up_to_date() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+        for (file, yaml) in super::render() {
+            let on_disk = std::fs::read_to_string(dir.join(&file)).unwrap_or_default();
+            assert!(
+                on_disk == yaml,
+                "crds/{file} is stale: run `cargo run -- crdgen` and commit the result"
+            );
+        }
+    }
+}

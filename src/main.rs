@@ -3,7 +3,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "applink-operator", version, about = "Manages Atlassian Application Links declaratively")]
+#[command(
+    name = "applink-operator",
+    version,
+    about = "Manages Atlassian Application Links declaratively"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -3,9 +3,9 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use super::Condition;
 use super::common::{ApplicationType, SecretKeyRef, SecretRef};
 use super::url::BaseUrl;
-use super::Condition;
 
 /// One running Atlassian (or generic) application that links can point at. With credentials
 /// the operator administers it and can create and authenticate link ends in it; without, it

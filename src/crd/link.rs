@@ -4,9 +4,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Condition;
 use super::common::{ApplicationType, LocalObjectRef, SecretRef};
 use super::url::{BaseUrl, CLOUD_HOST_RE};
-use super::Condition;
 
 /// A link between two applications. The operator creates both ends when it administers both
 /// applications (a two-way link with authentication), or only the outgoing end of the source

@@ -27,7 +27,8 @@ pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 pub const GROUP: &str = "applinks.io";
 
 /// The CRDs in the order they are written to `crds/`.
-pub fn all() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
+pub fn all()
+-> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
 {
     use kube::CustomResourceExt;
     vec![ApplicationInstance::crd(), ApplicationLink::crd()]

@@ -109,9 +109,17 @@ mod tests {
     fn host_and_cloud_detection() {
         let cases = [
             ("https://acme.atlassian.net", "acme.atlassian.net", true),
-            ("https://ACME.atlassian.net:443/wiki/", "acme.atlassian.net", true),
+            (
+                "https://ACME.atlassian.net:443/wiki/",
+                "acme.atlassian.net",
+                true,
+            ),
             ("https://bitbucket.org", "bitbucket.org", true),
-            ("https://atlassian.net.evil.example", "atlassian.net.evil.example", false),
+            (
+                "https://atlassian.net.evil.example",
+                "atlassian.net.evil.example",
+                false,
+            ),
             ("http://127.0.0.1:8080/jira", "127.0.0.1", false),
             ("http://[::1]:8080", "::1", false),
         ];
@@ -124,6 +132,9 @@ mod tests {
 
     #[test]
     fn normalized_strips_trailing_slashes() {
-        assert_eq!(BaseUrl::from("https://x/jira//").normalized(), "https://x/jira");
+        assert_eq!(
+            BaseUrl::from("https://x/jira//").normalized(),
+            "https://x/jira"
+        );
     }
 }
