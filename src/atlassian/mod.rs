@@ -46,6 +46,8 @@ mod tls;
 
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod transport_tests;
 
 pub use client::{AtlassianClient, ClientConfig};
 pub use credentials::{Credentials, Secret};
