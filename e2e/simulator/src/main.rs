@@ -50,7 +50,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     let sim = Simulator::start(config, cli.state_dir.clone())
         .await
         .map_err(|e| e.to_string())?;
-    let ready = serde_json::to_string_pretty(&sim.ready_json()).expect("JSON");
+    // One line, so that a script can read the first line of stdout as the ready document.
+    let ready = serde_json::to_string(&sim.ready_json()).expect("JSON");
     if let Some(path) = &cli.ready_file {
         // Write then rename, so a script polling for the file never reads half of it.
         let tmp = path.with_extension("tmp");
