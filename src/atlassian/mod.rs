@@ -19,6 +19,8 @@
 //! | [`delete_link`](AtlassianClient::delete_link) | `DELETE rest/applinks/3.0/applinks/{id}` (fallback `DELETE 1.0/applicationlink/{id}?reciprocate=false`) | local-only delete (§1.10) |
 //! | [`get_oauth_config`](AtlassianClient::get_oauth_config), [`set_oauth_config`](AtlassianClient::set_oauth_config) | `GET`/`PUT rest/applinks/3.0/status/{id}/oauth` | OAuth levels of this end; mirrored on the peer (§1.7, §1.8) |
 //! | [`link_status`](AtlassianClient::link_status) | `GET rest/applinks/3.0/status/{id}` | health: working, error category/type (§1.7.2) |
+//! | [`list_allowlist_rules`](AtlassianClient::list_allowlist_rules), [`create_allowlist_rule`](AtlassianClient::create_allowlist_rule), [`update_allowlist_rule`](AtlassianClient::update_allowlist_rule), [`delete_allowlist_rule`](AtlassianClient::delete_allowlist_rule), [`ensure_allowlist_rule`](AtlassianClient::ensure_allowlist_rule) | `GET`/`POST rest/whitelist/latest`, `PUT`/`DELETE rest/whitelist/latest/{id}` | inbound rule for a cloud peer's domain (§3; base path inferred) |
+//! | [`set_allowlist_enabled`](AtlassianClient::set_allowlist_enabled), [`check_allowlist`](AtlassianClient::check_allowlist) | `POST rest/whitelist/latest/{enable,disable}`, `GET rest/whitelist/latest/check?url=` | switch / probe the allowlist |
 //!
 //! **Why not `applicationlinkForm/createAppLink`:** it creates the link-back by sending the
 //! *remote* administrator's password from one application to the other. The operator never
@@ -33,6 +35,7 @@
 //! bypasses WebSudo). Credentials never leave the base URL's origin: cross-origin redirects are
 //! not followed.
 
+mod allowlist;
 mod client;
 mod credentials;
 mod discovery;
@@ -49,6 +52,9 @@ mod test_support;
 #[cfg(test)]
 mod transport_tests;
 
+pub use allowlist::{
+    AllowlistCheck, AllowlistRule, AllowlistRuleType, AllowlistRuleUpdate, NewAllowlistRule,
+};
 pub use client::{AtlassianClient, ClientConfig};
 pub use credentials::{Credentials, Secret};
 pub use discovery::{

@@ -1,9 +1,10 @@
 //! Link health as the application itself computes it: `GET rest/applinks/3.0/status/{id}`
 //! (§1.7.2, §1.7.3). This call makes the application contact its peer, so it is slow-ish.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::client::{AtlassianClient, Call};
+use super::envelope::wire_enum;
 use super::error::ApiError;
 use super::oauth::LinkOAuthConfig;
 
@@ -60,49 +61,6 @@ fn unknown_category() -> ErrorCategory {
 
 fn unknown_type() -> StatusErrorType {
     StatusErrorType::Unknown
-}
-
-/// Declares a string enum that keeps unrecognised values (newer applinks versions may add some).
-macro_rules! wire_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $wire:literal),* $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(from = "String", into = "String")]
-        pub enum $name {
-            $($variant,)*
-            Other(String),
-        }
-
-        impl $name {
-            pub fn as_str(&self) -> &str {
-                match self {
-                    $(Self::$variant => $wire,)*
-                    Self::Other(s) => s,
-                }
-            }
-        }
-
-        impl From<String> for $name {
-            fn from(s: String) -> Self {
-                match s.as_str() {
-                    $($wire => Self::$variant,)*
-                    _ => Self::Other(s),
-                }
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(v: $name) -> String {
-                v.as_str().to_owned()
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
 }
 
 wire_enum! {

@@ -1,0 +1,411 @@
+//! Allowlist ("whitelist") rules (§3), needed to link a cloud site to a server: the cloud
+//! domain gets an inbound rule on the server. Base path `rest/whitelist/latest` is inferred
+//! ([I] in the reference); everything but `check` needs an administrator.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::client::{AtlassianClient, Call};
+use super::envelope::{one_or_many, wire_enum};
+use super::error::ApiError;
+use super::link::DeleteOutcome;
+
+const BASE: &str = "rest/whitelist/latest";
+
+wire_enum! {
+    /// Rule type (`"whitelist." + enum name, lower case, '_' → '.'`).
+    AllowlistRuleType {
+        ApplicationLink = "whitelist.application.link",
+        DomainName = "whitelist.domain.name",
+        ExactUrl = "whitelist.exact.url",
+        WildcardExpression = "whitelist.wildcard.expression",
+        RegularExpression = "whitelist.regular.expression",
+    }
+}
+
+/// A stored rule (`WhitelistBean`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AllowlistRule {
+    #[serde(default, deserialize_with = "id_string")]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub expression: String,
+    #[serde(rename = "type")]
+    pub rule_type: AllowlistRuleType,
+    #[serde(default)]
+    pub allow_inbound: bool,
+    #[serde(default)]
+    pub allow_anonymous_user: bool,
+    #[serde(default)]
+    pub icon_url: Option<String>,
+}
+
+/// Body of a create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewAllowlistRule {
+    pub expression: String,
+    #[serde(rename = "type")]
+    pub rule_type: AllowlistRuleType,
+    /// Allow requests *from* matching origins (CORS); what a cloud peer needs.
+    pub allow_inbound: bool,
+    pub allow_anonymous_user: bool,
+}
+
+impl NewAllowlistRule {
+    /// An inbound, authenticated-only rule, e.g. for a cloud site's domain.
+    pub fn inbound(rule_type: AllowlistRuleType, expression: impl Into<String>) -> Self {
+        Self {
+            expression: expression.into(),
+            rule_type,
+            allow_inbound: true,
+            allow_anonymous_user: false,
+        }
+    }
+
+    fn matches(&self, rule: &AllowlistRule) -> bool {
+        rule.rule_type == self.rule_type && rule.expression == self.expression
+    }
+}
+
+/// Partial update: absent fields keep their stored values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AllowlistRuleUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub rule_type: Option<AllowlistRuleType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_inbound: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_anonymous_user: Option<bool>,
+}
+
+/// Answer of the anonymous `check?url=` probe.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AllowlistCheck {
+    #[serde(default)]
+    pub outbound: bool,
+    #[serde(default)]
+    pub outbound_with_auth: bool,
+    #[serde(default)]
+    pub inbound: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RulePage {
+    #[serde(default, deserialize_with = "one_or_many")]
+    rules: Vec<AllowlistRule>,
+    #[serde(default)]
+    total_pages: Option<u32>,
+}
+
+/// Rule ids are numbers in the bean; accept strings as well.
+fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<serde_json::Value>::deserialize(d)? {
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s),
+        _ => None,
+    })
+}
+
+/// Upper bound on pages read, in case a server ignores the `page` parameter.
+const MAX_PAGES: u32 = 50;
+
+impl AtlassianClient {
+    /// All rules: `GET rest/whitelist/latest` (`{"rules":[…],"page":1,"totalPages":n}`);
+    /// further pages via `?page=N` ([I] parameter name), de-duplicated by id.
+    pub async fn list_allowlist_rules(&self) -> Result<Vec<AllowlistRule>, ApiError> {
+        let first: RulePage = self
+            .execute(Call::get(BASE).admin("reading the allowlist"))
+            .await?
+            .json()?;
+        let total = first.total_pages.unwrap_or(1).min(MAX_PAGES);
+        let mut rules = first.rules;
+        for page in 2..=total {
+            let next: RulePage = self
+                .execute(
+                    Call::get(BASE)
+                        .query("page", page.to_string())
+                        .admin("reading the allowlist"),
+                )
+                .await?
+                .json()?;
+            for rule in next.rules {
+                if rule.id.is_none() || !rules.iter().any(|r| r.id == rule.id) {
+                    rules.push(rule);
+                }
+            }
+        }
+        Ok(rules)
+    }
+
+    /// `POST rest/whitelist/latest` (not retried); returns the stored rule.
+    pub async fn create_allowlist_rule(
+        &self,
+        rule: &NewAllowlistRule,
+    ) -> Result<AllowlistRule, ApiError> {
+        self.execute(
+            Call::post(BASE)
+                .json(rule)
+                .admin("adding an allowlist rule"),
+        )
+        .await?
+        .json()
+    }
+
+    /// `PUT rest/whitelist/latest/{id}` with a partial rule.
+    pub async fn update_allowlist_rule(
+        &self,
+        id: &str,
+        update: &AllowlistRuleUpdate,
+    ) -> Result<AllowlistRule, ApiError> {
+        self.execute(
+            Call::put(BASE)
+                .segment(id)
+                .json(update)
+                .admin("updating an allowlist rule"),
+        )
+        .await?
+        .json()
+    }
+
+    /// `DELETE rest/whitelist/latest/{id}`; a missing rule is [`DeleteOutcome::AlreadyAbsent`].
+    pub async fn delete_allowlist_rule(&self, id: &str) -> Result<DeleteOutcome, ApiError> {
+        match self
+            .execute(
+                Call::delete(BASE)
+                    .segment(id)
+                    .admin("deleting an allowlist rule"),
+            )
+            .await
+        {
+            Ok(_) => Ok(DeleteOutcome::Deleted),
+            Err(ApiError::NotFound { .. }) => Ok(DeleteOutcome::AlreadyAbsent),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Idempotent create: returns the rule with the same type and expression if there is one
+    /// (fixing its inbound/anonymous flags), otherwise creates it.
+    pub async fn ensure_allowlist_rule(
+        &self,
+        wanted: &NewAllowlistRule,
+    ) -> Result<AllowlistRule, ApiError> {
+        let existing = self
+            .list_allowlist_rules()
+            .await?
+            .into_iter()
+            .find(|r| wanted.matches(r));
+        match existing {
+            Some(rule)
+                if rule.allow_inbound == wanted.allow_inbound
+                    && rule.allow_anonymous_user == wanted.allow_anonymous_user =>
+            {
+                Ok(rule)
+            }
+            Some(AllowlistRule { id: Some(id), .. }) => {
+                self.update_allowlist_rule(
+                    &id,
+                    &AllowlistRuleUpdate {
+                        allow_inbound: Some(wanted.allow_inbound),
+                        allow_anonymous_user: Some(wanted.allow_anonymous_user),
+                        ..Default::default()
+                    },
+                )
+                .await
+            }
+            _ => self.create_allowlist_rule(wanted).await,
+        }
+    }
+
+    /// `POST rest/whitelist/latest/enable` or `…/disable`: switches allowlist enforcement.
+    pub async fn set_allowlist_enabled(&self, enabled: bool) -> Result<(), ApiError> {
+        let path = if enabled {
+            "rest/whitelist/latest/enable"
+        } else {
+            "rest/whitelist/latest/disable"
+        };
+        self.execute(
+            Call::post(path)
+                .idempotent(true)
+                .admin("switching the allowlist"),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Anonymous `GET rest/whitelist/latest/check?url=…`: would the application allow `url`?
+    pub async fn check_allowlist(&self, url: &str) -> Result<AllowlistCheck, ApiError> {
+        self.execute(
+            Call::get("rest/whitelist/latest/check")
+                .query("url", url)
+                .anonymous(),
+        )
+        .await?
+        .json()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::atlassian::test_support::*;
+    use wiremock::matchers::{body_json, method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+
+    const RULES: &str = r#"{"rules":[
+        {"id":1,"expression":"2841b105-5904-3c0a-9710-1ff26ae88206","type":"whitelist.application.link","allowInbound":false,"allowAnonymousUser":false,"iconUrl":"i"},
+        {"id":2,"expression":"https://acme.atlassian.net","type":"whitelist.domain.name","allowInbound":false,"allowAnonymousUser":false}
+    ],"page":1,"totalPages":1}"#;
+
+    #[tokio::test]
+    async fn list_rules() {
+        let server = server().await;
+        Mock::given(method("GET"))
+            .and(path("/rest/whitelist/latest"))
+            .respond_with(json_response(200, RULES))
+            .mount(&server)
+            .await;
+        let rules = admin_client(&server).list_allowlist_rules().await.unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].rule_type, AllowlistRuleType::ApplicationLink);
+        assert_eq!(rules[1].id.as_deref(), Some("2"));
+        assert_eq!(rules[1].rule_type.as_str(), "whitelist.domain.name");
+    }
+
+    #[tokio::test]
+    async fn ensure_updates_flags_of_existing_rule() {
+        let server = server().await;
+        Mock::given(method("GET"))
+            .and(path("/rest/whitelist/latest"))
+            .respond_with(json_response(200, RULES))
+            .mount(&server)
+            .await;
+        Mock::given(method("PUT"))
+            .and(path("/rest/whitelist/latest/2"))
+            .and(body_json(serde_json::json!({"allowInbound": true, "allowAnonymousUser": false})))
+            .respond_with(json_response(
+                200,
+                r#"{"id":2,"expression":"https://acme.atlassian.net","type":"whitelist.domain.name","allowInbound":true,"allowAnonymousUser":false}"#,
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let rule = admin_client(&server)
+            .ensure_allowlist_rule(&NewAllowlistRule::inbound(
+                AllowlistRuleType::DomainName,
+                "https://acme.atlassian.net",
+            ))
+            .await
+            .unwrap();
+        assert!(rule.allow_inbound);
+    }
+
+    #[tokio::test]
+    async fn ensure_creates_missing_rule_and_maps_validation_errors() {
+        let server = server().await;
+        Mock::given(method("GET"))
+            .and(path("/rest/whitelist/latest"))
+            .respond_with(json_response(
+                200,
+                r#"{"rules":[],"page":0,"totalPages":0}"#,
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/rest/whitelist/latest"))
+            .and(body_json(serde_json::json!({
+                "expression":"https://beta.atlassian.net","type":"whitelist.domain.name",
+                "allowInbound":true,"allowAnonymousUser":false
+            })))
+            .respond_with(json_response(
+                200,
+                r#"{"id":7,"expression":"https://beta.atlassian.net","type":"whitelist.domain.name","allowInbound":true,"allowAnonymousUser":false}"#,
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/rest/whitelist/latest"))
+            .respond_with(json_response(
+                400,
+                r#"{"errors":{"expression":"Invalid regular expression"}}"#,
+            ))
+            .mount(&server)
+            .await;
+        let client = admin_client(&server);
+        let rule = client
+            .ensure_allowlist_rule(&NewAllowlistRule::inbound(
+                AllowlistRuleType::DomainName,
+                "https://beta.atlassian.net",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(rule.id.as_deref(), Some("7"));
+        let err = client
+            .create_allowlist_rule(&NewAllowlistRule::inbound(
+                AllowlistRuleType::RegularExpression,
+                "(",
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), "RequestRejected");
+        assert!(
+            err.to_string()
+                .contains("expression: Invalid regular expression"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn delete_enable_and_check() {
+        let server = server().await;
+        Mock::given(method("DELETE"))
+            .and(path("/rest/whitelist/latest/7"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/rest/whitelist/latest/enable"))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/rest/whitelist/latest/check"))
+            .and(query_param("url", "https://beta.atlassian.net/x"))
+            .respond_with(json_response(
+                200,
+                r#"{"outbound":true,"outboundWithAuth":true,"inbound":false}"#,
+            ))
+            .mount(&server)
+            .await;
+        let client = admin_client(&server);
+        assert_eq!(
+            client.delete_allowlist_rule("7").await.unwrap(),
+            DeleteOutcome::Deleted
+        );
+        assert_eq!(
+            client.delete_allowlist_rule("8").await.unwrap(),
+            DeleteOutcome::AlreadyAbsent
+        );
+        client.set_allowlist_enabled(true).await.unwrap();
+        let check = client
+            .check_allowlist("https://beta.atlassian.net/x")
+            .await
+            .unwrap();
+        assert!(check.outbound && check.outbound_with_auth && !check.inbound);
+        let check_req = server
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.url.path().ends_with("/check"))
+            .unwrap();
+        assert!(!check_req.headers.contains_key("authorization"));
+    }
+}
