@@ -1,6 +1,10 @@
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use applink_operator::controller::{self, Settings};
+use applink_operator::telemetry::{self, LogFormat};
+use clap::{Args, Parser, Subcommand};
+use tracing::{error, info};
 
 #[derive(Parser)]
 #[command(
@@ -11,10 +15,14 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controllers (the default).
+    Run(RunArgs),
     /// Write the CRD manifests (YAML) to a directory.
     Crdgen {
         /// Output directory.
@@ -23,8 +31,46 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+#[derive(Args, Clone)]
+struct RunArgs {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "APPLINK_NAMESPACE")]
+    namespace: Option<String>,
+    /// How often an ApplicationInstance's manifest and credentials are re-checked, unless the
+    /// instance sets spec.checkInterval.
+    #[arg(long, env = "APPLINK_INSTANCE_CHECK_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    instance_check_interval: Duration,
+    /// How often every ApplicationLink is compared with both applications (drift repair).
+    #[arg(long, env = "APPLINK_LINK_RESYNC_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    link_resync_interval: Duration,
+    /// Timeout of one request to an application.
+    #[arg(long, env = "APPLINK_REQUEST_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
+    /// Requests in flight to one application at once, over all links.
+    #[arg(
+        long,
+        env = "APPLINK_MAX_REQUESTS_PER_APPLICATION",
+        default_value_t = 4
+    )]
+    max_requests_per_application: usize,
+    /// Log format.
+    #[arg(long, env = "APPLINK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    // Errors are printed as one line that says what to do, not as a backtrace.
+    match dispatch(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Crdgen { out }) => {
             for f in applink_operator::crdgen::write(&out)? {
@@ -32,6 +78,55 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        None => Ok(()),
+        Some(Command::Run(args)) => run(args).await,
+        None => run(cli.run).await,
     }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    telemetry::init(args.log_format);
+    // Usual rules: KUBECONFIG / ~/.kube/config, else the in-cluster service account.
+    let client = kube::Client::try_default().await.map_err(|e| {
+        error!(error = %e, "no Kubernetes configuration found");
+        anyhow::anyhow!("cannot build a Kubernetes client: {e}")
+    })?;
+    if let Err(e) = applink_operator::preflight::check_crds(&client).await {
+        error!(error = %e, "preflight failed");
+        return Err(e.into());
+    }
+    let settings = Settings {
+        namespace: args.namespace,
+        instance_check_interval: args.instance_check_interval,
+        link_resync_interval: args.link_resync_interval,
+        request_timeout: args.request_timeout,
+        max_requests_per_application: args.max_requests_per_application,
+    };
+    info!(
+        namespace = settings.namespace.as_deref().unwrap_or("<all>"),
+        "starting applink-operator {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    controller::run(client, settings, shutdown_signal()).await;
+    Ok(())
+}
+
+/// SIGTERM (Kubernetes) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    info!("shutdown requested; finishing in-flight reconciles");
 }

@@ -1,0 +1,100 @@
+//! The two controllers and what they share.
+
+mod instance;
+mod link;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use tracing::{info, warn};
+
+use crate::crd::{ApplicationInstance, ApplicationLink};
+
+/// Operator settings from the command line.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Watch one namespace only; all namespaces when `None`.
+    pub namespace: Option<String>,
+    pub instance_check_interval: Duration,
+    pub link_resync_interval: Duration,
+    pub request_timeout: Duration,
+    pub max_requests_per_application: usize,
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: Client,
+    pub settings: Settings,
+}
+
+fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs both controllers until `shutdown` resolves; in-flight reconciles finish first.
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        settings: settings.clone(),
+    });
+    let instances = api::<ApplicationInstance>(&client, &settings.namespace);
+    let links = api::<ApplicationLink>(&client, &settings.namespace);
+    // One shutdown signal shared by both controllers.
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let instance_controller =
+        Controller::new(instances.clone(), watcher::Config::default().any_semantic())
+            .graceful_shutdown_on(stop(rx.clone()))
+            .run(instance::reconcile, instance::error_policy, ctx.clone())
+            .for_each(|res| async move {
+                if let Err(e) = res {
+                    warn!(error = %e, "ApplicationInstance reconcile failed");
+                }
+            });
+    let link_controller = Controller::new(links, watcher::Config::default().any_semantic());
+    // A change of an instance (URL, credentials, identity) concerns every link that names it.
+    let link_store = link_controller.store();
+    let link_controller = link_controller
+        .watches(
+            instances,
+            watcher::Config::default().any_semantic(),
+            move |instance| link::links_of_instance(&link_store, &instance),
+        )
+        .graceful_shutdown_on(stop(rx.clone()))
+        .run(link::reconcile, link::error_policy, ctx.clone())
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                warn!(error = %e, "ApplicationLink reconcile failed");
+            }
+        });
+    info!("controllers started");
+    tokio::join!(instance_controller, link_controller);
+    info!("controllers stopped");
+}
+
+/// Requeue after an error; replaced by per-object backoff in the reconcilers.
+fn requeue_soon() -> Action {
+    Action::requeue(Duration::from_secs(30))
+}
