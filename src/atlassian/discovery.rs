@@ -175,6 +175,39 @@ impl Capabilities {
     }
 }
 
+/// This application's OAuth consumer identity, from `GET plugins/servlet/oauth/consumer-info`
+/// (XML only). Peers fetch it when OAuth is configured on a link; the operator reads it to tell
+/// "peer cannot be reached for key exchange" apart from other configuration failures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsumerInfo {
+    /// Consumer key, e.g. `Confluence:5413647675`.
+    pub key: String,
+    pub name: String,
+    /// Base64 of the X.509 SubjectPublicKeyInfo (DER), no PEM armour.
+    pub public_key: String,
+    pub description: Option<String>,
+    pub callback: Option<String>,
+}
+
+impl ConsumerInfo {
+    fn from_xml(text: &str) -> Option<Self> {
+        let mut info = ConsumerInfo::default();
+        for (name, value) in xml_leaf_texts(text) {
+            match name.as_str() {
+                "key" => info.key = value,
+                "name" => info.name = value,
+                "publicKey" => info.public_key = value,
+                "description" => info.description = Some(value),
+                "callback" => info.callback = Some(value),
+                _ => {}
+            }
+        }
+        // The same three fields applinks itself requires.
+        (!info.key.is_empty() && !info.name.is_empty() && !info.public_key.is_empty())
+            .then_some(info)
+    }
+}
+
 impl AtlassianClient {
     /// `GET /rest/applinks/1.0/manifest`, anonymously (what any peer sees). Parses JSON, or
     /// XML if the server ignores `Accept`.
@@ -192,6 +225,18 @@ impl AtlassianClient {
             .execute(Call::get("rest/applinks/1.0/manifest").segment(link_id))
             .await?;
         Manifest::from_reply(&reply)
+    }
+
+    /// `GET plugins/servlet/oauth/consumer-info` (anonymous, XML; the one endpoint that
+    /// never answers JSON, so `Accept` is ignored and the body parsed with quick-xml).
+    pub async fn consumer_info(&self) -> Result<ConsumerInfo, ApiError> {
+        let reply = self
+            .execute(Call::get("plugins/servlet/oauth/consumer-info").anonymous())
+            .await?;
+        let text = std::str::from_utf8(&reply.body)
+            .map_err(|_| reply.malformed("consumer-info is not UTF-8"))?;
+        ConsumerInfo::from_xml(text)
+            .ok_or_else(|| reply.malformed("consumer-info lacks key, name or publicKey"))
     }
 
     /// `GET /rest/applinks/3.0/capabilities` (anonymous). Applications older than applinks
@@ -408,6 +453,44 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(m.name, "Sim Jira");
+    }
+
+    #[tokio::test]
+    async fn consumer_info_xml() {
+        let server = server().await;
+        Mock::given(method("GET"))
+            .and(path("/plugins/servlet/oauth/consumer-info"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("content-type", "application/xml;charset=UTF-8")
+                    .set_body_string(
+                        "<consumer><key>Confluence:5413647675</key><name>Confluence</name>\
+                         <publicKey>MIIBIjANBgkq</publicKey><description>Atlassian Confluence at https://wiki</description></consumer>",
+                    ),
+            )
+            .mount(&server)
+            .await;
+        let info = client_with(&server, Credentials::Anonymous)
+            .consumer_info()
+            .await
+            .unwrap();
+        assert_eq!(info.key, "Confluence:5413647675");
+        assert_eq!(info.public_key, "MIIBIjANBgkq");
+        assert!(info.callback.is_none());
+
+        let broken = self::server().await;
+        Mock::given(method("GET"))
+            .and(path("/plugins/servlet/oauth/consumer-info"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_string("<consumer><key>k</key></consumer>"),
+            )
+            .mount(&broken)
+            .await;
+        let err = client_with(&broken, Credentials::Anonymous)
+            .consumer_info()
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), "MalformedResponse");
     }
 
     #[test]

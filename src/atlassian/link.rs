@@ -211,7 +211,9 @@ impl AtlassianClient {
                     .await
                 {
                     Ok(reply) => Ok(reply.json::<ApplicationLinkEntity>()?.into_link()),
-                    Err(ApiError::NotFound { .. }) => Ok(None),
+                    // The classic resource's answer for an unknown id is not documented;
+                    // accept 400 as well as 404 as "no such link".
+                    Err(ApiError::NotFound { .. } | ApiError::BadRequest { .. }) => Ok(None),
                     Err(e) => Err(e),
                 }
             }

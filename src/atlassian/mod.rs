@@ -10,6 +10,7 @@
 //! | [`remote_manifest`](AtlassianClient::remote_manifest) | `GET rest/applinks/1.0/manifest/{linkId}` | can this application reach its peer? |
 //! | [`capabilities`](AtlassianClient::capabilities) | `GET rest/applinks/3.0/capabilities` (anonymous) | `STATUS_API` present? (§1.7) |
 //! | [`verify_admin`](AtlassianClient::verify_admin) | `GET rest/applinks/1.0/authenticationinfo` | 2xx iff the credentials are admin (§1.4.5) |
+//! | [`consumer_info`](AtlassianClient::consumer_info) | `GET plugins/servlet/oauth/consumer-info` (anonymous, XML) | the OAuth key peers fetch during `PUT status/{id}/oauth` (§2.4) |
 //! | [`list_links`](AtlassianClient::list_links) | `GET rest/applinks/3.0/applinks` (fallback `GET rest/applinks/1.0/applicationlink`) | observe this end's links (§1.4.4) |
 //! | [`get_link`](AtlassianClient::get_link) | `GET rest/applinks/3.0/applinks/{id}` (fallback `1.0/applicationlink/{id}` on 404) | observe one link |
 //! | [`create_link`](AtlassianClient::create_link) | `PUT rest/applinks/2.0/applicationlink` | create this end, id = peer's manifest id, no call to the peer (§1.4.3) |
@@ -58,8 +59,8 @@ pub use allowlist::{
 pub use client::{AtlassianClient, ClientConfig};
 pub use credentials::{Credentials, Secret};
 pub use discovery::{
-    Capabilities, Manifest, OAUTH_PROVIDER, STATUS_API, TWO_LO_IMPERSONATION_PROVIDER,
-    TWO_LO_PROVIDER,
+    Capabilities, ConsumerInfo, Manifest, OAUTH_PROVIDER, STATUS_API,
+    TWO_LO_IMPERSONATION_PROVIDER, TWO_LO_PROVIDER,
 };
 pub use envelope::{RestLink, StatusEnvelope};
 pub use error::ApiError;
