@@ -1,6 +1,6 @@
 //! Allowlist ("whitelist") rules (§3), needed to link a cloud site to a server: the cloud
 //! domain gets an inbound rule on the server. Base path `rest/whitelist/latest` is inferred
-//! ([I] in the reference); everything but `check` needs an administrator.
+//! (labelled inferred in the reference); everything but `check` needs an administrator.
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -117,7 +117,7 @@ const MAX_PAGES: u32 = 50;
 
 impl AtlassianClient {
     /// All rules: `GET rest/whitelist/latest` (`{"rules":[…],"page":1,"totalPages":n}`);
-    /// further pages via `?page=N` ([I] parameter name), de-duplicated by id.
+    /// further pages via `?page=N` (parameter name inferred), de-duplicated by id.
     pub async fn list_allowlist_rules(&self) -> Result<Vec<AllowlistRule>, ApiError> {
         let first: RulePage = self
             .execute(Call::get(BASE).admin("reading the allowlist"))
