@@ -30,13 +30,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiVersion {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let v = parts
-            .uri
-            .path()
-            .split('/')
-            .nth(3)
-            .unwrap_or("1.0")
-            .to_string();
+        // Nested routers see a stripped path; the version is in the original one.
+        let uri = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map(|o| o.0.clone())
+            .unwrap_or_else(|| parts.uri.clone());
+        let v = uri.path().split('/').nth(3).unwrap_or("1.0").to_string();
         Ok(ApiVersion(v))
     }
 }
