@@ -1,0 +1,242 @@
+//! Allowlist REST API (reference §3).
+
+mod common;
+
+use applink_sim::Product;
+use common::{cfg, json, start};
+use reqwest::Method;
+use serde_json::json;
+
+const BASE: &str = "/rest/whitelist/latest";
+
+#[tokio::test]
+async fn crud_and_validation() {
+    let env = start(vec![cfg("jira", Product::Jira)]).await;
+    let (code, v) = json(env.admin(Method::GET, "jira", BASE).send().await.unwrap()).await;
+    assert_eq!(code, 200);
+    assert_eq!(v, json!({"rules": [], "page": 0, "totalPages": 0}));
+
+    let rule = json!({"expression": "https://cloud.atlassian.net", "type": "whitelist.domain.name", "allowInbound": true, "allowAnonymousUser": false});
+    let (code, r) = json(
+        env.admin(Method::POST, "jira", BASE)
+            .json(&rule)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(r["type"], "whitelist.domain.name");
+    assert_eq!(r["allowInbound"], true);
+    let id = r["id"].as_u64().unwrap();
+
+    let (code, v) = json(
+        env.admin(Method::POST, "jira", BASE)
+            .json(&json!({"expression": "", "type": "whitelist.exact.url"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert!(v["errors"]["expression"].is_string(), "{v}");
+    let (code, v) = json(
+        env.admin(Method::POST, "jira", BASE)
+            .json(&json!({"expression": "(", "type": "whitelist.regular.expression"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert!(v["errors"]["expression"].is_string());
+    let (code, v) = json(
+        env.admin(Method::POST, "jira", BASE)
+            .json(&json!({"expression": "x", "type": "whitelist.bogus"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert!(v["message"].is_string());
+
+    // Partial update keeps other fields.
+    let (code, r) = json(
+        env.admin(Method::PUT, "jira", &format!("{BASE}/{id}"))
+            .json(&json!({"allowAnonymousUser": true}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(r["expression"], "https://cloud.atlassian.net");
+    assert_eq!(r["allowAnonymousUser"], true);
+
+    let (_, v) = json(env.admin(Method::GET, "jira", BASE).send().await.unwrap()).await;
+    assert_eq!(
+        (v["page"].clone(), v["rules"].as_array().unwrap().len()),
+        (json!(1), 1)
+    );
+    let r = env
+        .admin(Method::DELETE, "jira", &format!("{BASE}/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = env
+        .admin(Method::DELETE, "jira", &format!("{BASE}/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // Admin only.
+    let r = env.req(Method::GET, "jira", BASE).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = env
+        .req(Method::GET, "jira", BASE)
+        .basic_auth("user", Some("user"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn check_settings_enable_and_application_link_rules() {
+    let env = start(vec![cfg("jira", Product::Jira)]).await;
+    let check = |u: &str| format!("{BASE}/check?url={}", urlencode(u));
+    let (_, v) = json(
+        env.req(Method::GET, "jira", &check("https://other.test/x"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({"outbound": false, "outboundWithAuth": false, "inbound": false})
+    );
+
+    // An application link is implicitly allowed (authenticated only, never inbound).
+    let id = uuid::Uuid::new_v4();
+    let body = json!({"id": id, "name": "Wiki", "typeId": "confluence", "rpcUrl": "http://wiki.test:8090"});
+    env.admin(Method::PUT, "jira", "/rest/applinks/3.0/applicationlink")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (_, v) = json(
+        env.req(
+            Method::GET,
+            "jira",
+            &check("http://wiki.test:8090/rest/api"),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({"outbound": false, "outboundWithAuth": true, "inbound": false})
+    );
+    let (_, list) = json(env.admin(Method::GET, "jira", BASE).send().await.unwrap()).await;
+    assert_eq!(list["rules"][0]["type"], "whitelist.application.link");
+    assert_eq!(list["rules"][0]["expression"], id.to_string());
+    let rule_id = list["rules"][0]["id"].as_u64().unwrap();
+    let r = env
+        .admin(Method::DELETE, "jira", &format!("{BASE}/{rule_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let (code, v) = json(
+        env.admin(Method::PUT, "jira", &format!("{BASE}/settings"))
+            .json(&json!({"applicationLinkRestrictiveness": "ALLOW_ANONYMOUS"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (code, v["applicationLinkRestrictiveness"].clone()),
+        (200, json!("ALLOW_ANONYMOUS"))
+    );
+    let (_, v) = json(
+        env.req(Method::GET, "jira", &check("http://wiki.test:8090/"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["outbound"], true);
+    let (code, _) = json(
+        env.admin(Method::PUT, "jira", &format!("{BASE}/settings"))
+            .json(&json!({"applicationLinkRestrictiveness": "MAYBE"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 400);
+
+    // Wildcard rule with inbound.
+    env.admin(Method::POST, "jira", BASE).json(&json!({"expression": "https://*.atlassian.net/*", "type": "whitelist.wildcard.expression", "allowInbound": true, "allowAnonymousUser": true})).send().await.unwrap();
+    let (_, v) = json(
+        env.req(
+            Method::GET,
+            "jira",
+            &check("https://acme.atlassian.net/wiki"),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({"outbound": true, "outboundWithAuth": true, "inbound": true})
+    );
+
+    // disable: body-less POST needs the XSRF header.
+    let r = env
+        .req(Method::POST, "jira", &format!("{BASE}/disable"))
+        .basic_auth("admin", Some("admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = env
+        .admin(Method::POST, "jira", &format!("{BASE}/disable"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (_, v) = json(
+        env.req(Method::GET, "jira", &check("https://anything.test"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["outbound"], true);
+    env.admin(Method::POST, "jira", &format!("{BASE}/enable"))
+        .send()
+        .await
+        .unwrap();
+    let (_, v) = json(
+        env.req(Method::GET, "jira", &check("https://anything.test"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["outbound"], false);
+}
+
+fn urlencode(s: &str) -> String {
+    applink_sim::oauth::encode(s)
+}
