@@ -3,5 +3,6 @@ pub mod atlassian;
 pub mod controller;
 pub mod crd;
 pub mod crdgen;
+pub mod planner;
 pub mod preflight;
 pub mod telemetry;
