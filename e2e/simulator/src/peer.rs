@@ -71,17 +71,23 @@ pub fn classify(err: &reqwest::Error) -> PeerError {
         if let Some(k) = classify_one(e) {
             kind = k;
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(k) = classify_one(inner)
-        {
-            kind = k;
-        }
         source = e.source();
     }
     if kind == NetError::Unknown {
         let lower = details.to_ascii_lowercase();
-        if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        // TLS errors may reach us only as text, depending on how the connector wraps them.
+        if lower.contains("invalid peer certificate") {
+            kind = if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+                NetError::SslHostnameUnmatched
+            } else if lower.contains("unknownissuer")
+                || lower.contains("badsignature")
+                || lower.contains("expired")
+            {
+                NetError::SslUntrusted
+            } else {
+                NetError::SslUnmatched
+            };
+        } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
             kind = NetError::UnknownHost;
         } else if lower.contains("connection refused") {
             kind = NetError::ConnectionRefused;
@@ -91,10 +97,12 @@ pub fn classify(err: &reqwest::Error) -> PeerError {
 }
 
 fn classify_one(e: &(dyn std::error::Error + 'static)) -> Option<NetError> {
-    if let Some(io) = e.downcast_ref::<std::io::Error>()
-        && io.kind() == std::io::ErrorKind::ConnectionRefused
-    {
-        return Some(NetError::ConnectionRefused);
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        if io.kind() == std::io::ErrorKind::ConnectionRefused {
+            return Some(NetError::ConnectionRefused);
+        }
+        // io::Error hides its payload from source(); look inside (connectors nest them).
+        return io.get_ref().and_then(|inner| classify_one(inner));
     }
     if let Some(tls) = e.downcast_ref::<rustls::Error>() {
         use rustls::CertificateError as C;
