@@ -27,11 +27,11 @@ const RESTRICTIVENESS: &[&str] = &["ALLOW_AUTHENTICATED", "ALLOW_ANONYMOUS", "DE
 fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     match caller.admin_user() {
         Some(u) if is_admin(u) => Ok(()),
-        Some(_) => Err(ApiError::Raw(json_response(
+        Some(_) => Err(ApiError::raw(json_response(
             StatusCode::FORBIDDEN,
             &json!({"message": "Administrator permission required"}),
         ))),
-        None => Err(ApiError::Raw(json_response(
+        None => Err(ApiError::raw(json_response(
             StatusCode::UNAUTHORIZED,
             &json!({"message": "Authentication required"}),
         ))),
@@ -92,13 +92,13 @@ pub struct RuleBody {
 
 fn validate(expression: &str, kind: &str) -> Result<(), ApiError> {
     if !TYPES.contains(&kind) || kind == "whitelist.application.link" {
-        return Err(ApiError::Raw(json_response(
+        return Err(ApiError::raw(json_response(
             StatusCode::BAD_REQUEST,
             &json!({"message": format!("Invalid type {kind}")}),
         )));
     }
     let field_error = |m: String| {
-        ApiError::Raw(json_response(
+        ApiError::raw(json_response(
             StatusCode::BAD_REQUEST,
             &json!({"errors": {"expression": m}}),
         ))
@@ -122,7 +122,7 @@ fn validate(expression: &str, kind: &str) -> Result<(), ApiError> {
 pub async fn create(State(app): State<Arc<App>>, caller: Caller, body: Bytes) -> ApiResult {
     require_admin(&caller)?;
     let b: RuleBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::Raw(json_response(
+        ApiError::raw(json_response(
             StatusCode::BAD_REQUEST,
             &json!({"message": e.to_string()}),
         ))
@@ -151,14 +151,14 @@ pub async fn update(
 ) -> ApiResult {
     require_admin(&caller)?;
     let b: RuleBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::Raw(json_response(
+        ApiError::raw(json_response(
             StatusCode::BAD_REQUEST,
             &json!({"message": e.to_string()}),
         ))
     })?;
     let mut st = app.state.lock().expect("state");
     let Some(rule) = st.p.allowlist.rules.iter_mut().find(|r| r.id == id) else {
-        return Err(ApiError::Raw(json_response(
+        return Err(ApiError::raw(json_response(
             StatusCode::NOT_FOUND,
             &json!({"message": format!("No rule {id}")}),
         )));
@@ -188,7 +188,7 @@ pub async fn delete(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<
     require_admin(&caller)?;
     let mut st = app.state.lock().expect("state");
     if st.p.links.values().any(|l| l.allowlist_rule_id == id) {
-        return Err(ApiError::Raw(json_response(
+        return Err(ApiError::raw(json_response(
             StatusCode::BAD_REQUEST,
             &json!({"message": "Application link rules are removed with their application link"}),
         )));
@@ -196,7 +196,7 @@ pub async fn delete(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<
     let before = st.p.allowlist.rules.len();
     st.p.allowlist.rules.retain(|r| r.id != id);
     if st.p.allowlist.rules.len() == before {
-        return Err(ApiError::Raw(json_response(
+        return Err(ApiError::raw(json_response(
             StatusCode::NOT_FOUND,
             &json!({"message": format!("No rule {id}")}),
         )));
@@ -243,14 +243,14 @@ pub struct Settings {
 pub async fn put_settings(State(app): State<Arc<App>>, caller: Caller, body: Bytes) -> ApiResult {
     require_admin(&caller)?;
     let s: Settings = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::Raw(json_response(
+        ApiError::raw(json_response(
             StatusCode::BAD_REQUEST,
             &json!({"message": e.to_string()}),
         ))
     })?;
     let r = s.application_link_restrictiveness.unwrap_or_default();
     if !RESTRICTIVENESS.contains(&r.as_str()) {
-        return Err(ApiError::Raw(json_response(
+        return Err(ApiError::raw(json_response(
             StatusCode::BAD_REQUEST,
             &json!({"message": format!("Invalid restrictiveness {r}")}),
         )));

@@ -138,7 +138,7 @@ fn unauthorized_basic(fmt: Fmt) -> Response {
 
 /// Resolves the caller of an Atlassian request, or answers it (bad credentials, OAuth problems).
 /// OAuth servlets verify their own requests, so OAuth headers are not checked for them.
-pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Response> {
+pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Box<Response>> {
     let fmt = Fmt::from_headers(req.headers());
     let mut caller = Caller::anonymous();
     let query = req.uri().query().unwrap_or("");
@@ -169,7 +169,7 @@ pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Response> {
                 caller.via = Via::Basic;
                 Ok(caller)
             }
-            None => Err(unauthorized_basic(fmt)),
+            None => Err(Box::new(unauthorized_basic(fmt))),
         };
     }
     if auth.starts_with("OAuth") {
@@ -182,10 +182,10 @@ pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Response> {
                 via,
                 al_user: caller.al_user,
             })
-            .map_err(|p| p.response(&app.base_url));
+            .map_err(|p| Box::new(p.response(&app.base_url)));
     }
     // Bearer tokens (PATs) are not simulated.
-    Err(unauthorized_basic(fmt))
+    Err(Box::new(unauthorized_basic(fmt)))
 }
 
 fn resolve_oauth(

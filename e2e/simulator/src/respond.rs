@@ -85,8 +85,8 @@ pub enum ApiError {
     List(Fmt, u16, Vec<String>, Vec<String>),
     /// V3 `RestErrors` (JSON only).
     V3(u16, String),
-    /// A ready response.
-    Raw(Response),
+    /// A ready response (boxed: responses are large).
+    Raw(Box<Response>),
 }
 
 impl ApiError {
@@ -100,6 +100,10 @@ impl ApiError {
 
     pub fn status(fmt: Fmt, status: u16, message: impl Into<String>) -> Self {
         ApiError::Status(fmt, status, message.into())
+    }
+
+    pub fn raw(r: Response) -> Self {
+        ApiError::Raw(Box::new(r))
     }
 
     pub fn v3(status: u16, summary: impl Into<String>) -> Self {
@@ -122,7 +126,7 @@ impl IntoResponse for ApiError {
             ApiError::V3(code, summary) => {
                 json_response(sc(code), &v3_errors(code, &summary, None))
             }
-            ApiError::Raw(r) => r,
+            ApiError::Raw(r) => *r,
         }
     }
 }

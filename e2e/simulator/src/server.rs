@@ -214,7 +214,7 @@ async fn process(app: &App, mut req: Request<Body>) -> (Response, &'static str) 
     }
     let caller = match auth::resolve(app, &req) {
         Ok(c) => c,
-        Err(r) => return (r, "rejected"),
+        Err(r) => return (*r, "rejected"),
     };
     if auth::xsrf_blocked(&req) {
         return (auth::xsrf_response(fmt), caller.via.label());

@@ -446,10 +446,11 @@ pub async fn compute(
     {
         return (Some(remote), Err(StatusError::new(ErrType::Disabled)));
     }
-    if has_status_api && link.outgoing_level() >= Level::Default {
-        if let Err(e) = two_lo_probe(app, &link.rpc_url).await {
-            return (Some(remote), Err(e));
-        }
+    if has_status_api
+        && link.outgoing_level() >= Level::Default
+        && let Err(e) = two_lo_probe(app, &link.rpc_url).await
+    {
+        return (Some(remote), Err(e));
     }
     (Some(remote), Ok(()))
 }

@@ -334,7 +334,7 @@ pub async fn form_manifest(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !(token.eq_ignore_ascii_case("no-check") || token.eq_ignore_ascii_case("nocheck")) {
-        return Err(ApiError::Raw(crate::auth::xsrf_response(fmt)));
+        return Err(ApiError::raw(crate::auth::xsrf_response(fmt)));
     }
     let url = q
         .url
