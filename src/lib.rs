@@ -1,8 +1,13 @@
 //! applink-operator: manages Atlassian Application Links declaratively.
 pub mod atlassian;
+pub mod clients;
+pub mod conditions;
 pub mod controller;
 pub mod crd;
 pub mod crdgen;
+pub mod errors;
+pub mod failpoint;
 pub mod planner;
 pub mod preflight;
+pub mod secrets;
 pub mod telemetry;

@@ -1,28 +1,247 @@
-//! Reconciles `ApplicationInstance`.
+//! Reconciles `ApplicationInstance`: reads the manifest, verifies type and identity, checks that
+//! the credentials are an administrator's, and records all of it in status.
 
 use std::sync::Arc;
 
-use kube::ResourceExt;
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use tracing::info;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+use tracing::{info, warn};
 
 use super::Context;
-use crate::crd::ApplicationInstance;
+use crate::atlassian::{Credentials, Manifest};
+use crate::conditions::{self, Cond, READY, RECONCILING, STALLED};
+use crate::crd::{ApplicationInstance, ApplicationInstanceStatus};
+use crate::errors::Error;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {}
+pub const REACHABLE: &str = "Reachable";
+pub const CREDENTIALS_VALID: &str = "CredentialsValid";
 
-pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Result<Action, Error> {
-    info!(
-        namespace = obj.namespace().unwrap_or_default(),
-        name = obj.name_any(),
-        url = %obj.spec.url,
-        generation = obj.metadata.generation,
-        "observed ApplicationInstance"
-    );
-    Ok(Action::requeue(ctx.settings.instance_check_interval))
+/// Whether the instance may be used by links, and as what.
+pub fn usable(i: &ApplicationInstance) -> Result<&ApplicationInstanceStatus, String> {
+    let Some(s) = i.status.as_ref() else {
+        return Err("not checked yet".into());
+    };
+    if s.observed_generation != i.metadata.generation {
+        return Err("its latest change is not checked yet".into());
+    }
+    if !conditions::is_true(&s.conditions, READY) {
+        let why = conditions::find(&s.conditions, READY)
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        return Err(why);
+    }
+    if s.application_id.is_none() || s.url.as_deref() != Some(i.spec.url.as_str()) {
+        return Err("its identity at spec.url is not verified yet".into());
+    }
+    Ok(s)
 }
 
-pub fn error_policy(_obj: Arc<ApplicationInstance>, _err: &Error, _ctx: Arc<Context>) -> Action {
-    super::requeue_soon()
+pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = obj.namespace().unwrap_or_default();
+    let key = format!("instance/{ns}/{}", obj.name_any());
+    let old = obj.status.clone().unwrap_or_default();
+    let mut status = ApplicationInstanceStatus {
+        observed_generation: obj.metadata.generation,
+        ..old.clone()
+    };
+    let mut facts = Vec::new();
+    let outcome = check(&obj, &ctx, &ns, &mut status, &mut facts).await;
+    let mut conds = Vec::new();
+    let requeue = match &outcome {
+        Ok(()) => {
+            ctx.backoff.succeeded(&key);
+            let administered = status.administered == Some(true);
+            let msg = if administered {
+                format!(
+                    "{} {} at {} is reachable and administered",
+                    status.type_id.as_deref().unwrap_or("application"),
+                    status.application_id.as_deref().unwrap_or(""),
+                    obj.spec.url
+                )
+            } else {
+                format!(
+                    "reachable at {}; no credentials, so links to it are one-way",
+                    obj.spec.url
+                )
+            };
+            conds.push(Cond::new(
+                READY,
+                true,
+                if administered {
+                    "Administered"
+                } else {
+                    "NotAdministered"
+                },
+                msg,
+            ));
+            obj.spec
+                .check_interval
+                .as_deref()
+                .and_then(|d| humantime::parse_duration(d).ok())
+                .unwrap_or(ctx.settings.instance_check_interval)
+        }
+        Err(e) => {
+            let delay = ctx.backoff.failed(&key, e.retry_after());
+            conds.push(Cond::new(READY, false, e.reason(), e.to_string()));
+            if e.is_stalled() {
+                conds.push(Cond::new(STALLED, true, e.reason(), e.to_string()));
+            } else {
+                conds.push(Cond::new(
+                    RECONCILING,
+                    true,
+                    e.reason(),
+                    format!("retrying in {}s", delay.as_secs()),
+                ));
+            }
+            if ctx.backoff.failures(&key) == 1 {
+                ctx.event(
+                    &*obj,
+                    EventType::Warning,
+                    e.reason(),
+                    &e.to_string(),
+                    "Check",
+                )
+                .await;
+            }
+            warn!(instance = %key, reason = e.reason(), error = %e, "instance check failed");
+            delay
+        }
+    };
+    conds.append(&mut facts);
+    status.conditions = conditions::merge(
+        &old.conditions,
+        conds,
+        obj.metadata.generation,
+        &conditions::now(),
+    );
+    if status != old {
+        let api: Api<ApplicationInstance> = Api::namespaced(ctx.client.clone(), &ns);
+        let patch = serde_json::json!({ "status": status });
+        api.patch_status(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+        if outcome.is_ok() && old.application_id != status.application_id {
+            info!(instance = %key, id = ?status.application_id, "identity recorded");
+        }
+    }
+    Ok(Action::requeue(requeue))
+}
+
+/// Runs the checks, filling `status` with facts. Errors say why the instance is not Ready.
+async fn check(
+    obj: &ApplicationInstance,
+    ctx: &Context,
+    ns: &str,
+    status: &mut ApplicationInstanceStatus,
+    facts: &mut Vec<Cond>,
+) -> Result<(), Error> {
+    let url = obj.spec.url.as_str();
+    let mut set = |type_: &'static str, ok: bool, reason: &str, msg: String| {
+        facts.push(Cond::new(type_, ok, reason, msg));
+    };
+
+    let credentials = match &obj.spec.credentials_secret_ref {
+        Some(r) => Some(
+            crate::secrets::credentials(&ctx.client, ns, r)
+                .await
+                .inspect_err(|e| {
+                    set(CREDENTIALS_VALID, false, e.reason(), e.to_string());
+                })?,
+        ),
+        None => None,
+    };
+    let ca = crate::secrets::ca_bundle(&ctx.client, ns, obj.spec.tls.as_ref()).await?;
+    let anonymous = ctx
+        .clients
+        .get(url, &Credentials::Anonymous, ca.as_deref())
+        .map_err(|e| Error::remote("client", e))?;
+    let manifest: Manifest = match anonymous.manifest().await {
+        Ok(m) => m,
+        Err(e) => {
+            set(REACHABLE, false, e.reason(), e.to_string());
+            return Err(Error::remote(format!("reading the manifest of {url}"), e));
+        }
+    };
+    set(
+        REACHABLE,
+        true,
+        "ManifestRead",
+        format!("manifest read from {url}"),
+    );
+
+    // Identity: once known, an application id never changes; another id at the URL is another
+    // application and is refused without touching anything.
+    if let Some(known) = &status.application_id
+        && known != &manifest.id
+    {
+        return Err(Error::IdentityMismatch {
+            url: url.to_string(),
+            known: known.clone(),
+            found: manifest.id,
+        });
+    }
+    if let Some(t) = obj.spec.app_type
+        && !t.matches_type_id(&manifest.type_id)
+    {
+        return Err(Error::WrongType {
+            url: url.to_string(),
+            expected: t.type_id().to_string(),
+            actual: manifest.type_id,
+        });
+    }
+    status.url = Some(url.to_string());
+    status.application_id = Some(manifest.id.clone());
+    status.type_id = Some(manifest.type_id.clone());
+    status.application_name = Some(manifest.name.clone());
+    status.version = manifest.version.clone();
+    status.applinks_version = manifest.applinks_version.clone();
+    status.cloud = Some(
+        obj.spec
+            .cloud
+            .unwrap_or_else(|| obj.spec.url.is_atlassian_cloud()),
+    );
+
+    match credentials {
+        None => {
+            status.administered = Some(false);
+            Ok(())
+        }
+        Some(creds) => {
+            let admin = ctx
+                .clients
+                .get(url, &creds, ca.as_deref())
+                .map_err(|e| Error::remote("client", e))?;
+            match admin.verify_admin().await {
+                Ok(()) => {
+                    status.administered = Some(true);
+                    set(
+                        CREDENTIALS_VALID,
+                        true,
+                        "AdminCredentials",
+                        format!("{} is an administrator", creds.describe()),
+                    );
+                    Ok(())
+                }
+                Err(e) => {
+                    status.administered = Some(false);
+                    set(CREDENTIALS_VALID, false, e.reason(), e.to_string());
+                    Err(Error::remote(
+                        format!("checking the administrator credentials for {url}"),
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+}
+
+pub fn error_policy(_obj: Arc<ApplicationInstance>, err: &Error, _ctx: Arc<Context>) -> Action {
+    // Only Kubernetes API errors reach here; remote failures are handled in reconcile.
+    warn!(error = %err, "instance reconcile error");
+    Action::requeue(std::time::Duration::from_secs(5))
 }

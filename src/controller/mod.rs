@@ -1,13 +1,16 @@
 //! The two controllers and what they share.
 
-mod instance;
+mod backoff;
+pub mod instance;
 mod link;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Controller;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use tracing::{info, warn};
@@ -29,6 +32,30 @@ pub struct Settings {
 pub struct Context {
     pub client: Client,
     pub settings: Settings,
+    pub clients: crate::clients::ClientCache,
+    pub backoff: backoff::Backoff,
+    pub recorder: Recorder,
+    /// The instance controller's cache, read by link reconciles (no extra API traffic).
+    pub instances: Store<ApplicationInstance>,
+}
+
+impl Context {
+    /// Publishes a Kubernetes event on `obj`; failures to publish are logged, never fatal.
+    pub async fn event<K>(&self, obj: &K, type_: EventType, reason: &str, note: &str, action: &str)
+    where
+        K: kube::Resource<DynamicType = ()>,
+    {
+        let ev = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note.chars().take(1000).collect()),
+            action: action.to_string(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
+            warn!(error = %e, "could not publish event");
+        }
+    }
 }
 
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
@@ -48,12 +75,27 @@ pub async fn run(
     settings: Settings,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let instances = api::<ApplicationInstance>(&client, &settings.namespace);
+    let links = api::<ApplicationLink>(&client, &settings.namespace);
+    let instance_controller =
+        Controller::new(instances.clone(), watcher::Config::default().any_semantic());
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings: settings.clone(),
+        clients: crate::clients::ClientCache::new(
+            settings.request_timeout,
+            settings.max_requests_per_application,
+        ),
+        backoff: backoff::Backoff::new(Duration::from_secs(2), Duration::from_secs(300)),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "applink-operator".into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        ),
+        instances: instance_controller.store(),
     });
-    let instances = api::<ApplicationInstance>(&client, &settings.namespace);
-    let links = api::<ApplicationLink>(&client, &settings.namespace);
     // One shutdown signal shared by both controllers.
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -92,9 +134,4 @@ pub async fn run(
     info!("controllers started");
     tokio::join!(instance_controller, link_controller);
     info!("controllers stopped");
-}
-
-/// Requeue after an error; replaced by per-object backoff in the reconcilers.
-fn requeue_soon() -> Action {
-    Action::requeue(Duration::from_secs(30))
 }

@@ -1,0 +1,141 @@
+//! Reconcile errors, each mapped to the condition reason users see and to whether waiting can
+//! fix it (transient: retried with backoff) or a person must change something (Stalled).
+
+use crate::atlassian::ApiError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API error: {0}")]
+    Kube(#[from] kube::Error),
+
+    /// A call to an application failed; `what` says which application and why it was called.
+    #[error("{what}: {source}")]
+    Remote {
+        what: String,
+        #[source]
+        source: ApiError,
+    },
+
+    #[error(
+        "Secret {name:?} not found in namespace {namespace:?}; create it with the administrator's username and password (or token)"
+    )]
+    SecretNotFound { namespace: String, name: String },
+
+    #[error(
+        "Secret {name:?} has neither {token_key:?} nor {username_key:?} and {password_key:?}; add the administrator's credentials under those keys"
+    )]
+    SecretIncomplete {
+        name: String,
+        username_key: String,
+        password_key: String,
+        token_key: String,
+    },
+
+    #[error("CA bundle {kind} {name:?} (key {key:?}) not found; create it or fix spec.tls")]
+    CaBundleNotFound {
+        kind: &'static str,
+        name: String,
+        key: String,
+    },
+
+    #[error(
+        "ApplicationInstance {name:?} does not exist in this namespace; create it or fix the reference"
+    )]
+    InstanceNotFound { name: String },
+
+    #[error("ApplicationInstance {name:?} is not ready yet ({why})")]
+    InstanceNotReady { name: String, why: String },
+
+    #[error(
+        "ApplicationInstance {name:?} has no valid administrator credentials, so the operator cannot create the source end; add credentialsSecretRef to it"
+    )]
+    SourceNotAdministered { name: String },
+
+    #[error("{0}")]
+    ImpersonationNotAllowed(String),
+
+    #[error("{0}")]
+    HttpsRequired(String),
+
+    #[error(
+        "the application at {url} is {actual:?}, but the instance declares type {expected:?}; fix spec.type or spec.url"
+    )]
+    WrongType {
+        url: String,
+        expected: String,
+        actual: String,
+    },
+
+    #[error(
+        "the application at {url} has id {found}, but this instance is {known}: it is another application. Nothing was changed; point spec.url back at {known}, or delete and recreate the ApplicationInstance if the application was replaced"
+    )]
+    IdentityMismatch {
+        url: String,
+        known: String,
+        found: String,
+    },
+
+    #[error(
+        "a link to {link_id} already exists in {application} and was not created by this operator; it is left untouched. Set spec.adoptionPolicy: Adopt to take it over, or delete it there"
+    )]
+    NotOwned {
+        application: String,
+        link_id: String,
+    },
+
+    #[error(
+        "the {end} end this resource created points at application {claimed}, but the target is now application {found}; nothing was changed. Restore the target, or delete this ApplicationLink and create a new one"
+    )]
+    TargetIdentityChanged {
+        end: &'static str,
+        claimed: String,
+        found: String,
+    },
+}
+
+impl Error {
+    pub fn remote(what: impl Into<String>, source: ApiError) -> Self {
+        Self::Remote {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// Condition reason (PascalCase).
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Kube(_) => "KubernetesApiError",
+            Self::Remote { source, .. } => source.reason(),
+            Self::SecretNotFound { .. } => "SecretNotFound",
+            Self::SecretIncomplete { .. } => "SecretIncomplete",
+            Self::CaBundleNotFound { .. } => "CaBundleNotFound",
+            Self::InstanceNotFound { .. } => "InstanceNotFound",
+            Self::InstanceNotReady { .. } => "InstanceNotReady",
+            Self::SourceNotAdministered { .. } => "SourceNotAdministered",
+            Self::ImpersonationNotAllowed(_) => "ImpersonationNotAllowed",
+            Self::HttpsRequired(_) => "HttpsRequired",
+            Self::WrongType { .. } => "WrongType",
+            Self::IdentityMismatch { .. } => "IdentityMismatch",
+            Self::NotOwned { .. } => "LinkNotOwned",
+            Self::TargetIdentityChanged { .. } => "IdentityMismatch",
+        }
+    }
+
+    /// True when only a change by a person can fix it (kstatus `Stalled`); the operator still
+    /// re-checks slowly, since the fix may be outside Kubernetes.
+    pub fn is_stalled(&self) -> bool {
+        match self {
+            Self::Remote { source, .. } => !source.is_transient(),
+            Self::Kube(_) | Self::InstanceNotReady { .. } => false,
+            _ => true,
+        }
+    }
+
+    /// The delay an application asked for (429 Retry-After).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Remote { source, .. } => source.retry_after(),
+            _ => None,
+        }
+    }
+}
