@@ -541,3 +541,69 @@ async fn one_way_link_without_auth() {
     // The remote has no link back.
     assert_eq!(s["error"]["type"], "NO_REMOTE_APPLINK", "{s}");
 }
+
+#[tokio::test]
+async fn three_lo_only_gives_auth_level_unsupported() {
+    let env = start(vec![
+        cfg("jira", Product::Jira),
+        cfg("wiki", Product::Confluence),
+    ])
+    .await;
+    env.link_two_way("jira", "wiki", false).await;
+    let three_lo =
+        json!({"enabled": true, "twoLoEnabled": false, "twoLoImpersonationEnabled": false});
+    let r = env
+        .admin(
+            Method::PUT,
+            "wiki",
+            &format!("/rest/applinks/3.0/status/{}/oauth", env.id("jira")),
+        )
+        .json(&json!({"incoming": three_lo, "outgoing": three_lo}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let s = env.status("jira", "wiki").await;
+    assert_eq!(s["error"]["type"], "AUTH_LEVEL_UNSUPPORTED", "{s}");
+    assert_eq!(s["error"]["category"], "DEPRECATED");
+}
+
+#[tokio::test]
+async fn status_endpoint_auth_and_unknown_id() {
+    let env = start(vec![cfg("jira", Product::Jira)]).await;
+    let path = format!("/rest/applinks/3.0/status/{}", uuid::Uuid::new_v4());
+    let (code, v) = json(env.admin(Method::GET, "jira", &path).send().await.unwrap()).await;
+    assert_eq!(code, 404);
+    assert_eq!(v["status"], 404);
+    let (code, _) = json(env.req(Method::GET, "jira", &path).send().await.unwrap()).await;
+    assert_eq!(code, 401);
+    let (code, _) = json(
+        env.req(Method::GET, "jira", &path)
+            .basic_auth("user", Some("user"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 403);
+}
+
+#[tokio::test]
+async fn faulty_peer_gives_unexpected_response_status() {
+    let env = start(vec![
+        cfg("jira", Product::Jira),
+        cfg("wiki", Product::Confluence),
+    ])
+    .await;
+    env.link_two_way("jira", "wiki", false).await;
+    env.control(Method::PATCH, "wiki", "/faults")
+        .json(&json!({"fail_next": 1}))
+        .send()
+        .await
+        .unwrap();
+    let s = env.status("jira", "wiki").await;
+    assert_eq!(s["error"]["type"], "UNEXPECTED_RESPONSE_STATUS", "{s}");
+    assert!(s["error"]["details"].as_str().unwrap().contains("503"));
+    // The fault is spent: the next status is healthy again.
+    assert_eq!(env.status("jira", "wiki").await["working"], true);
+}
