@@ -1,4 +1,4 @@
-//! Throughput of the simulator on loopback: `cargo run --release --example bench -- [N] [C]`.
+//! Throughput of the simulator on loopback: `cargo run --release --example bench -- [N] [C] [KEY_BITS]`.
 //! Starts two linked apps in-process, then issues N manifest requests and N/10 status requests
 //! (each status call makes four calls to the peer, one of them 2LO-signed) with C in flight.
 //! The client runs in the same process, so the figures are a lower bound.
@@ -55,6 +55,12 @@ async fn main() {
         .collect();
     let n = args.first().copied().unwrap_or(20_000);
     let c = args.get(1).copied().unwrap_or(32);
+    let bits = args.get(2).copied().unwrap_or(2048);
+    let app = |name: &str, product| {
+        let mut a = AppConfig::new(name, product);
+        a.key_bits = bits;
+        a
+    };
     let sim = Simulator::start(
         SimConfig {
             control_port: None,
