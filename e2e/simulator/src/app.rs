@@ -94,6 +94,17 @@ impl App {
             .cloned()
     }
 
+    pub fn check_token(&self, token: &str) -> Option<UserConfig> {
+        if self.faults.lock().expect("faults").reject_credentials {
+            return None;
+        }
+        self.cfg
+            .users
+            .iter()
+            .find(|u| u.tokens.iter().any(|t| t == token))
+            .cloned()
+    }
+
     pub fn user(&self, username: &str) -> Option<UserConfig> {
         self.cfg
             .users

@@ -18,6 +18,7 @@ use crate::respond::{ApiError, Fmt, status_env};
 pub enum Via {
     Anonymous,
     Basic,
+    Bearer,
     TwoLo,
     TwoLoImpersonation,
     ThreeLo,
@@ -28,6 +29,7 @@ impl Via {
         match self {
             Via::Anonymous => "anonymous",
             Via::Basic => "basic",
+            Via::Bearer => "bearer",
             Via::TwoLo => "2lo",
             Via::TwoLoImpersonation => "2loi",
             Via::ThreeLo => "3lo",
@@ -184,7 +186,16 @@ pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Box<Response>> 
             })
             .map_err(|p| Box::new(p.response(&app.base_url)));
     }
-    // Bearer tokens (PATs) are not simulated.
+    if let Some(token) = auth.strip_prefix("Bearer ") {
+        return match app.check_token(token.trim()) {
+            Some(u) => {
+                caller.user = Some(u);
+                caller.via = Via::Bearer;
+                Ok(caller)
+            }
+            None => Err(Box::new(unauthorized_basic(fmt))),
+        };
+    }
     Err(Box::new(unauthorized_basic(fmt)))
 }
 

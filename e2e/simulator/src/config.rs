@@ -29,6 +29,9 @@ pub struct UserConfig {
     pub username: String,
     pub password: String,
     pub role: Role,
+    /// Personal access tokens accepted as `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub tokens: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -101,11 +104,13 @@ pub fn default_users() -> Vec<UserConfig> {
             username: "admin".into(),
             password: "admin".into(),
             role: Role::Sysadmin,
+            tokens: vec![],
         },
         UserConfig {
             username: "user".into(),
             password: "user".into(),
             role: Role::User,
+            tokens: vec![],
         },
     ]
 }

@@ -412,6 +412,7 @@ async fn status_oauth_put_fetches_consumer_info_and_checks_roles() {
         username: "adm".into(),
         password: "adm".into(),
         role: applink_sim::Role::Admin,
+        tokens: vec!["adm-token".into()],
     });
     let env = start(vec![cfg("jira", Product::Jira), wiki]).await;
     let body = json!({"id": env.id("jira"), "name": "jira", "typeId": "jira", "rpcUrl": env.app("jira").base_url});

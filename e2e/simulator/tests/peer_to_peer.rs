@@ -433,6 +433,7 @@ async fn relocation_to_another_type_is_400_and_needs_sysadmin_and_xsrf() {
         username: "adm".into(),
         password: "adm".into(),
         role: applink_sim::Role::Admin,
+        tokens: vec!["adm-token".into()],
     });
     let env = start(vec![
         c,

@@ -13,6 +13,7 @@ fn with_users(name: &str, product: Product) -> applink_sim::AppConfig {
         username: "adm".into(),
         password: "adm".into(),
         role: Role::Admin,
+        tokens: vec!["adm-token".into()],
     });
     c
 }
@@ -895,4 +896,33 @@ async fn unknown_paths_are_404() {
     )
     .await;
     assert_eq!(code, 404);
+}
+
+#[tokio::test]
+async fn personal_access_tokens_authenticate_as_their_user() {
+    let env = start(vec![with_users("jira", Product::Jira)]).await;
+    let path = "/rest/applinks/1.0/authenticationinfo";
+    let r = env
+        .req(Method::GET, "jira", path)
+        .bearer_auth("adm-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = env
+        .req(Method::GET, "jira", path)
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let (_, log) = json(
+        env.control(Method::GET, "jira", "/log")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(log["entries"][0]["auth"], "bearer");
+    assert_eq!(log["entries"][1]["auth"], "rejected");
 }
