@@ -92,7 +92,7 @@ pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Resu
                     RECONCILING,
                     true,
                     e.reason(),
-                    format!("retrying in {}s", delay.as_secs()),
+                    "retrying with backoff".to_string(),
                 ));
             }
             if ctx.backoff.failures(&key) == 1 {

@@ -180,7 +180,7 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
                     RECONCILING,
                     true,
                     reason.clone(),
-                    format!("retrying in {}s: {message}", delay.as_secs()),
+                    format!("retrying with backoff: {message}"),
                 ));
             }
             let last_reason = conditions::find(&old.conditions, READY).map(|c| c.reason.as_str());

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
-use kube::runtime::watcher;
+use kube::runtime::{predicates, reflector, watcher};
 use kube::{Api, Client};
 use tracing::{info, warn};
 
@@ -77,8 +78,20 @@ pub async fn run(
 ) {
     let instances = api::<ApplicationInstance>(&client, &settings.namespace);
     let links = api::<ApplicationLink>(&client, &settings.namespace);
-    let instance_controller =
-        Controller::new(instances.clone(), watcher::Config::default().any_semantic());
+    // Reconcile on spec (generation) changes only: the operator's own status writes and
+    // ownership annotations must not retrigger it (that would bypass the backoff).
+    let (instance_store, instance_writer) = reflector::store();
+    let instance_stream = watcher(instances.clone(), watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(instance_writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    let (link_store, link_writer) = reflector::store();
+    let link_stream = watcher(links, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(link_writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings: settings.clone(),
@@ -94,7 +107,7 @@ pub async fn run(
                 instance: std::env::var("POD_NAME").ok(),
             },
         ),
-        instances: instance_controller.store(),
+        instances: instance_store.clone(),
     });
     // One shutdown signal shared by both controllers.
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -106,23 +119,21 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let instance_controller =
-        Controller::new(instances.clone(), watcher::Config::default().any_semantic())
-            .graceful_shutdown_on(stop(rx.clone()))
-            .run(instance::reconcile, instance::error_policy, ctx.clone())
-            .for_each(|res| async move {
-                if let Err(e) = res {
-                    warn!(error = %e, "ApplicationInstance reconcile failed");
-                }
-            });
-    let link_controller = Controller::new(links, watcher::Config::default().any_semantic());
+    let instance_controller = Controller::for_stream(instance_stream, instance_store)
+        .graceful_shutdown_on(stop(rx.clone()))
+        .run(instance::reconcile, instance::error_policy, ctx.clone())
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                warn!(error = %e, "ApplicationInstance reconcile failed");
+            }
+        });
     // A change of an instance (URL, credentials, identity) concerns every link that names it.
-    let link_store = link_controller.store();
-    let link_controller = link_controller
+    let links_by_instance = link_store.clone();
+    let link_controller = Controller::for_stream(link_stream, link_store)
         .watches(
             instances,
             watcher::Config::default().any_semantic(),
-            move |instance| link::links_of_instance(&link_store, &instance),
+            move |instance| link::links_of_instance(&links_by_instance, &instance),
         )
         .graceful_shutdown_on(stop(rx.clone()))
         .run(link::reconcile, link::error_policy, ctx.clone())

@@ -11,6 +11,8 @@ use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
 
+pub mod e2e;
+
 pub const FIELD_MANAGER: &str = "applink-e2e";
 
 /// A client for the control plane named by KUBECONFIG. Fails loudly when it is missing, so that an

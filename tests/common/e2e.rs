@@ -1,0 +1,553 @@
+//! End-to-end harness: simulated applications (the `applink-sim` binary), the operator binary as
+//! a separate process scoped to one namespace, kubectl against the real control plane.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use applink_operator::crd::{ApplicationInstance, ApplicationLink};
+use kube::{Api, Client};
+use serde_json::Value;
+
+/// How long any end-to-end wait may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(90);
+
+fn bin_dir() -> PathBuf {
+    std::env::var_os("APPLINK_E2E_BIN")
+        .map(PathBuf::from)
+        .expect("APPLINK_E2E_BIN is set by e2e/test.sh (the control plane's bin directory)")
+}
+
+pub fn kubectl(ns: &str, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+    let mut cmd = Command::new(bin_dir().join("kubectl"));
+    cmd.arg("-n")
+        .arg(ns)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    let mut child = cmd.spawn().expect("kubectl runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// `kubectl apply -f -` of a manifest; panics with kubectl's message when refused.
+pub fn apply(ns: &str, yaml: &str) {
+    kubectl(ns, &["apply", "-f", "-"], Some(yaml))
+        .unwrap_or_else(|e| panic!("kubectl apply failed: {e}\n{yaml}"));
+}
+
+pub fn delete(ns: &str, kind: &str, name: &str) {
+    kubectl(ns, &["delete", kind, name, "--wait=false"], None)
+        .unwrap_or_else(|e| panic!("kubectl delete failed: {e}"));
+}
+
+/// One simulated application as the simulator announced it.
+#[derive(Clone, Debug)]
+pub struct SimApp {
+    pub name: String,
+    pub id: String,
+    pub base_url: String,
+    pub port: u16,
+}
+
+/// A running simulator process; killed when dropped.
+pub struct Sim {
+    child: Child,
+    pub apps: HashMap<String, SimApp>,
+    pub dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl Sim {
+    /// Starts `applink-sim` with this YAML config and waits for its ready document.
+    pub fn start(config: &str) -> Sim {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("apps.yaml");
+        std::fs::write(&cfg, config).unwrap();
+        let ready = dir.path().join("ready.json");
+        let bin = crate::common::repo_path("e2e/simulator/target/release/applink-sim");
+        let child = Command::new(&bin)
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .arg("--ready-file")
+            .arg(&ready)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("sim.log")).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{} could not start ({e}); e2e/test.sh builds it",
+                    bin.display()
+                )
+            });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let doc: Value = loop {
+            if let Ok(text) = std::fs::read_to_string(&ready)
+                && let Ok(v) = serde_json::from_str(&text)
+            {
+                break v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "simulator not ready within 30s: {}",
+                dir.path().display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let apps = doc["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let app = SimApp {
+                    name: a["name"].as_str().unwrap().to_string(),
+                    id: a["id"].as_str().unwrap().to_string(),
+                    base_url: a["baseUrl"]
+                        .as_str()
+                        .unwrap()
+                        .trim_end_matches('/')
+                        .to_string(),
+                    port: a["port"].as_u64().unwrap() as u16,
+                };
+                (app.name.clone(), app)
+            })
+            .collect();
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true) // test assertions only; the operator verifies TLS
+            .build()
+            .unwrap();
+        Sim {
+            child,
+            apps,
+            dir,
+            http,
+        }
+    }
+
+    pub fn app(&self, name: &str) -> &SimApp {
+        self.apps
+            .get(name)
+            .unwrap_or_else(|| panic!("no simulated app {name}"))
+    }
+
+    /// GET on an app with its admin's Basic auth, JSON.
+    pub async fn get(&self, app: &str, path: &str) -> (u16, Value) {
+        let url = format!(
+            "{}/{}",
+            self.app(app).base_url,
+            path.trim_start_matches('/')
+        );
+        let resp = self
+            .http
+            .get(&url)
+            .basic_auth("admin", Some("admin"))
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        let code = resp.status().as_u16();
+        (code, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn control(
+        &self,
+        app: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let url = format!(
+            "{}/_sim/{}",
+            self.app(app).base_url,
+            path.trim_start_matches('/')
+        );
+        let mut req = self.http.request(method, &url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        assert!(
+            resp.status().is_success(),
+            "control {url}: {}",
+            resp.status()
+        );
+        resp.json().await.unwrap_or(Value::Null)
+    }
+
+    /// The links stored in an app (control API), keyed by link id.
+    pub async fn links(&self, app: &str) -> HashMap<String, Value> {
+        let v = self.control(app, reqwest::Method::GET, "links", None).await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["id"].as_str().unwrap().to_string(), l.clone()))
+            .collect()
+    }
+
+    /// The app's own status API for its link to `peer`.
+    pub async fn link_status(&self, app: &str, peer: &str) -> Value {
+        let (code, v) = self
+            .get(
+                app,
+                &format!("rest/applinks/3.0/status/{}", self.app(peer).id),
+            )
+            .await;
+        assert_eq!(code, 200, "status of {app}->{peer}: {v}");
+        v
+    }
+
+    /// Count of logged requests (all endpoints) to an app.
+    pub async fn request_count(&self, app: &str) -> u64 {
+        let v = self.control(app, reqwest::Method::GET, "state", None).await;
+        v["requestCounts"]
+            .as_object()
+            .map(|m| m.values().map(count).sum())
+            .unwrap_or(0)
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn count(v: &Value) -> u64 {
+    match v {
+        Value::Number(n) => n.as_u64().unwrap_or(0),
+        Value::Object(m) => m.values().map(count).sum(),
+        _ => 0,
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The operator as a separate process, watching one namespace; killed when dropped.
+pub struct Operator {
+    child: Child,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Operator {
+    pub fn start(ns: &str, extra_env: &[(&str, &str)]) -> Operator {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("operator.log");
+        let bin = crate::common::repo_path("target/debug/applink-operator");
+        let mut cmd = Command::new(&bin);
+        cmd.args([
+            "--namespace",
+            ns,
+            "--link-resync-interval",
+            "3s",
+            "--instance-check-interval",
+            "3s",
+            "--request-timeout",
+            "5s",
+        ])
+        .env("RUST_LOG", "info,applink_operator=debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("{} could not start ({e}); run `cargo build`", bin.display())
+        });
+        Operator {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// Waits for the process to end by itself (e.g. a failpoint abort).
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `f` until it returns Some, or fails the test after `WAIT` with `what` and the last value.
+pub async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + WAIT;
+    let mut last;
+    loop {
+        match f().await {
+            Ok(v) => return v,
+            Err(e) => last = e,
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}; last seen: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub async fn link(client: &Client, ns: &str, name: &str) -> ApplicationLink {
+    Api::<ApplicationLink>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .unwrap()
+}
+
+pub async fn instance(client: &Client, ns: &str, name: &str) -> ApplicationInstance {
+    Api::<ApplicationInstance>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .unwrap()
+}
+
+pub fn condition(
+    conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    t: &str,
+) -> Option<(String, String, String)> {
+    conds
+        .iter()
+        .find(|c| c.type_ == t)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Waits until the link's Ready condition has `status`, returning the link.
+pub async fn wait_link_ready(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    status: &str,
+) -> ApplicationLink {
+    wait_for(
+        &format!("ApplicationLink {name} Ready={status}"),
+        || async {
+            let l = link(client, ns, name).await;
+            let conds = l
+                .status
+                .as_ref()
+                .map(|s| s.conditions.clone())
+                .unwrap_or_default();
+            match condition(&conds, "Ready") {
+                Some((s, _, _))
+                    if s == status
+                        && l.status.as_ref().unwrap().observed_generation
+                            == l.metadata.generation =>
+                {
+                    Ok(l)
+                }
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await
+}
+
+/// Waits until the link's Ready condition has this reason.
+pub async fn wait_link_reason(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    reason: &str,
+) -> ApplicationLink {
+    wait_for(
+        &format!("ApplicationLink {name} Ready reason {reason}"),
+        || async {
+            let l = link(client, ns, name).await;
+            let conds = l
+                .status
+                .as_ref()
+                .map(|s| s.conditions.clone())
+                .unwrap_or_default();
+            match condition(&conds, "Ready") {
+                Some((_, r, _)) if r == reason => Ok(l),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await
+}
+
+/// YAML of an admin Secret and an ApplicationInstance for a simulated app.
+pub fn instance_yaml(name: &str, app: &SimApp, type_: &str, credentials: bool) -> String {
+    let mut y = String::new();
+    if credentials {
+        y.push_str(&format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}-admin}}\nstringData: {{username: admin, password: admin}}\n---\n"
+        ));
+    }
+    y.push_str(&format!(
+        "apiVersion: applinks.io/v1alpha1\nkind: ApplicationInstance\nmetadata: {{name: {name}}}\nspec:\n  url: {}\n  type: {type_}\n",
+        app.base_url
+    ));
+    if credentials {
+        y.push_str(&format!("  credentialsSecretRef: {{name: {name}-admin}}\n"));
+    }
+    y
+}
+
+pub fn link_yaml(name: &str, source: &str, target: &str, auth: &str) -> String {
+    format!(
+        "apiVersion: applinks.io/v1alpha1\nkind: ApplicationLink\nmetadata: {{name: {name}}}\nspec:\n  source: {{instanceRef: {{name: {source}}}}}\n  target: {{instanceRef: {{name: {target}}}}}\n  authentication: {auth}\n"
+    )
+}
+
+impl Sim {
+    /// Requests an app logged for one "METHOD route" key.
+    pub async fn count_of(&self, app: &str, key: &str) -> u64 {
+        let v = self.control(app, reqwest::Method::GET, "state", None).await;
+        v["requestCounts"][key].as_u64().unwrap_or(0)
+    }
+
+    /// Admin request with a JSON body, for changes "behind the operator's back".
+    pub async fn send(
+        &self,
+        app: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> u16 {
+        let url = format!(
+            "{}/{}",
+            self.app(app).base_url,
+            path.trim_start_matches('/')
+        );
+        let mut req = self
+            .http
+            .request(method, &url)
+            .basic_auth("admin", Some("admin"))
+            .header("Accept", "application/json")
+            .header("X-Atlassian-Token", "no-check");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.unwrap().status().as_u16()
+    }
+}
+
+/// A CA and a serving certificate for 127.0.0.1/localhost, made with openssl, for HTTPS apps.
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .expect("openssl runs");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=applink-e2e-sim-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ]);
+        std::fs::write(
+            d.join("ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+            "-out",
+            "server.crt",
+        ]);
+        Pki { dir }
+    }
+
+    pub fn path(&self, f: &str) -> String {
+        self.dir.path().join(f).display().to_string()
+    }
+
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("ca.crt")).unwrap()
+    }
+}

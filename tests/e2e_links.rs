@@ -1,0 +1,681 @@
+//! End-to-end scenarios of the seed workflows: `kubectl apply` / `kubectl delete` against the real
+//! control plane, the operator as a process, simulated applications. Each asserts on the resource
+//! status and on the applications' own state (their status API).
+
+mod common;
+
+use common::e2e::{self, Operator, Sim};
+use serde_json::Value;
+
+struct Env {
+    client: kube::Client,
+    ns: String,
+}
+
+async fn env(prefix: &str) -> Env {
+    let client = common::client().await;
+    common::install_crds(&client).await;
+    let ns = common::namespace(&client, prefix).await;
+    Env { client, ns }
+}
+
+fn apps(list: &[(&str, &str)]) -> String {
+    let mut y = String::from("apps:\n");
+    for (name, product) in list {
+        y.push_str(&format!(
+            "- name: {name}\n  product: {product}\n  key_bits: 1024\n"
+        ));
+    }
+    y
+}
+
+/// Both applications report the link between them as working, from their own status API.
+async fn assert_working_both_ways(sim: &Sim, a: &str, b: &str) {
+    for (x, y) in [(a, b), (b, a)] {
+        let s = sim.link_status(x, y).await;
+        assert_eq!(
+            s["working"],
+            Value::Bool(true),
+            "{x}'s status API for its link to {y}: {s}"
+        );
+    }
+}
+
+async fn two_way(prefix: &str, source: (&str, &str, &str), target: (&str, &str, &str), auth: &str) {
+    let env = env(prefix).await;
+    let sim = Sim::start(&apps(&[(source.0, source.1), (target.0, target.1)]));
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml(source.0, sim.app(source.0), source.2, true),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml(target.0, sim.app(target.0), target.2, true),
+    );
+    e2e::apply(&env.ns, &e2e::link_yaml("l", source.0, target.0, auth));
+    let link = e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
+    let st = link.status.unwrap();
+    assert_eq!(st.health.as_deref(), Some("Working"));
+    let (s, t) = (st.source.unwrap(), st.target.unwrap());
+    assert_eq!(s.link_id.as_deref(), Some(sim.app(target.0).id.as_str()));
+    assert_eq!(t.link_id.as_deref(), Some(sim.app(source.0).id.as_str()));
+    let impersonation = auth == "OAuthImpersonation";
+    for end in [&s, &t] {
+        let a = end.auth.as_ref().expect("auth read back");
+        assert!(a.incoming.enabled && a.incoming.two_lo && a.outgoing.two_lo);
+        assert_eq!(a.incoming.two_lo_impersonation, impersonation);
+        assert_eq!(a.outgoing.two_lo_impersonation, impersonation);
+        assert!(end.health.as_ref().unwrap().working);
+    }
+    assert_working_both_ways(&sim, source.0, target.0).await;
+    // Exactly one link each way.
+    assert_eq!(sim.links(source.0).await.len(), 1);
+    assert_eq!(sim.links(target.0).await.len(), 1);
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+#[tokio::test]
+async fn jira_confluence_two_way_oauth() {
+    two_way(
+        "jira-conf",
+        ("jira", "jira", "jira"),
+        ("confluence", "confluence", "confluence"),
+        "OAuth",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn jira_bitbucket_two_way_impersonation() {
+    two_way(
+        "jira-bb",
+        ("jira", "jira", "jira"),
+        ("bitbucket", "bitbucket", "bitbucket"),
+        "OAuthImpersonation",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bamboo_jira_two_way() {
+    two_way(
+        "bamboo-jira",
+        ("bamboo", "bamboo", "bamboo"),
+        ("jira", "jira", "jira"),
+        "OAuth",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn fisheye_jira_two_way() {
+    two_way(
+        "fisheye-jira",
+        ("fisheye", "fisheye", "fisheye"),
+        ("jira", "jira", "jira"),
+        "OAuth",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn crucible_jira_two_way() {
+    two_way(
+        "crucible-jira",
+        ("crucible", "crucible", "crucible"),
+        ("jira", "jira", "jira"),
+        "OAuthImpersonation",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn jira_cloud_to_bitbucket_server() {
+    let env = env("cloud").await;
+    let pki = e2e::Pki::new();
+    let tls = format!(
+        "  tls: {{cert: {}, key: {}}}\n  trust_ca: [{}]\n",
+        pki.path("server.crt"),
+        pki.path("server.key"),
+        pki.path("ca.crt")
+    );
+    let config = format!(
+        "apps:\n- name: jira-cloud\n  product: jira-cloud\n  key_bits: 1024\n{tls}- name: bitbucket\n  product: bitbucket\n  key_bits: 1024\n{tls}"
+    );
+    let sim = Sim::start(&config);
+    let _op = Operator::start(&env.ns, &[]);
+    let ca = pki
+        .ca_pem()
+        .lines()
+        .map(|l| format!("    {l}\n"))
+        .collect::<String>();
+    e2e::apply(
+        &env.ns,
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: sim-ca}}\nstringData:\n  ca.crt: |\n{ca}"
+        ),
+    );
+    for (name, type_, cloud) in [
+        ("jira-cloud", "jira", true),
+        ("bitbucket", "bitbucket", false),
+    ] {
+        let mut y = e2e::instance_yaml(name, sim.app(name), type_, true);
+        y.push_str("  tls: {caSecretRef: {name: sim-ca}}\n");
+        if cloud {
+            y.push_str("  cloud: true\n");
+        }
+        e2e::apply(&env.ns, &y);
+    }
+    // Impersonation with a cloud site is refused by the controller (the CRD cannot know).
+    e2e::apply(
+        &env.ns,
+        &e2e::link_yaml("imp", "jira-cloud", "bitbucket", "OAuthImpersonation"),
+    );
+    let refused =
+        e2e::wait_link_reason(&env.client, &env.ns, "imp", "ImpersonationNotAllowed").await;
+    let conds = refused.status.unwrap().conditions;
+    assert_eq!(
+        e2e::condition(&conds, "Stalled").map(|c| c.0),
+        Some("True".into())
+    );
+    assert!(
+        sim.links("bitbucket").await.is_empty(),
+        "nothing created for a refused link"
+    );
+    e2e::delete(&env.ns, "applink", "imp");
+
+    e2e::apply(
+        &env.ns,
+        &e2e::link_yaml("l", "jira-cloud", "bitbucket", "OAuth"),
+    );
+    let link = e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
+    assert_eq!(link.status.unwrap().health.as_deref(), Some("Working"));
+    assert_working_both_ways(&sim, "jira-cloud", "bitbucket").await;
+    // The server end allows the cloud site in: an inbound allowlist rule for its domain.
+    let state = sim
+        .control("bitbucket", reqwest::Method::GET, "state", None)
+        .await;
+    let origin = sim.app("jira-cloud").base_url.clone();
+    let rules = state["allowlist"].to_string();
+    assert!(
+        rules.contains(&origin),
+        "allowlist of bitbucket {rules} lacks {origin}"
+    );
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+#[tokio::test]
+async fn one_way_then_completed_with_credentials() {
+    let env = env("oneway").await;
+    let sim = Sim::start(&apps(&[("confluence", "confluence"), ("bamboo", "bamboo")]));
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("bamboo", sim.app("bamboo"), "bamboo", false),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::link_yaml("l", "confluence", "bamboo", "OAuth"),
+    );
+    let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "OneWayLink").await;
+    let st = link.status.unwrap();
+    assert_eq!(st.mode, Some(applink_operator::crd::LinkMode::OneWay));
+    assert_eq!(st.health.as_deref(), Some("OneWay"));
+    let (_, _, msg) = e2e::condition(&st.conditions, "Ready").unwrap();
+    assert!(
+        msg.contains("add credentialsSecretRef"),
+        "says what completes it: {msg}"
+    );
+    assert!(st.target.is_none());
+    let conf_links = sim.links("confluence").await;
+    assert_eq!(conf_links.len(), 1);
+    let oauth = &conf_links[&sim.app("bamboo").id]["oauth"];
+    assert_eq!(
+        oauth["outgoing"]["enabled"],
+        Value::Bool(false),
+        "one-way: no authentication: {oauth}"
+    );
+    assert!(
+        sim.links("bamboo").await.is_empty(),
+        "nothing in the application it does not administer"
+    );
+    let creates = sim
+        .count_of("confluence", "PUT /rest/applinks/2.0/applicationlink")
+        .await;
+    assert_eq!(creates, 1);
+
+    // Credentials appear: the link-back and authentication are completed, the source end kept.
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("bamboo", sim.app("bamboo"), "bamboo", true),
+    );
+    let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
+    assert_eq!(
+        link.status.unwrap().mode,
+        Some(applink_operator::crd::LinkMode::TwoWay)
+    );
+    assert_working_both_ways(&sim, "confluence", "bamboo").await;
+    assert_eq!(
+        sim.count_of("confluence", "PUT /rest/applinks/2.0/applicationlink")
+            .await,
+        1,
+        "source end not recreated"
+    );
+    assert_eq!(
+        sim.count_of("confluence", "DELETE /rest/applinks/3.0/applinks/{id}")
+            .await,
+        0
+    );
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+#[tokio::test]
+async fn one_confluence_linked_from_two_jiras_and_a_bitbucket() {
+    let env = env("many").await;
+    let sim = Sim::start(&apps(&[
+        ("confluence", "confluence"),
+        ("jira-a", "jira"),
+        ("jira-b", "jira"),
+        ("bitbucket", "bitbucket"),
+    ]));
+    let _op = Operator::start(&env.ns, &[]);
+    for (n, t) in [
+        ("confluence", "confluence"),
+        ("jira-a", "jira"),
+        ("jira-b", "jira"),
+        ("bitbucket", "bitbucket"),
+    ] {
+        e2e::apply(&env.ns, &e2e::instance_yaml(n, sim.app(n), t, true));
+    }
+    for src in ["jira-a", "jira-b", "bitbucket"] {
+        e2e::apply(
+            &env.ns,
+            &e2e::link_yaml(&format!("{src}-conf"), src, "confluence", "OAuth"),
+        );
+    }
+    for src in ["jira-a", "jira-b", "bitbucket"] {
+        e2e::wait_link_ready(&env.client, &env.ns, &format!("{src}-conf"), "True").await;
+        assert_working_both_ways(&sim, src, "confluence").await;
+    }
+    let conf = sim.links("confluence").await;
+    assert_eq!(conf.len(), 3, "one Confluence holds three links: {conf:?}");
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+/// A working Jira<->Confluence link, for the scenarios that start from one.
+async fn linked(prefix: &str, extra_apps: &[(&str, &str)]) -> (Env, Sim, Operator) {
+    let env = env(prefix).await;
+    let mut list = vec![("jira", "jira"), ("confluence", "confluence")];
+    list.extend_from_slice(extra_apps);
+    let sim = Sim::start(&apps(&list));
+    let op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
+    );
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
+    (env, sim, op)
+}
+
+#[tokio::test]
+async fn relocate_when_an_instance_url_changes() {
+    let (env, sim, _op) = linked("relocate", &[]).await;
+    // Same application, new address: 127.0.0.1 -> localhost.
+    let new_url = sim
+        .app("confluence")
+        .base_url
+        .replace("127.0.0.1", "localhost");
+    let mut y = e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true);
+    y = y.replace(&sim.app("confluence").base_url, &new_url);
+    e2e::apply(&env.ns, &y);
+    let jira_id = sim.app("confluence").id.clone();
+    e2e::wait_for("jira's link to point at the new URL", || async {
+        let links = sim.links("jira").await;
+        let rpc = links[&jira_id]["rpcUrl"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string();
+        if rpc == new_url { Ok(()) } else { Err(rpc) }
+    })
+    .await;
+    let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
+    assert_eq!(
+        link.status
+            .unwrap()
+            .source
+            .unwrap()
+            .url
+            .map(|u| u.trim_end_matches('/').to_string()),
+        Some(new_url)
+    );
+    assert_working_both_ways(&sim, "jira", "confluence").await;
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+#[tokio::test]
+async fn relocate_to_a_different_application_is_refused() {
+    let (env, sim, _op) = linked("relocate-other", &[("other", "confluence")]).await;
+    let old_url = sim.app("confluence").base_url.clone();
+    let y = e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true)
+        .replace(&old_url, &sim.app("other").base_url);
+    e2e::apply(&env.ns, &y);
+    let inst = e2e::wait_for("IdentityMismatch on the instance", || async {
+        let i = e2e::instance(&env.client, &env.ns, "confluence").await;
+        let c = e2e::condition(
+            &i.status
+                .as_ref()
+                .map(|s| s.conditions.clone())
+                .unwrap_or_default(),
+            "Ready",
+        );
+        match c {
+            Some((_, r, _)) if r == "IdentityMismatch" => Ok(i),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let st = inst.status.unwrap();
+    assert_eq!(
+        st.application_id.as_deref(),
+        Some(sim.app("confluence").id.as_str()),
+        "identity kept"
+    );
+    assert_eq!(
+        e2e::condition(&st.conditions, "Stalled").map(|c| c.0),
+        Some("True".into())
+    );
+    // Nothing touched: jira's link still points at the old URL, and no link went to the other app.
+    let links = sim.links("jira").await;
+    assert_eq!(
+        links[&sim.app("confluence").id]["rpcUrl"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('/'),
+        old_url
+    );
+    assert!(sim.links("other").await.is_empty());
+    assert_eq!(
+        sim.count_of("jira", "PUT /rest/applinks/3.0/applinks/{id}")
+            .await,
+        0
+    );
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+#[tokio::test]
+async fn delete_removes_both_ends() {
+    let (env, sim, _op) = linked("delete", &[]).await;
+    e2e::delete(&env.ns, "applink", "l");
+    e2e::wait_for("the ApplicationLink to be gone", || async {
+        match kube::Api::<applink_operator::crd::ApplicationLink>::namespaced(
+            env.client.clone(),
+            &env.ns,
+        )
+        .get_opt("l")
+        .await
+        .unwrap()
+        {
+            None => Ok(()),
+            Some(l) => Err(format!("{:?}", l.status.map(|s| s.conditions))),
+        }
+    })
+    .await;
+    assert!(sim.links("jira").await.is_empty(), "source end deleted");
+    assert!(
+        sim.links("confluence").await.is_empty(),
+        "target end deleted"
+    );
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+#[tokio::test]
+async fn delete_with_target_down_holds_until_orphan() {
+    let (env, sim, _op) = linked("delete-down", &[]).await;
+    sim.control("confluence", reqwest::Method::POST, "stop", None)
+        .await;
+    e2e::delete(&env.ns, "applink", "l");
+    let blocked = e2e::wait_link_reason(&env.client, &env.ns, "l", "DeletionBlocked").await;
+    let (_, _, msg) = e2e::condition(&blocked.status.unwrap().conditions, "Ready").unwrap();
+    assert!(
+        msg.contains("deletionPolicy: Orphan"),
+        "says how to get out: {msg}"
+    );
+    assert!(
+        blocked
+            .metadata
+            .finalizers
+            .unwrap_or_default()
+            .contains(&"applinks.io/cleanup".to_string())
+    );
+    let events = e2e::kubectl(
+        &env.ns,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "reason=DeletionBlocked",
+            "-o",
+            "name",
+        ],
+        None,
+    )
+    .unwrap();
+    assert!(!events.trim().is_empty(), "a Warning event says why");
+    // The way out.
+    e2e::kubectl(
+        &env.ns,
+        &[
+            "patch",
+            "applink",
+            "l",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"deletionPolicy":"Orphan"}}"#,
+        ],
+        None,
+    )
+    .unwrap();
+    e2e::wait_for("the ApplicationLink to be released", || async {
+        match kube::Api::<applink_operator::crd::ApplicationLink>::namespaced(
+            env.client.clone(),
+            &env.ns,
+        )
+        .get_opt("l")
+        .await
+        .unwrap()
+        {
+            None => Ok(()),
+            Some(_) => Err("still there".to_string()),
+        }
+    })
+    .await;
+    sim.control("confluence", reqwest::Method::POST, "start", None)
+        .await;
+    assert_eq!(
+        sim.links("confluence").await.len(),
+        1,
+        "Orphan left the target end in place"
+    );
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+#[tokio::test]
+async fn drift_is_repaired_at_resync() {
+    let (env, sim, _op) = linked("drift", &[]).await;
+    let conf_id = sim.app("confluence").id.clone();
+    let jira_id = sim.app("jira").id.clone();
+    // 1. An end deleted through the application's own API.
+    let code = sim
+        .send(
+            "jira",
+            reqwest::Method::DELETE,
+            &format!("rest/applinks/3.0/applinks/{conf_id}"),
+            None,
+        )
+        .await;
+    assert!(code < 300, "delete in jira: {code}");
+    e2e::wait_for("the deleted end to be recreated", || async {
+        if sim.links("jira").await.contains_key(&conf_id) {
+            Ok(())
+        } else {
+            Err("missing".into())
+        }
+    })
+    .await;
+    e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
+    // 2. Re-authenticated behind the operator's back.
+    let off = serde_json::json!({"incoming": {"enabled": false, "twoLoEnabled": false, "twoLoImpersonationEnabled": false}, "outgoing": {"enabled": false, "twoLoEnabled": false, "twoLoImpersonationEnabled": false}});
+    let code = sim
+        .send(
+            "confluence",
+            reqwest::Method::PUT,
+            &format!("rest/applinks/3.0/status/{jira_id}/oauth"),
+            Some(off),
+        )
+        .await;
+    assert!(code < 300, "disable OAuth in confluence: {code}");
+    e2e::wait_for("OAuth to be restored", || async {
+        let s = sim.link_status("confluence", "jira").await;
+        if s["working"] == Value::Bool(true) {
+            Ok(())
+        } else {
+            Err(s.to_string())
+        }
+    })
+    .await;
+    // 3. Relocated behind the operator's back.
+    let moved = serde_json::json!({"id": conf_id, "name": "moved", "rpcUrl": "http://127.0.0.1:9/nowhere", "displayUrl": "http://127.0.0.1:9/nowhere", "type": "confluence", "primary": true});
+    let code = sim
+        .send(
+            "jira",
+            reqwest::Method::PUT,
+            &format!("rest/applinks/3.0/applinks/{conf_id}"),
+            Some(moved),
+        )
+        .await;
+    assert!(code < 300, "relocate in jira: {code}");
+    let want = sim.app("confluence").base_url.clone();
+    e2e::wait_for("the relocated end to be moved back", || async {
+        let rpc = sim.links("jira").await[&conf_id]["rpcUrl"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string();
+        if rpc == want { Ok(()) } else { Err(rpc) }
+    })
+    .await;
+    e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
+    assert_working_both_ways(&sim, "jira", "confluence").await;
+    assert_eq!(sim.links("jira").await.len(), 1);
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+#[tokio::test]
+async fn operator_killed_mid_create_makes_no_duplicate() {
+    let env = env("crash").await;
+    let sim = Sim::start(&apps(&[("jira", "jira"), ("confluence", "confluence")]));
+    let mut op = Operator::start(&env.ns, &[("APPLINK_FAILPOINT", "after-create")]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
+    );
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    assert!(
+        op.wait_exit(e2e::WAIT),
+        "the failpoint killed the operator after its first create"
+    );
+    assert!(op.logs().contains("failpoint after-create"));
+    let l = e2e::link(&env.client, &env.ns, "l").await;
+    assert!(
+        l.status.as_ref().and_then(|s| s.source.as_ref()).is_none(),
+        "died before writing status"
+    );
+    assert_eq!(
+        sim.links("jira").await.len(),
+        1,
+        "the first end was created"
+    );
+    // A new operator process finds the end it made and completes the link without a second create.
+    let _op2 = Operator::start(&env.ns, &[]);
+    e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
+    assert_eq!(sim.links("jira").await.len(), 1);
+    assert_eq!(sim.links("confluence").await.len(), 1);
+    assert_eq!(
+        sim.count_of("jira", "PUT /rest/applinks/2.0/applicationlink")
+            .await,
+        1,
+        "no second create"
+    );
+    assert_working_both_ways(&sim, "jira", "confluence").await;
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+#[tokio::test]
+async fn wrong_credentials_give_a_clear_condition_and_no_storm() {
+    let env = env("badcreds").await;
+    let sim = Sim::start(&apps(&[("jira", "jira")]));
+    let _op = Operator::start(&env.ns, &[]);
+    let y = e2e::instance_yaml("jira", sim.app("jira"), "jira", true)
+        .replace("password: admin", "password: wrong");
+    e2e::apply(&env.ns, &y);
+    let inst = e2e::wait_for("CredentialsRejected", || async {
+        let i = e2e::instance(&env.client, &env.ns, "jira").await;
+        match e2e::condition(
+            &i.status
+                .as_ref()
+                .map(|s| s.conditions.clone())
+                .unwrap_or_default(),
+            "CredentialsValid",
+        ) {
+            Some((s, r, m)) if s == "False" && r == "CredentialsRejected" => Ok(m),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(
+        inst.contains("administrator"),
+        "says what to change: {inst}"
+    );
+    // Measure the request rate over a fixed window: backoff keeps it to a handful.
+    let before = sim.request_count("jira").await;
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    let during = sim.request_count("jira").await - before;
+    assert!(
+        during <= 12,
+        "{during} requests in 10s while the credentials are wrong"
+    );
+    let events = e2e::kubectl(
+        &env.ns,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "reason=CredentialsRejected",
+            "-o",
+            "name",
+        ],
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        events.trim().lines().count(),
+        1,
+        "one event, not one per retry: {events}"
+    );
+    common::delete_namespace(&env.client, &env.ns).await;
+}
