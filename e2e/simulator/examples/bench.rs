@@ -64,10 +64,7 @@ async fn main() {
     let sim = Simulator::start(
         SimConfig {
             control_port: None,
-            apps: vec![
-                AppConfig::new("jira", Product::Jira),
-                AppConfig::new("wiki", Product::Confluence),
-            ],
+            apps: vec![app("jira", Product::Jira), app("wiki", Product::Confluence)],
         },
         None,
     )

@@ -16,6 +16,7 @@ pub mod model;
 pub mod oauth;
 pub mod oauth_config;
 pub mod peer;
+pub mod permission;
 pub mod product;
 pub mod respond;
 pub mod routes;

@@ -6,7 +6,7 @@ use axum::Router;
 use axum::routing::{get, post, put};
 
 use crate::app::App;
-use crate::{allowlist, control, links, manifest, oauth_config, servlets, status, ui};
+use crate::{allowlist, control, links, manifest, oauth_config, permission, servlets, status, ui};
 
 /// Resources every applinks version serves (classic `core.rest` and UI resources).
 fn classic() -> Router<Arc<App>> {
@@ -27,6 +27,10 @@ fn classic() -> Router<Arc<App>> {
             post(ui::create_app_link),
         )
         .route("/applicationlinkForm/manifest", get(ui::form_manifest))
+        .route("/applicationlinkForm/details", post(permission::details))
+        .route("/listApplicationlinkstates/id/{id}", get(permission::state))
+        .route("/applicationlinkInfo/id/{id}", get(permission::info))
+        .route("/permission/{kind}/{id}", get(permission::permission))
         .route("/listApplicationlinks", get(ui::list_with_auth))
         .route("/relocateApplicationlink/{id}", post(ui::relocate))
         .route("/applicationlink/type/{type_id}", get(links::list_type))

@@ -926,3 +926,132 @@ async fn personal_access_tokens_authenticate_as_their_user() {
     assert_eq!(log["entries"][0]["auth"], "bearer");
     assert_eq!(log["entries"][1]["auth"], "rejected");
 }
+
+#[tokio::test]
+async fn permission_details_state_and_info() {
+    let env = start(vec![
+        cfg("bb", Product::Bitbucket),
+        cfg("jira", Product::Jira),
+        cfg("wiki", Product::Confluence),
+    ])
+    .await;
+    env.link_two_way("bb", "jira", true).await;
+    env.link_two_way("wiki", "jira", false).await;
+    let perm = |_app: &str, kind: &str, peer: &str| {
+        format!("/rest/applinks/1.0/permission/{kind}/{}", env.id(peer))
+    };
+    let (_, v) = json(
+        env.admin(Method::GET, "bb", &perm("bb", "delete-application", "jira"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["code"], "ALLOWED");
+    // Impersonation: the remote says what the same admin may do there.
+    let (_, v) = json(
+        env.admin(
+            Method::GET,
+            "bb",
+            &perm("bb", "reciprocate-application-delete", "jira"),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(v["code"], "ALLOWED", "{v}");
+    // 2LO without an executing user: the remote runs the check anonymously.
+    let (_, v) = json(
+        env.admin(
+            Method::GET,
+            "wiki",
+            &perm("wiki", "reciprocate-application-delete", "jira"),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(v["code"], "NO_PERMISSION", "{v}");
+    let (_, v) = json(
+        env.admin(
+            Method::GET,
+            "bb",
+            &format!(
+                "/rest/applinks/1.0/permission/delete-application/{}",
+                uuid::Uuid::new_v4()
+            ),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(v["code"], "MISSING");
+
+    let (code, v) = json(
+        env.admin(
+            Method::GET,
+            "bb",
+            &format!(
+                "/rest/applinks/1.0/listApplicationlinkstates/id/{}",
+                env.id("jira")
+            ),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!((code, v["appLinkState"].clone()), (200, json!("OK")));
+    let (code, v) = json(
+        env.admin(
+            Method::GET,
+            "bb",
+            &format!(
+                "/rest/applinks/1.0/applicationlinkInfo/id/{}",
+                env.id("jira")
+            ),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(v["configuredAuthProviders"].as_array().unwrap().len(), 3);
+
+    let details = "/rest/applinks/1.0/applicationlinkForm/details";
+    let ok = json!({"username": "admin", "password": "admin", "remoteUrl": env.app("jira").base_url, "rpcUrl": env.app("bb").base_url});
+    let (code, v) = json(
+        env.admin(Method::POST, "bb", details)
+            .json(&ok)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    let bad_creds =
+        json!({"username": "admin", "password": "x", "remoteUrl": env.app("jira").base_url});
+    let (code, v) = json(
+        env.admin(Method::POST, "bb", details)
+            .json(&bad_creds)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((code, v["fields"].clone()), (400, json!(["authorization"])));
+    let unreachable = json!({"username": "admin", "password": "admin", "remoteUrl": env.app("jira").base_url, "rpcUrl": "http://127.0.0.1:1"});
+    let (code, v) = json(
+        env.admin(Method::POST, "bb", details)
+            .json(&unreachable)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((code, v["fields"].clone()), (400, json!(["rpcUrl"])));
+}
