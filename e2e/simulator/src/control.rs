@@ -19,6 +19,10 @@ pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/state", get(state))
         .route("/links", get(links))
+        .route(
+            "/links/{id}",
+            axum::routing::patch(patch_link).delete(delete_link),
+        )
         .route("/log", get(log).delete(clear_log))
         .route(
             "/faults",
@@ -72,6 +76,60 @@ async fn links(State(app): State<Arc<App>>) -> Response {
             })
             .collect();
     json_response(StatusCode::OK, &json!(list))
+}
+
+/// Merges fields into a stored link (e.g. `{"system": true}` or a new `rpcUrl`), bypassing
+/// every validation of the REST API.
+async fn patch_link(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(id): axum::extract::Path<uuid::Uuid>,
+    body: Bytes,
+) -> Response {
+    let patch: Value = match serde_json::from_slice(&body) {
+        Ok(Value::Object(m)) => Value::Object(m),
+        Ok(_) => return bad("expected a JSON object"),
+        Err(e) => return bad(e),
+    };
+    let mut st = app.state.lock().expect("state");
+    let Some(link) = st.p.links.get(&id) else {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error": format!("no link {id}")}),
+        );
+    };
+    let mut current = json!(link);
+    if let (Some(c), Some(p)) = (current.as_object_mut(), patch.as_object()) {
+        for (k, v) in p {
+            if k == "id" || !c.contains_key(k) {
+                return bad(format!("cannot patch field {k}"));
+            }
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    match serde_json::from_value::<crate::state::Link>(current) {
+        Ok(l) => {
+            st.p.links.insert(id, l.clone());
+            drop(st);
+            app.persist();
+            json_response(StatusCode::OK, &json!(l))
+        }
+        Err(e) => bad(e),
+    }
+}
+
+async fn delete_link(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(id): axum::extract::Path<uuid::Uuid>,
+) -> Response {
+    let removed = app.state.lock().expect("state").remove_link(&id);
+    app.persist();
+    match removed {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error": format!("no link {id}")}),
+        ),
+    }
 }
 
 async fn log(State(app): State<Arc<App>>) -> Response {

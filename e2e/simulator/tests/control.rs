@@ -344,3 +344,74 @@ async fn control_port_lists_apps() {
     .await;
     assert_eq!(code, 404);
 }
+
+#[tokio::test]
+async fn links_can_be_changed_behind_the_back() {
+    let env = start(vec![
+        cfg("jira", Product::Jira),
+        cfg("wiki", Product::Confluence),
+    ])
+    .await;
+    env.link_two_way("jira", "wiki", false).await;
+    let wiki_id = env.id("wiki");
+    let (code, v) = json(
+        env.control(Method::PATCH, "jira", &format!("/links/{wiki_id}"))
+            .json(&json!({"system": true}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    // A system link: status is not computed, and only sysadmins may edit it.
+    let s = env.status("jira", "wiki").await;
+    assert_eq!(s["error"]["type"], "SYSTEM_LINK", "{s}");
+    assert_eq!(s["error"]["category"], "SYSTEM");
+    let (_, l) = json(
+        env.admin(
+            Method::GET,
+            "jira",
+            &format!("/rest/applinks/1.0/applicationlink/{wiki_id}"),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(l["isSystem"], true);
+    assert!(l.get("rpcUrl").is_none(), "system links hide rpcUrl: {l}");
+    let (code, _) = json(
+        env.admin(
+            Method::PUT,
+            "jira",
+            &format!("/rest/applinks/3.0/applinks/{wiki_id}"),
+        )
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 403);
+    let (code, _) = json(
+        env.control(Method::PATCH, "jira", &format!("/links/{wiki_id}"))
+            .json(&json!({"bogus": 1}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 400);
+    let r = env
+        .control(Method::DELETE, "jira", &format!("/links/{wiki_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = env
+        .control(Method::DELETE, "jira", &format!("/links/{wiki_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
