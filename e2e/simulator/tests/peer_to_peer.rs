@@ -608,3 +608,68 @@ async fn faulty_peer_gives_unexpected_response_status() {
     // The fault is spent: the next status is healthy again.
     assert_eq!(env.status("jira", "wiki").await["working"], true);
 }
+
+#[tokio::test]
+async fn programmatic_two_sided_link_with_mirrored_oauth() {
+    let env = start(vec![
+        cfg("bamboo", Product::Bamboo),
+        cfg("bb", Product::Bitbucket),
+    ])
+    .await;
+    let level = json!({"enabled": true, "twoLoEnabled": true, "twoLoImpersonationEnabled": false});
+    for (a, b) in [("bamboo", "bb"), ("bb", "bamboo")] {
+        let body = json!({"id": env.id(b), "name": b, "typeId": env.app(b).type_id(), "rpcUrl": env.app(b).base_url});
+        let r = env
+            .admin(Method::PUT, a, "/rest/applinks/2.0/applicationlink")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    for (a, b) in [("bamboo", "bb"), ("bb", "bamboo")] {
+        let path = format!("/rest/applinks/3.0/status/{}/oauth", env.id(b));
+        let r = env
+            .admin(Method::PUT, a, &path)
+            .json(&json!({"incoming": level, "outgoing": level}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    for (a, b) in [("bamboo", "bb"), ("bb", "bamboo")] {
+        let s = env.status(a, b).await;
+        assert_eq!(s["working"], true, "{a} -> {b}: {s}");
+    }
+}
+
+#[tokio::test]
+async fn one_application_linked_from_many() {
+    let env = start(vec![
+        cfg("wiki", Product::Confluence),
+        cfg("jira1", Product::Jira),
+        cfg("jira2", Product::Jira),
+        cfg("bb", Product::Bitbucket),
+    ])
+    .await;
+    for a in ["jira1", "jira2", "bb"] {
+        env.link_two_way(a, "wiki", false).await;
+    }
+    for a in ["jira1", "jira2", "bb"] {
+        assert_eq!(env.status(a, "wiki").await["working"], true, "{a} -> wiki");
+        assert_eq!(env.status("wiki", a).await["working"], true, "wiki -> {a}");
+    }
+    // Only the first Jira link is primary on wiki.
+    let (_, p) = json(
+        env.admin(
+            Method::GET,
+            "wiki",
+            "/rest/applinks/1.0/applicationlink/primary/jira",
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(p["id"], env.id("jira1"));
+}
