@@ -20,7 +20,7 @@ async fn env(prefix: &str) -> Env {
 }
 
 fn apps(list: &[(&str, &str)]) -> String {
-    let mut y = String::from("apps:\n");
+    let mut y = String::from("control_port: 0\napps:\n");
     for (name, product) in list {
         y.push_str(&format!(
             "- name: {name}\n  product: {product}\n  key_bits: 1024\n"
@@ -141,7 +141,7 @@ async fn jira_cloud_to_bitbucket_server() {
         pki.path("ca.crt")
     );
     let config = format!(
-        "apps:\n- name: jira-cloud\n  product: jira-cloud\n  key_bits: 1024\n{tls}- name: bitbucket\n  product: bitbucket\n  key_bits: 1024\n{tls}"
+        "control_port: 0\napps:\n- name: jira-cloud\n  product: jira-cloud\n  key_bits: 1024\n{tls}- name: bitbucket\n  product: bitbucket\n  key_bits: 1024\n{tls}"
     );
     let sim = Sim::start(&config);
     let _op = Operator::start(&env.ns, &[]);

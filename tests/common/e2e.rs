@@ -71,6 +71,8 @@ pub struct SimApp {
 /// A running simulator process; killed when dropped.
 pub struct Sim {
     child: Child,
+    /// The separate control port, which stays up while an app stops listening.
+    control_url: Option<String>,
     pub apps: HashMap<String, SimApp>,
     pub dir: tempfile::TempDir,
     http: reqwest::Client,
@@ -137,8 +139,12 @@ impl Sim {
             .danger_accept_invalid_certs(true) // test assertions only; the operator verifies TLS
             .build()
             .unwrap();
+        let control_url = doc["controlUrl"]
+            .as_str()
+            .map(|u| u.trim_end_matches('/').to_string());
         Sim {
             child,
+            control_url,
             apps,
             dir,
             http,
@@ -177,11 +183,11 @@ impl Sim {
         path: &str,
         body: Option<Value>,
     ) -> Value {
-        let url = format!(
-            "{}/_sim/{}",
-            self.app(app).base_url,
-            path.trim_start_matches('/')
-        );
+        let path = path.trim_start_matches('/');
+        let url = match &self.control_url {
+            Some(c) => format!("{c}/_sim/apps/{app}/{path}"),
+            None => format!("{}/_sim/{path}", self.app(app).base_url),
+        };
         let mut req = self.http.request(method, &url);
         if let Some(b) = body {
             req = req.json(&b);
