@@ -6,6 +6,7 @@
 
 pub mod allowlist;
 pub mod app;
+pub mod applinks_v3;
 pub mod auth;
 pub mod config;
 pub mod control;
@@ -18,6 +19,7 @@ pub mod oauth_config;
 pub mod peer;
 pub mod permission;
 pub mod product;
+pub mod providers;
 pub mod respond;
 pub mod routes;
 pub mod server;

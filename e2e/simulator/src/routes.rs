@@ -6,7 +6,10 @@ use axum::Router;
 use axum::routing::{get, post, put};
 
 use crate::app::App;
-use crate::{allowlist, control, links, manifest, oauth_config, permission, servlets, status, ui};
+use crate::{
+    allowlist, applinks_v3, control, links, manifest, oauth_config, permission, providers,
+    servlets, status, ui,
+};
 
 /// Resources every applinks version serves (classic `core.rest` and UI resources).
 fn classic() -> Router<Arc<App>> {
@@ -62,23 +65,23 @@ fn v2() -> Router<Arc<App>> {
         )
         .route(
             "/applicationlink/{id}/authentication/provider",
-            get(links::providers_get).put(links::providers_put),
+            get(providers::providers_get).put(providers::providers_put),
         )
         .route(
             "/applicationlink/{id}/authentication/provider/{provider}",
-            get(links::providers_get),
+            get(providers::providers_get),
         )
 }
 
 /// V3 resources (`internal.rest`): JSON only.
 fn v3() -> Router<Arc<App>> {
     Router::new()
-        .route("/applinks", get(links::v3_list))
+        .route("/applinks", get(applinks_v3::v3_list))
         .route(
             "/applinks/{id}",
-            get(links::v3_get)
-                .put(links::v3_put)
-                .delete(links::v3_delete),
+            get(applinks_v3::v3_get)
+                .put(applinks_v3::v3_put)
+                .delete(applinks_v3::v3_delete),
         )
         .route("/status/{id}", get(status::get_status))
         .route(
