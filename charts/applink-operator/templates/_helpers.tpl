@@ -1,0 +1,84 @@
+{{/* Chart name, overridable. */}}
+{{- define "applink-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: <release>-<chart>, or the release name when it already contains the chart name. */}}
+{{- define "applink-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "applink-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "applink-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "applink-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "applink-operator.labels" -}}
+helm.sh/chart: {{ include "applink-operator.chart" . }}
+{{ include "applink-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* The ServiceAccount the operator runs as. */}}
+{{- define "applink-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "applink-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the cluster-scoped RBAC objects: unique per release namespace, since release names are not. */}}
+{{- define "applink-operator.clusterRbacName" -}}
+{{- printf "%s-%s" .Release.Namespace (include "applink-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "applink-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The rules the operator needs, in one place for the ClusterRole and the Role:
+its two kinds (watch and write back status/finalizers), the Secrets and ConfigMaps an
+ApplicationInstance references (get only: credentials and CA bundles), and Events (kube-rs writes
+events.k8s.io/v1; core v1 kept for older reporters). Discovery of applinks.io needs no rule.
+*/}}
+{{- define "applink-operator.rules" -}}
+- apiGroups: ["applinks.io"]
+  resources: ["applicationinstances", "applicationlinks"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["applinks.io"]
+  resources: ["applicationinstances/status", "applicationlinks/status"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: ["applinks.io"]
+  resources: ["applicationlinks/finalizers"]
+  verbs: ["update"]
+- apiGroups: [""]
+  resources: ["secrets", "configmaps"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
