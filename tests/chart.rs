@@ -1,0 +1,728 @@
+//! The Helm chart (charts/applink-operator): lint, rendering with the RBAC the operator needs and
+//! nothing more, its CRDs equal to crds/, `helm install` into the real local control plane, the
+//! installed ServiceAccount's permissions checked with a token minted for it, and the operator
+//! binary run as that ServiceAccount with the chart's arguments.
+//!
+//! Needs KUBECONFIG and APPLINK_E2E_BIN (helm, kubectl), as set by e2e/test.sh.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+const CHART: &str = "charts/applink-operator";
+/// Any helm or kubectl call that takes longer fails the test.
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// The Kubernetes version `helm template` renders for (Helm's offline default is older than the
+/// chart's kubeVersion).
+const KUBE_VERSION: &str = "1.35.0";
+const CRD_NAMES: [&str; 2] = [
+    "applicationinstances.applinks.io",
+    "applicationlinks.applinks.io",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Running helm and kubectl
+
+fn bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("APPLINK_E2E_BIN").unwrap_or_else(|| {
+        panic!(
+            "APPLINK_E2E_BIN is not set: run the integration tests through e2e/test.sh (it starts the local control plane and provides helm and kubectl)"
+        )
+    });
+    PathBuf::from(dir).join(name)
+}
+
+fn admin_kubeconfig() -> PathBuf {
+    std::env::var_os("KUBECONFIG").map(PathBuf::from).unwrap_or_else(|| {
+        panic!(
+            "KUBECONFIG is not set: run the integration tests through e2e/test.sh, which starts the local control plane"
+        )
+    })
+}
+
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs a program to completion within CALL_TIMEOUT (killed and failed after it).
+fn run(program: &Path, args: &[&str], env: &[(&str, &Path)]) -> Out {
+    let dir = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (dir.path().join("out"), dir.path().join("err"));
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} could not start: {e}", program.display()));
+    let deadline = Instant::now() + CALL_TIMEOUT;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{} {} did not finish within {CALL_TIMEOUT:?}",
+                program.display(),
+                args.join(" ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Out {
+        ok: status.success(),
+        stdout: std::fs::read_to_string(&out_path).unwrap(),
+        stderr: std::fs::read_to_string(&err_path).unwrap(),
+    }
+}
+
+/// Helm with its config, cache and data directories out of the user's home.
+fn helm(args: &[&str]) -> Out {
+    let home = std::env::temp_dir().join("applink-chart-test-helm");
+    std::fs::create_dir_all(&home).unwrap();
+    let (config, cache, data) = (home.join("config"), home.join("cache"), home.join("data"));
+    run(
+        &bin("helm"),
+        args,
+        &[
+            ("HELM_CONFIG_HOME", &config),
+            ("HELM_CACHE_HOME", &cache),
+            ("HELM_DATA_HOME", &data),
+            ("KUBECONFIG", &admin_kubeconfig()),
+        ],
+    )
+}
+
+fn helm_ok(args: &[&str]) -> String {
+    let out = helm(args);
+    assert!(
+        out.ok,
+        "helm {} failed:\n{}{}",
+        args.join(" "),
+        out.stdout,
+        out.stderr
+    );
+    out.stdout
+}
+
+/// kubectl as `kubeconfig`'s user.
+fn kubectl_as(kubeconfig: &Path, args: &[&str]) -> Out {
+    let mut all = vec!["--request-timeout=30s"];
+    all.extend_from_slice(args);
+    run(&bin("kubectl"), &all, &[("KUBECONFIG", kubeconfig)])
+}
+
+/// kubectl as the cluster admin; panics when it fails.
+fn kubectl_ok(args: &[&str]) -> String {
+    let out = kubectl_as(&admin_kubeconfig(), args);
+    assert!(out.ok, "kubectl {} failed: {}", args.join(" "), out.stderr);
+    out.stdout
+}
+
+fn kubectl_json(args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["-o", "json"]);
+    serde_json::from_str(&kubectl_ok(&all)).unwrap()
+}
+
+fn chart_dir() -> String {
+    common::repo_path(CHART).display().to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+/// `helm template` with `--set` values; the rendered documents, or helm's error.
+fn try_render(release_ns: &str, sets: &[&str]) -> Result<Vec<Value>, String> {
+    let chart = chart_dir();
+    let mut args = vec![
+        "template",
+        "rel",
+        chart.as_str(),
+        "--namespace",
+        release_ns,
+        "--kube-version",
+        KUBE_VERSION,
+    ];
+    for s in sets {
+        args.extend_from_slice(&["--set", s]);
+    }
+    let out = helm(&args);
+    if !out.ok {
+        return Err(out.stderr);
+    }
+    Ok(serde_yaml::Deserializer::from_str(&out.stdout)
+        .filter_map(|d| Value::deserialize(d).ok())
+        .filter(|v| v.is_object())
+        .collect())
+}
+
+fn render(release_ns: &str, sets: &[&str]) -> Vec<Value> {
+    try_render(release_ns, sets).unwrap_or_else(|e| panic!("helm template {sets:?} failed: {e}"))
+}
+
+fn kinds(docs: &[Value]) -> BTreeSet<String> {
+    docs.iter()
+        .map(|d| d["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    let found: Vec<&Value> = docs.iter().filter(|d| d["kind"] == kind).collect();
+    assert_eq!(found.len(), 1, "exactly one {kind} rendered: {found:?}");
+    found[0]
+}
+
+/// (apiGroup, resource, verb) for every rule, refusing wildcards and name/URL restrictions that
+/// the expected set does not describe.
+fn grants(role: &Value) -> BTreeSet<(String, String, String)> {
+    let mut set = BTreeSet::new();
+    for rule in role["rules"].as_array().expect("rules") {
+        assert!(
+            rule.get("resourceNames").is_none() && rule.get("nonResourceURLs").is_none(),
+            "unexpected rule shape: {rule}"
+        );
+        let strs = |k: &str| -> Vec<String> {
+            rule[k]
+                .as_array()
+                .unwrap_or_else(|| panic!("rule without {k}: {rule}"))
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
+        };
+        for g in strs("apiGroups") {
+            for r in strs("resources") {
+                for v in strs("verbs") {
+                    assert!(g != "*" && r != "*" && v != "*", "wildcard in rule: {rule}");
+                    set.insert((g.clone(), r.clone(), v));
+                }
+            }
+        }
+    }
+    set
+}
+
+/// Exactly what the operator does: watch and write its two kinds (status, link finalizers), read
+/// the Secrets and ConfigMaps an instance names, write Events.
+fn needed() -> BTreeSet<(String, String, String)> {
+    let mut set = BTreeSet::new();
+    let mut add = |g: &str, rs: &[&str], vs: &[&str]| {
+        for r in rs {
+            for v in vs {
+                set.insert((g.to_string(), r.to_string(), v.to_string()));
+            }
+        }
+    };
+    add(
+        "applinks.io",
+        &["applicationinstances", "applicationlinks"],
+        &["get", "list", "watch", "patch", "update"],
+    );
+    add(
+        "applinks.io",
+        &["applicationinstances/status", "applicationlinks/status"],
+        &["get", "patch", "update"],
+    );
+    add("applinks.io", &["applicationlinks/finalizers"], &["update"]);
+    add("", &["secrets", "configmaps"], &["get"]);
+    add("", &["events"], &["create", "patch"]);
+    add("events.k8s.io", &["events"], &["create", "patch"]);
+    set
+}
+
+/// The role grants what the operator needs, and nothing else.
+fn assert_grants_exactly_needed(role: &Value) {
+    let (have, need) = (grants(role), needed());
+    let missing: Vec<_> = need.difference(&have).collect();
+    let extra: Vec<_> = have.difference(&need).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} {}: missing {missing:?}, more than needed {extra:?}",
+        role["kind"],
+        role["metadata"]["name"]
+    );
+}
+
+fn container(deployment: &Value) -> &Value {
+    let cs = deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(cs.len(), 1, "one container");
+    &cs[0]
+}
+
+fn args(deployment: &Value) -> Vec<String> {
+    container(deployment)["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn assert_binding(binding: &Value, role_kind: &str, role: &Value, sa: &Value) {
+    assert_eq!(binding["roleRef"]["kind"], role_kind);
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(
+        binding["subjects"],
+        json!([{
+            "kind": "ServiceAccount",
+            "name": sa["metadata"]["name"],
+            "namespace": sa["metadata"]["namespace"],
+        }])
+    );
+}
+
+fn assert_deployment(d: &Value, sa: &Value) {
+    let pod = &d["spec"]["template"]["spec"];
+    assert_eq!(d["spec"]["replicas"], 1);
+    assert_eq!(
+        d["spec"]["strategy"]["type"], "Recreate",
+        "no leader election: old and new pod must not overlap"
+    );
+    assert_eq!(pod["serviceAccountName"], sa["metadata"]["name"]);
+    let c = container(d);
+    assert_eq!(c["image"], "applink-operator:0.1.0", "tag = appVersion");
+    let pod_name = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "POD_NAME")
+        .unwrap_or_else(|| panic!("POD_NAME set: {c}"));
+    assert_eq!(
+        pod_name["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name",
+        "POD_NAME from the downward API"
+    );
+    // The binary serves no HTTP port, so no ports and no HTTP probes.
+    for k in ["ports", "livenessProbe", "readinessProbe", "startupProbe"] {
+        assert!(c.get(k).is_none(), "{k} rendered: {c}");
+    }
+    let sc = &c["securityContext"];
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(
+        c["resources"]["requests"],
+        json!({"cpu": "50m", "memory": "64Mi"})
+    );
+    assert!(
+        c["resources"]["limits"]["memory"].is_string(),
+        "memory limit"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offline checks
+
+#[test]
+fn chart_lints() {
+    let chart = chart_dir();
+    for sets in [vec![], vec!["--set", "watchNamespace=team-a"]] {
+        let mut a = vec!["lint", chart.as_str(), "--strict"];
+        a.extend_from_slice(&sets);
+        let out = helm_ok(&a);
+        assert!(out.contains("0 chart(s) failed"), "{out}");
+    }
+}
+
+#[test]
+fn chart_crds_equal_generated_crds() {
+    let files = |dir: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(common::repo_path(dir))
+            .unwrap_or_else(|e| panic!("{dir}: {e}"))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".yaml"))
+            .collect();
+        v.sort();
+        v
+    };
+    let fix =
+        "copy them: cp crds/*.yaml charts/applink-operator/crds/ (after `cargo run -- crdgen`)";
+    let generated = files("crds");
+    assert_eq!(generated.len(), CRD_NAMES.len(), "crds/ has {generated:?}");
+    assert_eq!(
+        files(&format!("{CHART}/crds")),
+        generated,
+        "the chart's CRD files differ from crds/: {fix}"
+    );
+    for f in &generated {
+        let read = |dir: &str| std::fs::read(common::repo_path(&format!("{dir}/{f}"))).unwrap();
+        assert!(
+            read("crds") == read(&format!("{CHART}/crds")),
+            "{CHART}/crds/{f} differs from crds/{f}: {fix}"
+        );
+    }
+}
+
+#[test]
+fn chart_renders_cluster_wide_rbac_exactly() {
+    let docs = render("ops", &[]);
+    assert_eq!(
+        kinds(&docs),
+        [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Deployment",
+            "ServiceAccount"
+        ]
+        .map(String::from)
+        .into(),
+        "CRDs come from crds/, not templates"
+    );
+    let sa = one(&docs, "ServiceAccount");
+    assert_eq!(sa["metadata"]["namespace"], "ops");
+    let role = one(&docs, "ClusterRole");
+    assert_grants_exactly_needed(role);
+    assert_binding(one(&docs, "ClusterRoleBinding"), "ClusterRole", role, sa);
+    let d = one(&docs, "Deployment");
+    assert_deployment(d, sa);
+    assert_eq!(
+        args(d),
+        [
+            "run",
+            "--log-format=json",
+            "--instance-check-interval=5m",
+            "--link-resync-interval=5m",
+            "--request-timeout=15s",
+            "--max-requests-per-application=4",
+        ],
+        "no --namespace: all namespaces"
+    );
+}
+
+#[test]
+fn chart_renders_namespaced_rbac_when_watching_one_namespace() {
+    let docs = render(
+        "ops",
+        &[
+            "watchNamespace=team-a",
+            "logFormat=text",
+            "instanceCheckInterval=1m",
+            "linkResyncInterval=10m",
+            "requestTimeout=30s",
+            "maxRequestsPerApplication=2",
+            "extraEnv[0].name=HTTPS_PROXY",
+            "extraEnv[0].value=http://proxy:3128",
+        ],
+    );
+    assert_eq!(
+        kinds(&docs),
+        ["Deployment", "Role", "RoleBinding", "ServiceAccount"]
+            .map(String::from)
+            .into(),
+        "no cluster-wide RBAC when one namespace is watched"
+    );
+    let sa = one(&docs, "ServiceAccount");
+    let role = one(&docs, "Role");
+    assert_eq!(role["metadata"]["namespace"], "team-a");
+    assert_grants_exactly_needed(role);
+    let binding = one(&docs, "RoleBinding");
+    assert_eq!(binding["metadata"]["namespace"], "team-a");
+    assert_binding(binding, "Role", role, sa);
+    assert_eq!(
+        sa["metadata"]["namespace"], "ops",
+        "the SA stays in the release namespace"
+    );
+    let d = one(&docs, "Deployment");
+    assert_deployment(d, sa);
+    assert_eq!(
+        args(d),
+        [
+            "run",
+            "--namespace=team-a",
+            "--log-format=text",
+            "--instance-check-interval=1m",
+            "--link-resync-interval=10m",
+            "--request-timeout=30s",
+            "--max-requests-per-application=2",
+        ]
+    );
+    assert!(
+        container(d)["env"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "HTTPS_PROXY", "value": "http://proxy:3128"}))
+    );
+    // rbac.create=false renders no RBAC at all; an existing ServiceAccount is used by name.
+    let docs = render(
+        "ops",
+        &[
+            "rbac.create=false",
+            "serviceAccount.create=false",
+            "serviceAccount.name=mine",
+        ],
+    );
+    assert_eq!(kinds(&docs), ["Deployment"].map(String::from).into());
+    assert_eq!(
+        one(&docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"],
+        "mine"
+    );
+}
+
+#[test]
+fn chart_values_schema_refuses_mistakes() {
+    for (set, expect) in [
+        ("replicaCount=2", "replicaCount"),
+        ("logFormat=xml", "logFormat"),
+        ("requestTimeout=soon", "requestTimeout"),
+        ("watchNamespace=Team_A", "watchNamespace"),
+        ("maxRequestsPerApplication=0", "maxRequestsPerApplication"),
+        ("imagee.tag=x", "imagee"),
+    ] {
+        let err = try_render("ops", &[set]).expect_err(set);
+        assert!(err.contains(expect), "--set {set}: {err}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against the real control plane
+
+/// A kubeconfig whose user is `sa` in `ns`, with a freshly minted token, against the admin
+/// kubeconfig's server and CA.
+fn service_account_kubeconfig(dir: &Path, ns: &str, sa: &str) -> PathBuf {
+    let token = kubectl_ok(&["create", "token", sa, "-n", ns, "--duration=10m"])
+        .trim()
+        .to_string();
+    assert!(!token.is_empty(), "token minted");
+    let admin: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(admin_kubeconfig()).expect("KUBECONFIG readable"),
+    )
+    .unwrap();
+    let cluster = &admin["clusters"][0]["cluster"];
+    let mut c = json!({"server": cluster["server"]});
+    for k in ["certificate-authority", "certificate-authority-data"] {
+        if let Some(v) = cluster.get(k) {
+            c[k] = v.clone();
+        }
+    }
+    let kc = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "e2e", "cluster": c}],
+        "users": [{"name": sa, "user": {"token": token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "e2e", "user": sa}}],
+        "current-context": "sa",
+    });
+    let path = dir.join(format!("{ns}-{sa}.kubeconfig"));
+    std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    path
+}
+
+/// `kubectl auth can-i` as the kubeconfig's user: `check` is e.g. "patch applicationlinks.applinks.io
+/// --subresource=status", `scope` "-n ns" or "--all-namespaces".
+fn can_i(kubeconfig: &Path, check: &str, scope: &[&str]) -> bool {
+    let mut a = vec!["auth", "can-i"];
+    a.extend(check.split_whitespace());
+    a.extend_from_slice(scope);
+    let out = kubectl_as(kubeconfig, &a);
+    let answer = out.stdout.trim();
+    assert!(
+        answer == "yes" || answer == "no",
+        "kubectl auth can-i {check}: {}{}",
+        out.stdout,
+        out.stderr
+    );
+    answer == "yes"
+}
+
+/// What the operator does in a watched namespace.
+const ALLOWED: &[&str] = &[
+    "get applicationinstances.applinks.io",
+    "list applicationinstances.applinks.io",
+    "watch applicationinstances.applinks.io",
+    "patch applicationinstances.applinks.io",
+    "patch applicationinstances.applinks.io --subresource=status",
+    "get applicationlinks.applinks.io",
+    "list applicationlinks.applinks.io",
+    "watch applicationlinks.applinks.io",
+    "patch applicationlinks.applinks.io",
+    "update applicationlinks.applinks.io",
+    "patch applicationlinks.applinks.io --subresource=status",
+    "update applicationlinks.applinks.io --subresource=status",
+    "update applicationlinks.applinks.io --subresource=finalizers",
+    "get secrets",
+    "get configmaps",
+    "create events",
+    "patch events",
+    "create events.events.k8s.io",
+    "patch events.events.k8s.io",
+];
+
+/// What it must not be able to do anywhere.
+const DENIED: &[&str] = &[
+    "list secrets",
+    "watch secrets",
+    "delete secrets",
+    "update secrets",
+    "create secrets",
+    "list configmaps",
+    "create applicationlinks.applinks.io",
+    "delete applicationlinks.applinks.io",
+    "delete applicationinstances.applinks.io",
+    "create deployments.apps",
+    "create pods",
+    "create serviceaccounts --subresource=token",
+    "update customresourcedefinitions.apiextensions.k8s.io",
+    "create clusterrolebindings.rbac.authorization.k8s.io",
+];
+
+fn assert_can(kc: &Path, checks: &[&str], scope: &[&str], expected: bool) {
+    let wrong: Vec<&&str> = checks
+        .iter()
+        .filter(|c| can_i(kc, c, scope) != expected)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} {scope:?} should be {}: {wrong:?}",
+        kc.display(),
+        if expected { "allowed" } else { "denied" }
+    );
+}
+
+/// `helm install` without waiting (no kubelet: pods never run), then the CRDs are Established.
+fn install(release: &str, ns: &str, sets: &[&str]) {
+    let chart = chart_dir();
+    let mut a = vec![
+        "install",
+        release,
+        chart.as_str(),
+        "--namespace",
+        ns,
+        "--wait=false",
+        "--timeout",
+        "60s",
+    ];
+    for s in sets {
+        a.extend_from_slice(&["--set", s]);
+    }
+    let out = helm_ok(&a);
+    assert!(out.contains("STATUS: deployed"), "{out}");
+    for crd in CRD_NAMES {
+        kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            &format!("crd/{crd}"),
+            "--timeout=30s",
+        ]);
+    }
+}
+
+fn exists(args: &[&str]) -> bool {
+    kubectl_as(&admin_kubeconfig(), &[&["get"], args].concat()).ok
+}
+
+#[tokio::test]
+async fn chart_installs_cluster_wide_and_its_rbac_suffices() {
+    let client = common::client().await;
+    let ns = common::namespace(&client, "chart-cw").await;
+    let other = common::namespace(&client, "chart-cw-other").await;
+    let release = "applink";
+    install(release, &ns, &[]);
+
+    let fullname = "applink-applink-operator";
+    let cluster_name = format!("{ns}-{fullname}");
+    for crd in CRD_NAMES {
+        assert!(exists(&["crd", crd]), "CRD {crd} installed");
+    }
+    let sa = kubectl_json(&["get", "serviceaccount", fullname, "-n", &ns]);
+    let role = kubectl_json(&["get", "clusterrole", &cluster_name]);
+    assert_grants_exactly_needed(&role);
+    let binding = kubectl_json(&["get", "clusterrolebinding", &cluster_name]);
+    assert_binding(&binding, "ClusterRole", &role, &sa);
+    let d = kubectl_json(&["get", "deployment", fullname, "-n", &ns]);
+    assert_deployment(&d, &sa);
+
+    let dir = tempfile::tempdir().unwrap();
+    let kc = service_account_kubeconfig(dir.path(), &ns, fullname);
+    for scope in [&["-n", other.as_str()][..], &["-n", ns.as_str()]] {
+        assert_can(&kc, ALLOWED, scope, true);
+        assert_can(&kc, DENIED, scope, false);
+    }
+    assert_can(
+        &kc,
+        &[
+            "list applicationlinks.applinks.io",
+            "watch applicationlinks.applinks.io",
+            "list applicationinstances.applinks.io",
+            "watch applicationinstances.applinks.io",
+        ],
+        &["--all-namespaces"],
+        true,
+    );
+
+    helm_ok(&["uninstall", release, "--namespace", &ns, "--timeout", "60s"]);
+    for what in [
+        vec!["clusterrole", cluster_name.as_str()],
+        vec!["clusterrolebinding", cluster_name.as_str()],
+        vec!["deployment", fullname, "-n", ns.as_str()],
+    ] {
+        assert!(!exists(&what), "{what:?} removed by helm uninstall");
+    }
+    for crd in CRD_NAMES {
+        assert!(
+            exists(&["crd", crd]),
+            "helm uninstall keeps the CRD {crd} (deleting it would delete every link)"
+        );
+    }
+    common::delete_namespace(&client, &ns).await;
+    common::delete_namespace(&client, &other).await;
+}
+
+#[tokio::test]
+async fn chart_installs_for_one_namespace_and_its_rbac_stops_there() {
+    let client = common::client().await;
+    let ns = common::namespace(&client, "chart-ops").await;
+    let team = common::namespace(&client, "chart-team").await;
+    let other = common::namespace(&client, "chart-other").await;
+    let release = "applink-operator";
+    install(release, &ns, &[&format!("watchNamespace={team}")]);
+
+    let fullname = "applink-operator"; // the release name already contains the chart name
+    assert!(exists(&["serviceaccount", fullname, "-n", &ns]));
+    assert!(exists(&["role", fullname, "-n", &team]));
+    assert!(exists(&["rolebinding", fullname, "-n", &team]));
+    assert!(!exists(&["clusterrole", &format!("{ns}-{fullname}")]));
+    let d = kubectl_json(&["get", "deployment", fullname, "-n", &ns]);
+    assert!(args(&d).contains(&format!("--namespace={team}")));
+
+    let dir = tempfile::tempdir().unwrap();
+    let kc = service_account_kubeconfig(dir.path(), &ns, fullname);
+    assert_can(&kc, ALLOWED, &["-n", &team], true);
+    assert_can(&kc, DENIED, &["-n", &team], false);
+    for scope in [&["-n", other.as_str()][..], &["-n", ns.as_str()]] {
+        assert_can(&kc, ALLOWED, scope, false);
+    }
+    assert_can(
+        &kc,
+        &["list applicationlinks.applinks.io", "get secrets"],
+        &["--all-namespaces"],
+        false,
+    );
+
+    helm_ok(&["uninstall", release, "--namespace", &ns, "--timeout", "60s"]);
+    assert!(!exists(&["role", fullname, "-n", &team]));
+    for n in [&ns, &team, &other] {
+        common::delete_namespace(&client, n).await;
+    }
+}
