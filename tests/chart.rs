@@ -726,3 +726,171 @@ async fn chart_installs_for_one_namespace_and_its_rbac_stops_there() {
         common::delete_namespace(&client, n).await;
     }
 }
+
+/// The operator process; killed when dropped, also when the test fails.
+struct OperatorProcess(std::process::Child);
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `ready` every 200 ms until it returns true; panics with `what` after `within`.
+fn poll(what: &str, within: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what} within {within:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The strongest check of the RBAC: the operator binary itself, run with the installed
+/// Deployment's arguments as the chart's ServiceAccount (a token, no admin rights), reads a Secret
+/// and a ConfigMap, writes instance and link status, adds and removes its finalizer and publishes
+/// Events, without one "forbidden" in its log.
+#[tokio::test]
+async fn chart_rbac_suffices_for_the_operator_binary() {
+    let client = common::client().await;
+    let ns = common::namespace(&client, "chart-run").await;
+    let team = common::namespace(&client, "chart-run-team").await;
+    let release = "applink-operator";
+    install(
+        release,
+        &ns,
+        &[
+            &format!("watchNamespace={team}"),
+            "instanceCheckInterval=10s",
+        ],
+    );
+    let d = kubectl_json(&["get", "deployment", release, "-n", &ns]);
+    let dir = tempfile::tempdir().unwrap();
+    let kc = service_account_kubeconfig(dir.path(), &ns, release);
+
+    let manifests = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: admin}
+stringData: {username: admin, password: admin}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ca}
+data: {ca.crt: "not a certificate"}
+---
+apiVersion: applinks.io/v1alpha1
+kind: ApplicationInstance
+metadata: {name: jira}
+spec:
+  url: http://127.0.0.1:9/jira
+  type: jira
+  credentialsSecretRef: {name: admin}
+  tls: {caConfigMapRef: {name: ca}}
+---
+apiVersion: applinks.io/v1alpha1
+kind: ApplicationLink
+metadata: {name: status-page}
+spec:
+  source: {instanceRef: {name: jira}}
+  target: {url: "http://127.0.0.1:9/status", type: generic}
+  authentication: None
+  deletionPolicy: Orphan
+"#;
+    let file = dir.path().join("objects.yaml");
+    std::fs::write(&file, manifests).unwrap();
+    kubectl_ok(&["apply", "-n", &team, "-f", file.to_str().unwrap()]);
+
+    let log = dir.path().join("operator.log");
+    let pod_name = "applink-operator-chart-test";
+    let _operator = OperatorProcess(
+        Command::new(env!("CARGO_BIN_EXE_applink-operator"))
+            .args(args(&d))
+            .env("KUBECONFIG", &kc)
+            .env("POD_NAME", pod_name)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("the operator binary starts"),
+    );
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let get = |what: &str, name: &str| kubectl_json(&["get", what, name, "-n", &team]);
+    let event_from_operator = |reason: Option<&str>| {
+        kubectl_json(&["get", "events.events.k8s.io", "-n", &team])["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reportingInstance"] == pod_name && reason.is_none_or(|r| e["reason"] == r))
+    };
+    let within = Duration::from_secs(60);
+
+    poll("the instance's Ready condition written", within, || {
+        get("applicationinstance", "jira")["status"]["conditions"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready"))
+    });
+    poll("the link's finalizer added", within, || {
+        get("applicationlink", "status-page")["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| f.contains(&json!("applinks.io/cleanup")))
+    });
+    poll(
+        "an Event published with POD_NAME as reporting instance",
+        within,
+        || event_from_operator(None),
+    );
+    let ready = get("applicationinstance", "jira")["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        ready["status"], "False",
+        "nothing listens on port 9: {ready}"
+    );
+    // Past the Secret and the ConfigMap: both were read (the CA bundle is then refused for its
+    // content, "InvalidClientConfig"), not refused by the API server.
+    let reason = ready["reason"].as_str().unwrap_or_default();
+    assert!(
+        ![
+            "KubernetesApiError",
+            "SecretNotFound",
+            "SecretIncomplete",
+            "CaBundleNotFound",
+        ]
+        .contains(&reason),
+        "the operator could not read what the instance references: {ready}"
+    );
+
+    // Deletion with deletionPolicy Orphan: the operator removes its finalizer itself.
+    kubectl_ok(&[
+        "delete",
+        "applicationlink",
+        "status-page",
+        "-n",
+        &team,
+        "--wait=false",
+    ]);
+    poll("the link deleted (finalizer removed)", within, || {
+        !exists(&["applicationlink", "status-page", "-n", &team])
+    });
+    poll("the Orphaned Event published", within, || {
+        event_from_operator(Some("Orphaned"))
+    });
+    drop(_operator);
+    let text = log_text();
+    assert!(
+        !text.to_lowercase().contains("forbidden"),
+        "the operator was refused something with the chart's RBAC:\n{text}"
+    );
+    assert!(text.contains("starting applink-operator"), "{text}");
+
+    helm_ok(&["uninstall", release, "--namespace", &ns, "--timeout", "60s"]);
+    for n in [&ns, &team] {
+        common::delete_namespace(&client, n).await;
+    }
+}
