@@ -14,6 +14,8 @@ pub struct ClientCache {
     timeout: Duration,
     max_concurrent: usize,
     clients: Mutex<HashMap<u64, AtlassianClient>>,
+    /// Last admin client per instance (`namespace/name`), for deletions after its Secret is gone.
+    last_admin: Mutex<HashMap<String, AtlassianClient>>,
 }
 
 impl ClientCache {
@@ -22,6 +24,7 @@ impl ClientCache {
             timeout,
             max_concurrent,
             clients: Mutex::new(HashMap::new()),
+            last_admin: Mutex::new(HashMap::new()),
         }
     }
 
@@ -68,5 +71,20 @@ impl ClientCache {
         }
         clients.insert(key, client.clone());
         Ok(client)
+    }
+
+    pub fn remember_admin(&self, instance: &str, client: &AtlassianClient) {
+        self.last_admin
+            .lock()
+            .expect("client cache lock")
+            .insert(instance.to_string(), client.clone());
+    }
+
+    pub fn last_admin(&self, instance: &str) -> Option<AtlassianClient> {
+        self.last_admin
+            .lock()
+            .expect("client cache lock")
+            .get(instance)
+            .cloned()
     }
 }

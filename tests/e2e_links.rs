@@ -679,3 +679,44 @@ async fn wrong_credentials_give_a_clear_condition_and_no_storm() {
     );
     common::delete_namespace(&env.client, &env.ns).await;
 }
+
+#[tokio::test]
+async fn deleting_everything_at_once_still_deletes_both_ends() {
+    // A namespace deletion removes links, instances and Secrets together: the instances are kept
+    // (in-use finalizer) until their links are gone, and the ends are deleted with the last
+    // known credentials.
+    let (env, sim, _op) = linked("delete-ns", &[]).await;
+    let ns_api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(env.client.clone());
+    e2e::kubectl(
+        &env.ns,
+        &[
+            "delete",
+            "secrets,applicationinstances,applinks",
+            "--all",
+            "--wait=false",
+        ],
+        None,
+    )
+    .unwrap();
+    e2e::wait_for("both ends to be deleted", || async {
+        let (a, b) = (
+            sim.links("jira").await.len(),
+            sim.links("confluence").await.len(),
+        );
+        if a + b == 0 {
+            Ok(())
+        } else {
+            Err(format!("jira {a}, confluence {b}"))
+        }
+    })
+    .await;
+    common::delete_namespace(&env.client, &env.ns).await;
+    e2e::wait_for("the namespace to be gone", || async {
+        match ns_api.get_opt(&env.ns).await.unwrap() {
+            None => Ok(()),
+            Some(n) => Err(format!("{:?}", n.status)),
+        }
+    })
+    .await;
+}

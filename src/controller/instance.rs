@@ -23,7 +23,8 @@ pub fn usable(i: &ApplicationInstance) -> Result<&ApplicationInstanceStatus, Str
     let Some(s) = i.status.as_ref() else {
         return Err("not checked yet".into());
     };
-    if s.observed_generation != i.metadata.generation {
+    // Deletion bumps the generation but changes nothing to check: the last status still holds.
+    if s.observed_generation != i.metadata.generation && i.metadata.deletion_timestamp.is_none() {
         return Err("its latest change is not checked yet".into());
     }
     if !conditions::is_true(&s.conditions, READY) {
@@ -38,8 +39,51 @@ pub fn usable(i: &ApplicationInstance) -> Result<&ApplicationInstanceStatus, Str
     Ok(s)
 }
 
+/// Keeps an instance while links use it: deleting a link needs the instance's URL and
+/// credentials, and `kubectl delete -f` or a namespace deletion removes both at once.
+pub const IN_USE: &str = "applinks.io/in-use";
+
 pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
+    let api: Api<ApplicationInstance> = Api::namespaced(ctx.client.clone(), &ns);
+    let has_finalizer = obj.finalizers().iter().any(|f| f == IN_USE);
+    if obj.metadata.deletion_timestamp.is_some() {
+        if !has_finalizer {
+            return Ok(Action::await_change());
+        }
+        let users = super::link::links_of_instance(&ctx.links, &obj);
+        if users.is_empty() {
+            let finalizers: Vec<&String> =
+                obj.finalizers().iter().filter(|f| *f != IN_USE).collect();
+            let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
+            match api
+                .patch(
+                    &obj.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+            return Ok(Action::await_change());
+        }
+        // Links still use it; they are being deleted or will be. Look again from the local cache.
+        return Ok(Action::requeue(std::time::Duration::from_secs(2)));
+    }
+    if !has_finalizer {
+        let mut finalizers = obj.finalizers().to_vec();
+        finalizers.push(IN_USE.to_string());
+        let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
+        api.patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    }
     let key = format!("instance/{ns}/{}", obj.name_any());
     let old = obj.status.clone().unwrap_or_default();
     let mut status = ApplicationInstanceStatus {
@@ -117,7 +161,6 @@ pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Resu
         &conditions::now(),
     );
     if status != old {
-        let api: Api<ApplicationInstance> = Api::namespaced(ctx.client.clone(), &ns);
         let patch = serde_json::json!({ "status": status });
         api.patch_status(
             &obj.name_any(),

@@ -307,31 +307,27 @@ async fn instance_app(ctx: &Context, ns: &str, name: &str) -> Result<App, Error>
         name: name.to_string(),
         why,
     })?;
-    let admin = if s.administered == Some(true) {
-        let r = instance
-            .spec
-            .credentials_secret_ref
-            .as_ref()
-            .expect("administered implies credentials");
-        let creds = crate::secrets::credentials(&ctx.client, ns, r).await?;
-        let ca = crate::secrets::ca_bundle(&ctx.client, ns, instance.spec.tls.as_ref()).await?;
-        Some(
-            ctx.clients
-                .get(instance.spec.url.as_str(), &creds, ca.as_deref())
-                .map_err(|e| Error::remote("client", e))?,
-        )
+    let type_id = s.type_id.clone().unwrap_or_else(|| "generic".into());
+    let url = instance.spec.url.normalized().to_string();
+    // A generic application has no Application Links plugin: it never holds a link end.
+    let admin = if s.administered == Some(true) && type_id != "generic" {
+        Some(admin_client(ctx, ns, name, &instance).await?)
     } else {
         None
     };
     Ok(App {
         label: format!("ApplicationInstance {name}"),
-        id: s.application_id.clone().unwrap_or_default(),
+        id: link_id(
+            &type_id,
+            s.application_id.as_deref().unwrap_or_default(),
+            &url,
+        ),
         name: s
             .application_name
             .clone()
             .unwrap_or_else(|| name.to_string()),
-        type_id: s.type_id.clone().unwrap_or_else(|| "generic".into()),
-        url: instance.spec.url.normalized().to_string(),
+        type_id,
+        url,
         display_url: instance
             .spec
             .display_url
@@ -342,6 +338,37 @@ async fn instance_app(ctx: &Context, ns: &str, name: &str) -> Result<App, Error>
         cloud: s.cloud.unwrap_or(false),
         admin,
     })
+}
+
+/// The admin client of an instance. When its Secret is gone (deleted together with the links,
+/// as `kubectl delete -f` or a namespace deletion does), the last client this process built is
+/// used, so the link ends can still be deleted.
+async fn admin_client(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    instance: &ApplicationInstance,
+) -> Result<AtlassianClient, Error> {
+    let r = instance
+        .spec
+        .credentials_secret_ref
+        .as_ref()
+        .expect("administered implies credentials");
+    let key = format!("{ns}/{name}");
+    let creds = match crate::secrets::credentials(&ctx.client, ns, r).await {
+        Ok(c) => c,
+        Err(e @ (Error::SecretNotFound { .. } | Error::SecretIncomplete { .. })) => {
+            return ctx.clients.last_admin(&key).ok_or(e);
+        }
+        Err(e) => return Err(e),
+    };
+    let ca = crate::secrets::ca_bundle(&ctx.client, ns, instance.spec.tls.as_ref()).await?;
+    let client = ctx
+        .clients
+        .get(instance.spec.url.as_str(), &creds, ca.as_deref())
+        .map_err(|e| Error::remote("client", e))?;
+    ctx.clients.remember_admin(&key, &client);
+    Ok(client)
 }
 
 /// An application nobody here administers: read its manifest anonymously; an application
@@ -360,7 +387,7 @@ async fn inline_app(
         .map_err(|e| Error::remote("client", e))?;
     let normalized = base.normalized().to_string();
     let (id, name, type_id) = match client.manifest().await {
-        Ok(m) => (m.id, m.name, m.type_id),
+        Ok(m) => (link_id(&m.type_id, &m.id, &normalized), m.name, m.type_id),
         Err(e) if e.is_not_found() || declared == Some(ApplicationType::Generic) => {
             (generic_id(&normalized), base.host(), "generic".to_string())
         }
@@ -385,6 +412,16 @@ async fn inline_app(
         cloud: cloud.unwrap_or_else(|| base.is_atlassian_cloud()),
         admin: None,
     })
+}
+
+/// The id a link to this application gets: its manifest id, except for generic applications,
+/// whose links Atlassian always keys by the URL (see [`generic_id`]).
+fn link_id(type_id: &str, manifest_id: &str, url: &str) -> String {
+    if type_id == "generic" {
+        generic_id(url)
+    } else {
+        manifest_id.to_string()
+    }
 }
 
 /// Atlassian's id of a link without a manifest: `UUID.nameUUIDFromBytes(url)` (MD5, version 3).
@@ -878,5 +915,15 @@ mod tests {
     fn pascal_case_reasons() {
         assert_eq!(pascal("AUTH_LEVEL_MISMATCH"), "AuthLevelMismatch");
         assert_eq!(pascal("CONNECTION_REFUSED"), "ConnectionRefused");
+    }
+}
+#[cfg(test)]
+mod generic_id_vector {
+    #[test]
+    fn same_id_as_the_simulator_computed_for_a_generic_link() {
+        assert_eq!(
+            super::generic_id("http://127.0.0.1:18100"),
+            "afceaba0-7033-381b-b435-9d0b0812eace"
+        );
     }
 }

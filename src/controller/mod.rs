@@ -38,6 +38,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// The instance controller's cache, read by link reconciles (no extra API traffic).
     pub instances: Store<ApplicationInstance>,
+    /// The link controller's cache, read by instance reconciles (which links use an instance).
+    pub links: Store<ApplicationLink>,
 }
 
 impl Context {
@@ -108,6 +110,7 @@ pub async fn run(
             },
         ),
         instances: instance_store.clone(),
+        links: link_store.clone(),
     });
     // One shutdown signal shared by both controllers.
     let (tx, rx) = tokio::sync::watch::channel(false);
