@@ -33,4 +33,4 @@ export APPLINK_E2E_BIN=$APPLINK_E2E_RUN/bin
 step "integration tests (real kube-apiserver)"
 cargo build --bins
 (cd e2e/simulator && cargo build --release --bin applink-sim)
-cargo test --tests -- --test-threads=4
+cargo test --test '*' -- --test-threads=4
