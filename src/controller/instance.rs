@@ -46,43 +46,21 @@ pub const IN_USE: &str = "applinks.io/in-use";
 pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let api: Api<ApplicationInstance> = Api::namespaced(ctx.client.clone(), &ns);
-    let has_finalizer = obj.finalizers().iter().any(|f| f == IN_USE);
+    let has_finalizer = super::finalizer::has(&*obj, IN_USE);
     if obj.metadata.deletion_timestamp.is_some() {
         if !has_finalizer {
             return Ok(Action::await_change());
         }
         let users = super::link::links_of_instance(&ctx.links, &obj);
         if users.is_empty() {
-            let finalizers: Vec<&String> =
-                obj.finalizers().iter().filter(|f| *f != IN_USE).collect();
-            let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
-            match api
-                .patch(
-                    &obj.name_any(),
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
-                .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => return Err(e.into()),
-            }
+            super::finalizer::remove(&api, &*obj, IN_USE).await?;
             return Ok(Action::await_change());
         }
         // Links still use it; they are being deleted or will be. Look again from the local cache.
         return Ok(Action::requeue(std::time::Duration::from_secs(2)));
     }
     if !has_finalizer {
-        let mut finalizers = obj.finalizers().to_vec();
-        finalizers.push(IN_USE.to_string());
-        let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
-        api.patch(
-            &obj.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await?;
+        super::finalizer::add(&api, &*obj, IN_USE).await?;
     }
     let key = format!("instance/{ns}/{}", obj.name_any());
     let old = obj.status.clone().unwrap_or_default();

@@ -96,7 +96,7 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
     let key = format!("link/{ns}/{name}");
     let api: Api<ApplicationLink> = Api::namespaced(ctx.client.clone(), &ns);
     let deleting = obj.metadata.deletion_timestamp.is_some();
-    let has_finalizer = obj.finalizers().iter().any(|f| f == FINALIZER);
+    let has_finalizer = super::finalizer::has(&*obj, FINALIZER);
 
     if deleting && !has_finalizer {
         return Ok(Action::await_change());
@@ -115,11 +115,7 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
         return Ok(Action::await_change());
     }
     if !deleting && !has_finalizer {
-        let mut finalizers = obj.finalizers().to_vec();
-        finalizers.push(FINALIZER.to_string());
-        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
+        super::finalizer::add(&api, &*obj, FINALIZER).await?;
         return Ok(Action::requeue(Duration::ZERO));
     }
 
@@ -706,25 +702,7 @@ async fn execute(
 }
 
 async fn remove_finalizer(api: &Api<ApplicationLink>, obj: &ApplicationLink) -> Result<(), Error> {
-    let finalizers: Vec<&String> = obj
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .collect();
-    let patch =
-        json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
-    match api
-        .patch(
-            &obj.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    super::finalizer::remove(api, obj, FINALIZER).await
 }
 
 fn level(c: crate::atlassian::OAuthConfig) -> AuthLevel {

@@ -1,6 +1,7 @@
 //! The two controllers and what they share.
 
 mod backoff;
+mod finalizer;
 pub mod instance;
 mod link;
 

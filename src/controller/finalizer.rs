@@ -1,0 +1,54 @@
+//! Adding and removing one finalizer, guarded by resourceVersion so a concurrent change of the
+//! list is never overwritten (the patch fails with 409 and the reconcile retries).
+
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::errors::Error;
+
+pub fn has<K: Resource>(obj: &K, name: &str) -> bool {
+    obj.finalizers().iter().any(|f| f == name)
+}
+
+pub async fn add<K>(api: &Api<K>, obj: &K, name: &str) -> Result<(), Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let mut finalizers = obj.finalizers().to_vec();
+    finalizers.push(name.to_string());
+    patch(api, obj, finalizers).await
+}
+
+/// Removes `name`; an object already gone counts as done.
+pub async fn remove<K>(api: &Api<K>, obj: &K, name: &str) -> Result<(), Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let finalizers = obj
+        .finalizers()
+        .iter()
+        .filter(|f| *f != name)
+        .cloned()
+        .collect();
+    match patch(api, obj, finalizers).await {
+        Err(Error::Kube(kube::Error::Api(s))) if s.code == 404 => Ok(()),
+        other => other,
+    }
+}
+
+async fn patch<K>(api: &Api<K>, obj: &K, finalizers: Vec<String>) -> Result<(), Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let body =
+        json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&body),
+    )
+    .await?;
+    Ok(())
+}
