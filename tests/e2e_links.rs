@@ -720,3 +720,132 @@ async fn deleting_everything_at_once_still_deletes_both_ends() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn wrong_type_and_untrusted_certificate_are_clear_conditions() {
+    let env = env("wrongtype").await;
+    let pki = e2e::Pki::new();
+    let config = format!(
+        "control_port: 0\napps:\n- name: bamboo\n  product: bamboo\n  key_bits: 1024\n- name: secure\n  product: jira\n  key_bits: 1024\n  tls: {{cert: {}, key: {}}}\n",
+        pki.path("server.crt"),
+        pki.path("server.key")
+    );
+    let sim = Sim::start(&config);
+    let _op = Operator::start(&env.ns, &[]);
+    // Declared Jira, but Bamboo answers.
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("bamboo", sim.app("bamboo"), "jira", true),
+    );
+    // HTTPS with a certificate from a CA nobody told the operator about: verification stays on.
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("secure", sim.app("secure"), "jira", true),
+    );
+    for (name, reason, stalled) in [("bamboo", "WrongType", true), ("secure", "TlsError", true)] {
+        let (status, msg) = e2e::wait_for(&format!("{name}: {reason}"), || async {
+            let i = e2e::instance(&env.client, &env.ns, name).await;
+            let conds = i
+                .status
+                .as_ref()
+                .map(|s| s.conditions.clone())
+                .unwrap_or_default();
+            match e2e::condition(&conds, "Ready") {
+                Some((s, r, m)) if r == reason => Ok((s, m)),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+        assert_eq!(status, "False");
+        let i = e2e::instance(&env.client, &env.ns, name).await;
+        let conds = i.status.unwrap().conditions;
+        assert_eq!(
+            e2e::condition(&conds, "Stalled").is_some(),
+            stalled,
+            "{name}: {conds:?}"
+        );
+        assert!(!msg.is_empty());
+    }
+    // Trusting the CA fixes it without touching anything else.
+    let ca = pki
+        .ca_pem()
+        .lines()
+        .map(|l| format!("    {l}\n"))
+        .collect::<String>();
+    e2e::apply(
+        &env.ns,
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: sim-ca}}\nstringData:\n  ca.crt: |\n{ca}"
+        ),
+    );
+    let mut y = e2e::instance_yaml("secure", sim.app("secure"), "jira", true);
+    y.push_str("  tls: {caSecretRef: {name: sim-ca}}\n");
+    e2e::apply(&env.ns, &y);
+    e2e::wait_for("secure to become Ready", || async {
+        let i = e2e::instance(&env.client, &env.ns, "secure").await;
+        match e2e::condition(
+            &i.status
+                .as_ref()
+                .map(|s| s.conditions.clone())
+                .unwrap_or_default(),
+            "Ready",
+        ) {
+            Some((s, _, _)) if s == "True" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+#[tokio::test]
+async fn steady_state_traffic_is_small() {
+    // Counts, not timings: after the link is Ready, one resync pass costs a fixed, small number of
+    // requests per application (read the link, its OAuth levels and its health) and writes nothing.
+    let (env, sim, _op) = linked("steady", &[]).await;
+    let before_status = e2e::link(&env.client, &env.ns, "l")
+        .await
+        .metadata
+        .resource_version;
+    sim.control("jira", reqwest::Method::DELETE, "log", None)
+        .await;
+    // Wait for at least two resync passes (3s each) to be logged in Jira.
+    let per_pass = e2e::wait_for("two resync passes", || async {
+        let n = sim
+            .count_of("jira", "GET /rest/applinks/3.0/status/{id}")
+            .await;
+        if n >= 2 {
+            Ok(n)
+        } else {
+            Err(format!("{n} status reads"))
+        }
+    })
+    .await;
+    let total = sim.request_count("jira").await;
+    // Per pass in Jira: GET link, GET oauth, GET status (+ the instance re-check: manifest and
+    // authenticationinfo every 3s); the status call also makes Confluence call Jira back.
+    assert!(
+        total <= per_pass * 10,
+        "{total} requests for {per_pass} passes"
+    );
+    assert_eq!(
+        sim.count_of("jira", "PUT /rest/applinks/2.0/applicationlink")
+            .await,
+        0,
+        "no writes in steady state"
+    );
+    assert_eq!(
+        sim.count_of("jira", "PUT /rest/applinks/3.0/status/{id}/oauth")
+            .await,
+        0
+    );
+    let after_status = e2e::link(&env.client, &env.ns, "l")
+        .await
+        .metadata
+        .resource_version;
+    assert_eq!(
+        before_status, after_status,
+        "status is not rewritten when nothing changed"
+    );
+    common::delete_namespace(&env.client, &env.ns).await;
+}
