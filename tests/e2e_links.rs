@@ -849,3 +849,32 @@ async fn steady_state_traffic_is_small() {
     );
     common::delete_namespace(&env.client, &env.ns).await;
 }
+
+#[tokio::test]
+async fn transient_faults_are_retried_until_ready() {
+    let env = env("faults").await;
+    let sim = Sim::start(&apps(&[("jira", "jira"), ("confluence", "confluence")]));
+    let _op = Operator::start(&env.ns, &[]);
+    // Confluence throttles, then fails with 503, then is slow: the link still converges.
+    let faults = serde_json::json!({"throttle_next": 3, "retry_after_secs": 1, "fail_next": 3, "fail_status": 503, "latency_ms": 200});
+    sim.control("confluence", reqwest::Method::PUT, "faults", Some(faults))
+        .await;
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
+    );
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
+    assert_working_both_ways(&sim, "jira", "confluence").await;
+    assert_eq!(
+        sim.links("confluence").await.len(),
+        1,
+        "retries made no duplicate"
+    );
+    assert_eq!(sim.links("jira").await.len(), 1);
+    common::delete_namespace(&env.client, &env.ns).await;
+}
