@@ -39,7 +39,8 @@ echo "==> installing the CRDs"
 
 echo "==> starting the operator (logs: $APPLINK_E2E_RUN/logs/operator.log)"
 target/debug/applink-operator --link-resync-interval 30s >"$APPLINK_E2E_RUN/logs/operator.log" 2>&1 &
-pids+=($!)
+operator_pid=$!
+pids+=($operator_pid)
 
 echo "==> kubectl apply -f examples/"
 "$kubectl" apply -f examples/
@@ -59,6 +60,7 @@ curl -fsS -u admin:admin -H 'Accept: application/json' "http://127.0.0.1:18080/r
 echo
 
 echo
+echo "operator resident memory: $(( $(ps -o rss= -p "$operator_pid") / 1024 )) MiB (debug build)"
 echo "KUBECONFIG=$KUBECONFIG   (try: $kubectl describe applink confluence-bamboo)"
 if [ "${APPLINK_DEMO_EXIT:-0}" != 1 ] && [ -t 0 ]; then
   read -r -p "Press Enter to stop the demo..." _
