@@ -878,3 +878,109 @@ async fn transient_faults_are_retried_until_ready() {
     assert_eq!(sim.links("jira").await.len(), 1);
     common::delete_namespace(&env.client, &env.ns).await;
 }
+
+#[tokio::test]
+async fn two_way_without_authentication() {
+    let env = env("noauth").await;
+    let sim = Sim::start(&apps(&[("jira", "jira"), ("bamboo", "bamboo")]));
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("bamboo", sim.app("bamboo"), "bamboo", true),
+    );
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "bamboo", "None"));
+    let link =
+        e2e::wait_link_reason(&env.client, &env.ns, "l", "LinkedWithoutAuthentication").await;
+    let st = link.status.unwrap();
+    assert_eq!(st.mode, Some(applink_operator::crd::LinkMode::TwoWay));
+    for end in [st.source.unwrap(), st.target.unwrap()] {
+        let a = end.auth.unwrap();
+        assert!(
+            !a.incoming.enabled && !a.outgoing.enabled,
+            "no OAuth on either end"
+        );
+        assert_eq!(end.health.unwrap().error_type.as_deref(), Some("DISABLED"));
+    }
+    for (x, y) in [("jira", "bamboo"), ("bamboo", "jira")] {
+        let s = sim.link_status(x, y).await;
+        assert_eq!(s["error"]["type"], "DISABLED", "{x}: {s}");
+    }
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+#[tokio::test]
+async fn existing_links_are_left_alone_unless_adopted() {
+    let env = env("adopt").await;
+    let sim = Sim::start(&apps(&[("jira", "jira"), ("confluence", "confluence")]));
+    // Somebody linked Jira to Confluence by hand before the operator came.
+    let conf = sim.app("confluence").clone();
+    let manual = serde_json::json!({"id": conf.id, "name": "hand-made", "typeId": "confluence", "rpcUrl": conf.base_url, "displayUrl": conf.base_url, "isPrimary": false});
+    let code = sim
+        .send(
+            "jira",
+            reqwest::Method::PUT,
+            "rest/applinks/2.0/applicationlink",
+            Some(manual),
+        )
+        .await;
+    assert!(code < 300, "manual link: {code}");
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
+    );
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "LinkNotOwned").await;
+    let conds = link.status.unwrap().conditions;
+    let (_, _, msg) = e2e::condition(&conds, "Ready").unwrap();
+    assert!(msg.contains("adoptionPolicy: Adopt"), "{msg}");
+    assert_eq!(
+        e2e::condition(&conds, "Stalled").map(|c| c.0),
+        Some("True".into())
+    );
+    assert!(
+        sim.links("confluence").await.is_empty(),
+        "nothing done on either side"
+    );
+    assert_eq!(
+        sim.count_of("jira", "PUT /rest/applinks/3.0/status/{id}/oauth")
+            .await,
+        0
+    );
+    // Deleting an ApplicationLink that never owned the end leaves the hand-made link.
+    e2e::delete(&env.ns, "applink", "l");
+    e2e::wait_for("the link to go", || async {
+        match kube::Api::<applink_operator::crd::ApplicationLink>::namespaced(
+            env.client.clone(),
+            &env.ns,
+        )
+        .get_opt("l")
+        .await
+        .unwrap()
+        {
+            None => Ok(()),
+            Some(_) => Err("still there".into()),
+        }
+    })
+    .await;
+    assert_eq!(
+        sim.links("jira").await[&conf.id]["name"],
+        "hand-made",
+        "never deleted what it did not own"
+    );
+    // With adoption it takes the link over and completes it.
+    let adopt = e2e::link_yaml("l", "jira", "confluence", "OAuth") + "  adoptionPolicy: Adopt\n";
+    e2e::apply(&env.ns, &adopt);
+    e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
+    assert_working_both_ways(&sim, "jira", "confluence").await;
+    assert_eq!(sim.links("jira").await.len(), 1);
+    common::delete_namespace(&env.client, &env.ns).await;
+}

@@ -752,8 +752,13 @@ async fn report(
         } else {
             None
         };
+        // With authentication None, both sides being off is what was asked for: the
+        // applications report DISABLED, which is the healthy state of such a link.
+        let expected_disabled = obj.spec.authentication == Authentication::None
+            && health.as_ref().and_then(|h| h.error_type.as_deref()) == Some("DISABLED");
         if let Some(h) = &health
             && !h.working
+            && !expected_disabled
             && first_error.is_none()
         {
             let t = h.error_type.clone().unwrap_or_else(|| "UNKNOWN".into());
@@ -816,6 +821,15 @@ async fn report(
         );
     }
     match first_error {
+        None if obj.spec.authentication == Authentication::None => {
+            status.health = Some("Unauthenticated".into());
+            Cond::new(
+                READY,
+                true,
+                "LinkedWithoutAuthentication",
+                "both ends exist without authentication, as spec.authentication: None asks; the applications report the link as DISABLED (no OAuth)",
+            )
+        }
         None => {
             status.health = Some("Working".into());
             Cond::new(
