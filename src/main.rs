@@ -1,7 +1,10 @@
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use applink_operator::controller::{self, Settings};
+use applink_operator::leader;
 use applink_operator::telemetry::{self, LogFormat};
 use clap::{Args, Parser, Subcommand};
 use tracing::{error, info};
@@ -53,6 +56,19 @@ struct RunArgs {
         default_value_t = 4
     )]
     max_requests_per_application: usize,
+    /// Elect one active replica through a Lease (for more than one replica).
+    #[arg(long, env = "APPLINK_LEADER_ELECTION")]
+    leader_election: bool,
+    /// Namespace of the Lease (default: $POD_NAMESPACE, else `default`).
+    #[arg(long, env = "APPLINK_LEADER_ELECTION_NAMESPACE")]
+    leader_election_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(
+        long,
+        env = "APPLINK_LEADER_ELECTION_LEASE",
+        default_value = "applink-operator"
+    )]
+    leader_election_lease: String,
     /// Log format.
     #[arg(long, env = "APPLINK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -106,7 +122,51 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         "starting applink-operator {}",
         env!("CARGO_PKG_VERSION")
     );
-    controller::run(client, settings, shutdown_signal()).await;
+    if !args.leader_election {
+        controller::run(client, settings, shutdown_signal()).await;
+        return Ok(());
+    }
+    let lease = leader::Config {
+        namespace: args
+            .leader_election_namespace
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".into()),
+        name: args.leader_election_lease,
+        identity: std::env::var("POD_NAME").unwrap_or_else(|_| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "applink-operator".into());
+            format!("{host}-{}", std::process::id())
+        }),
+        lease_duration: Duration::from_secs(15),
+        renew_every: Duration::from_secs(2),
+    };
+    let mut signal = Box::pin(shutdown_signal());
+    tokio::select! {
+        _ = leader::acquire(&client, &lease) => {}
+        _ = &mut signal => return Ok(()),
+    }
+    // Reconcile until asked to stop or until the lease is lost, whichever comes first.
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+    let holder = {
+        let (client, lease) = (client.clone(), lease.clone());
+        tokio::spawn(async move {
+            leader::hold(&client, &lease).await;
+            let _ = lost_tx.send(());
+        })
+    };
+    let lost = Arc::new(AtomicBool::new(false));
+    let lost_flag = lost.clone();
+    let stop = async move {
+        tokio::select! {
+            _ = signal => {}
+            _ = lost_rx => lost_flag.store(true, Ordering::SeqCst),
+        }
+    };
+    controller::run(client.clone(), settings, stop).await;
+    holder.abort();
+    if lost.load(Ordering::SeqCst) {
+        anyhow::bail!("leadership lost; exiting so that only one replica reconciles");
+    }
+    leader::release(&client, &lease).await;
     Ok(())
 }
 

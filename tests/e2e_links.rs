@@ -984,3 +984,81 @@ async fn existing_links_are_left_alone_unless_adopted() {
     assert_eq!(sim.links("jira").await.len(), 1);
     common::delete_namespace(&env.client, &env.ns).await;
 }
+
+#[tokio::test]
+async fn leader_election_keeps_one_active_replica() {
+    let env = env("leader").await;
+    let sim = Sim::start(&apps(&[("jira", "jira"), ("confluence", "confluence")]));
+    let args = [
+        "--leader-election",
+        "--leader-election-namespace",
+        env.ns.as_str(),
+    ];
+    let mut a = Operator::start_with(&env.ns, &[("POD_NAME", "replica-a")], &args);
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(env.client.clone(), &env.ns);
+    let holder = || async {
+        let l = leases.get_opt("applink-operator").await.unwrap();
+        let h = l
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity)
+            .unwrap_or_default();
+        if h.is_empty() {
+            Err("no holder".to_string())
+        } else {
+            Ok(h)
+        }
+    };
+    assert_eq!(
+        e2e::wait_for("replica-a to lead", holder).await,
+        "replica-a"
+    );
+    let b = Operator::start_with(&env.ns, &[("POD_NAME", "replica-b")], &args);
+    e2e::wait_for("replica-b to stand by", || async {
+        if b.logs().contains("standing by") {
+            Ok(())
+        } else {
+            Err(b.logs())
+        }
+    })
+    .await;
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
+    );
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
+    assert!(
+        !b.logs().contains("Created"),
+        "the standby reconciled nothing"
+    );
+    // The leader shuts down gracefully and releases the lease: the standby takes over at once.
+    a.terminate();
+    assert!(a.wait_exit(e2e::WAIT));
+    assert_eq!(
+        e2e::wait_for("replica-b to lead", || async {
+            match holder().await {
+                Ok(h) if h == "replica-b" => Ok(h),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await,
+        "replica-b"
+    );
+    // And it reconciles: delete both ends through the new leader.
+    e2e::delete(&env.ns, "applink", "l");
+    e2e::wait_for("both ends deleted by replica-b", || async {
+        let n = sim.links("jira").await.len() + sim.links("confluence").await.len();
+        if n == 0 {
+            Ok(())
+        } else {
+            Err(format!("{n} ends left"))
+        }
+    })
+    .await;
+    common::delete_namespace(&env.client, &env.ns).await;
+}

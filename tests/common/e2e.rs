@@ -261,6 +261,10 @@ pub struct Operator {
 
 impl Operator {
     pub fn start(ns: &str, extra_env: &[(&str, &str)]) -> Operator {
+        Self::start_with(ns, extra_env, &[])
+    }
+
+    pub fn start_with(ns: &str, extra_env: &[(&str, &str)], extra_args: &[&str]) -> Operator {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("operator.log");
         let bin = crate::common::repo_path("target/debug/applink-operator");
@@ -278,6 +282,7 @@ impl Operator {
         .env("RUST_LOG", "info,applink_operator=debug")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
+        cmd.args(extra_args);
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
@@ -305,6 +310,14 @@ impl Operator {
 
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM: the graceful shutdown path.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
     }
 
     pub fn stop(&mut self) {
