@@ -894,3 +894,49 @@ spec:
         common::delete_namespace(&client, n).await;
     }
 }
+
+#[test]
+fn chart_renders_leader_election_when_enabled() {
+    let docs = render("ops", &["leaderElection.enabled=true", "replicaCount=2"]);
+    let leases: Vec<&Value> = docs
+        .iter()
+        .filter(|d| {
+            d["kind"] == "Role"
+                && d["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with("-leader-election"))
+        })
+        .collect();
+    assert_eq!(leases.len(), 1, "one Role for the Lease");
+    assert_eq!(
+        leases[0]["metadata"]["namespace"], "ops",
+        "in the release namespace"
+    );
+    let expected: BTreeSet<(String, String, String)> = ["get", "create", "update"]
+        .iter()
+        .map(|v| {
+            (
+                "coordination.k8s.io".to_string(),
+                "leases".to_string(),
+                v.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(grants(leases[0]), expected, "exactly the Lease verbs");
+    assert!(docs.iter().any(
+        |d| d["kind"] == "RoleBinding" && d["roleRef"]["name"] == leases[0]["metadata"]["name"]
+    ));
+    let d = one(&docs, "Deployment");
+    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
+    let a = args(d);
+    assert!(
+        a.contains(&"--leader-election".to_string())
+            && a.contains(&"--leader-election-namespace=ops".to_string()),
+        "{a:?}"
+    );
+    // Without it, more than one replica is refused: both would reconcile.
+    let err =
+        try_render("ops", &["replicaCount=2"]).expect_err("two replicas without leader election");
+    assert!(err.contains("leaderElection.enabled"), "{err}");
+}
