@@ -7,6 +7,7 @@ pub mod crd;
 pub mod crdgen;
 pub mod errors;
 pub mod failpoint;
+pub mod health;
 pub mod leader;
 pub mod planner;
 pub mod preflight;

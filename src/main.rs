@@ -69,6 +69,9 @@ struct RunArgs {
         default_value = "applink-operator"
     )]
     leader_election_lease: String,
+    /// Serve /healthz, /readyz and /metrics on this address (e.g. 0.0.0.0:8080); off when unset.
+    #[arg(long, env = "APPLINK_HEALTH_ADDR")]
+    health_addr: Option<std::net::SocketAddr>,
     /// Log format.
     #[arg(long, env = "APPLINK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -122,8 +125,18 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         "starting applink-operator {}",
         env!("CARGO_PKG_VERSION")
     );
+    let metrics = Arc::new(applink_operator::health::Metrics::default());
+    if let Some(addr) = args.health_addr {
+        let m = metrics.clone();
+        tokio::spawn(async move {
+            if let Err(e) = applink_operator::health::serve(addr, m).await {
+                error!(error = %e, %addr, "cannot serve the health endpoint");
+                std::process::exit(1);
+            }
+        });
+    }
     if !args.leader_election {
-        controller::run(client, settings, shutdown_signal()).await;
+        controller::run(client, settings, metrics, shutdown_signal()).await;
         return Ok(());
     }
     let lease = leader::Config {
@@ -140,6 +153,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         renew_every: Duration::from_secs(2),
     };
     let mut signal = Box::pin(shutdown_signal());
+    // A standby is healthy and ready (a rolling update must be able to start it); it just waits.
+    metrics.set_ready();
     tokio::select! {
         _ = leader::acquire(&client, &lease) => {}
         _ = &mut signal => return Ok(()),
@@ -161,7 +176,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             _ = lost_rx => lost_flag.store(true, Ordering::SeqCst),
         }
     };
-    controller::run(client.clone(), settings, stop).await;
+    controller::run(client.clone(), settings, metrics, stop).await;
     holder.abort();
     if lost.load(Ordering::SeqCst) {
         anyhow::bail!("leadership lost; exiting so that only one replica reconciles");

@@ -44,7 +44,11 @@ async fn assert_working_both_ways(sim: &Sim, a: &str, b: &str) {
 async fn two_way(prefix: &str, source: (&str, &str, &str), target: (&str, &str, &str), auth: &str) {
     let env = env(prefix).await;
     let sim = Sim::start(&apps(&[(source.0, source.1), (target.0, target.1)]));
-    let _op = Operator::start(&env.ns, &[]);
+    let health = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let _op = Operator::start_with(&env.ns, &[], &["--health-addr", &health.to_string()]);
     e2e::apply(
         &env.ns,
         &e2e::instance_yaml(source.0, sim.app(source.0), source.2, true),
@@ -72,6 +76,19 @@ async fn two_way(prefix: &str, source: (&str, &str, &str), target: (&str, &str, 
     // Exactly one link each way.
     assert_eq!(sim.links(source.0).await.len(), 1);
     assert_eq!(sim.links(target.0).await.len(), 1);
+    // The probe and metrics endpoint agrees.
+    let get = |path: &'static str| async move {
+        reqwest::get(format!("http://{health}{path}"))
+            .await
+            .unwrap()
+    };
+    assert_eq!(get("/readyz").await.status(), 200);
+    let metrics = get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("applink_reconciles_total{kind=\"ApplicationLink\",result=\"ok\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("applink_ready 1"), "{metrics}");
     common::delete_namespace(&env.client, &env.ns).await;
 }
 

@@ -73,6 +73,7 @@ pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Resu
     let mut conds = Vec::new();
     let requeue = match &outcome {
         Ok(()) => {
+            ctx.metrics.reconciled("ApplicationInstance", "ok");
             ctx.backoff.succeeded(&key);
             let administered = status.administered == Some(true);
             let msg = if administered {
@@ -105,6 +106,7 @@ pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Resu
                 .unwrap_or(ctx.settings.instance_check_interval)
         }
         Err(e) => {
+            ctx.metrics.reconciled("ApplicationInstance", e.reason());
             let delay = ctx.backoff.failed(&key, e.retry_after());
             conds.push(Cond::new(READY, false, e.reason(), e.to_string()));
             if e.is_stalled() {

@@ -128,6 +128,7 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
     let (conds, requeue) = match result {
         Ok(Outcome::Done) => return Ok(Action::await_change()),
         Ok(Outcome::Applied(n)) => {
+            ctx.metrics.reconciled("ApplicationLink", "applied");
             ctx.backoff.succeeded(&key);
             let msg = format!("applied {n} change(s); verifying");
             (
@@ -139,6 +140,10 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
             )
         }
         Ok(Outcome::Observed(ready)) => {
+            ctx.metrics.reconciled(
+                "ApplicationLink",
+                if ready.status { "ok" } else { "not_ready" },
+            );
             ctx.backoff.succeeded(&key);
             let mut conds = vec![ready.clone()];
             let resync = ctx.settings.link_resync_interval;
@@ -157,6 +162,7 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
             (conds, requeue)
         }
         Err(e) => {
+            ctx.metrics.reconciled("ApplicationLink", e.reason());
             let delay = ctx.backoff.failed(&key, e.retry_after());
             let (reason, message) = if deleting {
                 (

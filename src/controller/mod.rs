@@ -41,6 +41,7 @@ pub struct Context {
     pub instances: Store<ApplicationInstance>,
     /// The link controller's cache, read by instance reconciles (which links use an instance).
     pub links: Store<ApplicationLink>,
+    pub metrics: Arc<crate::health::Metrics>,
 }
 
 impl Context {
@@ -73,10 +74,27 @@ where
     }
 }
 
+/// Counts a watch's first complete listing; the second of the two marks the operator ready.
+fn on_init_done<K>(
+    synced: Arc<std::sync::atomic::AtomicU8>,
+    metrics: Arc<crate::health::Metrics>,
+) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) {
+    let mut seen = false;
+    move |ev| {
+        if !seen && matches!(ev, Ok(watcher::Event::InitDone)) {
+            seen = true;
+            if synced.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                metrics.set_ready();
+            }
+        }
+    }
+}
+
 /// Runs both controllers until `shutdown` resolves; in-flight reconciles finish first.
 pub async fn run(
     client: Client,
     settings: Settings,
+    metrics: Arc<crate::health::Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let instances = api::<ApplicationInstance>(&client, &settings.namespace);
@@ -84,14 +102,18 @@ pub async fn run(
     // Reconcile on spec (generation) changes only: the operator's own status writes and
     // ownership annotations must not retrigger it (that would bypass the backoff).
     let (instance_store, instance_writer) = reflector::store();
+    // Ready (for /readyz) once both watches have listed everything once.
+    let synced = Arc::new(std::sync::atomic::AtomicU8::new(0));
     let instance_stream = watcher(instances.clone(), watcher::Config::default().any_semantic())
         .default_backoff()
+        .inspect(on_init_done(synced.clone(), metrics.clone()))
         .reflect(instance_writer)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     let (link_store, link_writer) = reflector::store();
     let link_stream = watcher(links, watcher::Config::default().any_semantic())
         .default_backoff()
+        .inspect(on_init_done(synced, metrics.clone()))
         .reflect(link_writer)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
@@ -112,6 +134,7 @@ pub async fn run(
         ),
         instances: instance_store.clone(),
         links: link_store.clone(),
+        metrics: metrics.clone(),
     });
     // One shutdown signal shared by both controllers.
     let (tx, rx) = tokio::sync::watch::channel(false);
