@@ -307,10 +307,17 @@ fn assert_deployment(d: &Value, sa: &Value) {
         pod_name["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name",
         "POD_NAME from the downward API"
     );
-    // The binary serves no HTTP port, so no ports and no HTTP probes.
-    for k in ["ports", "livenessProbe", "readinessProbe", "startupProbe"] {
-        assert!(c.get(k).is_none(), "{k} rendered: {c}");
+    // The health endpoint: one port, liveness on /healthz, readiness on /readyz.
+    assert_eq!(
+        c["ports"],
+        json!([{"name": "health", "containerPort": 8080, "protocol": "TCP"}])
+    );
+    // (The API server adds `scheme: HTTP` to what it stores; compare the fields the chart sets.)
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        assert_eq!(c[probe]["httpGet"]["path"], path, "{probe}");
+        assert_eq!(c[probe]["httpGet"]["port"], "health", "{probe}");
     }
+    assert!(args(d).contains(&"--health-addr=0.0.0.0:8080".to_string()));
     let sc = &c["securityContext"];
     assert_eq!(sc["runAsNonRoot"], true);
     assert_eq!(sc["readOnlyRootFilesystem"], true);
@@ -406,6 +413,7 @@ fn chart_renders_cluster_wide_rbac_exactly() {
             "--link-resync-interval=5m",
             "--request-timeout=15s",
             "--max-requests-per-application=4",
+            "--health-addr=0.0.0.0:8080",
         ],
         "no --namespace: all namespaces"
     );
@@ -456,6 +464,7 @@ fn chart_renders_namespaced_rbac_when_watching_one_namespace() {
             "--link-resync-interval=10m",
             "--request-timeout=30s",
             "--max-requests-per-application=2",
+            "--health-addr=0.0.0.0:8080",
         ]
     );
     assert!(
@@ -805,7 +814,14 @@ spec:
     let pod_name = "applink-operator-chart-test";
     let _operator = OperatorProcess(
         Command::new(env!("CARGO_BIN_EXE_applink-operator"))
-            .args(args(&d))
+            // The Deployment's arguments, with the health endpoint on a free loopback port.
+            .args(args(&d).into_iter().map(|a| {
+                if a.starts_with("--health-addr=") {
+                    "--health-addr=127.0.0.1:0".to_string()
+                } else {
+                    a
+                }
+            }))
             .env("KUBECONFIG", &kc)
             .env("POD_NAME", pod_name)
             .env("RUST_LOG", "info")
