@@ -387,19 +387,8 @@ async fn relocate_to_a_different_application_is_refused() {
     let y = e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true)
         .replace(&old_url, &sim.app("other").base_url);
     e2e::apply(&env.ns, &y);
-    let inst = e2e::wait_for("IdentityMismatch on the instance", || async {
-        let i = e2e::instance(&env.client, &env.ns, "confluence").await;
-        let c = e2e::condition(
-            &i.status
-                .as_ref()
-                .map(|s| s.conditions.clone())
-                .unwrap_or_default(),
-            "Ready",
-        );
-        match c {
-            Some((_, r, _)) if r == "IdentityMismatch" => Ok(i),
-            other => Err(format!("{other:?}")),
-        }
+    let (inst, _) = e2e::wait_instance(&env.client, &env.ns, "confluence", "Ready", |c| {
+        c.1 == "IdentityMismatch"
     })
     .await;
     let st = inst.status.unwrap();
@@ -434,20 +423,7 @@ async fn relocate_to_a_different_application_is_refused() {
 async fn delete_removes_both_ends() {
     let (env, sim, _op) = linked("delete", &[]).await;
     e2e::delete(&env.ns, "applink", "l");
-    e2e::wait_for("the ApplicationLink to be gone", || async {
-        match kube::Api::<applink_operator::crd::ApplicationLink>::namespaced(
-            env.client.clone(),
-            &env.ns,
-        )
-        .get_opt("l")
-        .await
-        .unwrap()
-        {
-            None => Ok(()),
-            Some(l) => Err(format!("{:?}", l.status.map(|s| s.conditions))),
-        }
-    })
-    .await;
+    e2e::wait_link_gone(&env.client, &env.ns, "l").await;
     assert!(sim.links("jira").await.is_empty(), "source end deleted");
     assert!(
         sim.links("confluence").await.is_empty(),
@@ -503,20 +479,7 @@ async fn delete_with_target_down_holds_until_orphan() {
         None,
     )
     .unwrap();
-    e2e::wait_for("the ApplicationLink to be released", || async {
-        match kube::Api::<applink_operator::crd::ApplicationLink>::namespaced(
-            env.client.clone(),
-            &env.ns,
-        )
-        .get_opt("l")
-        .await
-        .unwrap()
-        {
-            None => Ok(()),
-            Some(_) => Err("still there".to_string()),
-        }
-    })
-    .await;
+    e2e::wait_link_gone(&env.client, &env.ns, "l").await;
     sim.control("confluence", reqwest::Method::POST, "start", None)
         .await;
     assert_eq!(
@@ -650,20 +613,11 @@ async fn wrong_credentials_give_a_clear_condition_and_no_storm() {
     let y = e2e::instance_yaml("jira", sim.app("jira"), "jira", true)
         .replace("password: admin", "password: wrong");
     e2e::apply(&env.ns, &y);
-    let inst = e2e::wait_for("CredentialsRejected", || async {
-        let i = e2e::instance(&env.client, &env.ns, "jira").await;
-        match e2e::condition(
-            &i.status
-                .as_ref()
-                .map(|s| s.conditions.clone())
-                .unwrap_or_default(),
-            "CredentialsValid",
-        ) {
-            Some((s, r, m)) if s == "False" && r == "CredentialsRejected" => Ok(m),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let (_, (_, _, inst)) =
+        e2e::wait_instance(&env.client, &env.ns, "jira", "CredentialsValid", |c| {
+            c.0 == "False" && c.1 == "CredentialsRejected"
+        })
+        .await;
     assert!(
         inst.contains("administrator"),
         "says what to change: {inst}"
@@ -760,21 +714,9 @@ async fn wrong_type_and_untrusted_certificate_are_clear_conditions() {
         &e2e::instance_yaml("secure", sim.app("secure"), "jira", true),
     );
     for (name, reason, stalled) in [("bamboo", "WrongType", true), ("secure", "TlsError", true)] {
-        let (status, msg) = e2e::wait_for(&format!("{name}: {reason}"), || async {
-            let i = e2e::instance(&env.client, &env.ns, name).await;
-            let conds = i
-                .status
-                .as_ref()
-                .map(|s| s.conditions.clone())
-                .unwrap_or_default();
-            match e2e::condition(&conds, "Ready") {
-                Some((s, r, m)) if r == reason => Ok((s, m)),
-                other => Err(format!("{other:?}")),
-            }
-        })
-        .await;
+        let (i, (status, _, msg)) =
+            e2e::wait_instance(&env.client, &env.ns, name, "Ready", |c| c.1 == reason).await;
         assert_eq!(status, "False");
-        let i = e2e::instance(&env.client, &env.ns, name).await;
         let conds = i.status.unwrap().conditions;
         assert_eq!(
             e2e::condition(&conds, "Stalled").is_some(),
@@ -798,20 +740,7 @@ async fn wrong_type_and_untrusted_certificate_are_clear_conditions() {
     let mut y = e2e::instance_yaml("secure", sim.app("secure"), "jira", true);
     y.push_str("  tls: {caSecretRef: {name: sim-ca}}\n");
     e2e::apply(&env.ns, &y);
-    e2e::wait_for("secure to become Ready", || async {
-        let i = e2e::instance(&env.client, &env.ns, "secure").await;
-        match e2e::condition(
-            &i.status
-                .as_ref()
-                .map(|s| s.conditions.clone())
-                .unwrap_or_default(),
-            "Ready",
-        ) {
-            Some((s, _, _)) if s == "True" => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    e2e::wait_instance(&env.client, &env.ns, "secure", "Ready", |c| c.0 == "True").await;
     common::delete_namespace(&env.client, &env.ns).await;
 }
 
@@ -974,20 +903,7 @@ async fn existing_links_are_left_alone_unless_adopted() {
     );
     // Deleting an ApplicationLink that never owned the end leaves the hand-made link.
     e2e::delete(&env.ns, "applink", "l");
-    e2e::wait_for("the link to go", || async {
-        match kube::Api::<applink_operator::crd::ApplicationLink>::namespaced(
-            env.client.clone(),
-            &env.ns,
-        )
-        .get_opt("l")
-        .await
-        .unwrap()
-        {
-            None => Ok(()),
-            Some(_) => Err("still there".into()),
-        }
-    })
-    .await;
+    e2e::wait_link_gone(&env.client, &env.ns, "l").await;
     assert_eq!(
         sim.links("jira").await[&conf.id]["name"],
         "hand-made",

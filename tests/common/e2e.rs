@@ -570,3 +570,45 @@ impl Pki {
         std::fs::read_to_string(self.dir.path().join("ca.crt")).unwrap()
     }
 }
+
+/// Waits until the ApplicationLink no longer exists (its finalizer released).
+pub async fn wait_link_gone(client: &Client, ns: &str, name: &str) {
+    let api = Api::<ApplicationLink>::namespaced(client.clone(), ns);
+    wait_for(&format!("ApplicationLink {name} to be gone"), || async {
+        match api.get_opt(name).await.unwrap() {
+            None => Ok(()),
+            Some(l) => Err(format!("{:?}", l.status.map(|s| s.conditions))),
+        }
+    })
+    .await
+}
+
+/// Waits until condition `type_` of an instance satisfies `accept` (status, reason, message);
+/// returns the instance and that condition.
+pub async fn wait_instance<F>(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    type_: &str,
+    accept: F,
+) -> (ApplicationInstance, (String, String, String))
+where
+    F: Fn(&(String, String, String)) -> bool,
+{
+    wait_for(
+        &format!("ApplicationInstance {name} condition {type_}"),
+        || async {
+            let i = instance(client, ns, name).await;
+            let conds = i
+                .status
+                .as_ref()
+                .map(|s| s.conditions.clone())
+                .unwrap_or_default();
+            match condition(&conds, type_) {
+                Some(c) if accept(&c) => Ok((i, c)),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await
+}
