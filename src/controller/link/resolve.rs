@@ -1,0 +1,281 @@
+//! Resolving both applications of a link and the rules that depend on them.
+
+use kube::runtime::reflector::ObjectRef;
+
+use super::super::Context;
+use super::super::instance::usable;
+use crate::atlassian::{AtlassianClient, Credentials};
+use crate::crd::{ApplicationInstance, ApplicationLink, ApplicationType, Authentication};
+use crate::errors::Error;
+use crate::planner::{End, Peer};
+
+/// One application of the link, resolved.
+pub(super) struct App {
+    /// How users name it: the instance name, or the inline URL.
+    pub(super) label: String,
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) type_id: String,
+    pub(super) url: String,
+    pub(super) display_url: String,
+    pub(super) cloud: bool,
+    /// Admin client when the operator administers this application.
+    pub(super) admin: Option<AtlassianClient>,
+}
+
+impl App {
+    pub(super) fn as_peer(&self) -> Peer {
+        Peer {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            type_id: self.type_id.clone(),
+            rpc_url: self.url.clone(),
+            display_url: self.display_url.clone(),
+        }
+    }
+}
+
+pub(super) struct Resolved {
+    pub(super) source: App,
+    pub(super) target: App,
+}
+
+impl Resolved {
+    pub(super) fn two_way(&self) -> bool {
+        self.target.admin.is_some()
+    }
+
+    pub(super) fn app(&self, end: End) -> &App {
+        match end {
+            End::Source => &self.source,
+            End::Target => &self.target,
+        }
+    }
+
+    /// The client of the application an end lives in.
+    pub(super) fn client(&self, end: End) -> &AtlassianClient {
+        self.app(end)
+            .admin
+            .as_ref()
+            .expect("only administered ends are planned")
+    }
+}
+
+/// Finds both applications. The source must be administered; the target is administered when
+/// its instance has valid credentials (two-way), else only the source end is managed (one-way).
+pub(super) async fn resolve(
+    obj: &ApplicationLink,
+    ctx: &Context,
+    ns: &str,
+) -> Result<Resolved, Error> {
+    let source = instance_app(ctx, ns, &obj.spec.source.instance_ref.name).await?;
+    if source.admin.is_none() {
+        return Err(Error::SourceNotAdministered {
+            name: obj.spec.source.instance_ref.name.clone(),
+        });
+    }
+    let target = match (&obj.spec.target.instance_ref, &obj.spec.target.url) {
+        (Some(r), _) => instance_app(ctx, ns, &r.name).await?,
+        (None, Some(url)) => {
+            inline_app(
+                ctx,
+                url.as_str(),
+                obj.spec.target.app_type,
+                obj.spec.target.cloud,
+            )
+            .await?
+        }
+        (None, None) => unreachable!("refused by the CRD's CEL rules"),
+    };
+    Ok(Resolved { source, target })
+}
+
+async fn instance_app(ctx: &Context, ns: &str, name: &str) -> Result<App, Error> {
+    let instance = ctx
+        .instances
+        .get(&ObjectRef::<ApplicationInstance>::new(name).within(ns))
+        .ok_or_else(|| Error::InstanceNotFound {
+            name: name.to_string(),
+        })?;
+    let s = usable(&instance).map_err(|why| Error::InstanceNotReady {
+        name: name.to_string(),
+        why,
+    })?;
+    let type_id = s.type_id.clone().unwrap_or_else(|| "generic".into());
+    let url = instance.spec.url.normalized().to_string();
+    // A generic application has no Application Links plugin: it never holds a link end.
+    let admin = if s.administered == Some(true) && type_id != "generic" {
+        Some(admin_client(ctx, ns, name, &instance).await?)
+    } else {
+        None
+    };
+    Ok(App {
+        label: format!("ApplicationInstance {name}"),
+        id: link_id(
+            &type_id,
+            s.application_id.as_deref().unwrap_or_default(),
+            &url,
+        ),
+        name: s
+            .application_name
+            .clone()
+            .unwrap_or_else(|| name.to_string()),
+        type_id,
+        url,
+        display_url: instance
+            .spec
+            .display_url
+            .as_ref()
+            .unwrap_or(&instance.spec.url)
+            .normalized()
+            .to_string(),
+        cloud: s.cloud.unwrap_or(false),
+        admin,
+    })
+}
+
+/// The admin client of an instance. When its Secret is gone (deleted together with the links,
+/// as `kubectl delete -f` or a namespace deletion does), the last client this process built is
+/// used, so the link ends can still be deleted.
+async fn admin_client(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    instance: &ApplicationInstance,
+) -> Result<AtlassianClient, Error> {
+    let r = instance
+        .spec
+        .credentials_secret_ref
+        .as_ref()
+        .expect("administered implies credentials");
+    let key = format!("{ns}/{name}");
+    let creds = match crate::secrets::credentials(&ctx.client, ns, r).await {
+        Ok(c) => c,
+        Err(e @ (Error::SecretNotFound { .. } | Error::SecretIncomplete { .. })) => {
+            return ctx.clients.last_admin(&key).ok_or(e);
+        }
+        Err(e) => return Err(e),
+    };
+    let ca = crate::secrets::ca_bundle(&ctx.client, ns, instance.spec.tls.as_ref()).await?;
+    let client = ctx
+        .clients
+        .get(instance.spec.url.as_str(), &creds, ca.as_deref())
+        .map_err(|e| Error::remote("client", e))?;
+    ctx.clients.remember_admin(&key, &client);
+    Ok(client)
+}
+
+/// An application nobody here administers: read its manifest anonymously; an application
+/// without one (no applinks plugin) is a generic application, whose link id Atlassian derives
+/// from the URL.
+async fn inline_app(
+    ctx: &Context,
+    url: &str,
+    declared: Option<ApplicationType>,
+    cloud: Option<bool>,
+) -> Result<App, Error> {
+    let base = crate::crd::BaseUrl::from(url);
+    let client = ctx
+        .clients
+        .get(url, &Credentials::Anonymous, None)
+        .map_err(|e| Error::remote("client", e))?;
+    let normalized = base.normalized().to_string();
+    let (id, name, type_id) = match client.manifest().await {
+        Ok(m) => (link_id(&m.type_id, &m.id, &normalized), m.name, m.type_id),
+        Err(e) if e.is_not_found() || declared == Some(ApplicationType::Generic) => {
+            (generic_id(&normalized), base.host(), "generic".to_string())
+        }
+        Err(e) => return Err(Error::remote(format!("reading the manifest of {url}"), e)),
+    };
+    if let Some(t) = declared
+        && !t.matches_type_id(&type_id)
+    {
+        return Err(Error::WrongType {
+            url: url.to_string(),
+            expected: t.type_id().to_string(),
+            actual: type_id,
+        });
+    }
+    Ok(App {
+        label: url.to_string(),
+        id,
+        name,
+        type_id,
+        url: normalized.clone(),
+        display_url: normalized,
+        cloud: cloud.unwrap_or_else(|| base.is_atlassian_cloud()),
+        admin: None,
+    })
+}
+
+/// The id a link to this application gets: its manifest id, except for generic applications,
+/// whose links Atlassian always keys by the URL (see [`generic_id`]).
+fn link_id(type_id: &str, manifest_id: &str, url: &str) -> String {
+    if type_id == "generic" {
+        generic_id(url)
+    } else {
+        manifest_id.to_string()
+    }
+}
+
+/// Atlassian's id of a link without a manifest: `UUID.nameUUIDFromBytes(url)` (MD5, version 3).
+pub fn generic_id(url: &str) -> String {
+    use md5::{Digest, Md5};
+    let digest: [u8; 16] = Md5::digest(url.as_bytes()).into();
+    uuid::Builder::from_md5_bytes(digest)
+        .into_uuid()
+        .to_string()
+}
+
+/// Rules that depend on the resolved applications (the CRD refuses what the manifest shows).
+pub(super) fn check_rules(obj: &ApplicationLink, r: &Resolved) -> Result<(), Error> {
+    let (s, t) = (&r.source, &r.target);
+    if obj.spec.authentication == Authentication::OAuthImpersonation {
+        if s.cloud || t.cloud {
+            let cloud = if s.cloud { &s.label } else { &t.label };
+            return Err(Error::ImpersonationNotAllowed(format!(
+                "{cloud} is an Atlassian Cloud site, and Jira Cloud does not allow 2-legged OAuth with impersonation: set spec.authentication: OAuth"
+            )));
+        }
+        if s.type_id == "generic" || t.type_id == "generic" {
+            return Err(Error::ImpersonationNotAllowed(
+                "OAuth with impersonation is only for Atlassian applications that share a user base, and one end is a generic application: set spec.authentication: OAuth or None".into(),
+            ));
+        }
+    }
+    if s.cloud || t.cloud {
+        for app in [s, t] {
+            if !app.url.to_ascii_lowercase().starts_with("https://") {
+                return Err(Error::HttpsRequired(format!(
+                    "a link with an Atlassian Cloud site needs HTTPS on both ends, but {} is at {}: serve it over HTTPS with a certificate that is not self-signed and change its URL",
+                    app.label, app.url
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generic_id_matches_java_name_uuid_from_bytes() {
+        // UUID.nameUUIDFromBytes("http://example.com".getBytes()) in Java.
+        let id = generic_id("http://example.com");
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "3", "version 3");
+        assert_eq!(generic_id("http://example.com"), id, "deterministic");
+    }
+}
+#[cfg(test)]
+mod generic_id_vector {
+    #[test]
+    fn same_id_as_the_simulator_computed_for_a_generic_link() {
+        assert_eq!(
+            super::generic_id("http://127.0.0.1:18100"),
+            "afceaba0-7033-381b-b435-9d0b0812eace"
+        );
+    }
+}
