@@ -114,10 +114,6 @@ pub enum Action {
         end: End,
         link_id: String,
     },
-    /// Forget the claim of an end verified to be gone.
-    Release {
-        end: End,
-    },
     RemoveFinalizer,
 }
 
@@ -273,28 +269,26 @@ fn plan_delete(input: &Input) -> Plan {
     if input.deletion_policy == DeletionPolicy::Orphan {
         return Plan::Act(vec![Action::RemoveFinalizer]);
     }
-    let mut actions = Vec::new();
-    let mut pending = false;
-    for (end, e) in ends(input) {
-        let Some(claimed) = &e.observed.claimed else {
-            continue; // never ours: left alone
-        };
-        let present = e.observed.link.as_ref().is_some_and(|l| &l.id == claimed);
-        if present {
-            actions.push(Action::Delete {
-                end,
-                link_id: claimed.clone(),
-            });
-            pending = true;
-        } else {
-            actions.push(Action::Release { end });
-        }
+    // Only ends this resource claimed are deleted; the claims go with the object.
+    let deletes: Vec<Action> = ends(input)
+        .filter_map(|(end, e)| {
+            let claimed = e.observed.claimed.as_ref()?;
+            e.observed
+                .link
+                .as_ref()
+                .filter(|l| &l.id == claimed)
+                .map(|_| Action::Delete {
+                    end,
+                    link_id: claimed.clone(),
+                })
+        })
+        .collect();
+    // The finalizer goes only once an observation shows every owned end gone.
+    if deletes.is_empty() {
+        Plan::Act(vec![Action::RemoveFinalizer])
+    } else {
+        Plan::Act(deletes)
     }
-    // The finalizer goes only once a later observation shows every owned end gone.
-    if !pending {
-        actions.push(Action::RemoveFinalizer);
-    }
-    Plan::Act(actions)
 }
 
 fn new_link(d: &DesiredEnd) -> NewLink {
@@ -384,7 +378,6 @@ mod tests {
                     Action::ConfigureOAuth { end, .. } => format!("oauth {}", end.as_str()),
                     Action::EnsureAllowlist { end, .. } => format!("allowlist {}", end.as_str()),
                     Action::Delete { end, .. } => format!("delete {}", end.as_str()),
-                    Action::Release { end } => format!("release {}", end.as_str()),
                     Action::RemoveFinalizer => "remove-finalizer".into(),
                 })
                 .collect(),
@@ -582,13 +575,13 @@ mod tests {
         cases.push((
             "one end verified gone, the other still there",
             del.clone(),
-            vec!["release source", "delete target"],
+            vec!["delete target"],
         ));
         del.target.as_mut().unwrap().observed.link = None;
         cases.push((
             "both verified gone: finalizer removed",
             del.clone(),
-            vec!["release source", "release target", "remove-finalizer"],
+            vec!["remove-finalizer"],
         ));
         let mut del_unowned = two_way(
             OAuth,

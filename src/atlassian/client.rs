@@ -103,6 +103,9 @@ struct Inner {
     timeout: Duration,
     max_body_bytes: usize,
     retry: RetryPolicy,
+    /// Set once the V3 `applinks` resource has answered: from then on its 404 for an id means
+    /// "no such link", and the classic resource need not be asked as well.
+    v3_applinks: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for AtlassianClient {
@@ -149,8 +152,21 @@ impl AtlassianClient {
                 timeout: config.timeout,
                 max_body_bytes: config.max_body_bytes,
                 retry: config.retry,
+                v3_applinks: std::sync::atomic::AtomicBool::new(false),
             }),
         })
+    }
+
+    pub(super) fn v3_applinks_known(&self) -> bool {
+        self.inner
+            .v3_applinks
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(super) fn set_v3_applinks_known(&self) {
+        self.inner
+            .v3_applinks
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Base URL (always ending in `/`).

@@ -162,6 +162,7 @@ impl AtlassianClient {
         {
             Ok(reply) => {
                 let items: Vec<Value> = reply.json()?;
+                self.set_v3_applinks_known();
                 Ok(items
                     .into_iter()
                     .filter_map(|item| match serde_json::from_value::<ApplicationLinkV3>(item) {
@@ -200,7 +201,13 @@ impl AtlassianClient {
             )
             .await
         {
-            Ok(reply) => Ok(Some(reply.json::<ApplicationLinkV3>()?.into())),
+            Ok(reply) => {
+                let link = reply.json::<ApplicationLinkV3>()?.into();
+                self.set_v3_applinks_known();
+                Ok(Some(link))
+            }
+            // V3 is known to be there: its 404 is the answer.
+            Err(ApiError::NotFound { .. }) if self.v3_applinks_known() => Ok(None),
             Err(ApiError::NotFound { .. }) => {
                 match self
                     .execute(

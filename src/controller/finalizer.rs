@@ -21,20 +21,33 @@ where
     patch(api, obj, finalizers).await
 }
 
-/// Removes `name`; an object already gone counts as done.
+/// Removes `name`; an object already gone counts as done. A JSON patch that tests the entry
+/// before removing it, rather than a resourceVersion guard: the reconcile may have changed the
+/// object (annotations) since it was read, and that must not make the removal fail.
 pub async fn remove<K>(api: &Api<K>, obj: &K, name: &str) -> Result<(), Error>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
-    let finalizers = obj
-        .finalizers()
-        .iter()
-        .filter(|f| *f != name)
-        .cloned()
-        .collect();
-    match patch(api, obj, finalizers).await {
-        Err(Error::Kube(kube::Error::Api(s))) if s.code == 404 => Ok(()),
-        other => other,
+    let Some(i) = obj.finalizers().iter().position(|f| f == name) else {
+        return Ok(());
+    };
+    let path = format!("/metadata/finalizers/{i}");
+    let ops: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "test", "path": path, "value": name},
+        {"op": "remove", "path": path},
+    ]))
+    .expect("a valid JSON patch");
+    match api
+        .patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::<()>::Json(ops),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -43,6 +43,31 @@ pub fn usable(i: &ApplicationInstance) -> Result<&ApplicationInstanceStatus, Str
 /// credentials, and `kubectl delete -f` or a namespace deletion removes both at once.
 pub const IN_USE: &str = "applinks.io/in-use";
 
+/// What of an instance its links depend on, as a hash for the watch predicate.
+pub fn link_relevant(i: &ApplicationInstance) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    i.metadata.generation.hash(&mut h);
+    i.metadata.deletion_timestamp.is_some().hash(&mut h);
+    if let Some(s) = &i.status {
+        (
+            &s.observed_generation,
+            &s.url,
+            &s.application_id,
+            &s.type_id,
+            &s.application_name,
+        )
+            .hash(&mut h);
+        (
+            s.administered,
+            s.cloud,
+            conditions::is_true(&s.conditions, READY),
+        )
+            .hash(&mut h);
+    }
+    Some(h.finish())
+}
+
 pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let api: Api<ApplicationInstance> = Api::namespaced(ctx.client.clone(), &ns);
@@ -266,5 +291,5 @@ async fn check(
 pub fn error_policy(_obj: Arc<ApplicationInstance>, err: &Error, _ctx: Arc<Context>) -> Action {
     // Only Kubernetes API errors reach here; remote failures are handled in reconcile.
     warn!(error = %err, "instance reconcile error");
-    Action::requeue(std::time::Duration::from_secs(5))
+    super::kube_error_requeue(err)
 }

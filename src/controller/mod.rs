@@ -74,6 +74,17 @@ where
     }
 }
 
+/// Retry delay after a Kubernetes API error: a write conflict (409, the object changed since it
+/// was read) is retried at once with a fresh read; anything else after a pause.
+fn kube_error_requeue(err: &crate::errors::Error) -> kube::runtime::controller::Action {
+    let conflict = matches!(err, crate::errors::Error::Kube(kube::Error::Api(s)) if s.code == 409);
+    kube::runtime::controller::Action::requeue(if conflict {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_secs(5)
+    })
+}
+
 /// Counts a watch's first complete listing; the second of the two marks the operator ready.
 fn on_init_done<K>(
     synced: Arc<std::sync::atomic::AtomicU8>,
@@ -156,12 +167,16 @@ pub async fn run(
         });
     // A change of an instance (URL, credentials, identity) concerns every link that names it.
     let links_by_instance = link_store.clone();
+    // Only instance changes that matter to a link wake it: identity, URL, readiness,
+    // administration, spec, deletion; not the instance's own finalizer or check timestamps.
+    let instance_changes = watcher(instances, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .touched_objects()
+        .predicate_filter(instance::link_relevant, Default::default());
     let link_controller = Controller::for_stream(link_stream, link_store)
-        .watches(
-            instances,
-            watcher::Config::default().any_semantic(),
-            move |instance| link::links_of_instance(&links_by_instance, &instance),
-        )
+        .watches_stream(instance_changes, move |instance| {
+            link::links_of_instance(&links_by_instance, &instance)
+        })
         .graceful_shutdown_on(stop(rx.clone()))
         .run(link::reconcile, link::error_policy, ctx.clone())
         .for_each(|res| async move {

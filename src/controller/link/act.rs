@@ -30,11 +30,6 @@ pub(super) async fn execute(
             api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await?;
         }
-        Step::Release { end } => {
-            let patch = json!({"metadata": {"annotations": {claim_key(*end): null}}});
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
-        }
         Step::Create { end, link } => {
             r.client(*end).create_link(link).await.map_err(|e| {
                 Error::remote(

@@ -47,6 +47,7 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
     let key = format!("link/{ns}/{name}");
     let api: Api<ApplicationLink> = Api::namespaced(ctx.client.clone(), &ns);
     let deleting = obj.metadata.deletion_timestamp.is_some();
+    tracing::debug!(link = %key, deleting, generation = ?obj.metadata.generation, resource_version = ?obj.resource_version(), "reconcile");
     let has_finalizer = super::finalizer::has(&*obj, FINALIZER);
 
     if deleting && !has_finalizer {
@@ -66,8 +67,9 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
         return Ok(Action::await_change());
     }
     if !deleting && !has_finalizer {
+        // Added, then the same pass goes on: requeueing here would read the object back from
+        // a cache that may not have seen the finalizer yet, and add it again.
         super::finalizer::add(&api, &*obj, FINALIZER).await?;
-        return Ok(Action::requeue(Duration::ZERO));
     }
 
     let old = obj.status.clone().unwrap_or_default();
@@ -227,7 +229,7 @@ async fn pass(
 pub fn error_policy(_obj: Arc<ApplicationLink>, err: &Error, _ctx: Arc<Context>) -> Action {
     // Only Kubernetes API errors reach here; remote failures are handled in reconcile.
     warn!(error = %err, "link reconcile error");
-    Action::requeue(Duration::from_secs(5))
+    super::kube_error_requeue(err)
 }
 
 /// The links in the instance's namespace that name it as source or target.

@@ -38,7 +38,7 @@ pub(super) async fn observe(
         allowlist: (r.target.cloud && !r.source.cloud).then(|| origin(&r.target.url)),
     };
     let source = EndInput {
-        observed: observe_end(obj, r, End::Source, &desired_source, two_way).await?,
+        observed: observe_end(obj, r, End::Source, &desired_source, deleting).await?,
         desired: desired_source,
     };
     let target = if two_way {
@@ -49,7 +49,7 @@ pub(super) async fn observe(
             allowlist: (r.source.cloud && !r.target.cloud).then(|| origin(&r.source.url)),
         };
         Some(EndInput {
-            observed: observe_end(obj, r, End::Target, &desired, true).await?,
+            observed: observe_end(obj, r, End::Target, &desired, deleting).await?,
             desired,
         })
     } else {
@@ -69,8 +69,10 @@ async fn observe_end(
     r: &Resolved,
     end: End,
     desired: &DesiredEnd,
-    with_oauth: bool,
+    deleting: bool,
 ) -> Result<ObservedEnd, Error> {
+    // Deletion needs only the link itself: neither its OAuth levels nor the allowlist.
+    let with_oauth = desired.oauth.is_some() && !deleting;
     let app = r.app(end);
     let client = r.client(end);
     let ctx_msg = |what: &str| format!("{what} in {}", app.label);
@@ -85,7 +87,7 @@ async fn observe_end(
             .map_err(|e| Error::remote(ctx_msg("reading the link's OAuth configuration"), e))?,
         _ => None,
     };
-    let allowlisted = match &desired.allowlist {
+    let allowlisted = match desired.allowlist.as_ref().filter(|_| !deleting) {
         Some(url) => Some(
             client
                 .list_allowlist_rules()
