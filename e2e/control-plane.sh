@@ -6,6 +6,7 @@
 #   e2e/control-plane.sh up     build (or reuse cached) binaries, start, wait until ready
 #   e2e/control-plane.sh down   stop everything this run dir started and remove its data
 #   e2e/control-plane.sh status
+#   e2e/control-plane.sh restart-apiserver   stop and start kube-apiserver on the same port
 #
 # State lives in $APPLINK_E2E_RUN (default: <repo>/.e2e-run): kubeconfig, PKI, logs, pids, bin link.
 set -euo pipefail
@@ -105,7 +106,8 @@ up() {
   echo $! > "$run/etcd.pid"
   wait_for etcd 30 curl -fsS "http://127.0.0.1:$etcd_port/health"
 
-  "$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
+  # The arguments are kept so that `restart-apiserver` can bring it back on the same port.
+  printf '%s\n' --etcd-servers "http://127.0.0.1:$etcd_port" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
     --tls-cert-file="$run/pki/server.crt" --tls-private-key-file="$run/pki/server.key" \
     --client-ca-file="$run/pki/ca.crt" \
@@ -113,8 +115,8 @@ up() {
     --service-account-key-file="$run/pki/sa.pub" --service-account-signing-key-file="$run/pki/sa.key" \
     --service-cluster-ip-range=10.0.0.0/24 --authorization-mode=RBAC \
     --disable-admission-plugins=ServiceAccount --allow-privileged=true \
-    --cert-dir="$run/pki" >"$run/logs/kube-apiserver.log" 2>&1 &
-  echo $! > "$run/apiserver.pid"
+    --cert-dir="$run/pki" > "$run/apiserver.args"
+  start_apiserver
   local server="https://127.0.0.1:$api_port"
   kubeconfig "$run/kubeconfig" "$server"
   wait_for kube-apiserver 120 curl -fsS --cacert "$run/pki/ca.crt" --cert "$run/pki/admin.crt" \
@@ -129,6 +131,23 @@ up() {
   local t1; t1=$(date +%s.%N)
   printf '%.1f\n' "$(echo "$t1 - $t0" | bc)" > "$run/start-seconds"
   log "ready in $(cat "$run/start-seconds")s: export KUBECONFIG=$run/kubeconfig"
+}
+
+start_apiserver() {
+  local args=()
+  mapfile -t args < "$run/apiserver.args"
+  "$run/bin/kube-apiserver" "${args[@]}" >>"$run/logs/kube-apiserver.log" 2>&1 &
+  echo $! > "$run/apiserver.pid"
+}
+
+# Stops kube-apiserver and starts it again on the same port (a fault test for clients' watches).
+restart_apiserver() {
+  stop_pid "$run/apiserver.pid"
+  start_apiserver
+  local server; server=$(sed -n 's/^ *server: //p' "$run/kubeconfig")
+  wait_for kube-apiserver 120 curl -fsS --cacert "$run/pki/ca.crt" --cert "$run/pki/admin.crt" \
+    --key "$run/pki/admin.key" "$server/readyz"
+  log "kube-apiserver restarted"
 }
 
 down() {
@@ -151,5 +170,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  restart-apiserver) restart_apiserver ;;
+  *) echo "usage: $0 up|down|status|restart-apiserver" >&2; exit 2 ;;
 esac

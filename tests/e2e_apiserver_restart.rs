@@ -1,0 +1,94 @@
+//! Fault: the API server goes away and comes back while the operator runs. This test starts its
+//! own control plane (restarting the shared one would disturb the other tests), so it also checks
+//! that the operator's watches recover: a link applied after the restart is reconciled, and the
+//! operator process neither exits nor crash-loops.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::e2e::{self, Operator, Sim};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+struct ControlPlane {
+    run: tempfile::TempDir,
+}
+
+impl ControlPlane {
+    fn script(&self, action: &str) {
+        let status = Command::new(common::repo_path("e2e/control-plane.sh"))
+            .arg(action)
+            .env("APPLINK_E2E_RUN", self.run.path())
+            .status()
+            .expect("control-plane.sh runs");
+        assert!(status.success(), "control-plane.sh {action} failed");
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.run.path().join("kubeconfig")
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.script("down");
+    }
+}
+
+#[tokio::test]
+async fn operator_recovers_from_an_apiserver_restart() {
+    // Fails loudly without the harness, like the other integration tests.
+    let _ = common::client().await;
+    let cp = ControlPlane {
+        run: tempfile::tempdir().unwrap(),
+    };
+    cp.script("up");
+    let kc = Kubeconfig::read_from(cp.kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    common::install_crds(&client).await;
+    let ns = common::namespace(&client, "restart").await;
+
+    let sim = Sim::start(
+        "control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n- {name: confluence, product: confluence, key_bits: 1024}\n- {name: bamboo, product: bamboo, key_bits: 1024}\n",
+    );
+    let kubeconfig = cp.kubeconfig().display().to_string();
+    let mut op = Operator::start(&ns, &[("KUBECONFIG", kubeconfig.as_str())]);
+    let apply = |yaml: String| {
+        let client = client.clone();
+        let ns = ns.clone();
+        async move {
+            for doc in yaml.split("\n---\n") {
+                let v: serde_json::Value = serde_yaml::from_str(doc).unwrap();
+                common::apply(&client, &ns, &v).await.unwrap();
+            }
+        }
+    };
+    for (name, t) in [
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+        ("bamboo", "bamboo"),
+    ] {
+        apply(e2e::instance_yaml(name, sim.app(name), t, true)).await;
+    }
+    apply(e2e::link_yaml("before", "jira", "confluence", "OAuth")).await;
+    e2e::wait_link_ready(&client, &ns, "before", "True").await;
+
+    cp.script("restart-apiserver");
+
+    apply(e2e::link_yaml("after", "jira", "bamboo", "OAuth")).await;
+    e2e::wait_link_ready(&client, &ns, "after", "True").await;
+    for (a, b) in [("jira", "bamboo"), ("bamboo", "jira")] {
+        assert_eq!(sim.link_status(a, b).await["working"], true, "{a} -> {b}");
+    }
+    assert!(
+        !op.wait_exit(std::time::Duration::from_millis(100)),
+        "the operator is still running:\n{}",
+        op.logs()
+    );
+    assert!(!op.logs().contains("panicked"), "{}", op.logs());
+    op.stop();
+}
