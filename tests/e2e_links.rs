@@ -995,3 +995,91 @@ async fn leader_election_keeps_one_active_replica() {
     .await;
     common::delete_namespace(&env.client, &env.ns).await;
 }
+
+#[tokio::test]
+async fn inline_url_replaced_by_an_instance_ref_completes_the_link() {
+    let env = env("inline").await;
+    let sim = Sim::start(&apps(&[("jira", "jira"), ("confluence", "confluence")]));
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    let inline = format!(
+        "apiVersion: applinks.io/v1alpha1\nkind: ApplicationLink\nmetadata: {{name: l}}\nspec:\n  source: {{instanceRef: {{name: jira}}}}\n  target: {{url: {}, type: confluence}}\n  authentication: OAuth\n",
+        sim.app("confluence").base_url
+    );
+    e2e::apply(&env.ns, &inline);
+    e2e::wait_link_reason(&env.client, &env.ns, "l", "OneWayLink").await;
+    assert_eq!(sim.links("jira").await.len(), 1);
+    assert!(sim.links("confluence").await.is_empty());
+    // Somebody here gets to administer Confluence: same application, now an instance.
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
+    );
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
+    assert_working_both_ways(&sim, "jira", "confluence").await;
+    assert_eq!(
+        sim.count_of("jira", "PUT /rest/applinks/2.0/applicationlink")
+            .await,
+        1,
+        "the source end was kept"
+    );
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+#[tokio::test]
+async fn inline_url_change_relocates_or_is_refused() {
+    let env = env("inline-move").await;
+    let sim = Sim::start(&apps(&[
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+        ("other", "confluence"),
+    ]));
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    let link = |url: &str| {
+        format!(
+            "apiVersion: applinks.io/v1alpha1\nkind: ApplicationLink\nmetadata: {{name: l}}\nspec:\n  source: {{instanceRef: {{name: jira}}}}\n  target: {{url: {url}}}\n"
+        )
+    };
+    let old = sim.app("confluence").base_url.clone();
+    e2e::apply(&env.ns, &link(&old));
+    e2e::wait_link_reason(&env.client, &env.ns, "l", "OneWayLink").await;
+    let id = sim.app("confluence").id.clone();
+    // Same application at a new address: the source end follows it.
+    let moved = old.replace("127.0.0.1", "localhost");
+    e2e::apply(&env.ns, &link(&moved));
+    e2e::wait_for("the source end to be relocated", || async {
+        let rpc = sim.links("jira").await[&id]["rpcUrl"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string();
+        if rpc == moved { Ok(()) } else { Err(rpc) }
+    })
+    .await;
+    // Another application at the new address: refused, nothing touched.
+    e2e::apply(&env.ns, &link(&sim.app("other").base_url));
+    let l = e2e::wait_link_reason(&env.client, &env.ns, "l", "IdentityMismatch").await;
+    assert_eq!(
+        e2e::condition(&l.status.unwrap().conditions, "Stalled").map(|c| c.0),
+        Some("True".into())
+    );
+    let links = sim.links("jira").await;
+    assert_eq!(
+        links.len(),
+        1,
+        "no link to the other application: {links:?}"
+    );
+    assert_eq!(
+        links[&id]["rpcUrl"].as_str().unwrap().trim_end_matches('/'),
+        moved
+    );
+    common::delete_namespace(&env.client, &env.ns).await;
+}
