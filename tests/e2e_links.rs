@@ -1083,3 +1083,56 @@ async fn inline_url_change_relocates_or_is_refused() {
     );
     common::delete_namespace(&env.client, &env.ns).await;
 }
+
+#[tokio::test]
+async fn a_dead_leader_is_replaced_when_its_lease_expires() {
+    let env = env("leader-dead").await;
+    let sim = Sim::start(&apps(&[("jira", "jira"), ("confluence", "confluence")]));
+    let args = [
+        "--leader-election",
+        "--leader-election-namespace",
+        env.ns.as_str(),
+    ];
+    let mut a = Operator::start_with(&env.ns, &[("POD_NAME", "replica-a")], &args);
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(env.client.clone(), &env.ns);
+    let holder = || async {
+        let l = leases.get_opt("applink-operator").await.unwrap();
+        Ok::<_, String>(
+            l.and_then(|l| l.spec)
+                .and_then(|s| s.holder_identity)
+                .unwrap_or_default(),
+        )
+    };
+    e2e::wait_for("replica-a to lead", || async {
+        match holder().await {
+            Ok(h) if h == "replica-a" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let b = Operator::start_with(&env.ns, &[("POD_NAME", "replica-b")], &args);
+    e2e::wait_for("replica-b to stand by", || async {
+        if b.logs().contains("standing by") {
+            Ok(())
+        } else {
+            Err(b.logs())
+        }
+    })
+    .await;
+    // SIGKILL: no release. The standby waits for the lease to expire (15s), then leads.
+    a.stop();
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
+    );
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
+    assert_eq!(holder().await.unwrap(), "replica-b");
+    assert!(b.logs().contains("became the leader"));
+    common::delete_namespace(&env.client, &env.ns).await;
+}
