@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
@@ -165,17 +164,11 @@ pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Resu
         obj.metadata.generation,
         &conditions::now(),
     );
-    if status != old {
-        let patch = serde_json::json!({ "status": status });
-        api.patch_status(
-            &obj.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await?;
-        if outcome.is_ok() && old.application_id != status.application_id {
-            info!(instance = %key, id = ?status.application_id, "identity recorded");
-        }
+    if super::write_status(&api, &obj.name_any(), &old, &status).await?
+        && outcome.is_ok()
+        && old.application_id != status.application_id
+    {
+        info!(instance = %key, id = ?status.application_id, "identity recorded");
     }
     Ok(Action::requeue(requeue))
 }

@@ -74,6 +74,31 @@ where
     }
 }
 
+/// Writes `status` through the status subresource, only when it differs from `old` (kstatus: a
+/// steady object's status does not change between passes). Returns whether it wrote.
+async fn write_status<K, S>(
+    api: &Api<K>,
+    name: &str,
+    old: &S,
+    status: &S,
+) -> Result<bool, crate::errors::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    S: serde::Serialize + PartialEq,
+{
+    if status == old {
+        return Ok(false);
+    }
+    let patch = serde_json::json!({ "status": status });
+    api.patch_status(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(true)
+}
+
 /// Retry delay after a Kubernetes API error: a write conflict (409, the object changed since it
 /// was read) is retried at once with a fresh read; anything else after a pause.
 fn kube_error_requeue(err: &crate::errors::Error) -> kube::runtime::controller::Action {

@@ -8,12 +8,10 @@ mod resolve;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
-use serde_json::json;
 use tracing::warn;
 
 use super::Context;
@@ -159,11 +157,7 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
         obj.metadata.generation,
         &conditions::now(),
     );
-    if status != old {
-        let patch = json!({ "status": status });
-        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
-    }
+    super::write_status(&api, &name, &old, &status).await?;
     Ok(Action::requeue(requeue))
 }
 
