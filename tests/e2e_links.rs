@@ -918,34 +918,15 @@ async fn existing_links_are_left_alone_unless_adopted() {
     common::delete_namespace(&env.client, &env.ns).await;
 }
 
-#[tokio::test]
-async fn leader_election_keeps_one_active_replica() {
-    let env = env("leader").await;
-    let sim = Sim::start(&apps(&[("jira", "jira"), ("confluence", "confluence")]));
+/// Two operator replicas with leader election: `replica-a` leads, `replica-b` stands by.
+async fn two_replicas(env: &Env) -> (Operator, Operator) {
     let args = [
         "--leader-election",
         "--leader-election-namespace",
         env.ns.as_str(),
     ];
-    let mut a = Operator::start_with(&env.ns, &[("POD_NAME", "replica-a")], &args);
-    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
-        kube::Api::namespaced(env.client.clone(), &env.ns);
-    let holder = || async {
-        let l = leases.get_opt("applink-operator").await.unwrap();
-        let h = l
-            .and_then(|l| l.spec)
-            .and_then(|s| s.holder_identity)
-            .unwrap_or_default();
-        if h.is_empty() {
-            Err("no holder".to_string())
-        } else {
-            Ok(h)
-        }
-    };
-    assert_eq!(
-        e2e::wait_for("replica-a to lead", holder).await,
-        "replica-a"
-    );
+    let a = Operator::start_with(&env.ns, &[("POD_NAME", "replica-a")], &args);
+    e2e::wait_leader(&env.client, &env.ns, "replica-a").await;
     let b = Operator::start_with(&env.ns, &[("POD_NAME", "replica-b")], &args);
     e2e::wait_for("replica-b to stand by", || async {
         if b.logs().contains("standing by") {
@@ -955,6 +936,14 @@ async fn leader_election_keeps_one_active_replica() {
         }
     })
     .await;
+    (a, b)
+}
+
+#[tokio::test]
+async fn leader_election_keeps_one_active_replica() {
+    let env = env("leader").await;
+    let sim = Sim::start(&apps(&[("jira", "jira"), ("confluence", "confluence")]));
+    let (mut a, b) = two_replicas(&env).await;
     e2e::apply(
         &env.ns,
         &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
@@ -972,16 +961,7 @@ async fn leader_election_keeps_one_active_replica() {
     // The leader shuts down gracefully and releases the lease: the standby takes over at once.
     a.terminate();
     assert!(a.wait_exit(e2e::WAIT));
-    assert_eq!(
-        e2e::wait_for("replica-b to lead", || async {
-            match holder().await {
-                Ok(h) if h == "replica-b" => Ok(h),
-                other => Err(format!("{other:?}")),
-            }
-        })
-        .await,
-        "replica-b"
-    );
+    e2e::wait_leader(&env.client, &env.ns, "replica-b").await;
     // And it reconciles: delete both ends through the new leader.
     e2e::delete(&env.ns, "applink", "l");
     e2e::wait_for("both ends deleted by replica-b", || async {
@@ -1088,38 +1068,7 @@ async fn inline_url_change_relocates_or_is_refused() {
 async fn a_dead_leader_is_replaced_when_its_lease_expires() {
     let env = env("leader-dead").await;
     let sim = Sim::start(&apps(&[("jira", "jira"), ("confluence", "confluence")]));
-    let args = [
-        "--leader-election",
-        "--leader-election-namespace",
-        env.ns.as_str(),
-    ];
-    let mut a = Operator::start_with(&env.ns, &[("POD_NAME", "replica-a")], &args);
-    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
-        kube::Api::namespaced(env.client.clone(), &env.ns);
-    let holder = || async {
-        let l = leases.get_opt("applink-operator").await.unwrap();
-        Ok::<_, String>(
-            l.and_then(|l| l.spec)
-                .and_then(|s| s.holder_identity)
-                .unwrap_or_default(),
-        )
-    };
-    e2e::wait_for("replica-a to lead", || async {
-        match holder().await {
-            Ok(h) if h == "replica-a" => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
-    let b = Operator::start_with(&env.ns, &[("POD_NAME", "replica-b")], &args);
-    e2e::wait_for("replica-b to stand by", || async {
-        if b.logs().contains("standing by") {
-            Ok(())
-        } else {
-            Err(b.logs())
-        }
-    })
-    .await;
+    let (mut a, b) = two_replicas(&env).await;
     // SIGKILL: no release. The standby waits for the lease to expire (15s), then leads.
     a.stop();
     e2e::apply(
@@ -1132,7 +1081,7 @@ async fn a_dead_leader_is_replaced_when_its_lease_expires() {
     );
     e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
     e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
-    assert_eq!(holder().await.unwrap(), "replica-b");
+    assert_eq!(e2e::lease_holder(&env.client, &env.ns).await, "replica-b");
     assert!(b.logs().contains("became the leader"));
     common::delete_namespace(&env.client, &env.ns).await;
 }

@@ -376,34 +376,42 @@ pub fn condition(
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
-/// Waits until the link's Ready condition has `status`, returning the link.
+/// Waits until the link's Ready condition satisfies `accept` (status, reason, message).
+async fn wait_link_ready_where<F>(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    what: &str,
+    accept: F,
+) -> ApplicationLink
+where
+    F: Fn(&ApplicationLink, &(String, String, String)) -> bool,
+{
+    wait_for(&format!("ApplicationLink {name} {what}"), || async {
+        let l = link(client, ns, name).await;
+        let conds = l
+            .status
+            .as_ref()
+            .map(|s| s.conditions.clone())
+            .unwrap_or_default();
+        match condition(&conds, "Ready") {
+            Some(c) if accept(&l, &c) => Ok(l),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
+/// Waits until the link's Ready condition has `status` for its current generation.
 pub async fn wait_link_ready(
     client: &Client,
     ns: &str,
     name: &str,
     status: &str,
 ) -> ApplicationLink {
-    wait_for(
-        &format!("ApplicationLink {name} Ready={status}"),
-        || async {
-            let l = link(client, ns, name).await;
-            let conds = l
-                .status
-                .as_ref()
-                .map(|s| s.conditions.clone())
-                .unwrap_or_default();
-            match condition(&conds, "Ready") {
-                Some((s, _, _))
-                    if s == status
-                        && l.status.as_ref().unwrap().observed_generation
-                            == l.metadata.generation =>
-                {
-                    Ok(l)
-                }
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
+    wait_link_ready_where(client, ns, name, &format!("Ready={status}"), |l, c| {
+        c.0 == status && l.status.as_ref().unwrap().observed_generation == l.metadata.generation
+    })
     .await
 }
 
@@ -414,21 +422,37 @@ pub async fn wait_link_reason(
     name: &str,
     reason: &str,
 ) -> ApplicationLink {
-    wait_for(
-        &format!("ApplicationLink {name} Ready reason {reason}"),
-        || async {
-            let l = link(client, ns, name).await;
-            let conds = l
-                .status
-                .as_ref()
-                .map(|s| s.conditions.clone())
-                .unwrap_or_default();
-            match condition(&conds, "Ready") {
-                Some((_, r, _)) if r == reason => Ok(l),
-                other => Err(format!("{other:?}")),
-            }
-        },
+    wait_link_ready_where(
+        client,
+        ns,
+        name,
+        &format!("Ready reason {reason}"),
+        |_, c| c.1 == reason,
     )
+    .await
+}
+
+/// The holder of the operator's leader-election Lease in `ns` ("" when none).
+pub async fn lease_holder(client: &Client, ns: &str) -> String {
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), ns);
+    let lease = leases.get_opt("applink-operator").await.unwrap();
+    lease
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+        .unwrap_or_default()
+}
+
+/// Waits until `identity` holds the leader-election Lease in `ns`.
+pub async fn wait_leader(client: &Client, ns: &str, identity: &str) {
+    wait_for(&format!("{identity} to lead"), || async {
+        let h = lease_holder(client, ns).await;
+        if h == identity {
+            Ok(())
+        } else {
+            Err(format!("holder {h:?}"))
+        }
+    })
     .await
 }
 
