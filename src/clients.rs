@@ -28,12 +28,15 @@ impl ClientCache {
         }
     }
 
-    /// The client for these settings, built on first use.
+    /// The client for these settings, built on first use. `secret_version` is the credentials
+    /// Secret's resourceVersion: a client that had its credentials rejected never sends them
+    /// again, and only a changed Secret (a new version) gets a fresh client that tries once more.
     pub fn get(
         &self,
         url: &str,
         credentials: &Credentials,
         ca: Option<&str>,
+        secret_version: Option<&str>,
     ) -> Result<AtlassianClient, ApiError> {
         // The key hashes the secret values so a rotated password gets a new client; the hash
         // stays in memory only.
@@ -49,6 +52,9 @@ impl ClientCache {
             _ => 3u8.hash(&mut h),
         }
         ca.hash(&mut h);
+        if !credentials.is_anonymous() {
+            secret_version.hash(&mut h);
+        }
         let key = h.finish();
         let mut clients = self.clients.lock().expect("client cache lock");
         if let Some(c) = clients.get(&key) {

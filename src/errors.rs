@@ -76,6 +76,28 @@ pub enum Error {
     },
 
     #[error(
+        "ApplicationInstance {other:?} points at an application with the same id {id} (at {other_url}); two instances of one application (or a clone restored from another's backup, which keeps its Server ID) would make links ambiguous, so nothing is written for either until one of them is removed or the clone gets a new Server ID"
+    )]
+    DuplicateApplicationId {
+        id: String,
+        other: String,
+        other_url: String,
+    },
+
+    #[error(
+        "the application at the new URL {new_url} has the id {id} of this instance, but the old URL {old_url} still serves that id too: this looks like a clone (a staging copy keeps its Server ID), not a move. Nothing was changed; point spec.url back at {old_url}, or stop the application there if it really moved"
+    )]
+    OldUrlStillServesApplication {
+        id: String,
+        old_url: String,
+        new_url: String,
+    },
+
+    /// A spec the API server should have refused (an old CRD without the CEL rules).
+    #[error("invalid spec: {0}")]
+    InvalidSpec(String),
+
+    #[error(
         "a link to {link_id} already exists in {application} and was not created by this operator; it is left untouched. Set spec.adoptionPolicy: Adopt to take it over, or delete it there"
     )]
     NotOwned {
@@ -102,7 +124,7 @@ impl Error {
     }
 
     /// Condition reason (PascalCase).
-    pub fn reason(&self) -> &str {
+    pub fn reason(&self) -> &'static str {
         match self {
             Self::Kube(_) => "KubernetesApiError",
             Self::Remote { source, .. } => source.reason(),
@@ -117,6 +139,9 @@ impl Error {
             Self::WrongType { .. } => "WrongType",
             Self::IdentityMismatch { .. } => "IdentityMismatch",
             Self::NotOwned { .. } => "LinkNotOwned",
+            Self::DuplicateApplicationId { .. } => "DuplicateApplicationId",
+            Self::OldUrlStillServesApplication { .. } => "OldUrlStillServesApplication",
+            Self::InvalidSpec(_) => "InvalidSpec",
             Self::TargetIdentityChanged { .. } => "IdentityMismatch",
         }
     }
@@ -129,6 +154,11 @@ impl Error {
             Self::Kube(_) | Self::InstanceNotReady { .. } => false,
             _ => true,
         }
+    }
+
+    /// A Kubernetes write conflict (409).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Kube(kube::Error::Api(s)) if s.code == 409)
     }
 
     /// The delay an application asked for (429 Retry-After).

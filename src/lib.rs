@@ -11,5 +11,6 @@ pub mod health;
 pub mod leader;
 pub mod planner;
 pub mod preflight;
+pub mod reasons;
 pub mod secrets;
 pub mod telemetry;

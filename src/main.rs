@@ -56,6 +56,10 @@ struct RunArgs {
         default_value_t = 4
     )]
     max_requests_per_application: usize,
+    /// Reconciles of each kind running at once (0: no limit). Calls to one application are
+    /// limited separately by --max-requests-per-application.
+    #[arg(long, env = "APPLINK_CONCURRENCY", default_value_t = 8)]
+    concurrency: u16,
     /// Elect one active replica through a Lease (for more than one replica).
     #[arg(long, env = "APPLINK_LEADER_ELECTION")]
     leader_election: bool,
@@ -119,6 +123,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         link_resync_interval: args.link_resync_interval,
         request_timeout: args.request_timeout,
         max_requests_per_application: args.max_requests_per_application,
+        concurrency: args.concurrency,
     };
     info!(
         namespace = settings.namespace.as_deref().unwrap_or("<all>"),

@@ -6,7 +6,7 @@
 //! on the next pass; link ids are the peer's application id, so a second create cannot make a
 //! duplicate either). An existing end without a claim is never touched unless adoption is allowed.
 
-use crate::atlassian::{ApplicationLink, LinkOAuthConfig, LinkUpdate, NewLink};
+use crate::atlassian::{LinkOAuthConfig, LinkUpdate, NewLink, RemoteLink};
 use crate::crd::{AdoptionPolicy, DeletionPolicy};
 
 /// Which end of the link.
@@ -19,6 +19,14 @@ pub enum End {
 }
 
 impl End {
+    /// The end at the other application.
+    pub fn other(self) -> End {
+        match self {
+            End::Source => End::Target,
+            End::Target => End::Source,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             End::Source => "source",
@@ -53,7 +61,7 @@ pub struct DesiredEnd {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ObservedEnd {
     /// The link whose id is the desired peer's id, if any.
-    pub link: Option<ApplicationLink>,
+    pub link: Option<RemoteLink>,
     /// Its OAuth configuration, when the link exists.
     pub oauth: Option<LinkOAuthConfig>,
     /// The link id this resource has claimed in this application, if any.
@@ -74,14 +82,15 @@ pub struct Input {
     pub deleting: bool,
     pub deletion_policy: DeletionPolicy,
     pub adoption_policy: AdoptionPolicy,
-    pub source: EndInput,
-    /// `None` for a one-way link: the target end is not administered.
+    /// `None` when the source is a cloud site: its end is made in the site's admin UI.
+    pub source: Option<EndInput>,
+    /// `None` for a one-way link (the target is not administered) and for a cloud target.
     pub target: Option<EndInput>,
 }
 
-/// One idempotent step.
+/// One idempotent step of a plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
+pub enum Step {
     /// Record ownership of `link_id` in `end` before creating or adopting it.
     Claim {
         end: End,
@@ -132,7 +141,7 @@ pub enum Blocker {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Plan {
-    Act(Vec<Action>),
+    Act(Vec<Step>),
     Blocked(Blocker),
 }
 
@@ -143,8 +152,8 @@ impl Plan {
 }
 
 fn ends(input: &Input) -> impl Iterator<Item = (End, &EndInput)> {
-    std::iter::once((End::Source, &input.source))
-        .chain(input.target.as_ref().map(|t| (End::Target, t)))
+    (input.source.iter().map(|s| (End::Source, s)))
+        .chain(input.target.iter().map(|t| (End::Target, t)))
 }
 
 fn same_url(a: &str, b: &str) -> bool {
@@ -177,12 +186,12 @@ pub fn plan(input: &Input) -> Plan {
         match &e.observed.link {
             None => {
                 if !owned {
-                    structural.push(Action::Claim {
+                    structural.push(Step::Claim {
                         end,
                         link_id: id.clone(),
                     });
                 }
-                structural.push(Action::Create {
+                structural.push(Step::Create {
                     end,
                     link: new_link(&e.desired),
                 });
@@ -195,7 +204,7 @@ pub fn plan(input: &Input) -> Plan {
                             link_id: id.clone(),
                         });
                     }
-                    structural.push(Action::Claim {
+                    structural.push(Step::Claim {
                         end,
                         link_id: id.clone(),
                     });
@@ -209,7 +218,7 @@ pub fn plan(input: &Input) -> Plan {
                     .as_deref()
                     .is_some_and(|u| same_url(u, &e.desired.peer.display_url));
                 if !rpc_ok || !display_ok {
-                    structural.push(Action::Update {
+                    structural.push(Step::Update {
                         end,
                         link_id: id.clone(),
                         update: LinkUpdate {
@@ -228,7 +237,7 @@ pub fn plan(input: &Input) -> Plan {
         }
         let is_primary = e.observed.link.as_ref().is_some_and(|l| l.primary);
         if e.desired.primary && !is_primary {
-            primary.push(Action::SetPrimary {
+            primary.push(Step::SetPrimary {
                 end,
                 link_id: id.clone(),
             });
@@ -238,7 +247,7 @@ pub fn plan(input: &Input) -> Plan {
                 .oauth
                 .is_none_or(|have| !same_levels(&have, &want))
         {
-            oauth.push(Action::ConfigureOAuth {
+            oauth.push(Step::ConfigureOAuth {
                 end,
                 link_id: id.clone(),
                 config: want,
@@ -247,7 +256,7 @@ pub fn plan(input: &Input) -> Plan {
         if let Some(url) = &e.desired.allowlist
             && e.observed.allowlisted != Some(true)
         {
-            allowlist.push(Action::EnsureAllowlist {
+            allowlist.push(Step::EnsureAllowlist {
                 end,
                 url: url.clone(),
             });
@@ -267,17 +276,17 @@ fn same_levels(a: &LinkOAuthConfig, b: &LinkOAuthConfig) -> bool {
 
 fn plan_delete(input: &Input) -> Plan {
     if input.deletion_policy == DeletionPolicy::Orphan {
-        return Plan::Act(vec![Action::RemoveFinalizer]);
+        return Plan::Act(vec![Step::RemoveFinalizer]);
     }
     // Only ends this resource claimed are deleted; the claims go with the object.
-    let deletes: Vec<Action> = ends(input)
+    let deletes: Vec<Step> = ends(input)
         .filter_map(|(end, e)| {
             let claimed = e.observed.claimed.as_ref()?;
             e.observed
                 .link
                 .as_ref()
                 .filter(|l| &l.id == claimed)
-                .map(|_| Action::Delete {
+                .map(|_| Step::Delete {
                     end,
                     link_id: claimed.clone(),
                 })
@@ -285,7 +294,7 @@ fn plan_delete(input: &Input) -> Plan {
         .collect();
     // The finalizer goes only once an observation shows every owned end gone.
     if deletes.is_empty() {
-        Plan::Act(vec![Action::RemoveFinalizer])
+        Plan::Act(vec![Step::RemoveFinalizer])
     } else {
         Plan::Act(deletes)
     }
@@ -329,8 +338,8 @@ mod tests {
         }
     }
 
-    fn link(id: &str, url: &str) -> ApplicationLink {
-        ApplicationLink {
+    fn link(id: &str, url: &str) -> RemoteLink {
+        RemoteLink {
             id: id.into(),
             name: format!("app {id}"),
             type_id: "jira".into(),
@@ -355,10 +364,10 @@ mod tests {
             deleting: false,
             deletion_policy: DeletionPolicy::Delete,
             adoption_policy: AdoptionPolicy::Never,
-            source: EndInput {
+            source: Some(EndInput {
                 desired: desired(CONF, "http://conf", Some(level)),
                 observed: source,
-            },
+            }),
             target: Some(EndInput {
                 desired: desired(JIRA, "http://jira", Some(level)),
                 observed: target,
@@ -371,14 +380,14 @@ mod tests {
             Plan::Act(actions) => actions
                 .iter()
                 .map(|a| match a {
-                    Action::Claim { end, .. } => format!("claim {}", end.as_str()),
-                    Action::Create { end, .. } => format!("create {}", end.as_str()),
-                    Action::Update { end, .. } => format!("update {}", end.as_str()),
-                    Action::SetPrimary { end, .. } => format!("primary {}", end.as_str()),
-                    Action::ConfigureOAuth { end, .. } => format!("oauth {}", end.as_str()),
-                    Action::EnsureAllowlist { end, .. } => format!("allowlist {}", end.as_str()),
-                    Action::Delete { end, .. } => format!("delete {}", end.as_str()),
-                    Action::RemoveFinalizer => "remove-finalizer".into(),
+                    Step::Claim { end, .. } => format!("claim {}", end.as_str()),
+                    Step::Create { end, .. } => format!("create {}", end.as_str()),
+                    Step::Update { end, .. } => format!("update {}", end.as_str()),
+                    Step::SetPrimary { end, .. } => format!("primary {}", end.as_str()),
+                    Step::ConfigureOAuth { end, .. } => format!("oauth {}", end.as_str()),
+                    Step::EnsureAllowlist { end, .. } => format!("allowlist {}", end.as_str()),
+                    Step::Delete { end, .. } => format!("delete {}", end.as_str()),
+                    Step::RemoveFinalizer => "remove-finalizer".into(),
                 })
                 .collect(),
             Plan::Blocked(b) => vec![format!("blocked {b:?}")],
@@ -516,7 +525,7 @@ mod tests {
         // One-way: only the source end, authentication left alone.
         let mut one_way = two_way(OAuth, none(), none());
         one_way.target = None;
-        one_way.source.desired.oauth = None;
+        one_way.source.as_mut().unwrap().desired.oauth = None;
         cases.push((
             "one-way: the outgoing end only, no OAuth",
             one_way.clone(),
@@ -524,7 +533,8 @@ mod tests {
         ));
         // Completing: credentials appeared, the source end is kept.
         let mut completing = two_way(OAuth, owned(CONF, "http://conf", Disabled), none());
-        completing.source.observed.oauth = Some(LinkOAuthConfig::symmetric(Disabled));
+        completing.source.as_mut().unwrap().observed.oauth =
+            Some(LinkOAuthConfig::symmetric(Disabled));
         cases.push((
             "completing a one-way link keeps the source end",
             completing,
@@ -541,7 +551,7 @@ mod tests {
             owned(CONF, "http://conf", OAuth),
             owned(JIRA, "http://jira", OAuth),
         );
-        primary.source.desired.primary = true;
+        primary.source.as_mut().unwrap().desired.primary = true;
         cases.push(("primary requested", primary, vec!["primary source"]));
         // Allowlist on the server end for a cloud peer.
         let mut cloud = two_way(
@@ -571,7 +581,7 @@ mod tests {
             del.clone(),
             vec!["delete source", "delete target"],
         ));
-        del.source.observed.link = None;
+        del.source.as_mut().unwrap().observed.link = None;
         cases.push((
             "one end verified gone, the other still there",
             del.clone(),
@@ -624,13 +634,13 @@ mod tests {
         let created: Vec<_> = actions
             .iter()
             .filter_map(|a| match a {
-                Action::Create { link, .. } => Some(link.id.clone().unwrap()),
+                Step::Create { link, .. } => Some(link.id.clone().unwrap()),
                 _ => None,
             })
             .collect();
         assert_eq!(created, vec![CONF.to_string(), JIRA.to_string()]);
         for a in &actions {
-            if let Action::ConfigureOAuth { config, .. } = a {
+            if let Step::ConfigureOAuth { config, .. } = a {
                 assert_eq!(config.incoming.level(), OAuthLevel::OAuthImpersonation);
                 assert_eq!(config.outgoing.level(), OAuthLevel::OAuthImpersonation);
                 assert_eq!(*config, config.mirrored());
@@ -653,7 +663,7 @@ mod tests {
         };
         assert_eq!(
             actions,
-            vec![Action::Update {
+            vec![Step::Update {
                 end: End::Source,
                 link_id: CONF.into(),
                 update: LinkUpdate {

@@ -21,12 +21,13 @@ fn value(secret: &Secret, key: &str) -> Option<String> {
         .cloned()
 }
 
-/// Credentials from the referenced Secret: a token when the token key is present, else Basic.
+/// Credentials from the referenced Secret (a token when the token key is present, else Basic)
+/// and the Secret's resourceVersion, which keys the "rejected, do not resend" memory.
 pub async fn credentials(
     client: &Client,
     namespace: &str,
     r: &SecretRef,
-) -> Result<Credentials, Error> {
+) -> Result<(Credentials, Option<String>), Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let secret = api
         .get_opt(&r.name)
@@ -38,11 +39,12 @@ pub async fn credentials(
     let token_key = r.token_key.clone().unwrap_or_else(|| "token".into());
     let username_key = r.username_key.clone().unwrap_or_else(|| "username".into());
     let password_key = r.password_key.clone().unwrap_or_else(|| "password".into());
+    let version = secret.metadata.resource_version.clone();
     if let Some(token) = value(&secret, &token_key).filter(|t| !t.is_empty()) {
-        return Ok(Credentials::bearer(token));
+        return Ok((Credentials::bearer(token), version));
     }
     match (value(&secret, &username_key), value(&secret, &password_key)) {
-        (Some(u), Some(p)) if !u.is_empty() => Ok(Credentials::basic(u, p)),
+        (Some(u), Some(p)) if !u.is_empty() => Ok((Credentials::basic(u, p), version)),
         _ => Err(Error::SecretIncomplete {
             name: r.name.clone(),
             username_key,

@@ -206,20 +206,100 @@ async fn jira_cloud_to_bitbucket_server() {
         &env.ns,
         &e2e::link_yaml("l", "jira-cloud", "bitbucket", "OAuth"),
     );
-    let link = e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
-    assert_eq!(link.status.unwrap().health.as_deref(), Some("Working"));
-    assert_working_both_ways(&sim, "jira-cloud", "bitbucket").await;
+    // The server end is made and authenticated; the cloud end is the site admin's to make.
+    let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "AwaitingCloudAdmin").await;
+    let st = link.status.unwrap();
+    assert_eq!(st.mode, Some(applink_operator::crd::LinkMode::Cloud));
+    let (_, _, msg) = e2e::condition(&st.conditions, "Ready").unwrap();
+    let cloud_url = sim.app("jira-cloud").base_url.clone();
+    let server_url = sim.app("bitbucket").base_url.clone();
+    assert!(
+        msg.contains(&format!(
+            "{cloud_url}/plugins/servlet/applinks/listApplicationLinks"
+        )) && msg.contains(&server_url),
+        "says what the cloud admin must do: {msg}"
+    );
+    assert!(st.source.is_none(), "no end in the cloud site: {st:?}");
+    let bb_links = sim.links("bitbucket").await;
+    let end = &bb_links[&sim.app("jira-cloud").id];
+    assert_eq!(
+        end["oauth"]["incoming"]["twoLoEnabled"],
+        Value::Bool(true),
+        "{end}"
+    );
+    assert_eq!(
+        end["oauth"]["incoming"]["twoLoImpersonationEnabled"],
+        Value::Bool(false),
+        "{end}"
+    );
     // The server end allows the cloud site in: an inbound allowlist rule for its domain.
     let state = sim
         .control("bitbucket", reqwest::Method::GET, "state", None)
         .await;
-    let origin = sim.app("jira-cloud").base_url.clone();
     let rules = state["allowlist"].to_string();
     assert!(
-        rules.contains(&origin),
-        "allowlist of bitbucket {rules} lacks {origin}"
+        rules.contains(&cloud_url),
+        "allowlist of bitbucket {rules} lacks {cloud_url}"
     );
+    // Nothing was written to the cloud site, and no credentials were sent to it.
+    let log = sim
+        .control("jira-cloud", reqwest::Method::GET, "log", None)
+        .await;
+    for entry in log["entries"].as_array().unwrap() {
+        let (method, auth) = (
+            entry["method"].as_str().unwrap(),
+            entry["auth"].as_str().unwrap_or(""),
+        );
+        let from_operator = !matches!(auth, "2lo" | "2loi" | "3lo");
+        assert!(
+            !(from_operator && matches!(method, "PUT" | "POST" | "DELETE")),
+            "the operator wrote to the cloud site: {entry}"
+        );
+        assert_ne!(
+            auth, "basic",
+            "credentials were sent to the cloud site: {entry}"
+        );
+    }
+    assert!(sim.links("jira-cloud").await.is_empty());
+
+    // The site's administrator makes the cloud end in the site's admin UI.
+    cloud_admin_links_back(&sim, "jira-cloud", "bitbucket").await;
+    let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
+    assert_eq!(link.status.unwrap().health.as_deref(), Some("Working"));
+    assert_working_both_ways(&sim, "jira-cloud", "bitbucket").await;
     common::delete_namespace(&env.client, &env.ns).await;
+}
+
+/// What a cloud site's administrator does in the site's admin UI: the link back to the server,
+/// with OAuth (no impersonation), made through the simulator's own UI-side endpoints.
+async fn cloud_admin_links_back(sim: &Sim, cloud: &str, server: &str) {
+    let peer = sim.app(server);
+    let body = serde_json::json!({
+        "id": peer.id, "name": server, "typeId": "stash",
+        "rpcUrl": peer.base_url, "displayUrl": peer.base_url, "isPrimary": true
+    });
+    let code = sim
+        .send(
+            cloud,
+            reqwest::Method::PUT,
+            "rest/applinks/2.0/applicationlink",
+            Some(body),
+        )
+        .await;
+    assert!(code < 300, "cloud admin creates the link: {code}");
+    let oauth = serde_json::json!({
+        "incoming": {"enabled": true, "twoLoEnabled": true, "twoLoImpersonationEnabled": false},
+        "outgoing": {"enabled": true, "twoLoEnabled": true, "twoLoImpersonationEnabled": false}
+    });
+    let code = sim
+        .send(
+            cloud,
+            reqwest::Method::PUT,
+            &format!("rest/applinks/3.0/status/{}/oauth", peer.id),
+            Some(oauth),
+        )
+        .await;
+    assert!(code < 300, "cloud admin configures OAuth: {code}");
 }
 
 #[tokio::test]
@@ -242,7 +322,7 @@ async fn one_way_then_completed_with_credentials() {
     let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "OneWayLink").await;
     let st = link.status.unwrap();
     assert_eq!(st.mode, Some(applink_operator::crd::LinkMode::OneWay));
-    assert_eq!(st.health.as_deref(), Some("OneWay"));
+    assert_eq!(st.health.as_deref(), Some("OneWayLink"));
     let (_, _, msg) = e2e::condition(&st.conditions, "Ready").unwrap();
     assert!(
         msg.contains("add credentialsSecretRef"),
@@ -344,21 +424,52 @@ async fn linked(prefix: &str, extra_apps: &[(&str, &str)]) -> (Env, Sim, Operato
     (env, sim, op)
 }
 
-#[tokio::test]
-async fn relocate_when_an_instance_url_changes() {
-    let (env, sim, _op) = linked("relocate", &[]).await;
-    // Same application, new address: 127.0.0.1 -> localhost.
-    let new_url = sim
-        .app("confluence")
-        .base_url
-        .replace("127.0.0.1", "localhost");
-    let mut y = e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true);
-    y = y.replace(&sim.app("confluence").base_url, &new_url);
+/// A working Jira<->Confluence link, plus a second copy of the same Confluence (same seed, so
+/// the same application id and keys) at another address, stopped or running.
+async fn linked_with_a_copy(prefix: &str, copy_running: bool) -> (Env, Sim, Operator) {
+    let env = env(prefix).await;
+    let mut config = apps(&[("jira", "jira"), ("confluence", "confluence")]);
+    config.push_str(
+        "- name: confluence-copy\n  product: confluence\n  seed: confluence\n  display_name: confluence\n  key_bits: 1024\n",
+    );
+    let sim = Sim::start(&config);
+    if !copy_running {
+        sim.control("confluence-copy", reqwest::Method::POST, "stop", None)
+            .await;
+    }
+    assert_eq!(sim.app("confluence-copy").id, sim.app("confluence").id);
+    let op = Operator::start(&env.ns, &[]);
+    for (n, t) in [("jira", "jira"), ("confluence", "confluence")] {
+        e2e::apply(&env.ns, &e2e::instance_yaml(n, sim.app(n), t, true));
+    }
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
+    (env, sim, op)
+}
+
+/// Points the confluence instance at the copy's address.
+fn move_confluence_to_the_copy(env: &Env, sim: &Sim) {
+    let y = e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true).replace(
+        &sim.app("confluence").base_url,
+        &sim.app("confluence-copy").base_url,
+    );
     e2e::apply(&env.ns, &y);
-    let jira_id = sim.app("confluence").id.clone();
+}
+
+#[tokio::test]
+async fn relocate_when_an_application_moves() {
+    let (env, sim, _op) = linked_with_a_copy("relocate", false).await;
+    // The application moves: the old address stops answering, the new one serves its id.
+    sim.control("confluence", reqwest::Method::POST, "stop", None)
+        .await;
+    sim.control("confluence-copy", reqwest::Method::POST, "start", None)
+        .await;
+    move_confluence_to_the_copy(&env, &sim);
+    let new_url = sim.app("confluence-copy").base_url.clone();
+    let conf_id = sim.app("confluence").id.clone();
     e2e::wait_for("jira's link to point at the new URL", || async {
         let links = sim.links("jira").await;
-        let rpc = links[&jira_id]["rpcUrl"]
+        let rpc = links[&conf_id]["rpcUrl"]
             .as_str()
             .unwrap_or_default()
             .trim_end_matches('/')
@@ -376,7 +487,31 @@ async fn relocate_when_an_instance_url_changes() {
             .map(|u| u.trim_end_matches('/').to_string()),
         Some(new_url)
     );
-    assert_working_both_ways(&sim, "jira", "confluence").await;
+    assert_working_both_ways(&sim, "jira", "confluence-copy").await;
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+#[tokio::test]
+async fn a_clone_at_a_new_url_is_refused_while_the_old_url_still_serves() {
+    let (env, sim, _op) = linked_with_a_copy("clone", true).await;
+    let before = sim.links("jira").await;
+    move_confluence_to_the_copy(&env, &sim);
+    let (inst, _) = e2e::wait_instance(&env.client, &env.ns, "confluence", "Ready", |c| {
+        c.1 == "OldUrlStillServesApplication"
+    })
+    .await;
+    let st = inst.status.unwrap();
+    let (status, _, msg) = e2e::condition(&st.conditions, "Stalled").unwrap();
+    assert_eq!(status, "True");
+    assert!(msg.contains("clone"), "{msg}");
+    assert_eq!(
+        st.url.as_deref().map(|u| u.trim_end_matches('/')),
+        Some(sim.app("confluence").base_url.trim_end_matches('/')),
+        "the identity stays at the old URL"
+    );
+    // Nothing touched: Jira's end still points at the original, the clone got nothing.
+    assert_eq!(sim.links("jira").await, before);
+    assert!(sim.links("confluence-copy").await.is_empty());
     common::delete_namespace(&env.client, &env.ns).await;
 }
 

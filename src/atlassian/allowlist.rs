@@ -1,6 +1,7 @@
-//! Allowlist ("whitelist") rules (§3), needed to link a cloud site to a server: the cloud
-//! domain gets an inbound rule on the server. Base path `rest/whitelist/latest` is inferred
-//! (labelled inferred in the reference); everything but `check` needs an administrator.
+//! Allowlist ("whitelist") rules, needed to link a cloud site to a server: the cloud domain gets
+//! an inbound rule on the server. The REST module's base path is not confirmed anywhere public,
+//! so the client probes the candidates in [`BASES`] once, remembers the one that answered, and
+//! names every path it tried when none did. Everything but `check` needs an administrator.
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -9,7 +10,8 @@ use super::envelope::{one_or_many, wire_enum};
 use super::error::ApiError;
 use super::link::DeleteOutcome;
 
-const BASE: &str = "rest/whitelist/latest";
+/// Candidate base paths, in the order tried (see docs/protocol.md).
+pub const BASES: [&str; 2] = ["rest/whitelist/latest", "rest/whitelist/1.0"];
 
 wire_enum! {
     /// Rule type (`"whitelist." + enum name, lower case, '_' → '.'`).
@@ -40,6 +42,20 @@ pub struct AllowlistRule {
     pub icon_url: Option<String>,
 }
 
+impl AllowlistRule {
+    /// Whether this rule's expression is `expression`; the products match domain rules
+    /// ignoring case, so the comparison does too.
+    pub fn names(&self, expression: &str) -> bool {
+        let trim = |s: &str| s.trim_end_matches('/').to_ascii_lowercase();
+        trim(&self.expression) == trim(expression)
+    }
+
+    /// An inbound rule for exactly this domain.
+    pub fn allows_inbound_from(&self, domain: &str) -> bool {
+        self.rule_type == AllowlistRuleType::DomainName && self.allow_inbound && self.names(domain)
+    }
+}
+
 /// Body of a create.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -64,7 +80,7 @@ impl NewAllowlistRule {
     }
 
     fn matches(&self, rule: &AllowlistRule) -> bool {
-        rule.rule_type == self.rule_type && rule.expression == self.expression
+        rule.rule_type == self.rule_type && rule.names(&self.expression)
     }
 }
 
@@ -116,19 +132,51 @@ fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
 const MAX_PAGES: u32 = 50;
 
 impl AtlassianClient {
+    /// The allowlist's base path on this application, and its first page of rules: the
+    /// candidates are tried in order the first time, and the one that answered is remembered.
+    async fn allowlist_first_page(&self) -> Result<(&'static str, RulePage), ApiError> {
+        let candidates: Vec<&'static str> = match self.allowlist_base_known() {
+            Some(base) => vec![base],
+            None => BASES.to_vec(),
+        };
+        let mut tried = Vec::new();
+        for base in candidates {
+            match self
+                .execute(Call::get(base).admin("reading the allowlist"))
+                .await
+            {
+                Ok(reply) => {
+                    self.set_allowlist_base(base);
+                    return Ok((base, reply.json()?));
+                }
+                Err(ApiError::NotFound { url, .. }) => tried.push(url),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ApiError::AllowlistNotFound {
+            url: self.base_url().to_string(),
+            tried,
+        })
+    }
+
+    /// The base path, probed with a list if not known yet.
+    async fn allowlist_base(&self) -> Result<&'static str, ApiError> {
+        match self.allowlist_base_known() {
+            Some(base) => Ok(base),
+            None => Ok(self.allowlist_first_page().await?.0),
+        }
+    }
+
     /// All rules: `GET rest/whitelist/latest` (`{"rules":[…],"page":1,"totalPages":n}`);
     /// further pages via `?page=N` (parameter name inferred), de-duplicated by id.
     pub async fn list_allowlist_rules(&self) -> Result<Vec<AllowlistRule>, ApiError> {
-        let first: RulePage = self
-            .execute(Call::get(BASE).admin("reading the allowlist"))
-            .await?
-            .json()?;
+        let (base, first) = self.allowlist_first_page().await?;
         let total = first.total_pages.unwrap_or(1).min(MAX_PAGES);
         let mut rules = first.rules;
         for page in 2..=total {
             let next: RulePage = self
                 .execute(
-                    Call::get(BASE)
+                    Call::get(base)
                         .query("page", page.to_string())
                         .admin("reading the allowlist"),
                 )
@@ -148,8 +196,9 @@ impl AtlassianClient {
         &self,
         rule: &NewAllowlistRule,
     ) -> Result<AllowlistRule, ApiError> {
+        let base = self.allowlist_base().await?;
         self.execute(
-            Call::post(BASE)
+            Call::post(base)
                 .json(rule)
                 .admin("adding an allowlist rule"),
         )
@@ -163,8 +212,9 @@ impl AtlassianClient {
         id: &str,
         update: &AllowlistRuleUpdate,
     ) -> Result<AllowlistRule, ApiError> {
+        let base = self.allowlist_base().await?;
         self.execute(
-            Call::put(BASE)
+            Call::put(base)
                 .segment(id)
                 .json(update)
                 .admin("updating an allowlist rule"),
@@ -173,11 +223,13 @@ impl AtlassianClient {
         .json()
     }
 
-    /// `DELETE rest/whitelist/latest/{id}`; a missing rule is [`DeleteOutcome::AlreadyAbsent`].
+    /// `DELETE rest/whitelist/latest/{id}`; the products answer 200 for an unknown id too, so
+    /// "deleted" only means "not there any more"; a 404 is taken the same way.
     pub async fn delete_allowlist_rule(&self, id: &str) -> Result<DeleteOutcome, ApiError> {
+        let base = self.allowlist_base().await?;
         match self
             .execute(
-                Call::delete(BASE)
+                Call::delete(base)
                     .segment(id)
                     .admin("deleting an allowlist rule"),
             )
@@ -222,15 +274,13 @@ impl AtlassianClient {
         }
     }
 
-    /// `POST rest/whitelist/latest/enable` or `…/disable`: switches allowlist enforcement.
+    /// `POST rest/whitelist/latest/enable` or `…/disable` (200, no body): switches allowlist
+    /// enforcement.
     pub async fn set_allowlist_enabled(&self, enabled: bool) -> Result<(), ApiError> {
-        let path = if enabled {
-            "rest/whitelist/latest/enable"
-        } else {
-            "rest/whitelist/latest/disable"
-        };
+        let base = self.allowlist_base().await?;
         self.execute(
-            Call::post(path)
+            Call::post(base)
+                .segment(if enabled { "enable" } else { "disable" })
                 .idempotent(true)
                 .admin("switching the allowlist"),
         )
@@ -240,8 +290,10 @@ impl AtlassianClient {
 
     /// Anonymous `GET rest/whitelist/latest/check?url=…`: would the application allow `url`?
     pub async fn check_allowlist(&self, url: &str) -> Result<AllowlistCheck, ApiError> {
+        let base = self.allowlist_base_known().unwrap_or(BASES[0]);
         self.execute(
-            Call::get("rest/whitelist/latest/check")
+            Call::get(base)
+                .segment("check")
                 .query("url", url)
                 .anonymous(),
         )
@@ -362,8 +414,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn base_path_is_probed_once_and_remembered() {
+        let server = server().await;
+        Mock::given(method("GET"))
+            .and(path("/rest/whitelist/1.0"))
+            .respond_with(json_response(200, RULES))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let client = admin_client(&server);
+        assert_eq!(client.list_allowlist_rules().await.unwrap().len(), 2);
+        assert_eq!(client.list_allowlist_rules().await.unwrap().len(), 2);
+        let latest = server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path() == "/rest/whitelist/latest")
+            .count();
+        assert_eq!(latest, 1, "the 404 path is tried once, not on every call");
+    }
+
+    #[tokio::test]
+    async fn no_allowlist_anywhere_names_every_path_tried() {
+        let server = server().await;
+        let err = admin_client(&server)
+            .list_allowlist_rules()
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), "AllowlistNotFound");
+        let text = err.to_string();
+        assert!(
+            text.contains("/rest/whitelist/latest") && text.contains("/rest/whitelist/1.0"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn domain_rules_match_ignoring_case() {
+        let rule: AllowlistRule = serde_json::from_str(
+            r#"{"id":2,"expression":"https://ACME.atlassian.net","type":"whitelist.domain.name","allowInbound":true,"allowAnonymousUser":false,"allowEdit":true,"allowDelete":true}"#,
+        )
+        .unwrap();
+        assert!(rule.allows_inbound_from("https://acme.atlassian.net"));
+        assert!(!rule.allows_inbound_from("https://other.atlassian.net"));
+    }
+
+    #[tokio::test]
     async fn delete_enable_and_check() {
         let server = server().await;
+        Mock::given(method("GET"))
+            .and(path("/rest/whitelist/latest"))
+            .respond_with(json_response(200, RULES))
+            .expect(1)
+            .mount(&server)
+            .await;
         Mock::given(method("DELETE"))
             .and(path("/rest/whitelist/latest/7"))
             .respond_with(ResponseTemplate::new(200))
@@ -371,7 +476,8 @@ mod tests {
             .await;
         Mock::given(method("POST"))
             .and(path("/rest/whitelist/latest/enable"))
-            .respond_with(ResponseTemplate::new(204))
+            // The products answer 200 without a body.
+            .respond_with(ResponseTemplate::new(200))
             .expect(1)
             .mount(&server)
             .await;

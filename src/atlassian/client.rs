@@ -97,6 +97,8 @@ pub struct AtlassianClient {
 
 struct Inner {
     http: reqwest::Client,
+    /// Same settings, but never follows a redirect (the manifest: peers never do either).
+    http_no_redirects: reqwest::Client,
     base: Url,
     credentials: Credentials,
     limiter: Semaphore,
@@ -106,6 +108,12 @@ struct Inner {
     /// Set once the V3 `applinks` resource has answered: from then on its 404 for an id means
     /// "no such link", and the classic resource need not be asked as well.
     v3_applinks: std::sync::atomic::AtomicBool,
+    /// Set when the application refused these credentials themselves (wrong password, Basic
+    /// disabled, CAPTCHA): they are never sent again from this client. A changed Secret builds
+    /// a new client (see `clients.rs`), which tries once more.
+    held: std::sync::Mutex<Option<(&'static str, String)>>,
+    /// The allowlist base path that answered, once probed.
+    allowlist_base: std::sync::OnceLock<&'static str>,
 }
 
 impl std::fmt::Debug for AtlassianClient {
@@ -133,19 +141,33 @@ impl AtlassianClient {
                 attempt.stop()
             }
         });
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .redirect(redirect)
-            .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
-            .user_agent(concat!("applink-operator/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ApiError::InvalidConfig {
-                detail: format!("HTTP client setup failed: {e}"),
-            })?;
+        // A personal access token opens an HTTP session on newer REST lines, and a Bearer
+        // request inside it passes secure administrator sessions (WebSudo); Basic always
+        // passes, and needs no session. The two HTTP clients share the one jar.
+        let jar = matches!(config.credentials, Credentials::Bearer { .. })
+            .then(|| Arc::new(reqwest::cookie::Jar::default()));
+        let builder = |redirect| {
+            let builder = match &jar {
+                Some(jar) => reqwest::Client::builder().cookie_provider(jar.clone()),
+                None => reqwest::Client::builder(),
+            };
+            builder
+                .tls_backend_preconfigured(tls.clone())
+                .redirect(redirect)
+                .timeout(config.timeout)
+                .connect_timeout(config.connect_timeout)
+                .user_agent(concat!("applink-operator/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| ApiError::InvalidConfig {
+                    detail: format!("HTTP client setup failed: {e}"),
+                })
+        };
+        let http = builder(redirect)?;
+        let http_no_redirects = builder(reqwest::redirect::Policy::none())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
+                http_no_redirects,
                 base,
                 credentials: config.credentials,
                 limiter: Semaphore::new(config.max_concurrent_requests.max(1)),
@@ -153,6 +175,8 @@ impl AtlassianClient {
                 max_body_bytes: config.max_body_bytes,
                 retry: config.retry,
                 v3_applinks: std::sync::atomic::AtomicBool::new(false),
+                held: std::sync::Mutex::new(None),
+                allowlist_base: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -169,9 +193,22 @@ impl AtlassianClient {
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    pub(super) fn allowlist_base_known(&self) -> Option<&'static str> {
+        self.inner.allowlist_base.get().copied()
+    }
+
+    pub(super) fn set_allowlist_base(&self, base: &'static str) {
+        let _ = self.inner.allowlist_base.set(base);
+    }
+
     /// Base URL (always ending in `/`).
     pub fn base_url(&self) -> &Url {
         &self.inner.base
+    }
+
+    /// Whether the credentials are a personal access token.
+    pub fn uses_token(&self) -> bool {
+        matches!(self.inner.credentials, Credentials::Bearer { .. })
     }
 
     pub fn has_credentials(&self) -> bool {
@@ -199,6 +236,10 @@ impl AtlassianClient {
         {
             return Err(ApiError::CredentialsMissing { url: shown, action });
         }
+        let credentialed = !call.anonymous && !self.inner.credentials.is_anonymous();
+        if credentialed && let Some((reason, message)) = self.held() {
+            return Err(ApiError::CredentialsHeld { reason, message });
+        }
         let max_attempts = if call.idempotent {
             self.inner.retry.max_attempts.max(1)
         } else {
@@ -223,6 +264,12 @@ impl AtlassianClient {
                 }
                 Err(failure) => failure,
             };
+            if credentialed && failure.error.rejects_credentials() {
+                // One rejected login is all an application sees from us: more could lock the
+                // account behind a CAPTCHA for everybody.
+                self.hold(&failure.error);
+                return Err(failure.error);
+            }
             if !failure.retryable || attempt >= max_attempts {
                 return Err(failure.error);
             }
@@ -235,10 +282,30 @@ impl AtlassianClient {
         }
     }
 
+    fn held(&self) -> Option<(&'static str, String)> {
+        self.inner.held.lock().map(|h| h.clone()).unwrap_or(None)
+    }
+
+    fn hold(&self, error: &ApiError) {
+        if let Ok(mut held) = self.inner.held.lock()
+            && held.is_none()
+        {
+            *held = Some((error.reason(), error.to_string()));
+        }
+    }
+
+    /// Whether this client holds its credentials back after a rejection.
+    pub fn credentials_held(&self) -> bool {
+        self.held().is_some()
+    }
+
     async fn attempt(&self, call: &Call, url: &Url, shown: &str) -> Result<Reply, Failure> {
-        let mut req = self
-            .inner
-            .http
+        let http = if call.follow_redirects {
+            &self.inner.http
+        } else {
+            &self.inner.http_no_redirects
+        };
+        let mut req = http
             .request(call.method.clone(), url.clone())
             .header(ACCEPT, "application/json")
             // Needed by body-less POSTs (XSRF filter); harmless everywhere else.
@@ -256,27 +323,43 @@ impl AtlassianClient {
             req = req
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.clone());
+        } else if call.method == Method::POST {
+            // As the admin UI does: Jersey resources declare @Consumes even without a body.
+            req = req.header(CONTENT_TYPE, "application/json");
         }
+        let credentialed = !call.anonymous && !self.inner.credentials.is_anonymous();
         let mut resp = req
             .send()
             .await
             .map_err(|e| self.transport_failure(&e, shown))?;
         let status = resp.status();
-        let header = |name| {
+        let header = |name: &str| {
             resp.headers()
                 .get(name)
                 .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let content_type = header(CONTENT_TYPE);
+        let content_type = header(CONTENT_TYPE.as_str());
         let retry_after =
-            header(RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
+            header(RETRY_AFTER.as_str()).and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let date =
+            header(reqwest::header::DATE.as_str()).and_then(|d| httpdate::parse_http_date(&d).ok());
+        let denied = header(DENIED_REASON);
+        let seraph = header(SERAPH_LOGIN_REASON);
         if status.is_redirection() {
-            let location = header(LOCATION).unwrap_or_else(|| "no Location header".to_owned());
-            return Err(Failure::fatal(ApiError::Redirected {
-                url: shown.to_owned(),
-                location,
+            let location =
+                header(LOCATION.as_str()).unwrap_or_else(|| "no Location header".to_owned());
+            let url = shown.to_owned();
+            return Err(Failure::fatal(if call.follow_redirects {
+                ApiError::Redirected { url, location }
+            } else {
+                ApiError::ManifestRedirected { url, location }
             }));
+        }
+        if credentialed
+            && let Some(error) = login_refusal(denied.as_deref(), seraph.as_deref(), status, shown)
+        {
+            return Err(Failure::fatal(error));
         }
         let limit = if status.is_success() {
             self.inner.max_body_bytes
@@ -298,13 +381,15 @@ impl AtlassianClient {
                 content_type,
                 body,
                 url: shown.to_owned(),
+                date,
             });
         }
-        Err(self.status_failure(status, &body, retry_after, shown))
+        Err(self.status_failure(&call.method, status, &body, retry_after, shown))
     }
 
     fn status_failure(
         &self,
+        method: &Method,
         status: StatusCode,
         body: &[u8],
         retry_after: Option<Duration>,
@@ -318,7 +403,13 @@ impl AtlassianClient {
                 url,
                 action: "this request",
             },
+            401 if message.as_deref().is_some_and(is_websudo_refusal) => {
+                ApiError::SecureAdminSessionRequired { url }
+            }
             401 => ApiError::Unauthorized { url, message },
+            403 if message.as_deref().is_some_and(is_basic_disabled) => {
+                ApiError::BasicAuthDisabled { url, message }
+            }
             403 => ApiError::Forbidden { url, message },
             404 => ApiError::NotFound { url, message },
             409 => ApiError::Conflict { url, message },
@@ -329,6 +420,13 @@ impl AtlassianClient {
                     retry_after,
                 };
             }
+            // A 500 from a write is the product failing on this request (a malformed body, a
+            // bug): sending it again gives the same answer, so it is reported, not retried.
+            500 if method != Method::GET => ApiError::Server {
+                url,
+                status: 500,
+                message,
+            },
             code @ (500 | 502 | 503 | 504) => {
                 return Failure {
                     error: ApiError::Server {
@@ -379,6 +477,56 @@ impl AtlassianClient {
         }
         Failure::retry(ApiError::Transport { url, detail })
     }
+}
+
+/// Header with which Seraph says why it refused a login (`CAPTCHA_CHALLENGE; login-url=…`).
+const DENIED_REASON: &str = "x-authentication-denied-reason";
+/// Header with which Seraph says how the login went (`OK`, `AUTHENTICATED_FAILED`,
+/// `AUTHENTICATION_DENIED`).
+const SERAPH_LOGIN_REASON: &str = "x-seraph-loginreason";
+
+/// A refused login, whatever the status code: a CAPTCHA lock-out is a 403 on some versions and
+/// a 200 served as anonymous on others, and a failed login may also come back as anonymous 200.
+fn login_refusal(
+    denied: Option<&str>,
+    seraph: Option<&str>,
+    status: StatusCode,
+    shown: &str,
+) -> Option<ApiError> {
+    let url = shown.to_owned();
+    if let Some(d) = denied
+        && d.to_ascii_uppercase().contains("CAPTCHA")
+    {
+        let login_url = d
+            .split(';')
+            .find_map(|part| part.trim().strip_prefix("login-url="))
+            .map(str::to_owned)
+            .unwrap_or_else(|| "the application's login page".to_owned());
+        return Some(ApiError::LoginCaptchaRequired { url, login_url });
+    }
+    let seraph = seraph?.to_ascii_uppercase();
+    if seraph.contains("AUTHENTICATION_DENIED") {
+        return Some(ApiError::LoginCaptchaRequired {
+            url,
+            login_url: "the application's login page".to_owned(),
+        });
+    }
+    if seraph.contains("AUTHENTICATED_FAILED") && status.is_success() {
+        return Some(ApiError::Unauthorized {
+            url,
+            message: Some("the login failed and the request was served anonymously".to_owned()),
+        });
+    }
+    None
+}
+
+fn is_websudo_refusal(message: &str) -> bool {
+    message.to_ascii_lowercase().contains("websudo")
+}
+
+fn is_basic_disabled(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("basic auth") && m.contains("disabled")
 }
 
 /// The innermost error message (e.g. "Connection refused (os error 111)").
@@ -485,6 +633,8 @@ pub(crate) struct Call {
     idempotent: bool,
     /// `Some(action)` when the call is pointless without credentials.
     needs_credentials: Option<&'static str>,
+    /// Same-origin redirects are followed unless this is false.
+    follow_redirects: bool,
 }
 
 impl Call {
@@ -497,6 +647,7 @@ impl Call {
             anonymous: false,
             idempotent,
             needs_credentials: None,
+            follow_redirects: true,
         }
     }
 
@@ -544,6 +695,12 @@ impl Call {
         self
     }
 
+    /// Hands any redirect back as an error instead of following it.
+    pub(crate) fn no_redirects(mut self) -> Self {
+        self.follow_redirects = false;
+        self
+    }
+
     pub(crate) fn admin(mut self, action: &'static str) -> Self {
         self.needs_credentials = Some(action);
         self
@@ -557,6 +714,8 @@ pub(crate) struct Reply {
     pub(crate) content_type: Option<String>,
     pub(crate) body: Vec<u8>,
     pub(crate) url: String,
+    /// The application's clock, from the `Date` header.
+    pub(crate) date: Option<SystemTime>,
 }
 
 impl Reply {

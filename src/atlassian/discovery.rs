@@ -211,11 +211,25 @@ impl ConsumerInfo {
 impl AtlassianClient {
     /// `GET /rest/applinks/1.0/manifest`, anonymously (what any peer sees). Parses JSON, or
     /// XML if the server ignores `Accept`.
+    /// Redirects are not followed: the products never follow them on the manifest, so a
+    /// redirecting base URL breaks every peer ([`ApiError::ManifestRedirected`]).
     pub async fn manifest(&self) -> Result<Manifest, ApiError> {
+        Ok(self.manifest_and_clock().await?.0)
+    }
+
+    /// The manifest and the application's clock (its `Date` header), which OAuth needs within
+    /// five minutes of the peers' clocks.
+    pub async fn manifest_and_clock(
+        &self,
+    ) -> Result<(Manifest, Option<std::time::SystemTime>), ApiError> {
         let reply = self
-            .execute(Call::get("rest/applinks/1.0/manifest").anonymous())
+            .execute(
+                Call::get("rest/applinks/1.0/manifest")
+                    .anonymous()
+                    .no_redirects(),
+            )
             .await?;
-        Manifest::from_reply(&reply)
+        Ok((Manifest::from_reply(&reply)?, reply.date))
     }
 
     /// `GET /rest/applinks/1.0/manifest/{linkId}`: the manifest of a linked application, as
@@ -254,13 +268,30 @@ impl AtlassianClient {
 
     /// `GET /rest/applinks/1.0/authenticationinfo`: succeeds iff the configured credentials are
     /// administrator credentials (the same probe applinks uses before creating a link-back).
+    ///
+    /// With a personal access token it then reads the classic link list, which secure
+    /// administrator sessions guard like the create: an application that would refuse the
+    /// create is found out here, before any end of any link is made (nothing half-created).
     pub async fn verify_admin(&self) -> Result<(), ApiError> {
         self.execute(
             Call::get("rest/applinks/1.0/authenticationinfo")
                 .admin("verifying administrator access"),
         )
-        .await
-        .map(|_| ())
+        .await?;
+        if !self.uses_token() {
+            return Ok(());
+        }
+        match self
+            .execute(
+                Call::get("rest/applinks/1.0/applicationlink")
+                    .admin("checking secure administrator sessions"),
+            )
+            .await
+        {
+            // No classic resource at all (not an applinks host): nothing it could guard.
+            Ok(_) | Err(ApiError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -33,12 +33,37 @@ pub enum ApiError {
     CredentialsMissing { url: String, action: &'static str },
 
     #[error(
-        "{url} rejected the credentials (401){}; provide the username and password (or token) of an administrator",
+        "{url} rejected the credentials (401){}; provide the username and password (or token) of an administrator. They are not sent again until the Secret changes",
         suffix(.message)
     )]
     Unauthorized {
         url: String,
         message: Option<String>,
+    },
+
+    #[error(
+        "{url} refused Basic authentication (403){}: it has been disabled on this application. Put a personal access token under the Secret's token key instead of a username and password (or let an administrator allow Basic for this user in the authentication settings)",
+        suffix(.message)
+    )]
+    BasicAuthDisabled {
+        url: String,
+        message: Option<String>,
+    },
+
+    #[error(
+        "{url} requires a secure administrator session (WebSudo) for this request and refuses it from a personal access token (401). Either turn secure administrator sessions off (Jira: jira.websudo.is.disabled=true; Confluence: General configuration > Security configuration), or use the username and password of an administrator, which bypass it"
+    )]
+    SecureAdminSessionRequired { url: String },
+
+    #[error(
+        "{url} locked the login behind a CAPTCHA after failed logins (403 CAPTCHA_CHALLENGE); every further Basic request is refused, even with the right password. Log in once in a browser at {login_url} and solve the CAPTCHA, fix the password in the Secret if it was wrong; the operator sends no credentials there until the Secret changes"
+    )]
+    LoginCaptchaRequired { url: String, login_url: String },
+
+    #[error("{message}; they are not sent again until the Secret changes")]
+    CredentialsHeld {
+        reason: &'static str,
+        message: String,
     },
 
     #[error(
@@ -70,6 +95,37 @@ pub enum ApiError {
 
     #[error("an application link with id {id} already exists on {url}")]
     AlreadyExists { url: String, id: String },
+
+    #[error(
+        "{url} holds an unreadable (corrupted) application link with id {id}, left behind by an earlier failed delete: it is not listed, and a new link with that id cannot be created ({detail}). Remove it with DELETE {base}rest/applinks/3.0/applinks/{id} as an administrator (or delete it from the database), then the operator creates the link"
+    )]
+    CorruptedLink {
+        url: String,
+        base: String,
+        id: String,
+        detail: String,
+    },
+
+    #[error(
+        "{url} refused the change (400): another link there, {other_name:?} (id {other_id}), already uses this {field}. Delete or change that link in the application first; nothing was changed"
+    )]
+    DuplicateLinkField {
+        url: String,
+        field: &'static str,
+        other_id: String,
+        other_name: String,
+    },
+
+    #[error(
+        "{url} has no allowlist REST resource at any of the paths tried ({}); the allowlist rule for a cloud peer must be added in the application's admin UI (Allowlist), or tell us the path your version serves",
+        .tried.join(", ")
+    )]
+    AllowlistNotFound { url: String, tried: Vec<String> },
+
+    #[error(
+        "{url} answered with a redirect to {location}; applications never follow redirects on the manifest, so peers would report an error. Set the instance URL to {location} (the address the application answers on directly)"
+    )]
+    ManifestRedirected { url: String, location: String },
 
     #[error("{url} is rate limiting requests (429){}", retry_hint(.retry_after))]
     RateLimited {
@@ -135,11 +191,19 @@ impl ApiError {
             Self::Redirected { .. } => "RedirectedToOtherOrigin",
             Self::CredentialsMissing { .. } => "CredentialsMissing",
             Self::Unauthorized { .. } => "CredentialsRejected",
+            Self::BasicAuthDisabled { .. } => "BasicAuthDisabled",
+            Self::SecureAdminSessionRequired { .. } => "SecureAdminSessionRequired",
+            Self::LoginCaptchaRequired { .. } => "LoginCaptchaRequired",
+            Self::CredentialsHeld { reason, .. } => reason,
             Self::Forbidden { .. } => "PermissionDenied",
             Self::NotFound { .. } => "NotFound",
             Self::Conflict { .. } => "Conflict",
             Self::BadRequest { .. } => "RequestRejected",
             Self::AlreadyExists { .. } => "AlreadyExists",
+            Self::CorruptedLink { .. } => "CorruptedLink",
+            Self::DuplicateLinkField { .. } => "LinkFieldInUse",
+            Self::ManifestRedirected { .. } => "ManifestRedirected",
+            Self::AllowlistNotFound { .. } => "AllowlistNotFound",
             Self::RateLimited { .. } => "RateLimited",
             Self::Server { .. } => "ServerError",
             Self::UnexpectedStatus { .. } => "UnexpectedStatus",
@@ -173,8 +237,10 @@ impl ApiError {
     /// The HTTP status the error came from, if it came from a response.
     pub fn status(&self) -> Option<u16> {
         Some(match self {
-            Self::Unauthorized { .. } => 401,
-            Self::Forbidden { .. } => 403,
+            Self::Unauthorized { .. } | Self::SecureAdminSessionRequired { .. } => 401,
+            Self::Forbidden { .. }
+            | Self::BasicAuthDisabled { .. }
+            | Self::LoginCaptchaRequired { .. } => 403,
             Self::NotFound { .. } => 404,
             Self::Conflict { .. } => 409,
             Self::BadRequest { .. } => 400,
@@ -182,6 +248,19 @@ impl ApiError {
             Self::Server { status, .. } | Self::UnexpectedStatus { status, .. } => *status,
             _ => return None,
         })
+    }
+
+    /// True when the application refused these credentials themselves (as opposed to what they
+    /// may do): sending them again cannot help and may lock the account, so the client holds
+    /// them back until they change.
+    pub fn rejects_credentials(&self) -> bool {
+        matches!(
+            self,
+            Self::Unauthorized { .. }
+                | Self::BasicAuthDisabled { .. }
+                | Self::LoginCaptchaRequired { .. }
+                | Self::CredentialsHeld { .. }
+        )
     }
 
     pub fn is_not_found(&self) -> bool {
@@ -192,6 +271,7 @@ impl ApiError {
     pub fn server_message(&self) -> Option<&str> {
         match self {
             Self::Unauthorized { message, .. }
+            | Self::BasicAuthDisabled { message, .. }
             | Self::Forbidden { message, .. }
             | Self::NotFound { message, .. }
             | Self::Conflict { message, .. }

@@ -61,7 +61,7 @@ pub struct ApplicationLinkV3 {
 /// One end of an application link as stored on this application, whichever API it came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ApplicationLink {
+pub struct RemoteLink {
     /// The linked (remote) application's manifest id.
     pub id: String,
     pub name: String,
@@ -72,7 +72,7 @@ pub struct ApplicationLink {
     pub system: bool,
 }
 
-impl From<ApplicationLinkV3> for ApplicationLink {
+impl From<ApplicationLinkV3> for RemoteLink {
     fn from(v: ApplicationLinkV3) -> Self {
         Self {
             id: v.id,
@@ -87,8 +87,8 @@ impl From<ApplicationLinkV3> for ApplicationLink {
 }
 
 impl ApplicationLinkEntity {
-    fn into_link(self) -> Option<ApplicationLink> {
-        Some(ApplicationLink {
+    fn into_link(self) -> Option<RemoteLink> {
+        Some(RemoteLink {
             id: self.id.filter(|id| !id.is_empty())?,
             name: self.name,
             type_id: self.type_id,
@@ -155,7 +155,7 @@ impl AtlassianClient {
     /// the classic `GET rest/applinks/1.0/applicationlink` when V3 is absent (applinks < 5).
     /// Entries that are not application links (e.g. OAuth 2.0 integrations listed by the V4
     /// UI) are skipped.
-    pub async fn list_links(&self) -> Result<Vec<ApplicationLink>, ApiError> {
+    pub async fn list_links(&self) -> Result<Vec<RemoteLink>, ApiError> {
         match self
             .execute(Call::get(V3_APPLINKS).admin("listing application links"))
             .await
@@ -190,9 +190,10 @@ impl AtlassianClient {
     }
 
     /// One link by id (the peer's manifest id), or `None` if this application has none.
-    /// `GET rest/applinks/3.0/applinks/{id}`; on 404 the classic
-    /// `GET rest/applinks/1.0/applicationlink/{id}` confirms, because old versions lack V3.
-    pub async fn get_link(&self, id: &str) -> Result<Option<ApplicationLink>, ApiError> {
+    /// `GET rest/applinks/3.0/applinks/{id}`. Its 404 is trusted once V3 has answered; before
+    /// that, the list decides (V3, or the classic list on applications without V3). The classic
+    /// by-id GET is never used: real applications answer 500 for an unknown id there.
+    pub async fn get_link(&self, id: &str) -> Result<Option<RemoteLink>, ApiError> {
         match self
             .execute(
                 Call::get(V3_APPLINKS)
@@ -206,23 +207,9 @@ impl AtlassianClient {
                 self.set_v3_applinks_known();
                 Ok(Some(link))
             }
-            // V3 is known to be there: its 404 is the answer.
             Err(ApiError::NotFound { .. }) if self.v3_applinks_known() => Ok(None),
             Err(ApiError::NotFound { .. }) => {
-                match self
-                    .execute(
-                        Call::get(V1_APPLICATIONLINK)
-                            .segment(id)
-                            .admin("reading an application link"),
-                    )
-                    .await
-                {
-                    Ok(reply) => Ok(reply.json::<ApplicationLinkEntity>()?.into_link()),
-                    // The classic resource's answer for an unknown id is not documented;
-                    // accept 400 as well as 404 as "no such link".
-                    Err(ApiError::NotFound { .. } | ApiError::BadRequest { .. }) => Ok(None),
-                    Err(e) => Err(e),
-                }
+                Ok(self.list_links().await?.into_iter().find(|l| l.id == id))
             }
             Err(e) => Err(e),
         }
@@ -252,12 +239,20 @@ impl AtlassianClient {
                 Ok(CreatedLink { id, href })
             }
             Err(err @ (ApiError::BadRequest { .. } | ApiError::Conflict { .. })) => {
-                if let Some(id) = &link.id
-                    && let Ok(Some(_)) = self.get_link(id).await
-                {
+                let Some(id) = &link.id else { return Err(err) };
+                if let Ok(Some(_)) = self.get_link(id).await {
                     return Err(ApiError::AlreadyExists {
                         url: self.base_url().to_string(),
                         id: id.clone(),
+                    });
+                }
+                // Not listed, yet refused: a link registered without its properties.
+                if err.server_message().is_some_and(is_type_not_installed) {
+                    return Err(ApiError::CorruptedLink {
+                        url: self.base_url().to_string(),
+                        base: self.base_url().to_string(),
+                        id: id.clone(),
+                        detail: err.server_message().unwrap_or_default().to_owned(),
                     });
                 }
                 Err(err)
@@ -268,25 +263,28 @@ impl AtlassianClient {
 
     /// Updates name, URLs and primary flag: `PUT rest/applinks/3.0/applinks/{id}`. Unlike the
     /// classic update this may change `rpcUrl`, and checks nothing remotely.
-    pub async fn update_link(
-        &self,
-        id: &str,
-        update: &LinkUpdate,
-    ) -> Result<ApplicationLink, ApiError> {
+    pub async fn update_link(&self, id: &str, update: &LinkUpdate) -> Result<RemoteLink, ApiError> {
         #[derive(Serialize)]
         struct Body<'a> {
             id: &'a str,
             #[serde(flatten)]
             update: &'a LinkUpdate,
         }
-        let reply = self
+        let reply = match self
             .execute(
                 Call::put(V3_APPLINKS)
                     .segment(id)
                     .json(&Body { id, update })
                     .admin("updating an application link"),
             )
-            .await?;
+            .await
+        {
+            Ok(reply) => reply,
+            Err(err @ ApiError::BadRequest { .. }) => {
+                return Err(self.explain_update_refusal(id, update, err).await);
+            }
+            Err(e) => return Err(e),
+        };
         match reply.json::<ApplicationLinkV3>() {
             Ok(link) => Ok(link.into()),
             // Some versions answer without a body; read the result back.
@@ -297,6 +295,43 @@ impl AtlassianClient {
         }
     }
 
+    /// V3 refuses an update whose name, rpcUrl or displayUrl another link already uses: name
+    /// that link, so the person can decide which of the two should go.
+    async fn explain_update_refusal(
+        &self,
+        id: &str,
+        update: &LinkUpdate,
+        err: ApiError,
+    ) -> ApiError {
+        let Ok(links) = self.list_links().await else {
+            return err;
+        };
+        let hint = err
+            .server_message()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let same = |a: Option<&str>, b: &str| a.is_some_and(|a| same_url(a, b));
+        let collides = |field: &str, l: &RemoteLink| match field {
+            "rpcUrl" => same(l.rpc_url.as_deref(), &update.rpc_url),
+            "displayUrl" => same(l.display_url.as_deref(), &update.display_url),
+            _ => l.name == update.name,
+        };
+        // The field the error key names first, then any field that collides.
+        let mut order = ["rpcUrl", "displayUrl", "name"];
+        order.sort_by_key(|f| !hint.contains(&format!("duplicate.{}", f.to_ascii_lowercase())));
+        for field in order {
+            if let Some(other) = links.iter().find(|l| l.id != id && collides(field, l)) {
+                return ApiError::DuplicateLinkField {
+                    url: self.base_url().to_string(),
+                    field,
+                    other_id: other.id.clone(),
+                    other_name: other.name.clone(),
+                };
+            }
+        }
+        err
+    }
+
     /// Points an existing link at new URLs (relocation after the peer moved), keeping its name
     /// and primary flag: reads it, then [`update_link`](Self::update_link).
     pub async fn relocate_link(
@@ -304,7 +339,7 @@ impl AtlassianClient {
         id: &str,
         rpc_url: &str,
         display_url: &str,
-    ) -> Result<ApplicationLink, ApiError> {
+    ) -> Result<RemoteLink, ApiError> {
         let current = self.get_link(id).await?.ok_or_else(|| ApiError::NotFound {
             url: self.base_url().to_string(),
             message: Some(format!("no application link with id {id}")),
@@ -392,6 +427,16 @@ impl AtlassianClient {
     }
 }
 
+fn is_type_not_installed(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("type.not.installed") || m.contains("not installed")
+}
+
+fn same_url(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/')
+        .eq_ignore_ascii_case(b.trim_end_matches('/'))
+}
+
 fn last_path_segment(href: &str) -> Option<String> {
     let path = href.split(['?', '#']).next()?;
     let seg = path.trim_end_matches('/').rsplit('/').next()?;
@@ -419,8 +464,8 @@ mod tests {
         )
     }
 
-    fn expected_link() -> ApplicationLink {
-        ApplicationLink {
+    fn expected_link() -> RemoteLink {
+        RemoteLink {
             id: CONF_ID.into(),
             name: "Confluence".into(),
             type_id: "confluence".into(),
@@ -475,13 +520,113 @@ mod tests {
             client.get_link(CONF_ID).await.unwrap(),
             Some(expected_link())
         );
-        // Unknown id: V3 404, classic 404 → None.
         assert_eq!(
             client
                 .get_link("00000000-0000-0000-0000-000000000000")
                 .await
                 .unwrap(),
             None
+        );
+    }
+
+    /// A fresh client, a fresh application: V3 404 for the unknown id must not lead to the
+    /// classic by-id GET, which real products answer with 500 (NullPointerException).
+    #[tokio::test]
+    async fn unknown_id_on_a_fresh_client_never_asks_the_classic_by_id_resource() {
+        let server = server().await;
+        Mock::given(method("GET"))
+            .and(path(format!(
+                "/rest/applinks/1.0/applicationlink/{CONF_ID}"
+            )))
+            .respond_with(json_response(
+                500,
+                r#"{"status-code":500,"message":"java.lang.NullPointerException"}"#,
+            ))
+            .expect(0)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/rest/applinks/3.0/applinks"))
+            .respond_with(json_response(200, "[]"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = admin_client(&server);
+        assert_eq!(client.get_link(CONF_ID).await.unwrap(), None);
+        // V3 answered: its 404 is trusted from now on, no second list.
+        assert_eq!(client.get_link(CONF_ID).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn create_refused_for_an_unlisted_id_is_a_corrupted_link() {
+        let server = server().await;
+        Mock::given(method("PUT"))
+            .and(path("/rest/applinks/2.0/applicationlink"))
+            .respond_with(json_response(
+                400,
+                r#"{"status-code":400,"message":"applinks.type.not.installed"}"#,
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/rest/applinks/3.0/applinks"))
+            .respond_with(json_response(200, "[]"))
+            .mount(&server)
+            .await;
+        let link = NewLink {
+            id: Some(CONF_ID.into()),
+            name: "Confluence".into(),
+            type_id: "confluence".into(),
+            rpc_url: "http://wiki".into(),
+            display_url: "http://wiki".into(),
+            is_primary: false,
+        };
+        let err = admin_client(&server).create_link(&link).await.unwrap_err();
+        assert_eq!(err.reason(), "CorruptedLink");
+        let text = err.to_string();
+        assert!(text.contains(CONF_ID), "{text}");
+        assert!(text.contains("DELETE"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn update_refused_names_the_link_that_already_uses_the_url() {
+        let server = server().await;
+        Mock::given(method("PUT"))
+            .and(path(format!("/rest/applinks/3.0/applinks/{CONF_ID}")))
+            .respond_with(json_response(
+                400,
+                r#"{"status":400,"errors":[{"summary":"applinks.service.error.validation.applink.duplicate.rpcUrl"}]}"#,
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/rest/applinks/3.0/applinks"))
+            .respond_with(json_response(
+                200,
+                &format!(
+                    r#"[{}, {{"id":"99999999-9999-9999-9999-999999999999","name":"Old wiki","rpcUrl":"http://new-wiki:8090","displayUrl":"http://old","type":"confluence"}}]"#,
+                    v3_link_json()
+                ),
+            ))
+            .mount(&server)
+            .await;
+        let err = admin_client(&server)
+            .update_link(
+                CONF_ID,
+                &LinkUpdate {
+                    name: "Confluence".into(),
+                    rpc_url: "http://new-wiki:8090/".into(),
+                    display_url: "http://new-wiki:8090".into(),
+                    primary: true,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), "LinkFieldInUse");
+        let text = err.to_string();
+        assert!(
+            text.contains("Old wiki") && text.contains("rpcUrl"),
+            "{text}"
         );
     }
 
@@ -673,6 +818,11 @@ mod tests {
     #[tokio::test]
     async fn delete_link_v3_then_absent() {
         let server = server().await;
+        Mock::given(method("GET"))
+            .and(path("/rest/applinks/3.0/applinks"))
+            .respond_with(json_response(200, "[]"))
+            .mount(&server)
+            .await;
         Mock::given(method("DELETE"))
             .and(path(format!("/rest/applinks/3.0/applinks/{CONF_ID}")))
             .respond_with(ResponseTemplate::new(204))
@@ -702,10 +852,11 @@ mod tests {
     async fn delete_link_classic_fallback_when_v3_missing() {
         let server = server().await;
         Mock::given(method("GET"))
-            .and(path(format!(
-                "/rest/applinks/1.0/applicationlink/{CONF_ID}"
-            )))
-            .respond_with(json_response(200, &classic_link_json()))
+            .and(path("/rest/applinks/1.0/applicationlink"))
+            .respond_with(json_response(
+                200,
+                &format!(r#"{{"applicationLinks":[{}]}}"#, classic_link_json()),
+            ))
             .mount(&server)
             .await;
         Mock::given(method("DELETE"))

@@ -65,8 +65,8 @@ pub use discovery::{
 pub use envelope::{RestLink, StatusEnvelope};
 pub use error::ApiError;
 pub use link::{
-    ApplicationLink, ApplicationLinkEntity, ApplicationLinkV3, CreatedLink, DeleteOutcome,
-    LinkUpdate, NewLink,
+    ApplicationLinkEntity, ApplicationLinkV3, CreatedLink, DeleteOutcome, LinkUpdate, NewLink,
+    RemoteLink,
 };
 pub use oauth::{LinkOAuthConfig, OAuthConfig, OAuthLevel};
 pub use retry::RetryPolicy;

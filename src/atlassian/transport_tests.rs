@@ -353,3 +353,190 @@ async fn chunked_body_over_the_cap_is_refused() {
     let err = client.manifest().await.unwrap_err();
     assert_eq!(err.reason(), "ResponseTooLarge", "{err}");
 }
+
+/// The products' real refusals, each mapped to its own reason and message.
+#[tokio::test]
+async fn real_refusals_have_their_own_reasons() {
+    let server = server().await;
+    let auth_info = "/rest/applinks/1.0/authenticationinfo";
+    Mock::given(method("GET"))
+        .and(path(auth_info))
+        .and(header("authorization", "Bearer pat"))
+        .respond_with(ResponseTemplate::new(401).set_body_raw(
+            "<status><status-code>401</status-code><message>This resource requires WebSudo.</message></status>",
+            "application/xml",
+        ))
+        .mount(&server)
+        .await;
+    let err = client_with(&server, Credentials::bearer("pat"))
+        .verify_admin()
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "SecureAdminSessionRequired");
+    assert!(
+        err.to_string().contains("secure administrator sessions"),
+        "{err}"
+    );
+    assert!(
+        !err.rejects_credentials(),
+        "WebSudo is not a rejected login"
+    );
+
+    let server = super::test_support::server().await;
+    Mock::given(method("GET"))
+        .and(path(auth_info))
+        .respond_with(json_response(
+            403,
+            r#"{"message":"Basic Authentication has been disabled on this instance."}"#,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = admin_client(&server);
+    let err = client.verify_admin().await.unwrap_err();
+    assert_eq!(err.reason(), "BasicAuthDisabled");
+    assert!(err.to_string().contains("personal access token"), "{err}");
+    // Not sent again: the mock expects exactly one request.
+    let again = client.verify_admin().await.unwrap_err();
+    assert_eq!(again.reason(), "BasicAuthDisabled");
+    assert!(client.credentials_held());
+}
+
+#[tokio::test]
+async fn captcha_lock_out_is_reported_with_the_login_url_and_never_retried() {
+    let server = server().await;
+    Mock::given(method("GET"))
+        .and(path("/rest/applinks/1.0/authenticationinfo"))
+        .respond_with(ResponseTemplate::new(403).insert_header(
+            "X-Authentication-Denied-Reason",
+            "CAPTCHA_CHALLENGE; login-url=https://jira.example.test/login.jsp",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = admin_client(&server);
+    for _ in 0..3 {
+        let err = client.verify_admin().await.unwrap_err();
+        assert_eq!(err.reason(), "LoginCaptchaRequired");
+        assert!(
+            err.to_string()
+                .contains("https://jira.example.test/login.jsp"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_password_is_sent_once_while_anonymous_calls_go_on() {
+    let server = server().await;
+    Mock::given(method("GET"))
+        .and(path("/rest/applinks/1.0/authenticationinfo"))
+        .respond_with(ResponseTemplate::new(401))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(MANIFEST_PATH))
+        .respond_with(json_response(200, MANIFEST))
+        .mount(&server)
+        .await;
+    let client = admin_client(&server);
+    assert_eq!(
+        client.verify_admin().await.unwrap_err().reason(),
+        "CredentialsRejected"
+    );
+    let held = client.verify_admin().await.unwrap_err();
+    assert_eq!(held.reason(), "CredentialsRejected");
+    assert!(
+        held.to_string().contains("until the Secret changes"),
+        "{held}"
+    );
+    // The manifest is anonymous: still read.
+    client.manifest().await.unwrap();
+}
+
+#[tokio::test]
+async fn captcha_served_as_anonymous_200_is_a_lock_out_too() {
+    let server = server().await;
+    Mock::given(method("GET"))
+        .and(path("/rest/applinks/3.0/applinks"))
+        .respond_with(
+            json_response(200, "[]").insert_header("X-Seraph-LoginReason", "AUTHENTICATION_DENIED"),
+        )
+        .mount(&server)
+        .await;
+    let err = admin_client(&server).list_links().await.unwrap_err();
+    assert_eq!(err.reason(), "LoginCaptchaRequired");
+}
+
+#[tokio::test]
+async fn body_less_post_sends_json_content_type() {
+    let server = server().await;
+    Mock::given(method("POST"))
+        .and(path("/rest/applinks/1.0/applicationlink/primary/abc"))
+        .and(header("content-type", "application/json"))
+        .and(header("x-atlassian-token", "no-check"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    admin_client(&server).set_primary("abc").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_500_from_a_write_is_reported_not_retried() {
+    let server = server().await;
+    Mock::given(method("PUT"))
+        .and(path("/rest/applinks/3.0/status/abc/oauth"))
+        .respond_with(json_response(500, r#"{"message":"NullPointerException"}"#))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = admin_client(&server)
+        .set_oauth_config(
+            "abc",
+            &super::LinkOAuthConfig::symmetric(super::OAuthLevel::OAuth),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "ServerError");
+}
+
+#[tokio::test]
+async fn manifest_redirects_are_reported_not_followed() {
+    let server = server().await;
+    Mock::given(method("GET"))
+        .and(path(MANIFEST_PATH))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("Location", format!("{}/jira{MANIFEST_PATH}", server.uri())),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/jira{MANIFEST_PATH}")))
+        .respond_with(json_response(200, MANIFEST))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let err = admin_client(&server).manifest().await.unwrap_err();
+    assert_eq!(err.reason(), "ManifestRedirected");
+    assert!(err.to_string().contains("/jira"), "{err}");
+}
+
+#[tokio::test]
+async fn the_manifest_reports_the_application_clock() {
+    let server = server().await;
+    Mock::given(method("GET"))
+        .and(path(MANIFEST_PATH))
+        .respond_with(
+            json_response(200, MANIFEST).insert_header("Date", "Tue, 01 Dec 2026 10:00:00 GMT"),
+        )
+        .mount(&server)
+        .await;
+    let (_, clock) = admin_client(&server).manifest_and_clock().await.unwrap();
+    assert_eq!(
+        clock,
+        Some(httpdate::parse_http_date("Tue, 01 Dec 2026 10:00:00 GMT").unwrap())
+    );
+}

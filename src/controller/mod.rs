@@ -1,9 +1,16 @@
-//! The two controllers and what they share.
+//! The two controllers and what they share: one watch of each kind, the context, the outcome
+//! reporter and the status writer.
 
 mod backoff;
 mod finalizer;
-pub mod instance;
+mod instance;
 mod link;
+pub mod outcome;
+pub mod relations;
+mod status_patch;
+
+pub use link::{CLAIM_SOURCE, CLAIM_TARGET, FINALIZER as LINK_FINALIZER};
+pub use relations::IN_USE_FINALIZER;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +22,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use kube::runtime::{predicates, reflector, watcher};
 use kube::{Api, Client};
+use std::collections::HashMap;
 use tracing::{info, warn};
 
 use crate::crd::{ApplicationInstance, ApplicationLink};
@@ -28,7 +36,15 @@ pub struct Settings {
     pub link_resync_interval: Duration,
     pub request_timeout: Duration,
     pub max_requests_per_application: usize,
+    /// Reconciles of each kind running at once (0: no limit).
+    pub concurrency: u16,
 }
+
+/// Backoff of a failing object: from this, doubling, up to [`BACKOFF_MAX`].
+pub const BACKOFF_INITIAL: Duration = Duration::from_secs(2);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// Buffer of the shared ApplicationInstance stream, per subscriber.
+const SHARED_STREAM_BUFFER: usize = 256;
 
 /// Shared by every reconcile.
 pub struct Context {
@@ -74,31 +90,6 @@ where
     }
 }
 
-/// Writes `status` through the status subresource, only when it differs from `old` (kstatus: a
-/// steady object's status does not change between passes). Returns whether it wrote.
-async fn write_status<K, S>(
-    api: &Api<K>,
-    name: &str,
-    old: &S,
-    status: &S,
-) -> Result<bool, crate::errors::Error>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    S: serde::Serialize + PartialEq,
-{
-    if status == old {
-        return Ok(false);
-    }
-    let patch = serde_json::json!({ "status": status });
-    api.patch_status(
-        name,
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(true)
-}
-
 /// Retry delay after a Kubernetes API error: a write conflict (409, the object changed since it
 /// was read) is retried at once with a fresh read; anything else after a pause.
 fn kube_error_requeue(err: &crate::errors::Error) -> kube::runtime::controller::Action {
@@ -126,6 +117,25 @@ fn on_init_done<K>(
     }
 }
 
+/// Keeps the objects of `stream` whose fingerprint changed since the last one seen: what a
+/// predicate filter does for a shared stream.
+fn changed<K, F>(
+    stream: impl futures::Stream<Item = Arc<K>>,
+    fingerprint: F,
+) -> impl futures::Stream<Item = Arc<K>>
+where
+    K: kube::Resource,
+    F: Fn(&K) -> Option<u64>,
+{
+    let mut seen: HashMap<String, Option<u64>> = HashMap::new();
+    stream.filter(move |obj| {
+        let key = obj.meta().uid.clone().unwrap_or_default();
+        let now = fingerprint(obj);
+        let changed = seen.insert(key, now) != Some(now);
+        std::future::ready(changed)
+    })
+}
+
 /// Runs both controllers until `shutdown` resolves; in-flight reconciles finish first.
 pub async fn run(
     client: Client,
@@ -135,18 +145,28 @@ pub async fn run(
 ) {
     let instances = api::<ApplicationInstance>(&client, &settings.namespace);
     let links = api::<ApplicationLink>(&client, &settings.namespace);
-    // Reconcile on spec (generation) changes only: the operator's own status writes and
-    // ownership annotations must not retrigger it (that would bypass the backoff).
-    let (instance_store, instance_writer) = reflector::store();
     // Ready (for /readyz) once both watches have listed everything once.
     let synced = Arc::new(std::sync::atomic::AtomicU8::new(0));
-    let instance_stream = watcher(instances.clone(), watcher::Config::default().any_semantic())
+    // One watch of ApplicationInstance, shared by both controllers.
+    let (instance_store, instance_writer) = reflector::store_shared(SHARED_STREAM_BUFFER);
+    let for_instances = instance_writer
+        .subscribe()
+        .expect("a shared store has subscribers");
+    let for_links = instance_writer
+        .subscribe()
+        .expect("a shared store has subscribers");
+    let instance_watch = watcher(instances, watcher::Config::default().any_semantic())
         .default_backoff()
         .inspect(on_init_done(synced.clone(), metrics.clone()))
-        .reflect(instance_writer)
-        .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
+        .reflect_shared(instance_writer)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                warn!(error = %e, "ApplicationInstance watch error");
+            }
+        });
     let (link_store, link_writer) = reflector::store();
+    // Reconcile on spec (generation) changes only: the operator's own status writes and
+    // ownership annotations must not retrigger it (that would bypass the backoff).
     let link_stream = watcher(links, watcher::Config::default().any_semantic())
         .default_backoff()
         .inspect(on_init_done(synced, metrics.clone()))
@@ -160,7 +180,7 @@ pub async fn run(
             settings.request_timeout,
             settings.max_requests_per_application,
         ),
-        backoff: backoff::Backoff::new(Duration::from_secs(2), Duration::from_secs(300)),
+        backoff: backoff::Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
         recorder: Recorder::new(
             client.clone(),
             Reporter {
@@ -181,27 +201,29 @@ pub async fn run(
     let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let config = kube::runtime::controller::Config::default().concurrency(settings.concurrency);
 
-    let instance_controller = Controller::for_stream(instance_stream, instance_store)
-        .graceful_shutdown_on(stop(rx.clone()))
-        .run(instance::reconcile, instance::error_policy, ctx.clone())
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                warn!(error = %e, "ApplicationInstance reconcile failed");
-            }
-        });
-    // A change of an instance (URL, credentials, identity) concerns every link that names it.
+    let instance_controller = Controller::for_shared_stream(
+        changed(for_instances, predicates::generation),
+        instance_store,
+    )
+    .with_config(config.clone())
+    .graceful_shutdown_on(stop(rx.clone()))
+    .run(instance::reconcile, instance::error_policy, ctx.clone())
+    .for_each(|res| async move {
+        if let Err(e) = res {
+            warn!(error = %e, "ApplicationInstance reconcile failed");
+        }
+    });
+    // A change of an instance (URL, credentials, identity) concerns every link that names it;
+    // only the changes links depend on wake them.
     let links_by_instance = link_store.clone();
-    // Only instance changes that matter to a link wake it: identity, URL, readiness,
-    // administration, spec, deletion; not the instance's own finalizer or check timestamps.
-    let instance_changes = watcher(instances, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .touched_objects()
-        .predicate_filter(instance::link_relevant, Default::default());
     let link_controller = Controller::for_stream(link_stream, link_store)
-        .watches_stream(instance_changes, move |instance| {
-            link::links_of_instance(&links_by_instance, &instance)
-        })
+        .with_config(config)
+        .watches_shared_stream(
+            changed(for_links, relations::link_relevant),
+            move |instance| relations::links_of_instance(&links_by_instance, &instance),
+        )
         .graceful_shutdown_on(stop(rx.clone()))
         .run(link::reconcile, link::error_policy, ctx.clone())
         .for_each(|res| async move {
@@ -210,6 +232,10 @@ pub async fn run(
             }
         });
     info!("controllers started");
-    tokio::join!(instance_controller, link_controller);
+    // The shared watch ends with the process; the controllers end on shutdown.
+    tokio::select! {
+        _ = instance_watch => warn!("ApplicationInstance watch ended"),
+        _ = async { tokio::join!(instance_controller, link_controller) } => {}
+    }
     info!("controllers stopped");
 }

@@ -179,6 +179,9 @@ pub enum AdoptionPolicy {
 pub enum LinkMode {
     TwoWay,
     OneWay,
+    /// One end is an Atlassian Cloud site: the operator manages the server end only, and the
+    /// site's administrator makes the cloud end in its admin UI (status says how).
+    Cloud,
 }
 
 /// What the operator observed of the link. Written only by the operator.
@@ -188,11 +191,13 @@ pub struct ApplicationLinkStatus {
     /// The metadata.generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// TwoWay when the operator administers both ends, OneWay when only the source.
+    /// TwoWay when the operator administers both ends, OneWay when only the source, Cloud when
+    /// it manages the server end of a link with a cloud site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<LinkMode>,
-    /// Summary of the applications' own status API: Working, or the error type of the first
-    /// failing end (e.g. AUTH_LEVEL_MISMATCH, CONNECTION_REFUSED).
+    /// The link's health in the operator's reason vocabulary: Working, OneWayLink,
+    /// LinkedWithoutAuthentication, AwaitingCloudAdmin, or what the first failing end's
+    /// status API reports (AuthLevelMismatch, ConnectionRefused, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<String>,
     /// The end in the source application (its link points at the target).
@@ -201,7 +206,7 @@ pub struct ApplicationLinkStatus {
     /// The end in the target application (its link points back at the source).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<EndStatus>,
-    /// Ready, Reconciling, Stalled, and per-end SourceReady / TargetReady.
+    /// Ready, and Reconciling or Stalled where they apply (kstatus).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

@@ -1,13 +1,43 @@
-//! Reading both ends: the link, its OAuth levels, the allowlist, the ownership claims.
+//! Observing both ends (client required; reads only): the link, its OAuth levels, the
+//! allowlist, the ownership claims, and the applications' own health verdict.
 
 use kube::ResourceExt;
 
 use super::claim_key;
-use super::resolve::Resolved;
-use crate::atlassian::{AllowlistRuleType, LinkOAuthConfig, OAuthLevel};
+use super::resolve::{Mode, Resolved};
+use crate::atlassian::{ApiError, LinkOAuthConfig, LinkStatus, OAuthLevel};
 use crate::crd::{ApplicationLink, Authentication};
 use crate::errors::Error;
 use crate::planner::{DesiredEnd, End, EndInput, Input, ObservedEnd};
+
+/// What one pass saw, for the planner and for the status.
+#[derive(Debug)]
+pub(super) struct Observation {
+    pub(super) input: Input,
+    /// The status API's verdict per managed end (`None` when not asked: no link, a one-way
+    /// link, or a deletion).
+    pub(super) source_health: Option<Health>,
+    pub(super) target_health: Option<Health>,
+}
+
+impl Observation {
+    pub(super) fn health(&self, end: End) -> Option<&Health> {
+        match end {
+            End::Source => self.source_health.as_ref(),
+            End::Target => self.target_health.as_ref(),
+        }
+    }
+}
+
+/// One application's verdict on its end of the link.
+#[derive(Debug)]
+pub(super) enum Health {
+    Reported(LinkStatus),
+    /// The status API does not know the link.
+    NoLink,
+    /// The operator could not ask.
+    Unknown(ApiError),
+}
 
 fn oauth_for(auth: Authentication) -> LinkOAuthConfig {
     LinkOAuthConfig::symmetric(match auth {
@@ -24,43 +54,56 @@ fn origin(url: &str) -> String {
         .unwrap_or_else(|_| url.to_string())
 }
 
+/// What each managed end should be.
+fn desired(obj: &ApplicationLink, r: &Resolved, end: End) -> DesiredEnd {
+    let peer = r.app(end.other());
+    let oauth = match r.mode {
+        Mode::OneWay => None,
+        Mode::TwoWay if end == End::Target => Some(oauth_for(obj.spec.authentication).mirrored()),
+        Mode::TwoWay | Mode::Cloud { .. } => Some(oauth_for(obj.spec.authentication)),
+    };
+    DesiredEnd {
+        peer: peer.as_peer(),
+        primary: match end {
+            End::Source => obj.spec.source.primary,
+            End::Target => obj.spec.target.primary,
+        },
+        oauth,
+        // A cloud site calls the server: the server allows the site's domain in.
+        allowlist: matches!(r.mode, Mode::Cloud { .. }).then(|| origin(&peer.url)),
+    }
+}
+
 pub(super) async fn observe(
     obj: &ApplicationLink,
     r: &Resolved,
     deleting: bool,
-) -> Result<Input, Error> {
-    let two_way = r.two_way();
-    let oauth = two_way.then(|| oauth_for(obj.spec.authentication));
-    let desired_source = DesiredEnd {
-        peer: r.target.as_peer(),
-        primary: obj.spec.source.primary,
-        oauth,
-        allowlist: (r.target.cloud && !r.source.cloud).then(|| origin(&r.target.url)),
-    };
-    let source = EndInput {
-        observed: observe_end(obj, r, End::Source, &desired_source, deleting).await?,
-        desired: desired_source,
-    };
-    let target = if two_way {
-        let desired = DesiredEnd {
-            peer: r.source.as_peer(),
-            primary: obj.spec.target.primary,
-            oauth: oauth.map(LinkOAuthConfig::mirrored),
-            allowlist: (r.source.cloud && !r.target.cloud).then(|| origin(&r.source.url)),
-        };
-        Some(EndInput {
-            observed: observe_end(obj, r, End::Target, &desired, deleting).await?,
-            desired,
-        })
-    } else {
-        None
-    };
-    Ok(Input {
-        deleting,
-        deletion_policy: obj.spec.deletion_policy,
-        adoption_policy: obj.spec.adoption_policy,
-        source,
-        target,
+) -> Result<Observation, Error> {
+    let mut ends = [None, None];
+    let mut health = [None, None];
+    for (i, end) in [End::Source, End::Target].into_iter().enumerate() {
+        if !r.manages(end) {
+            continue;
+        }
+        let desired = desired(obj, r, end);
+        let observed = observe_end(obj, r, end, &desired, deleting).await?;
+        if observed.link.is_some() && !deleting && r.mode != Mode::OneWay {
+            health[i] = Some(read_health(r, end, &desired.peer.id).await?);
+        }
+        ends[i] = Some(EndInput { desired, observed });
+    }
+    let [source, target] = ends;
+    let [source_health, target_health] = health;
+    Ok(Observation {
+        input: Input {
+            deleting,
+            deletion_policy: obj.spec.deletion_policy,
+            adoption_policy: obj.spec.adoption_policy,
+            source,
+            target,
+        },
+        source_health,
+        target_health,
     })
 }
 
@@ -74,7 +117,7 @@ async fn observe_end(
     // Deletion needs only the link itself: neither its OAuth levels nor the allowlist.
     let with_oauth = desired.oauth.is_some() && !deleting;
     let app = r.app(end);
-    let client = r.client(end);
+    let client = r.client(end)?;
     let ctx_msg = |what: &str| format!("{what} in {}", app.label);
     let link = client
         .get_link(&desired.peer.id)
@@ -88,17 +131,13 @@ async fn observe_end(
         _ => None,
     };
     let allowlisted = match desired.allowlist.as_ref().filter(|_| !deleting) {
-        Some(url) => Some(
+        Some(domain) => Some(
             client
                 .list_allowlist_rules()
                 .await
                 .map_err(|e| Error::remote(ctx_msg("reading the allowlist"), e))?
                 .iter()
-                .any(|rule| {
-                    rule.rule_type == AllowlistRuleType::DomainName
-                        && rule.expression == *url
-                        && rule.allow_inbound
-                }),
+                .any(|rule| rule.allows_inbound_from(domain)),
         ),
         None => None,
     };
@@ -107,5 +146,15 @@ async fn observe_end(
         oauth,
         claimed: obj.annotations().get(claim_key(end)).cloned(),
         allowlisted,
+    })
+}
+
+/// The application's own verdict. Failing to ask is a fact to report, not an error of the
+/// pass: credentials problems and outages show up through the other reads first.
+async fn read_health(r: &Resolved, end: End, peer_id: &str) -> Result<Health, Error> {
+    Ok(match r.client(end)?.link_status(peer_id).await {
+        Ok(Some(s)) => Health::Reported(s),
+        Ok(None) => Health::NoLink,
+        Err(e) => Health::Unknown(e),
     })
 }

@@ -1,9 +1,10 @@
-//! Resolving both applications of a link and the rules that depend on them.
+//! Resolving both applications of a link (client required: the instance cache and Secrets),
+//! and the rules that depend on them (no client).
 
 use kube::runtime::reflector::ObjectRef;
 
 use super::super::Context;
-use super::super::instance::usable;
+use super::super::relations;
 use crate::atlassian::{AtlassianClient, Credentials};
 use crate::crd::{ApplicationInstance, ApplicationLink, ApplicationType, Authentication};
 use crate::errors::Error;
@@ -19,7 +20,7 @@ pub(super) struct App {
     pub(super) url: String,
     pub(super) display_url: String,
     pub(super) cloud: bool,
-    /// Admin client when the operator administers this application.
+    /// Admin client when the operator administers this application (never a cloud site).
     pub(super) admin: Option<AtlassianClient>,
 }
 
@@ -33,18 +34,33 @@ impl App {
             display_url: self.display_url.clone(),
         }
     }
+
+    /// Bitbucket Cloud runs no application links at all.
+    fn is_bitbucket_cloud(&self) -> bool {
+        self.cloud && self.type_id == "stash"
+    }
+}
+
+/// Which ends the operator manages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Both ends, with authentication.
+    TwoWay,
+    /// The source end only, without authentication (the target is not administered, or is
+    /// Bitbucket Cloud).
+    OneWay,
+    /// The server end only, authenticated; the cloud site's administrator makes the other end
+    /// in the site's admin UI (a cloud site is never written to through the server REST).
+    Cloud { cloud_end: End },
 }
 
 pub(super) struct Resolved {
     pub(super) source: App,
     pub(super) target: App,
+    pub(super) mode: Mode,
 }
 
 impl Resolved {
-    pub(super) fn two_way(&self) -> bool {
-        self.target.admin.is_some()
-    }
-
     pub(super) fn app(&self, end: End) -> &App {
         match end {
             End::Source => &self.source,
@@ -52,28 +68,39 @@ impl Resolved {
         }
     }
 
+    /// Whether the operator manages the end in this application.
+    pub(super) fn manages(&self, end: End) -> bool {
+        match self.mode {
+            Mode::TwoWay => true,
+            Mode::OneWay => end == End::Source,
+            Mode::Cloud { cloud_end } => end != cloud_end,
+        }
+    }
+
     /// The client of the application an end lives in.
-    pub(super) fn client(&self, end: End) -> &AtlassianClient {
-        self.app(end)
-            .admin
+    pub(super) fn client(&self, end: End) -> Result<&AtlassianClient, Error> {
+        let app = self.app(end);
+        app.admin
             .as_ref()
-            .expect("only administered ends are planned")
+            .filter(|_| self.manages(end))
+            .ok_or_else(|| {
+                Error::InvalidSpec(format!(
+                    "the {} end in {} is not administered by the operator",
+                    end.as_str(),
+                    app.label
+                ))
+            })
     }
 }
 
-/// Finds both applications. The source must be administered; the target is administered when
-/// its instance has valid credentials (two-way), else only the source end is managed (one-way).
+/// Finds both applications and decides which ends the operator manages.
 pub(super) async fn resolve(
     obj: &ApplicationLink,
     ctx: &Context,
     ns: &str,
 ) -> Result<Resolved, Error> {
-    let source = instance_app(ctx, ns, &obj.spec.source.instance_ref.name).await?;
-    if source.admin.is_none() {
-        return Err(Error::SourceNotAdministered {
-            name: obj.spec.source.instance_ref.name.clone(),
-        });
-    }
+    let source_name = &obj.spec.source.instance_ref.name;
+    let source = instance_app(ctx, ns, source_name).await?;
     let target = match (&obj.spec.target.instance_ref, &obj.spec.target.url) {
         (Some(r), _) => instance_app(ctx, ns, &r.name).await?,
         (None, Some(url)) => {
@@ -85,9 +112,61 @@ pub(super) async fn resolve(
             )
             .await?
         }
-        (None, None) => unreachable!("refused by the CRD's CEL rules"),
+        (None, None) => {
+            return Err(Error::InvalidSpec(
+                "spec.target needs instanceRef or url (the CRD installed in this cluster is older than the operator: upgrade it)".into(),
+            ));
+        }
     };
-    Ok(Resolved { source, target })
+    let target_name = obj
+        .spec
+        .target
+        .instance_ref
+        .as_ref()
+        .map(|r| r.name.clone());
+    let mode = match (source.cloud, target.cloud) {
+        (true, true) => {
+            return Err(Error::InvalidSpec(
+                "both applications are Atlassian Cloud sites: a link between two cloud sites is made in their admin UIs, the operator cannot administer either".into(),
+            ));
+        }
+        (true, false) => {
+            if source.is_bitbucket_cloud() {
+                return Err(Error::InvalidSpec(
+                    "the source is Bitbucket Cloud, which has no application links: make it the target of a link from the server application (one-way)".into(),
+                ));
+            }
+            if target.admin.is_none() {
+                return Err(Error::SourceNotAdministered {
+                    name: target_name.unwrap_or_else(|| target.label.clone()),
+                });
+            }
+            Mode::Cloud {
+                cloud_end: End::Source,
+            }
+        }
+        (false, cloud_target) => {
+            if source.admin.is_none() {
+                return Err(Error::SourceNotAdministered {
+                    name: source_name.clone(),
+                });
+            }
+            if cloud_target && !target.is_bitbucket_cloud() {
+                Mode::Cloud {
+                    cloud_end: End::Target,
+                }
+            } else if target.admin.is_some() && !cloud_target {
+                Mode::TwoWay
+            } else {
+                Mode::OneWay
+            }
+        }
+    };
+    Ok(Resolved {
+        source,
+        target,
+        mode,
+    })
 }
 
 async fn instance_app(ctx: &Context, ns: &str, name: &str) -> Result<App, Error> {
@@ -97,25 +176,36 @@ async fn instance_app(ctx: &Context, ns: &str, name: &str) -> Result<App, Error>
         .ok_or_else(|| Error::InstanceNotFound {
             name: name.to_string(),
         })?;
-    let s = usable(&instance).map_err(|why| Error::InstanceNotReady {
+    let s = relations::verified_status(&instance).map_err(|why| Error::InstanceNotReady {
         name: name.to_string(),
         why,
     })?;
+    let application_id = s.application_id.clone().unwrap_or_default();
+    // Two instances of one application: nothing is written for either (the instance
+    // controller says the same on both, but this one may not have been re-checked yet).
+    if let Some((other, other_url)) =
+        relations::same_application(&ctx.instances, &instance, &application_id)
+            .into_iter()
+            .next()
+    {
+        return Err(Error::DuplicateApplicationId {
+            id: application_id,
+            other,
+            other_url,
+        });
+    }
     let type_id = s.type_id.clone().unwrap_or_else(|| "generic".into());
     let url = instance.spec.url.normalized().to_string();
+    let cloud = s.cloud.unwrap_or(false);
     // A generic application has no Application Links plugin: it never holds a link end.
-    let admin = if s.administered == Some(true) && type_id != "generic" {
+    let admin = if s.administered == Some(true) && type_id != "generic" && !cloud {
         Some(admin_client(ctx, ns, name, &instance).await?)
     } else {
         None
     };
     Ok(App {
         label: format!("ApplicationInstance {name}"),
-        id: link_id(
-            &type_id,
-            s.application_id.as_deref().unwrap_or_default(),
-            &url,
-        ),
+        id: link_id(&type_id, &application_id, &url),
         name: s
             .application_name
             .clone()
@@ -129,7 +219,7 @@ async fn instance_app(ctx: &Context, ns: &str, name: &str) -> Result<App, Error>
             .unwrap_or(&instance.spec.url)
             .normalized()
             .to_string(),
-        cloud: s.cloud.unwrap_or(false),
+        cloud,
         admin,
     })
 }
@@ -143,13 +233,18 @@ async fn admin_client(
     name: &str,
     instance: &ApplicationInstance,
 ) -> Result<AtlassianClient, Error> {
-    let r = instance
-        .spec
-        .credentials_secret_ref
-        .as_ref()
-        .expect("administered implies credentials");
     let key = format!("{ns}/{name}");
-    let creds = match crate::secrets::credentials(&ctx.client, ns, r).await {
+    let Some(r) = instance.spec.credentials_secret_ref.as_ref() else {
+        // Administered per its last check, but the reference was removed since.
+        return ctx
+            .clients
+            .last_admin(&key)
+            .ok_or_else(|| Error::InstanceNotReady {
+                name: name.to_string(),
+                why: "its credentialsSecretRef was removed and it is not re-checked yet".into(),
+            });
+    };
+    let (creds, version) = match crate::secrets::credentials(&ctx.client, ns, r).await {
         Ok(c) => c,
         Err(e @ (Error::SecretNotFound { .. } | Error::SecretIncomplete { .. })) => {
             return ctx.clients.last_admin(&key).ok_or(e);
@@ -159,7 +254,12 @@ async fn admin_client(
     let ca = crate::secrets::ca_bundle(&ctx.client, ns, instance.spec.tls.as_ref()).await?;
     let client = ctx
         .clients
-        .get(instance.spec.url.as_str(), &creds, ca.as_deref())
+        .get(
+            instance.spec.url.as_str(),
+            &creds,
+            ca.as_deref(),
+            version.as_deref(),
+        )
         .map_err(|e| Error::remote("client", e))?;
     ctx.clients.remember_admin(&key, &client);
     Ok(client)
@@ -177,9 +277,10 @@ async fn inline_app(
     let base = crate::crd::BaseUrl::from(url);
     let client = ctx
         .clients
-        .get(url, &Credentials::Anonymous, None)
+        .get(url, &Credentials::Anonymous, None, None)
         .map_err(|e| Error::remote("client", e))?;
     let normalized = base.normalized().to_string();
+    let cloud = cloud.unwrap_or_else(|| base.is_atlassian_cloud());
     let (id, name, type_id) = match client.manifest().await {
         Ok(m) => (link_id(&m.type_id, &m.id, &normalized), m.name, m.type_id),
         Err(e) if e.is_not_found() || declared == Some(ApplicationType::Generic) => {
@@ -203,7 +304,7 @@ async fn inline_app(
         type_id,
         url: normalized.clone(),
         display_url: normalized,
-        cloud: cloud.unwrap_or_else(|| base.is_atlassian_cloud()),
+        cloud,
         admin: None,
     })
 }
@@ -267,14 +368,9 @@ mod tests {
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "3", "version 3");
         assert_eq!(generic_id("http://example.com"), id, "deterministic");
-    }
-}
-#[cfg(test)]
-mod generic_id_vector {
-    #[test]
-    fn same_id_as_the_simulator_computed_for_a_generic_link() {
+        // The id the simulator computed for a generic link to this URL.
         assert_eq!(
-            super::generic_id("http://127.0.0.1:18100"),
+            generic_id("http://127.0.0.1:18100"),
             "afceaba0-7033-381b-b435-9d0b0812eace"
         );
     }

@@ -1,0 +1,106 @@
+//! Reconciles `ApplicationInstance`: reads the manifest, verifies type and identity, checks that
+//! the credentials are an administrator's, and records all of it in status.
+//!
+//! The pipeline, one step per line in [`reconcile`]:
+//! 1. finalizer (client): kept while links use the instance;
+//! 2. access (client: Kubernetes): credentials and CA bundle from Secrets/ConfigMaps;
+//! 3. observe (client: the application): manifest, clock, admin check, old URL, duplicates;
+//! 4. status (no client): the whole status, the verdict and the instance's own conditions;
+//! 5. report (no client, but events): conditions, metric, backoff, requeue, one event rule;
+//! 6. write (client: Kubernetes): the status, only when it changed.
+
+mod observe;
+mod status;
+
+use std::sync::Arc;
+
+use kube::runtime::controller::Action;
+use kube::{Api, ResourceExt};
+
+use super::relations::{self, IN_USE_FINALIZER};
+use super::{Context, finalizer, outcome, status_patch};
+use crate::conditions;
+use crate::crd::ApplicationInstance;
+use crate::errors::Error;
+
+/// While links still use an instance being deleted, look again from the local cache this often.
+const IN_USE_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = obj.namespace().unwrap_or_default();
+    let api: Api<ApplicationInstance> = Api::namespaced(ctx.client.clone(), &ns);
+    if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
+        return Ok(action);
+    }
+    let key = observe::key(&obj);
+    let cloud = obj
+        .spec
+        .cloud
+        .unwrap_or_else(|| obj.spec.url.is_atlassian_cloud());
+
+    let observed = match observe::resolve_access(&obj, &ctx, &ns).await {
+        Ok(access) => observe::observe(&obj, &ctx, &access, cloud).await,
+        Err(e) => Err(e),
+    };
+    let (mut new, verdict, facts) = status::instance_status(&obj, observed);
+    let old = obj.status.clone().unwrap_or_default();
+    let resync = obj
+        .spec
+        .check_interval
+        .as_deref()
+        .and_then(|d| humantime::parse_duration(d).ok())
+        .unwrap_or(ctx.settings.instance_check_interval);
+    let subject = outcome::Subject {
+        obj: &*obj,
+        kind: "ApplicationInstance",
+        key: &key,
+        resync,
+        action: "Check",
+    };
+    let delay = outcome::record(&ctx, subject, &old.conditions, &verdict).await;
+    let mut conds = verdict.conditions();
+    conds.extend(facts);
+    new.conditions = conditions::merge(
+        &old.conditions,
+        conds,
+        obj.metadata.generation,
+        &conditions::now(),
+    );
+    if status_patch::write(&api, &obj.name_any(), &old, &new).await?
+        && old.application_id != new.application_id
+    {
+        tracing::info!(instance = %key, id = ?new.application_id, "identity recorded");
+    }
+    Ok(Action::requeue(delay))
+}
+
+/// Adds the in-use finalizer, or, when the instance is being deleted, removes it once no link
+/// uses the instance. `Some(action)` ends the pass.
+async fn guard_finalizer(
+    obj: &ApplicationInstance,
+    ctx: &Context,
+    api: &Api<ApplicationInstance>,
+) -> Result<Option<Action>, Error> {
+    let has = finalizer::has(obj, IN_USE_FINALIZER);
+    if obj.metadata.deletion_timestamp.is_none() {
+        if !has {
+            finalizer::add(api, obj, IN_USE_FINALIZER).await?;
+        }
+        return Ok(None);
+    }
+    if !has {
+        return Ok(Some(Action::await_change()));
+    }
+    if relations::links_of_instance(&ctx.links, obj).is_empty() {
+        finalizer::remove(api, obj, IN_USE_FINALIZER).await?;
+        return Ok(Some(Action::await_change()));
+    }
+    // Links still use it; they are being deleted or will be.
+    Ok(Some(Action::requeue(IN_USE_RECHECK)))
+}
+
+pub fn error_policy(_obj: Arc<ApplicationInstance>, err: &Error, _ctx: Arc<Context>) -> Action {
+    // Only Kubernetes API errors reach here; remote failures are handled in reconcile.
+    tracing::warn!(error = %err, "instance reconcile error");
+    super::kube_error_requeue(err)
+}

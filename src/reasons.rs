@@ -1,0 +1,200 @@
+//! The fixed vocabulary users alert on: condition types, condition reasons and event reasons.
+//! Every reason the operator writes is one of these constants (error reasons come from
+//! [`crate::atlassian::ApiError::reason`] and [`crate::errors::Error::reason`], which are fixed
+//! mappings too); nothing is generated from free text at run time. The README lists them all,
+//! and a test keeps that list true.
+
+use crate::atlassian::StatusErrorType;
+
+// Condition types.
+pub const READY: &str = "Ready";
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+/// Instance: the manifest was read at spec.url.
+pub const REACHABLE: &str = "Reachable";
+/// Instance: the credentials are an administrator's.
+pub const CREDENTIALS_VALID: &str = "CredentialsValid";
+/// Instance: the manifest's own base URL is spec.url (else OAuth signatures break behind proxies).
+pub const BASE_URL_MATCHES: &str = "BaseUrlMatches";
+/// Instance: the application's clock is within two minutes of the operator's.
+pub const CLOCK_IN_SYNC: &str = "ClockInSync";
+
+// Reasons of success and progress.
+pub const WORKING: &str = "Working";
+pub const ONE_WAY_LINK: &str = "OneWayLink";
+pub const LINKED_WITHOUT_AUTHENTICATION: &str = "LinkedWithoutAuthentication";
+pub const AWAITING_CLOUD_ADMIN: &str = "AwaitingCloudAdmin";
+pub const APPLYING: &str = "Applying";
+pub const ADMINISTERED: &str = "Administered";
+pub const NOT_ADMINISTERED: &str = "NotAdministered";
+pub const CLOUD_SITE: &str = "CloudSite";
+pub const MANIFEST_READ: &str = "ManifestRead";
+pub const ADMIN_CREDENTIALS: &str = "AdminCredentials";
+pub const NO_CREDENTIALS: &str = "NoCredentials";
+pub const BASE_URL_MISMATCH: &str = "BaseUrlMismatch";
+pub const CLOCK_SKEW: &str = "ClockSkew";
+pub const NOT_CHECKED: &str = "NotChecked";
+pub const DELETION_BLOCKED: &str = "DeletionBlocked";
+
+// Event reasons (Normal).
+pub const CREATED: &str = "Created";
+pub const RELOCATED: &str = "Relocated";
+pub const PRIMARY_SET: &str = "PrimarySet";
+pub const AUTHENTICATION_CONFIGURED: &str = "AuthenticationConfigured";
+pub const ALLOWLISTED: &str = "Allowlisted";
+pub const DELETED: &str = "Deleted";
+pub const ORPHANED: &str = "Orphaned";
+
+/// The Ready reason (and `status.health`) of a link an application reports as not working,
+/// from the status API's error type.
+pub fn link_health(t: &StatusErrorType) -> &'static str {
+    use StatusErrorType as T;
+    match t {
+        T::Unknown | T::Other(_) => "LinkNotWorking",
+        T::NoOutgoingAuth => "NoOutgoingAuth",
+        T::RemoteVersionIncompatible => "RemoteVersionIncompatible",
+        T::GenericLink => "GenericLink",
+        T::NonAtlassian => "NonAtlassian",
+        T::SystemLink => "SystemLink",
+        T::ConnectionRefused => "ConnectionRefused",
+        T::UnknownHost => "UnknownHost",
+        T::SslUntrusted => "SslUntrusted",
+        T::SslHostnameUnmatched => "SslHostnameUnmatched",
+        T::SslUnmatched => "SslUnmatched",
+        T::OAuthProblem => "OAuthProblem",
+        T::OAuthTimestampRefused => "OAuthTimestampRefused",
+        T::OAuthSignatureInvalid => "OAuthSignatureInvalid",
+        T::UnexpectedResponse => "UnexpectedResponse",
+        T::UnexpectedResponseStatus => "UnexpectedResponseStatus",
+        T::LocalAuthTokenRequired => "LocalAuthTokenRequired",
+        T::RemoteAuthTokenRequired => "RemoteAuthTokenRequired",
+        T::InsufficientRemotePermission => "InsufficientRemotePermission",
+        T::NoRemoteApplink => "NoRemoteApplink",
+        T::AuthLevelMismatch => "AuthLevelMismatch",
+        T::AuthLevelUnsupported => "AuthLevelUnsupported",
+        T::LegacyUpdate => "LegacyUpdate",
+        T::LegacyRemoval => "LegacyRemoval",
+        T::ManualLegacyUpdate => "ManualLegacyUpdate",
+        T::ManualLegacyRemoval => "ManualLegacyRemoval",
+        T::ManualLegacyRemovalWithOldEdit => "ManualLegacyRemovalWithOldEdit",
+        T::Disabled => "Disabled",
+    }
+}
+
+/// The end's link is missing although it was just observed (or the status API says so).
+pub const NO_LINK: &str = "NoLink";
+/// The operator could not ask an application for the link's health.
+pub const HEALTH_UNKNOWN: &str = "HealthUnknown";
+
+/// Every reason the operator can write, for the README test. Error reasons are included.
+pub const ALL: &[&str] = &[
+    WORKING,
+    ONE_WAY_LINK,
+    LINKED_WITHOUT_AUTHENTICATION,
+    AWAITING_CLOUD_ADMIN,
+    APPLYING,
+    ADMINISTERED,
+    NOT_ADMINISTERED,
+    CLOUD_SITE,
+    BASE_URL_MATCHES,
+    CLOCK_IN_SYNC,
+    MANIFEST_READ,
+    ADMIN_CREDENTIALS,
+    NO_CREDENTIALS,
+    BASE_URL_MISMATCH,
+    CLOCK_SKEW,
+    NOT_CHECKED,
+    DELETION_BLOCKED,
+    NO_LINK,
+    HEALTH_UNKNOWN,
+    CREATED,
+    RELOCATED,
+    PRIMARY_SET,
+    AUTHENTICATION_CONFIGURED,
+    ALLOWLISTED,
+    DELETED,
+    ORPHANED,
+    // Errors (crate::errors::Error::reason and ApiError::reason).
+    "KubernetesApiError",
+    "SecretNotFound",
+    "SecretIncomplete",
+    "CaBundleNotFound",
+    "InstanceNotFound",
+    "InstanceNotReady",
+    "SourceNotAdministered",
+    "ImpersonationNotAllowed",
+    "HttpsRequired",
+    "WrongType",
+    "IdentityMismatch",
+    "DuplicateApplicationId",
+    "OldUrlStillServesApplication",
+    "LinkNotOwned",
+    "InvalidSpec",
+    "InvalidClientConfig",
+    "Unreachable",
+    "Timeout",
+    "TlsError",
+    "RedirectedToOtherOrigin",
+    "ManifestRedirected",
+    "CredentialsMissing",
+    "CredentialsRejected",
+    "BasicAuthDisabled",
+    "SecureAdminSessionRequired",
+    "LoginCaptchaRequired",
+    "PermissionDenied",
+    "NotFound",
+    "Conflict",
+    "RequestRejected",
+    "AlreadyExists",
+    "CorruptedLink",
+    "LinkFieldInUse",
+    "AllowlistNotFound",
+    "RateLimited",
+    "ServerError",
+    "UnexpectedStatus",
+    "MalformedResponse",
+    "ResponseTooLarge",
+    "UnexpectedApplicationType",
+    "TransportError",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_is_pascal_case_and_documented_in_the_readme() {
+        let readme = include_str!("../README.md");
+        for reason in ALL {
+            assert!(
+                reason
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_uppercase())
+                    && reason.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{reason} is not PascalCase"
+            );
+            assert!(
+                readme.contains(&format!("`{reason}`")),
+                "README's reason vocabulary lacks `{reason}`"
+            );
+        }
+    }
+
+    #[test]
+    fn health_reasons_are_in_the_vocabulary() {
+        use StatusErrorType as T;
+        for t in [
+            T::Unknown,
+            T::AuthLevelMismatch,
+            T::ConnectionRefused,
+            T::OAuthSignatureInvalid,
+            T::NoRemoteApplink,
+            T::Disabled,
+            T::Other("SOMETHING_NEW".into()),
+        ] {
+            let r = link_health(&t);
+            assert!(r.chars().all(|c| c.is_ascii_alphanumeric()), "{r}");
+        }
+    }
+}
