@@ -783,6 +783,93 @@ async fn wrong_credentials_give_a_clear_condition_and_no_storm() {
         1,
         "one event, not one per retry: {events}"
     );
+    // The wrong password reached the application once: no CAPTCHA lock-out from the operator.
+    assert_eq!(rejected_logins(&sim, "jira").await, 1);
+    // Fixed in the Secret: sent again, accepted, Ready.
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    e2e::wait_instance(&env.client, &env.ns, "jira", "CredentialsValid", |c| {
+        c.0 == "True"
+    })
+    .await;
+    assert_eq!(rejected_logins(&sim, "jira").await, 1);
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+/// Requests the application refused for their credentials, from its request log.
+async fn rejected_logins(sim: &Sim, app: &str) -> usize {
+    let log = sim.control(app, reqwest::Method::GET, "log", None).await;
+    log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["auth"] == "rejected")
+        .count()
+}
+
+/// Regression: status is exactly what the operator computed. A two-way link whose target loses
+/// its credentials becomes one-way, and the target end it no longer manages leaves the status.
+#[tokio::test]
+async fn status_drops_what_the_operator_no_longer_sees() {
+    let (env, sim, _op) = linked("stale", &[]).await;
+    let before = e2e::link(&env.client, &env.ns, "l").await.status.unwrap();
+    assert!(before.target.is_some());
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", false),
+    );
+    let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "OneWayLink").await;
+    let st = link.status.unwrap();
+    assert_eq!(st.mode, Some(applink_operator::crd::LinkMode::OneWay));
+    assert!(
+        st.target.is_none(),
+        "stale target end in status: {:?}",
+        st.target
+    );
+    assert!(
+        st.source
+            .as_ref()
+            .is_some_and(|s| s.health.is_none() && s.auth.is_none()),
+        "a one-way end reports no health or auth: {:?}",
+        st.source
+    );
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+/// Regression: an instance being deleted whose credentials reference was removed reached an
+/// `expect` in the resolver and took the operator down. Now the link is still deleted (with the
+/// last client the operator built) and the operator stays up.
+#[tokio::test]
+async fn an_instance_deleted_without_its_credentials_does_not_crash_the_operator() {
+    let (env, sim, mut op) = linked("nopanic", &[]).await;
+    e2e::delete(&env.ns, "appinstance", "confluence");
+    e2e::kubectl(
+        &env.ns,
+        &[
+            "patch",
+            "appinstance",
+            "confluence",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/spec/credentialsSecretRef"}]"#,
+        ],
+        None,
+    )
+    .unwrap();
+    e2e::delete(&env.ns, "applink", "l");
+    e2e::wait_link_gone(&env.client, &env.ns, "l").await;
+    assert!(
+        sim.links("confluence").await.is_empty(),
+        "the target end is deleted"
+    );
+    assert!(
+        sim.links("jira").await.is_empty(),
+        "the source end is deleted"
+    );
+    assert!(op.is_running(), "operator crashed: {}", op.logs());
+    assert!(!op.logs().contains("panicked"), "{}", op.logs());
     common::delete_namespace(&env.client, &env.ns).await;
 }
 

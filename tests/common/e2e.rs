@@ -308,6 +308,11 @@ impl Operator {
         false
     }
 
+    /// Whether the process is still up (no panic, no abort).
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

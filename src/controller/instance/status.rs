@@ -254,3 +254,194 @@ fn clock_condition(app: Option<SystemTime>, ours: SystemTime) -> Option<Cond> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::atlassian::{ApiError, Manifest};
+
+    const ID: &str = "6b49910b-9513-3e59-9af1-7d75d31d5c54";
+
+    fn instance(url: &str, known: Option<(&str, &str)>) -> ApplicationInstance {
+        let mut i: ApplicationInstance = serde_yaml::from_str(&format!(
+            "apiVersion: applinks.io/v1alpha1\nkind: ApplicationInstance\nmetadata: {{name: jira}}\nspec: {{url: '{url}', type: jira}}\n"
+        ))
+        .unwrap();
+        i.metadata.generation = Some(2);
+        i.status = known.map(|(url, id)| ApplicationInstanceStatus {
+            url: Some(url.into()),
+            application_id: Some(id.into()),
+            ..Default::default()
+        });
+        i
+    }
+
+    fn observation(id: &str, manifest_url: &str) -> Observation {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        Observation {
+            manifest: Manifest {
+                id: id.into(),
+                name: "Jira".into(),
+                type_id: "jira".into(),
+                url: Some(manifest_url.into()),
+                ..Default::default()
+            },
+            app_clock: Some(now),
+            our_clock: now,
+            admin: Some(Ok("basic auth as \"admin\"".into())),
+            old_url_still_serves: None,
+            same_application: Vec::new(),
+        }
+    }
+
+    fn fact<'a>(facts: &'a [Cond], type_: &str) -> Option<&'a Cond> {
+        facts.iter().find(|c| c.type_ == type_)
+    }
+
+    #[test]
+    fn table() {
+        let url = "https://jira.example.test";
+        let rejected = || ApiError::Unauthorized {
+            url: url.into(),
+            message: None,
+        };
+        type Case = (
+            &'static str,
+            ApplicationInstance,
+            Result<Observation, Error>,
+            &'static str,
+            bool,
+            Option<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "administered",
+                instance(url, None),
+                Ok(observation(ID, url)),
+                ADMINISTERED,
+                true,
+                Some(url),
+            ),
+            (
+                "no credentials: usable, links one-way",
+                instance(url, None),
+                Ok(Observation {
+                    admin: None,
+                    ..observation(ID, url)
+                }),
+                NOT_ADMINISTERED,
+                true,
+                Some(url),
+            ),
+            (
+                "another application at the URL: refused, old identity kept",
+                instance(url, Some((url, "11111111-1111-1111-1111-111111111111"))),
+                Ok(observation(ID, url)),
+                "IdentityMismatch",
+                false,
+                Some(url),
+            ),
+            (
+                "a clone: the old URL still serves the id",
+                instance("https://staging.example.test", Some((url, ID))),
+                Ok(Observation {
+                    old_url_still_serves: Some(true),
+                    ..observation(ID, "https://staging.example.test")
+                }),
+                "OldUrlStillServesApplication",
+                false,
+                Some(url),
+            ),
+            (
+                "a move: the old URL does not serve it any more",
+                instance("https://new.example.test", Some((url, ID))),
+                Ok(Observation {
+                    old_url_still_serves: Some(false),
+                    ..observation(ID, "https://new.example.test")
+                }),
+                ADMINISTERED,
+                true,
+                Some("https://new.example.test"),
+            ),
+            (
+                "two instances of one application",
+                instance(url, None),
+                Ok(Observation {
+                    same_application: vec![("ns/jira-2".into(), "https://other".into())],
+                    ..observation(ID, url)
+                }),
+                "DuplicateApplicationId",
+                false,
+                Some(url),
+            ),
+            (
+                "credentials rejected",
+                instance(url, None),
+                Ok(Observation {
+                    admin: Some(Err(rejected())),
+                    ..observation(ID, url)
+                }),
+                "CredentialsRejected",
+                false,
+                Some(url),
+            ),
+            (
+                "unreachable: retried, nothing recorded",
+                instance(url, None),
+                Err(Error::remote(
+                    "reading the manifest",
+                    ApiError::Unreachable {
+                        url: url.into(),
+                        detail: "refused".into(),
+                    },
+                )),
+                "Unreachable",
+                false,
+                None,
+            ),
+        ];
+        for (why, obj, observed, reason, ready, recorded_url) in cases {
+            let (status, verdict, _) = instance_status(&obj, observed);
+            assert_eq!(verdict.reason(), reason, "{why}");
+            assert_eq!(matches!(verdict, Verdict::Settled { .. }), ready, "{why}");
+            assert_eq!(status.url.as_deref(), recorded_url, "{why}");
+            assert_eq!(status.observed_generation, Some(2), "{why}");
+        }
+    }
+
+    #[test]
+    fn warnings_do_not_stop_the_instance() {
+        let url = "https://jira.example.test";
+        let mut o = observation(ID, "http://jira.internal:8080");
+        o.app_clock = Some(o.our_clock + Duration::from_secs(180));
+        let (_, verdict, facts) = instance_status(&instance(url, None), Ok(o));
+        assert!(matches!(verdict, Verdict::Settled { .. }));
+        let base = fact(&facts, BASE_URL_MATCHES).unwrap();
+        assert!(!base.status && base.reason == BASE_URL_MISMATCH);
+        assert!(
+            base.message.contains("http://jira.internal:8080"),
+            "{}",
+            base.message
+        );
+        let clock = fact(&facts, CLOCK_IN_SYNC).unwrap();
+        assert!(!clock.status && clock.reason == CLOCK_SKEW);
+        assert!(clock.message.contains("180s"), "{}", clock.message);
+
+        let (_, _, facts) = instance_status(&instance(url, None), Ok(observation(ID, url)));
+        assert!(fact(&facts, BASE_URL_MATCHES).unwrap().status);
+        assert!(fact(&facts, CLOCK_IN_SYNC).unwrap().status);
+    }
+
+    #[test]
+    fn a_cloud_site_is_observed_not_administered() {
+        let url = "https://acme.atlassian.net";
+        let o = Observation {
+            admin: None,
+            ..observation(ID, url)
+        };
+        let (status, verdict, _) = instance_status(&instance(url, None), Ok(o));
+        assert_eq!(verdict.reason(), CLOUD_SITE);
+        assert_eq!(status.cloud, Some(true));
+        assert_eq!(status.administered, Some(false));
+    }
+}

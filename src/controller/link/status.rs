@@ -255,3 +255,283 @@ fn health_verdict(obj: &ApplicationLink, shape: &Shape, observed: &Observation) 
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::atlassian::{ErrorCategory, LinkStatus, OAuthLevel, RemoteLink, StatusError};
+    use crate::crd::{AdoptionPolicy, DeletionPolicy};
+    use crate::planner::{DesiredEnd, EndInput, Input, ObservedEnd, Peer};
+
+    fn link(auth: Authentication, target_ref: bool) -> ApplicationLink {
+        let target = if target_ref {
+            "{instanceRef: {name: confluence}}"
+        } else {
+            "{url: 'http://conf'}"
+        };
+        let mut l: ApplicationLink = serde_yaml::from_str(&format!(
+            "apiVersion: applinks.io/v1alpha1\nkind: ApplicationLink\nmetadata: {{name: l, generation: 3}}\nspec:\n  source: {{instanceRef: {{name: jira}}}}\n  target: {target}\n  authentication: {auth:?}\n"
+        ))
+        .unwrap();
+        l.metadata.generation = Some(3);
+        l
+    }
+
+    fn shape(mode: Mode) -> Shape {
+        Shape {
+            mode,
+            source_label: "ApplicationInstance jira".into(),
+            target_label: "ApplicationInstance confluence".into(),
+            source_url: "https://jira".into(),
+            target_url: "https://conf.atlassian.net".into(),
+            target_type: "confluence".into(),
+        }
+    }
+
+    fn end(id: &str) -> EndInput {
+        EndInput {
+            desired: DesiredEnd {
+                peer: Peer {
+                    id: id.into(),
+                    name: id.into(),
+                    type_id: "jira".into(),
+                    rpc_url: "http://x".into(),
+                    display_url: "http://x".into(),
+                },
+                primary: false,
+                oauth: Some(LinkOAuthConfig::symmetric(OAuthLevel::OAuth)),
+                allowlist: None,
+            },
+            observed: ObservedEnd {
+                link: Some(RemoteLink {
+                    id: id.into(),
+                    name: id.into(),
+                    type_id: "jira".into(),
+                    rpc_url: Some("http://x".into()),
+                    display_url: Some("http://x".into()),
+                    primary: true,
+                    system: false,
+                }),
+                oauth: Some(LinkOAuthConfig::symmetric(OAuthLevel::OAuth)),
+                claimed: Some(id.into()),
+                allowlisted: None,
+            },
+        }
+    }
+
+    fn working() -> Health {
+        Health::Reported(LinkStatus {
+            working: true,
+            ..Default::default()
+        })
+    }
+
+    fn failing(t: StatusErrorType) -> Health {
+        Health::Reported(LinkStatus {
+            working: false,
+            error: Some(StatusError {
+                category: ErrorCategory::ConfigError,
+                error_type: t,
+                details: Some("details".into()),
+                authorisation_uri: None,
+            }),
+            ..Default::default()
+        })
+    }
+
+    fn observed(
+        source: Option<EndInput>,
+        target: Option<EndInput>,
+        sh: Option<Health>,
+        th: Option<Health>,
+    ) -> Observation {
+        Observation {
+            input: Input {
+                deleting: false,
+                deletion_policy: DeletionPolicy::Delete,
+                adoption_policy: AdoptionPolicy::Never,
+                source,
+                target,
+            },
+            source_health: sh,
+            target_health: th,
+        }
+    }
+
+    /// (why, link, pass, Ready reason, ready, health, has source, has target)
+    #[test]
+    fn table() {
+        use Authentication::OAuth;
+        type Case = (
+            &'static str,
+            ApplicationLink,
+            Pass,
+            &'static str,
+            bool,
+            bool,
+            bool,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "two-way, both working",
+                link(OAuth, true),
+                Pass::Observed(
+                    shape(Mode::TwoWay),
+                    observed(
+                        Some(end("c")),
+                        Some(end("j")),
+                        Some(working()),
+                        Some(working()),
+                    ),
+                ),
+                WORKING,
+                true,
+                true,
+                true,
+            ),
+            (
+                "two-way, the target reports a mismatch",
+                link(OAuth, true),
+                Pass::Observed(
+                    shape(Mode::TwoWay),
+                    observed(
+                        Some(end("c")),
+                        Some(end("j")),
+                        Some(working()),
+                        Some(failing(StatusErrorType::AuthLevelMismatch)),
+                    ),
+                ),
+                "AuthLevelMismatch",
+                false,
+                true,
+                true,
+            ),
+            (
+                "authentication None: DISABLED on both is the healthy state",
+                link(Authentication::None, true),
+                Pass::Observed(
+                    shape(Mode::TwoWay),
+                    observed(
+                        Some(end("c")),
+                        Some(end("j")),
+                        Some(failing(StatusErrorType::Disabled)),
+                        Some(failing(StatusErrorType::Disabled)),
+                    ),
+                ),
+                LINKED_WITHOUT_AUTHENTICATION,
+                true,
+                true,
+                true,
+            ),
+            (
+                "one-way: Ready, and the target end is not in status (stale status defect)",
+                link(OAuth, true),
+                Pass::Observed(
+                    shape(Mode::OneWay),
+                    observed(Some(end("c")), None, None, None),
+                ),
+                ONE_WAY_LINK,
+                true,
+                true,
+                false,
+            ),
+            (
+                "cloud target: waiting for the site's administrator",
+                link(OAuth, true),
+                Pass::Observed(
+                    shape(Mode::Cloud {
+                        cloud_end: End::Target,
+                    }),
+                    observed(
+                        Some(end("c")),
+                        None,
+                        Some(failing(StatusErrorType::NoRemoteApplink)),
+                        None,
+                    ),
+                ),
+                AWAITING_CLOUD_ADMIN,
+                false,
+                true,
+                false,
+            ),
+            (
+                "cloud target: the server end reports working",
+                link(OAuth, true),
+                Pass::Observed(
+                    shape(Mode::Cloud {
+                        cloud_end: End::Target,
+                    }),
+                    observed(Some(end("c")), None, Some(working()), None),
+                ),
+                WORKING,
+                true,
+                true,
+                false,
+            ),
+            (
+                "changes applied: not Ready yet",
+                link(OAuth, true),
+                Pass::Applied(shape(Mode::TwoWay), observed(None, None, None, None), 2),
+                APPLYING,
+                false,
+                false,
+                false,
+            ),
+        ];
+        for (why, obj, pass, reason, ready, has_source, has_target) in cases {
+            let (status, verdict) = link_status(&obj, &pass);
+            assert_eq!(verdict.reason(), reason, "{why}");
+            assert_eq!(
+                matches!(verdict, Verdict::Settled { .. }),
+                ready,
+                "{why}: {verdict:?}"
+            );
+            assert_eq!(status.source.is_some(), has_source, "{why}");
+            assert_eq!(status.target.is_some(), has_target, "{why}");
+            assert_eq!(status.observed_generation, Some(3), "{why}");
+            if ready {
+                assert_eq!(
+                    status.health.as_deref(),
+                    Some(reason),
+                    "{why}: one vocabulary"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn cloud_message_says_what_the_site_admin_must_do() {
+        let obj = link(Authentication::OAuth, true);
+        let pass = Pass::Observed(
+            shape(Mode::Cloud {
+                cloud_end: End::Target,
+            }),
+            observed(
+                Some(end("c")),
+                None,
+                Some(failing(StatusErrorType::NoRemoteApplink)),
+                None,
+            ),
+        );
+        let (_, verdict) = link_status(&obj, &pass);
+        let m = verdict.message();
+        assert!(
+            m.contains("https://conf.atlassian.net/plugins/servlet/applinks/listApplicationLinks"),
+            "{m}"
+        );
+        assert!(m.contains("https://jira") && m.contains("unticked"), "{m}");
+    }
+
+    #[test]
+    fn failed_pass_keeps_the_last_observation() {
+        let mut obj = link(Authentication::OAuth, true);
+        obj.status = Some(ApplicationLinkStatus {
+            health: Some("Working".into()),
+            mode: Some(LinkMode::TwoWay),
+            ..Default::default()
+        });
+        let s = failed_status(&obj);
+        assert_eq!(s.health.as_deref(), Some("Working"));
+        assert_eq!(s.observed_generation, Some(3));
+    }
+}
