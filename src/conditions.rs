@@ -4,10 +4,6 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-pub const READY: &str = "Ready";
-pub const RECONCILING: &str = "Reconciling";
-pub const STALLED: &str = "Stalled";
-
 /// A condition to set; the time is filled in by [`merge`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cond {
@@ -91,6 +87,7 @@ pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Conditio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reasons::READY;
 
     #[test]
     fn transition_time_kept_while_status_unchanged() {

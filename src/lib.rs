@@ -1,16 +1,20 @@
 //! applink-operator: manages Atlassian Application Links declaratively.
-pub mod atlassian;
-pub mod clients;
-pub mod conditions;
+//!
+//! Public: what the binary and the integration tests use. Everything else is private to the
+//! crate, so the compiler reports code nothing uses.
 pub mod controller;
 pub mod crd;
 pub mod crdgen;
-pub mod errors;
-pub mod failpoint;
 pub mod health;
 pub mod leader;
-pub mod planner;
 pub mod preflight;
-pub mod reasons;
-pub mod secrets;
 pub mod telemetry;
+
+mod atlassian;
+mod clients;
+mod conditions;
+mod errors;
+mod failpoint;
+mod planner;
+mod reasons;
+mod secrets;

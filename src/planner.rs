@@ -145,12 +145,6 @@ pub enum Plan {
     Blocked(Blocker),
 }
 
-impl Plan {
-    pub fn is_empty(&self) -> bool {
-        matches!(self, Plan::Act(a) if a.is_empty())
-    }
-}
-
 fn ends(input: &Input) -> impl Iterator<Item = (End, &EndInput)> {
     (input.source.iter().map(|s| (End::Source, s)))
         .chain(input.target.iter().map(|t| (End::Target, t)))

@@ -8,7 +8,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::client::{AtlassianClient, Call};
 use super::envelope::{one_or_many, wire_enum};
 use super::error::ApiError;
-use super::link::DeleteOutcome;
 
 /// Candidate base paths, in the order tried (see docs/protocol.md).
 pub const BASES: [&str; 2] = ["rest/whitelist/latest", "rest/whitelist/1.0"];
@@ -96,18 +95,6 @@ pub struct AllowlistRuleUpdate {
     pub allow_inbound: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_anonymous_user: Option<bool>,
-}
-
-/// Answer of the anonymous `check?url=` probe.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AllowlistCheck {
-    #[serde(default)]
-    pub outbound: bool,
-    #[serde(default)]
-    pub outbound_with_auth: bool,
-    #[serde(default)]
-    pub inbound: bool,
 }
 
 #[derive(Deserialize)]
@@ -223,24 +210,6 @@ impl AtlassianClient {
         .json()
     }
 
-    /// `DELETE rest/whitelist/latest/{id}`; the products answer 200 for an unknown id too, so
-    /// "deleted" only means "not there any more"; a 404 is taken the same way.
-    pub async fn delete_allowlist_rule(&self, id: &str) -> Result<DeleteOutcome, ApiError> {
-        let base = self.allowlist_base().await?;
-        match self
-            .execute(
-                Call::delete(base)
-                    .segment(id)
-                    .admin("deleting an allowlist rule"),
-            )
-            .await
-        {
-            Ok(_) => Ok(DeleteOutcome::Deleted),
-            Err(ApiError::NotFound { .. }) => Ok(DeleteOutcome::AlreadyAbsent),
-            Err(e) => Err(e),
-        }
-    }
-
     /// Idempotent create: returns the rule with the same type and expression if there is one
     /// (fixing its inbound/anonymous flags), otherwise creates it.
     pub async fn ensure_allowlist_rule(
@@ -273,41 +242,14 @@ impl AtlassianClient {
             _ => self.create_allowlist_rule(wanted).await,
         }
     }
-
-    /// `POST rest/whitelist/latest/enable` or `…/disable` (200, no body): switches allowlist
-    /// enforcement.
-    pub async fn set_allowlist_enabled(&self, enabled: bool) -> Result<(), ApiError> {
-        let base = self.allowlist_base().await?;
-        self.execute(
-            Call::post(base)
-                .segment(if enabled { "enable" } else { "disable" })
-                .idempotent(true)
-                .admin("switching the allowlist"),
-        )
-        .await
-        .map(|_| ())
-    }
-
-    /// Anonymous `GET rest/whitelist/latest/check?url=…`: would the application allow `url`?
-    pub async fn check_allowlist(&self, url: &str) -> Result<AllowlistCheck, ApiError> {
-        let base = self.allowlist_base_known().unwrap_or(BASES[0]);
-        self.execute(
-            Call::get(base)
-                .segment("check")
-                .query("url", url)
-                .anonymous(),
-        )
-        .await?
-        .json()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::atlassian::test_support::*;
-    use wiremock::matchers::{body_json, method, path, query_param};
-    use wiremock::{Mock, ResponseTemplate};
+    use wiremock::Mock;
+    use wiremock::matchers::{body_json, method, path};
 
     const RULES: &str = r#"{"rules":[
         {"id":1,"expression":"2841b105-5904-3c0a-9710-1ff26ae88206","type":"whitelist.application.link","allowInbound":false,"allowAnonymousUser":false,"iconUrl":"i"},
@@ -458,60 +400,5 @@ mod tests {
         .unwrap();
         assert!(rule.allows_inbound_from("https://acme.atlassian.net"));
         assert!(!rule.allows_inbound_from("https://other.atlassian.net"));
-    }
-
-    #[tokio::test]
-    async fn delete_enable_and_check() {
-        let server = server().await;
-        Mock::given(method("GET"))
-            .and(path("/rest/whitelist/latest"))
-            .respond_with(json_response(200, RULES))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("DELETE"))
-            .and(path("/rest/whitelist/latest/7"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/rest/whitelist/latest/enable"))
-            // The products answer 200 without a body.
-            .respond_with(ResponseTemplate::new(200))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/rest/whitelist/latest/check"))
-            .and(query_param("url", "https://beta.atlassian.net/x"))
-            .respond_with(json_response(
-                200,
-                r#"{"outbound":true,"outboundWithAuth":true,"inbound":false}"#,
-            ))
-            .mount(&server)
-            .await;
-        let client = admin_client(&server);
-        assert_eq!(
-            client.delete_allowlist_rule("7").await.unwrap(),
-            DeleteOutcome::Deleted
-        );
-        assert_eq!(
-            client.delete_allowlist_rule("8").await.unwrap(),
-            DeleteOutcome::AlreadyAbsent
-        );
-        client.set_allowlist_enabled(true).await.unwrap();
-        let check = client
-            .check_allowlist("https://beta.atlassian.net/x")
-            .await
-            .unwrap();
-        assert!(check.outbound && check.outbound_with_auth && !check.inbound);
-        let check_req = server
-            .received_requests()
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|r| r.url.path().ends_with("/check"))
-            .unwrap();
-        assert!(!check_req.headers.contains_key("authorization"));
     }
 }

@@ -72,6 +72,7 @@ impl ClientConfig {
         self
     }
 
+    #[cfg(test)]
     pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
         self
@@ -82,6 +83,7 @@ impl ClientConfig {
         self
     }
 
+    #[cfg(test)]
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
@@ -211,10 +213,6 @@ impl AtlassianClient {
         matches!(self.inner.credentials, Credentials::Bearer { .. })
     }
 
-    pub fn has_credentials(&self) -> bool {
-        !self.inner.credentials.is_anonymous()
-    }
-
     fn endpoint(&self, segments: &[String], query: &[(String, String)]) -> Url {
         let mut url = self.inner.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
@@ -295,6 +293,7 @@ impl AtlassianClient {
     }
 
     /// Whether this client holds its credentials back after a rejection.
+    #[cfg(test)]
     pub fn credentials_held(&self) -> bool {
         self.held().is_some()
     }

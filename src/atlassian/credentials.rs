@@ -8,10 +8,6 @@ use std::fmt;
 pub struct Secret(String);
 
 impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
     /// The secret itself; call only where it is put on the wire.
     pub fn expose(&self) -> &str {
         &self.0

@@ -153,15 +153,6 @@ pub enum ApiError {
     #[error("{url} sent a response larger than the {limit}-byte limit")]
     ResponseTooLarge { url: String, limit: usize },
 
-    #[error(
-        "the application at {url} is of type {actual:?}, expected {expected:?}; check the instance URL and type"
-    )]
-    UnexpectedType {
-        url: String,
-        expected: String,
-        actual: String,
-    },
-
     #[error("HTTP request to {url} failed: {detail}")]
     Transport { url: String, detail: String },
 }
@@ -209,7 +200,6 @@ impl ApiError {
             Self::UnexpectedStatus { .. } => "UnexpectedStatus",
             Self::MalformedResponse { .. } => "MalformedResponse",
             Self::ResponseTooLarge { .. } => "ResponseTooLarge",
-            Self::UnexpectedType { .. } => "UnexpectedApplicationType",
             Self::Transport { .. } => "TransportError",
         }
     }
@@ -232,22 +222,6 @@ impl ApiError {
             Self::RateLimited { retry_after, .. } => *retry_after,
             _ => None,
         }
-    }
-
-    /// The HTTP status the error came from, if it came from a response.
-    pub fn status(&self) -> Option<u16> {
-        Some(match self {
-            Self::Unauthorized { .. } | Self::SecureAdminSessionRequired { .. } => 401,
-            Self::Forbidden { .. }
-            | Self::BasicAuthDisabled { .. }
-            | Self::LoginCaptchaRequired { .. } => 403,
-            Self::NotFound { .. } => 404,
-            Self::Conflict { .. } => 409,
-            Self::BadRequest { .. } => 400,
-            Self::RateLimited { .. } => 429,
-            Self::Server { status, .. } | Self::UnexpectedStatus { status, .. } => *status,
-            _ => return None,
-        })
     }
 
     /// True when the application refused these credentials themselves (as opposed to what they
@@ -306,6 +280,5 @@ mod tests {
         assert_eq!(err.reason(), "RateLimited");
         assert!(err.to_string().contains("retry after 7s"));
         assert!(err.is_transient());
-        assert_eq!(err.status(), Some(429));
     }
 }

@@ -332,52 +332,6 @@ impl AtlassianClient {
         err
     }
 
-    /// Points an existing link at new URLs (relocation after the peer moved), keeping its name
-    /// and primary flag: reads it, then [`update_link`](Self::update_link).
-    pub async fn relocate_link(
-        &self,
-        id: &str,
-        rpc_url: &str,
-        display_url: &str,
-    ) -> Result<RemoteLink, ApiError> {
-        let current = self.get_link(id).await?.ok_or_else(|| ApiError::NotFound {
-            url: self.base_url().to_string(),
-            message: Some(format!("no application link with id {id}")),
-        })?;
-        self.update_link(
-            id,
-            &LinkUpdate {
-                name: current.name,
-                rpc_url: rpc_url.to_owned(),
-                display_url: display_url.to_owned(),
-                primary: current.primary,
-            },
-        )
-        .await
-    }
-
-    /// Relocation with the application's own check that the new URL answers:
-    /// `POST rest/applinks/1.0/relocateApplicationlink/{id}?newUrl=…&nowarning=…` (sysadmin).
-    /// Without `force`, a new URL that does not answer gives [`ApiError::Conflict`]; the
-    /// displayUrl becomes the new manifest's `url`.
-    pub async fn relocate_link_checked(
-        &self,
-        id: &str,
-        new_url: &str,
-        force: bool,
-    ) -> Result<(), ApiError> {
-        self.execute(
-            Call::post("rest/applinks/1.0/relocateApplicationlink")
-                .segment(id)
-                .query("newUrl", new_url)
-                .query("nowarning", force.to_string())
-                .idempotent(true)
-                .admin("relocating an application link"),
-        )
-        .await
-        .map(|_| ())
-    }
-
     /// Makes a link the primary one of its type: `POST rest/applinks/1.0/applicationlink/primary/{id}`.
     pub async fn set_primary(&self, id: &str) -> Result<(), ApiError> {
         self.execute(
@@ -752,52 +706,19 @@ mod tests {
             .mount(&server)
             .await;
         let link = admin_client(&server)
-            .relocate_link(
+            .update_link(
                 CONF_ID,
-                "http://wiki-new:8090",
-                "https://wiki-new.example.test",
+                &LinkUpdate {
+                    name: "Confluence".into(),
+                    rpc_url: "http://wiki-new:8090".into(),
+                    display_url: "https://wiki-new.example.test".into(),
+                    primary: true,
+                },
             )
             .await
             .unwrap();
         assert_eq!(link.rpc_url.as_deref(), Some("http://wiki-new:8090"));
         assert!(link.primary);
-    }
-
-    #[tokio::test]
-    async fn relocate_checked_maps_409() {
-        let server = server().await;
-        Mock::given(method("POST"))
-            .and(path(format!(
-                "/rest/applinks/1.0/relocateApplicationlink/{CONF_ID}"
-            )))
-            .and(query_param("newUrl", "http://wiki-new:8090"))
-            .and(query_param("nowarning", "false"))
-            .and(header("x-atlassian-token", "no-check"))
-            .respond_with(json_response(
-                409,
-                r#"{"status":409,"message":["No response from http://wiki-new:8090"]}"#,
-            ))
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path(format!(
-                "/rest/applinks/1.0/relocateApplicationlink/{CONF_ID}"
-            )))
-            .and(query_param("nowarning", "true"))
-            .respond_with(ResponseTemplate::new(204))
-            .mount(&server)
-            .await;
-        let client = admin_client(&server);
-        let err = client
-            .relocate_link_checked(CONF_ID, "http://wiki-new:8090", false)
-            .await
-            .unwrap_err();
-        assert_eq!(err.reason(), "Conflict");
-        assert!(err.to_string().contains("No response"), "{err}");
-        client
-            .relocate_link_checked(CONF_ID, "http://wiki-new:8090", true)
-            .await
-            .unwrap();
     }
 
     #[tokio::test]

@@ -53,21 +53,15 @@ mod test_support;
 #[cfg(test)]
 mod transport_tests;
 
-pub use allowlist::{
-    AllowlistCheck, AllowlistRule, AllowlistRuleType, AllowlistRuleUpdate, NewAllowlistRule,
-};
+pub use allowlist::{AllowlistRuleType, NewAllowlistRule};
 pub use client::{AtlassianClient, ClientConfig};
-pub use credentials::{Credentials, Secret};
-pub use discovery::{
-    Capabilities, ConsumerInfo, Manifest, OAUTH_PROVIDER, STATUS_API,
-    TWO_LO_IMPERSONATION_PROVIDER, TWO_LO_PROVIDER,
-};
-pub use envelope::{RestLink, StatusEnvelope};
+pub use credentials::Credentials;
+pub use discovery::Manifest;
 pub use error::ApiError;
-pub use link::{
-    ApplicationLinkEntity, ApplicationLinkV3, CreatedLink, DeleteOutcome, LinkUpdate, NewLink,
-    RemoteLink,
-};
+pub use link::{LinkUpdate, NewLink, RemoteLink};
 pub use oauth::{LinkOAuthConfig, OAuthConfig, OAuthLevel};
+#[cfg(test)]
 pub use retry::RetryPolicy;
-pub use status::{ErrorCategory, LinkStatus, StatusError, StatusErrorType, StatusLink};
+#[cfg(test)]
+pub use status::{ErrorCategory, StatusError};
+pub use status::{LinkStatus, StatusErrorType};

@@ -93,13 +93,6 @@ impl LinkOAuthConfig {
             outgoing: self.incoming,
         }
     }
-
-    /// True when the two ends agree by level (what the status API checks for
-    /// `AUTH_LEVEL_MISMATCH`).
-    pub fn matches_peer(&self, peer: &LinkOAuthConfig) -> bool {
-        self.incoming.level() == peer.outgoing.level()
-            && self.outgoing.level() == peer.incoming.level()
-    }
 }
 
 impl AtlassianClient {
@@ -185,8 +178,7 @@ mod tests {
         };
         let peer = local.mirrored();
         assert_eq!(peer.incoming, OAuthLevel::OAuth.config());
-        assert!(local.matches_peer(&peer));
-        assert!(!local.matches_peer(&local));
+        assert_eq!(peer.mirrored(), local);
         let sym = LinkOAuthConfig::symmetric(OAuthLevel::OAuth);
         assert_eq!(sym.mirrored(), sym);
     }

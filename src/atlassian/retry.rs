@@ -32,6 +32,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// A policy that never retries.
+    #[cfg(test)]
     pub fn none() -> Self {
         Self {
             max_attempts: 1,

@@ -270,10 +270,9 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(s.working && s.error.is_none());
-        assert!(
-            s.local_authentication
-                .unwrap()
-                .matches_peer(&s.remote_authentication.unwrap())
+        assert_eq!(
+            s.local_authentication.unwrap().mirrored(),
+            s.remote_authentication.unwrap()
         );
     }
 }

@@ -41,15 +41,6 @@ impl Backoff {
     pub fn succeeded(&self, key: &str) {
         self.failures.lock().expect("backoff lock").remove(key);
     }
-
-    pub fn failures(&self, key: &str) -> u32 {
-        self.failures
-            .lock()
-            .expect("backoff lock")
-            .get(key)
-            .copied()
-            .unwrap_or(0)
-    }
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ mod backoff;
 mod finalizer;
 mod instance;
 mod link;
-pub mod outcome;
-pub mod relations;
+mod outcome;
+mod relations;
 mod status_patch;
 
 pub use link::{CLAIM_SOURCE, CLAIM_TARGET, FINALIZER as LINK_FINALIZER};
@@ -47,23 +47,29 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 const SHARED_STREAM_BUFFER: usize = 256;
 
 /// Shared by every reconcile.
-pub struct Context {
-    pub client: Client,
-    pub settings: Settings,
-    pub clients: crate::clients::ClientCache,
-    pub backoff: backoff::Backoff,
-    pub recorder: Recorder,
+pub(crate) struct Context {
+    pub(crate) client: Client,
+    pub(crate) settings: Settings,
+    pub(crate) clients: crate::clients::ClientCache,
+    pub(crate) backoff: backoff::Backoff,
+    pub(crate) recorder: Recorder,
     /// The instance controller's cache, read by link reconciles (no extra API traffic).
-    pub instances: Store<ApplicationInstance>,
+    pub(crate) instances: Store<ApplicationInstance>,
     /// The link controller's cache, read by instance reconciles (which links use an instance).
-    pub links: Store<ApplicationLink>,
-    pub metrics: Arc<crate::health::Metrics>,
+    pub(crate) links: Store<ApplicationLink>,
+    pub(crate) metrics: Arc<crate::health::Metrics>,
 }
 
 impl Context {
     /// Publishes a Kubernetes event on `obj`; failures to publish are logged, never fatal.
-    pub async fn event<K>(&self, obj: &K, type_: EventType, reason: &str, note: &str, action: &str)
-    where
+    pub(crate) async fn event<K>(
+        &self,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        note: &str,
+        action: &str,
+    ) where
         K: kube::Resource<DynamicType = ()>,
     {
         let ev = Event {

@@ -130,6 +130,15 @@ async fn execute(
                     end.as_str(),
                     label(*end)
                 )))?;
+            note = Some((
+                reasons::PRIMARY_SET,
+                format!(
+                    "made the {} end the primary link of its type in {}",
+                    end.as_str(),
+                    label(*end)
+                ),
+                "Primary",
+            ));
         }
         Step::ConfigureOAuth {
             end,
