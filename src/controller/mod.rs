@@ -9,6 +9,7 @@ mod outcome;
 mod relations;
 mod status_patch;
 
+pub(crate) use link::generic_id as link_id_of_url;
 pub use link::{CLAIM_SOURCE, CLAIM_TARGET, FINALIZER as LINK_FINALIZER};
 pub use relations::IN_USE_FINALIZER;
 

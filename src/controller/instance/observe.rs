@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use super::super::Context;
 use super::super::relations;
 use crate::atlassian::{ApiError, AtlassianClient, Credentials, Manifest};
-use crate::crd::ApplicationInstance;
+use crate::crd::{ApplicationInstance, ApplicationType};
 use crate::errors::Error;
 
 /// What the instance's Secrets gave (client required: Kubernetes API).
@@ -67,10 +67,16 @@ pub(super) async fn observe(
 ) -> Result<Observation, Error> {
     let url = obj.spec.url.as_str();
     let anonymous = client(ctx, url, &Credentials::Anonymous, None, access)?;
-    let (manifest, app_clock) = anonymous
-        .manifest_and_clock()
-        .await
-        .map_err(|e| Error::remote(format!("reading the manifest of {url}"), e))?;
+    let (manifest, app_clock) = match anonymous.manifest_and_clock().await {
+        Ok(found) => found,
+        // Bitbucket Cloud runs no application links at all: no manifest. It can still be the
+        // target of a one-way link, which Atlassian keys by its URL, as for any application
+        // without a manifest.
+        Err(e) if e.is_not_found() && cloud && is_bitbucket(obj) => {
+            (bitbucket_cloud_manifest(obj), None)
+        }
+        Err(e) => return Err(Error::remote(format!("reading the manifest of {url}"), e)),
+    };
     let our_clock = SystemTime::now();
 
     let old = obj.status.as_ref();
@@ -106,6 +112,23 @@ pub(super) async fn observe(
         admin,
         old_url_still_serves,
     })
+}
+
+fn is_bitbucket(obj: &ApplicationInstance) -> bool {
+    obj.spec.app_type == Some(ApplicationType::Bitbucket)
+        || obj.spec.url.host().eq_ignore_ascii_case("bitbucket.org")
+}
+
+/// What the operator knows of a Bitbucket Cloud site without a manifest.
+fn bitbucket_cloud_manifest(obj: &ApplicationInstance) -> Manifest {
+    let url = obj.spec.url.normalized().to_string();
+    Manifest {
+        id: crate::controller::link_id_of_url(&url),
+        name: obj.spec.url.host(),
+        type_id: "stash".into(),
+        url: Some(url),
+        ..Default::default()
+    }
 }
 
 fn client(

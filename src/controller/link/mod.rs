@@ -34,6 +34,7 @@ use crate::planner::{self, End, Plan};
 use crate::reasons;
 use act::Acted;
 use outcome::Verdict;
+pub(crate) use resolve::generic_id;
 use status::{Pass, Shape};
 
 pub const FINALIZER: &str = "applinks.io/cleanup";
@@ -114,7 +115,7 @@ async fn run(
         target_label: resolved.target.label.clone(),
         source_url: resolved.source.url.clone(),
         target_url: resolved.target.url.clone(),
-        target_type: resolved.target.type_id.clone(),
+        target_is_bitbucket_cloud: resolved.target.is_bitbucket_cloud(),
     };
     if steps.is_empty() {
         return Ok(Some(Pass::Observed(shape, observed)));

@@ -29,14 +29,19 @@ impl App {
         Peer {
             id: self.id.clone(),
             name: self.name.clone(),
-            type_id: self.type_id.clone(),
+            // Without applinks, a link to Bitbucket Cloud is a generic link (keyed by the URL).
+            type_id: if self.is_bitbucket_cloud() {
+                "generic".into()
+            } else {
+                self.type_id.clone()
+            },
             rpc_url: self.url.clone(),
             display_url: self.display_url.clone(),
         }
     }
 
     /// Bitbucket Cloud runs no application links at all.
-    fn is_bitbucket_cloud(&self) -> bool {
+    pub(super) fn is_bitbucket_cloud(&self) -> bool {
         self.cloud && self.type_id == "stash"
     }
 }

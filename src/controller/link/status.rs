@@ -22,7 +22,7 @@ pub(super) struct Shape {
     pub(super) target_label: String,
     pub(super) source_url: String,
     pub(super) target_url: String,
-    pub(super) target_type: String,
+    pub(super) target_is_bitbucket_cloud: bool,
 }
 
 impl Shape {
@@ -152,9 +152,7 @@ fn health_verdict(obj: &ApplicationLink, shape: &Shape, observed: &Observation) 
     let auth = obj.spec.authentication;
     if shape.mode == Mode::OneWay {
         let completes = match &obj.spec.target.instance_ref {
-            Some(t)
-                if shape.target_type == "stash" && shape.target_url.contains("bitbucket.org") =>
-            {
+            Some(t) if shape.target_is_bitbucket_cloud => {
                 format!(
                     "nothing: Bitbucket Cloud has no application links, so ApplicationInstance {} can only be a one-way target",
                     t.name
@@ -284,7 +282,7 @@ mod tests {
             target_label: "ApplicationInstance confluence".into(),
             source_url: "https://jira".into(),
             target_url: "https://conf.atlassian.net".into(),
-            target_type: "confluence".into(),
+            target_is_bitbucket_cloud: false,
         }
     }
 
