@@ -1,0 +1,329 @@
+//! End-to-end scenarios on realistic product profiles (the simulator's version lines): what a
+//! new user meets on first contact with a real Jira, Confluence or Bitbucket. Each asserts on the
+//! resource status and on the applications' own state and request logs.
+
+mod common;
+
+use common::e2e::{self, Operator, Sim};
+use serde_json::{Value, json};
+
+struct Env {
+    client: kube::Client,
+    ns: String,
+}
+
+async fn env(prefix: &str) -> Env {
+    let client = common::client().await;
+    common::install_crds(&client).await;
+    let ns = common::namespace(&client, prefix).await;
+    Env { client, ns }
+}
+
+/// An ApplicationInstance whose Secret holds a personal access token.
+fn token_instance_yaml(name: &str, url: &str, type_: &str, token: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}-token}}\nstringData: {{token: {token}}}\n---\napiVersion: applinks.io/v1alpha1\nkind: ApplicationInstance\nmetadata: {{name: {name}}}\nspec:\n  url: {url}\n  type: {type_}\n  credentialsSecretRef: {{name: {name}-token}}\n"
+    )
+}
+
+async fn log_entries(sim: &Sim, app: &str) -> Vec<Value> {
+    let log = sim.control(app, reqwest::Method::GET, "log", None).await;
+    log["entries"].as_array().cloned().unwrap_or_default()
+}
+
+fn writes(entries: &[Value]) -> Vec<&Value> {
+    entries
+        .iter()
+        .filter(|e| {
+            matches!(
+                e["method"].as_str(),
+                Some("PUT" | "POST" | "DELETE" | "PATCH")
+            )
+        })
+        .collect()
+}
+
+const PAT_USERS: &str =
+    "  users:\n  - {username: admin, password: admin, role: sysadmin, tokens: [jira-pat-1]}\n";
+
+/// Jira 11 turns Basic off; with secure administrator sessions off for automation, a personal
+/// access token does everything, and no Basic request is ever made.
+#[tokio::test]
+async fn pat_only_jira_11_works() {
+    let env = env("jira11").await;
+    let sim = Sim::start(&format!(
+        "control_port: 0\napps:\n- name: jira\n  product: jira\n  version: 11.0.1\n  secure_admin_sessions: false\n  key_bits: 1024\n{PAT_USERS}- name: confluence\n  product: confluence\n  key_bits: 1024\n"
+    ));
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &token_instance_yaml("jira", &sim.app("jira").base_url, "jira", "jira-pat-1"),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
+    );
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
+    assert_eq!(link.status.unwrap().health.as_deref(), Some("Working"));
+    let jira = log_entries(&sim, "jira").await;
+    assert!(
+        !jira
+            .iter()
+            .any(|e| e["auth"] == "basic" || e["auth"] == "basic_disabled"),
+        "no Basic request to a Jira 11"
+    );
+    assert!(jira.iter().any(|e| e["auth"] == "bearer"));
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+/// Jira 10.3 with secure administrator sessions on (its default) and only a token: the
+/// instance says exactly what to change, and no end of any link is made anywhere.
+#[tokio::test]
+async fn pat_with_secure_admin_sessions_is_refused_before_anything_is_created() {
+    let env = env("websudo").await;
+    let sim = Sim::start(&format!(
+        "control_port: 0\napps:\n- name: jira\n  product: jira\n  version: 10.3.8\n  key_bits: 1024\n{PAT_USERS}- name: confluence\n  product: confluence\n  key_bits: 1024\n"
+    ));
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &token_instance_yaml("jira", &sim.app("jira").base_url, "jira", "jira-pat-1"),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
+    );
+    // Confluence first, so that a half-made link would be visible there.
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "confluence", "jira", "OAuth"));
+    let (_, (_, _, msg)) =
+        e2e::wait_instance(&env.client, &env.ns, "jira", "CredentialsValid", |c| {
+            c.0 == "False" && c.1 == "SecureAdminSessionRequired"
+        })
+        .await;
+    assert!(
+        msg.contains("secure administrator sessions") && msg.contains("username and password"),
+        "both ways out: {msg}"
+    );
+    e2e::wait_link_reason(&env.client, &env.ns, "l", "InstanceNotReady").await;
+    assert!(sim.links("jira").await.is_empty());
+    assert!(
+        sim.links("confluence").await.is_empty(),
+        "nothing half-created"
+    );
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+/// Basic authentication blocked (Jira 11's default) with a username and password in the Secret:
+/// one refused request, a reason that says to use a token, and no more requests.
+#[tokio::test]
+async fn basic_auth_disabled_says_use_a_token() {
+    let env = env("nobasic").await;
+    let sim = Sim::start(
+        "control_port: 0\napps:\n- name: jira\n  product: jira\n  version: 11.0.1\n  key_bits: 1024\n",
+    );
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    let (_, (_, _, msg)) =
+        e2e::wait_instance(&env.client, &env.ns, "jira", "CredentialsValid", |c| {
+            c.1 == "BasicAuthDisabled"
+        })
+        .await;
+    assert!(msg.contains("personal access token"), "{msg}");
+    // Re-checked every 3s, yet the refused Basic request is not sent again.
+    e2e::wait_instance(&env.client, &env.ns, "jira", "Ready", |c| {
+        c.2.contains("until the Secret changes")
+    })
+    .await;
+    let refused = log_entries(&sim, "jira")
+        .await
+        .iter()
+        .filter(|e| e["auth"] == "basic_disabled")
+        .count();
+    assert_eq!(refused, 1);
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+/// A relocation onto a URL that a stale link in the peer already uses: the application refuses
+/// the update, and the condition names the link in the way.
+#[tokio::test]
+async fn relocation_onto_a_url_a_stale_link_uses_names_that_link() {
+    let env = env("stalelink").await;
+    let sim = Sim::start(
+        "control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n- {name: confluence, product: confluence, key_bits: 1024}\n- {name: confluence-copy, product: confluence, seed: confluence, display_name: confluence, key_bits: 1024}\n",
+    );
+    sim.control("confluence-copy", reqwest::Method::POST, "stop", None)
+        .await;
+    let _op = Operator::start(&env.ns, &[]);
+    for (n, t) in [("jira", "jira"), ("confluence", "confluence")] {
+        e2e::apply(&env.ns, &e2e::instance_yaml(n, sim.app(n), t, true));
+    }
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
+    // Somebody once linked Jira to the new address by hand (another id: a generic link).
+    let new_url = sim.app("confluence-copy").base_url.clone();
+    let stale = sim
+        .control(
+            "jira",
+            reqwest::Method::POST,
+            "links",
+            Some(json!({"typeId": "generic", "name": "old wiki", "rpcUrl": new_url})),
+        )
+        .await;
+    let stale_id = stale["id"].as_str().unwrap().to_string();
+    // The application moves there.
+    sim.control("confluence", reqwest::Method::POST, "stop", None)
+        .await;
+    sim.control("confluence-copy", reqwest::Method::POST, "start", None)
+        .await;
+    let y = e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true)
+        .replace(&sim.app("confluence").base_url, &new_url);
+    e2e::apply(&env.ns, &y);
+    let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "LinkFieldInUse").await;
+    let (_, _, msg) = e2e::condition(&link.status.unwrap().conditions, "Ready").unwrap();
+    assert!(msg.contains("old wiki") && msg.contains(&stale_id), "{msg}");
+    // Jira's end is unchanged.
+    let jira = sim.links("jira").await;
+    let end = &jira[&sim.app("confluence").id];
+    assert_ne!(
+        end["rpcUrl"].as_str().unwrap().trim_end_matches('/'),
+        new_url.trim_end_matches('/')
+    );
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+/// Two links in one application to the same peer share its consumer: deleting the other one
+/// removes the consumer, and the operator restores incoming OAuth on its own link.
+#[tokio::test]
+async fn a_shared_consumer_removed_with_another_link_is_restored() {
+    let env = env("consumer").await;
+    let sim = Sim::start(
+        "control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n- {name: confluence, product: confluence, key_bits: 1024}\n- {name: jira-staging, product: jira, seed: jira, display_name: jira, key_bits: 1024}\n",
+    );
+    let _op = Operator::start(&env.ns, &[]);
+    for (n, t) in [("jira", "jira"), ("confluence", "confluence")] {
+        e2e::apply(&env.ns, &e2e::instance_yaml(n, sim.app(n), t, true));
+    }
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
+    // A hand-made link in Confluence to a copy of Jira (same consumer key), with incoming OAuth.
+    let copy = sim
+        .control(
+            "confluence",
+            reqwest::Method::POST,
+            "links",
+            Some(json!({
+                "id": "00000000-0000-3000-8000-000000000001", "typeId": "jira", "name": "jira staging",
+                "rpcUrl": sim.app("jira-staging").base_url, "incoming": "default"
+            })),
+        )
+        .await;
+    let copy_id = copy["id"].as_str().unwrap().to_string();
+    // Deleted by somebody, with its consumer: Jira's consumer goes too.
+    sim.control(
+        "confluence",
+        reqwest::Method::DELETE,
+        &format!("links/{copy_id}"),
+        None,
+    )
+    .await;
+    let conf = sim.links("confluence").await;
+    assert_eq!(
+        conf[&sim.app("jira").id]["oauth"]["incoming"]["enabled"],
+        Value::Bool(false),
+        "the shared consumer is gone: {conf:?}"
+    );
+    // Noticed at the next resync (3s) and restored.
+    e2e::wait_for("incoming OAuth restored on Confluence's end", || async {
+        let conf = sim.links("confluence").await;
+        let incoming = &conf[&sim.app("jira").id]["oauth"]["incoming"];
+        if incoming["enabled"] == Value::Bool(true) {
+            Ok(())
+        } else {
+            Err(incoming.to_string())
+        }
+    })
+    .await;
+    e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+/// A first link on fresh applications, from a freshly started operator, on the default
+/// (realistic) profiles: the classic by-id GET answers 500 there, and must not be asked.
+#[tokio::test]
+async fn first_link_on_fresh_applications_from_a_fresh_operator() {
+    let env = env("first").await;
+    let sim = Sim::start(
+        "control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n- {name: bitbucket, product: bitbucket, key_bits: 1024}\n",
+    );
+    let _op = Operator::start(&env.ns, &[]);
+    for (n, t) in [("jira", "jira"), ("bitbucket", "bitbucket")] {
+        e2e::apply(&env.ns, &e2e::instance_yaml(n, sim.app(n), t, true));
+    }
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "bitbucket", "OAuth"));
+    e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
+    for app in ["jira", "bitbucket"] {
+        let entries = log_entries(&sim, app).await;
+        assert!(
+            !entries.iter().any(|e| e["status"] == 500),
+            "{app} answered 500: the classic by-id GET was used"
+        );
+        let links = sim.links(app).await;
+        assert_eq!(links.len(), 1, "{app}: exactly one end");
+        assert!(writes(&entries).len() <= 4, "{app}: a handful of writes");
+    }
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+/// Bitbucket Cloud runs no application links: a link to it is one-way, made only in the server.
+#[tokio::test]
+async fn a_link_to_bitbucket_cloud_is_one_way() {
+    let env = env("bbcloud").await;
+    let pki = e2e::Pki::new();
+    let tls = format!(
+        "  tls: {{cert: {}, key: {}}}\n  trust_ca: [{}]\n",
+        pki.path("server.crt"),
+        pki.path("server.key"),
+        pki.path("ca.crt")
+    );
+    let sim = Sim::start(&format!(
+        "control_port: 0\napps:\n- name: jira\n  product: jira\n  key_bits: 1024\n{tls}- name: bitbucket-cloud\n  product: bitbucket-cloud\n  key_bits: 1024\n{tls}"
+    ));
+    let _op = Operator::start(&env.ns, &[]);
+    let ca = pki
+        .ca_pem()
+        .lines()
+        .map(|l| format!("    {l}\n"))
+        .collect::<String>();
+    e2e::apply(
+        &env.ns,
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: sim-ca}}\nstringData:\n  ca.crt: |\n{ca}"
+        ),
+    );
+    let mut jira = e2e::instance_yaml("jira", sim.app("jira"), "jira", true);
+    jira.push_str("  tls: {caSecretRef: {name: sim-ca}}\n");
+    e2e::apply(&env.ns, &jira);
+    let mut bb = e2e::instance_yaml("bitbucket", sim.app("bitbucket-cloud"), "bitbucket", false);
+    bb.push_str("  tls: {caSecretRef: {name: sim-ca}}\n  cloud: true\n");
+    e2e::apply(&env.ns, &bb);
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "bitbucket", "OAuth"));
+    let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "OneWayLink").await;
+    let st = link.status.unwrap();
+    assert_eq!(st.mode, Some(applink_operator::crd::LinkMode::OneWay));
+    let (_, _, msg) = e2e::condition(&st.conditions, "Ready").unwrap();
+    assert!(
+        msg.contains("Bitbucket Cloud has no application links"),
+        "{msg}"
+    );
+    let links = sim.links("jira").await;
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert!(
+        writes(&log_entries(&sim, "bitbucket-cloud").await).is_empty(),
+        "nothing written to Bitbucket Cloud"
+    );
+    common::delete_namespace(&env.client, &env.ns).await;
+}
