@@ -16,6 +16,8 @@ use crate::errors::Error;
 
 pub const REACHABLE: &str = "Reachable";
 pub const CREDENTIALS_VALID: &str = "CredentialsValid";
+/// Set while a deletion waits for the links that use the instance.
+pub const DELETION_BLOCKED: &str = "DeletionBlocked";
 
 /// Whether the instance may be used by links, and as what.
 pub fn usable(i: &ApplicationInstance) -> Result<&ApplicationInstanceStatus, String> {
@@ -80,7 +82,29 @@ pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Resu
             super::finalizer::remove(&api, &*obj, IN_USE).await?;
             return Ok(Action::await_change());
         }
-        // Links still use it; they are being deleted or will be. Look again from the local cache.
+        // Links still use it; they are being deleted or will be. Say so in status (a condition
+        // of its own: Ready stays as it was, links still need this instance to delete their
+        // ends), and look again from the local cache.
+        let mut names: Vec<String> = users.iter().map(|r| r.name.clone()).collect();
+        names.sort();
+        let old = obj.status.clone().unwrap_or_default();
+        let mut status = old.clone();
+        status.conditions.retain(|c| c.type_ != DELETION_BLOCKED);
+        status.conditions.extend(conditions::merge(
+            &old.conditions,
+            vec![Cond::new(
+                DELETION_BLOCKED,
+                true,
+                "InUse",
+                format!(
+                    "deletion waits until no ApplicationLink uses this instance; used by {}. The instance is kept so that their link ends can still be deleted in the applications: delete those ApplicationLinks (deletionPolicy: Orphan leaves the ends in place) and this instance goes",
+                    names.join(", ")
+                ),
+            )],
+            obj.metadata.generation,
+            &conditions::now(),
+        ));
+        super::write_status(&api, &obj.name_any(), &old, &status).await?;
         return Ok(Action::requeue(std::time::Duration::from_secs(2)));
     }
     if !has_finalizer {
