@@ -207,7 +207,10 @@ mod tests {
         }
     }
 
-    fn entries_of(pairs: &[(&str, &[u8])]) -> BTreeMap<String, Value> {
+    /// A Secret's data as (key, bytes) pairs.
+    type Pairs<'a> = &'a [(&'a str, &'a [u8])];
+
+    fn entries_of(pairs: Pairs) -> BTreeMap<String, Value> {
         let secret = Secret {
             data: Some(
                 pairs
@@ -224,7 +227,7 @@ mod tests {
     #[test]
     fn incomplete_secrets_say_which_key_to_fix() {
         let r = secret_ref(None);
-        let cases: &[(&[(&str, &[u8])], &str)] = &[
+        let cases: &[(Pairs, &str)] = &[
             (
                 &[("username", b"admin")],
                 "has a user name (\"username\") but no password: add the administrator's password under key \"password\"",
@@ -310,7 +313,7 @@ mod tests {
         let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
         let ok = entries_of(&[("ca.crt", pem.as_bytes())]);
         assert!(ca_from("Secret", "ca", Some(&ok), "ca.crt", "caSecretRef").is_ok());
-        let cases: &[(Option<&[(&str, &[u8])]>, &str)] = &[
+        let cases: &[(Option<Pairs>, &str)] = &[
             (None, "Secret \"ca\" not found in this namespace"),
             (
                 Some(&[("tls.crt", b"x")]),

@@ -104,7 +104,8 @@ async fn unusable_secrets_stall_the_instance_with_the_key_to_fix() {
         "Secret \"missing-secret\" not found in namespace \"{}\": create it",
         env.ns
     );
-    let cases: Vec<(&str, Option<String>, String, &str, Vec<&str>)> = vec![
+    type Case<'a> = (&'a str, Option<String>, String, &'a str, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             "no-password",
             Some(secret_yaml("no-password", &[("username", "admin")])),
