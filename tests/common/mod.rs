@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use applink_operator::crd::{ApplicationInstance, ApplicationLink};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
@@ -111,12 +112,17 @@ impl Drop for TestNamespace {
                     None => kube::Config::infer().await.map_err(|e| e.to_string())?,
                 };
                 let client = Client::try_from(config).map_err(|e| e.to_string())?;
-                let api: Api<Namespace> = Api::all(client);
+                let api: Api<Namespace> = Api::all(client.clone());
                 match api.delete(&name, &DeleteParams::background()).await {
-                    Ok(_) => Ok(()),
-                    Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-                    Err(e) => Err(e.to_string()),
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+                    Err(e) => return Err(e.to_string()),
                 }
+                // The test's operator is gone by now (dropped before the namespace), so the
+                // operator's finalizers would hold the namespace in Terminating for ever.
+                release_finalizers::<ApplicationLink>(&client, &name).await;
+                release_finalizers::<ApplicationInstance>(&client, &name).await;
+                Ok(())
             })
         })
         .join();
@@ -124,6 +130,34 @@ impl Drop for TestNamespace {
             Ok(Ok(())) => {}
             Ok(Err(e)) => eprintln!("test namespace {} not deleted: {e}", self.name),
             Err(_) => eprintln!("test namespace {} not deleted: cleanup panicked", self.name),
+        }
+    }
+}
+
+/// Removes the finalizers of every `K` in `ns` (best effort: the CRDs may not be installed).
+async fn release_finalizers<K>(client: &Client, ns: &str)
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let Ok(list) = api.list(&Default::default()).await else {
+        return;
+    };
+    let release = serde_json::json!({"metadata": {"finalizers": null}});
+    for obj in list.items {
+        if obj
+            .meta()
+            .finalizers
+            .as_ref()
+            .is_some_and(|f| !f.is_empty())
+            && let Some(name) = obj.meta().name.clone()
+        {
+            let _ = api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&release))
+                .await;
         }
     }
 }
