@@ -17,25 +17,29 @@ pub enum Error {
     },
 
     #[error(
-        "Secret {name:?} not found in namespace {namespace:?}; create it with the administrator's username and password (or token)"
+        "Secret {name:?} not found in namespace {namespace:?}: create it with the administrator's user name and password (keys username and password) or a personal access token (key token), or fix spec.credentialsSecretRef.name"
     )]
     SecretNotFound { namespace: String, name: String },
 
-    #[error(
-        "Secret {name:?} has neither {token_key:?} nor {username_key:?} and {password_key:?}; add the administrator's credentials under those keys"
-    )]
-    SecretIncomplete {
-        name: String,
-        username_key: String,
-        password_key: String,
-        token_key: String,
-    },
+    /// The Secret lacks a key, or a key is empty or not text; `detail` names the key and says
+    /// what to put there (never a value).
+    #[error("{detail}")]
+    SecretIncomplete { name: String, detail: String },
 
-    #[error("CA bundle {kind} {name:?} (key {key:?}) not found; create it or fix spec.tls")]
+    /// The CA bundle's Secret or ConfigMap, or its key, is missing.
+    #[error("{detail}")]
     CaBundleNotFound {
         kind: &'static str,
         name: String,
-        key: String,
+        detail: String,
+    },
+
+    /// The CA bundle's key is empty or holds no PEM certificate.
+    #[error("{detail}")]
+    CaBundleInvalid {
+        kind: &'static str,
+        name: String,
+        detail: String,
     },
 
     #[error(
@@ -131,6 +135,7 @@ impl Error {
             Self::SecretNotFound { .. } => "SecretNotFound",
             Self::SecretIncomplete { .. } => "SecretIncomplete",
             Self::CaBundleNotFound { .. } => "CaBundleNotFound",
+            Self::CaBundleInvalid { .. } => "CaBundleInvalid",
             Self::InstanceNotFound { .. } => "InstanceNotFound",
             Self::InstanceNotReady { .. } => "InstanceNotReady",
             Self::SourceNotAdministered { .. } => "SourceNotAdministered",

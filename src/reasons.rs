@@ -33,7 +33,11 @@ pub const ADMIN_CREDENTIALS: &str = "AdminCredentials";
 pub const BASE_URL_MISMATCH: &str = "BaseUrlMismatch";
 pub const CLOCK_SKEW: &str = "ClockSkew";
 pub const NOT_CHECKED: &str = "NotChecked";
+/// Link: a deletion waits for an end that cannot be deleted yet. Also the condition type on an
+/// instance whose deletion waits for the links that use it.
 pub const DELETION_BLOCKED: &str = "DeletionBlocked";
+/// Instance: links still use it.
+pub const IN_USE: &str = "InUse";
 
 // Event reasons (Normal).
 pub const CREATED: &str = "Created";
@@ -104,6 +108,7 @@ const ALL: &[&str] = &[
     CLOCK_SKEW,
     NOT_CHECKED,
     DELETION_BLOCKED,
+    IN_USE,
     NO_LINK,
     HEALTH_UNKNOWN,
     CREATED,
@@ -118,6 +123,7 @@ const ALL: &[&str] = &[
     "SecretNotFound",
     "SecretIncomplete",
     "CaBundleNotFound",
+    "CaBundleInvalid",
     "InstanceNotFound",
     "InstanceNotReady",
     "SourceNotAdministered",

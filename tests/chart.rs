@@ -869,7 +869,7 @@ spec:
         "nothing listens on port 9: {ready}"
     );
     // Past the Secret and the ConfigMap: both were read (the CA bundle is then refused for its
-    // content, "InvalidClientConfig"), not refused by the API server.
+    // content, "CaBundleInvalid": no PEM certificate in it), not refused by the API server.
     let reason = ready["reason"].as_str().unwrap_or_default();
     assert!(
         ![

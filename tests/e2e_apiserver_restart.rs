@@ -50,7 +50,7 @@ async fn operator_recovers_from_an_apiserver_restart() {
         .unwrap();
     let client = kube::Client::try_from(config).unwrap();
     common::install_crds(&client).await;
-    let ns = common::namespace(&client, "restart").await;
+    let ns = common::namespace_in(&client, Some(cp.kubeconfig()), "restart").await;
 
     let sim = Sim::start(
         "control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n- {name: confluence, product: confluence, key_bits: 1024}\n- {name: bamboo, product: bamboo, key_bits: 1024}\n",

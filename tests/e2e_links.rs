@@ -9,7 +9,7 @@ use serde_json::Value;
 
 struct Env {
     client: kube::Client,
-    ns: String,
+    ns: common::TestNamespace,
 }
 
 async fn env(prefix: &str) -> Env {

@@ -4,7 +4,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::Condition;
-use super::common::{ApplicationType, SecretKeyRef, SecretRef};
+use super::common::{ApplicationType, SecretKeyRef, SecretRef, add_refused_property};
 use super::url::BaseUrl;
 
 /// One running Atlassian (or generic) application that links can point at. With credentials
@@ -39,6 +39,7 @@ use super::url::BaseUrl;
     "!has(self.cloud) || !self.cloud || !has(self.type) || self.type in ['jira', 'confluence', 'bitbucket']"
 ).message("only Jira, Confluence and Bitbucket have an Atlassian Cloud edition: remove cloud: true or change type"))]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = refuse_inline_credentials)]
 pub struct ApplicationInstanceSpec {
     /// Base URL of the application as the operator and its peers reach it (the applinks
     /// "application URL" / rpcUrl), e.g. `https://jira.example.com` or
@@ -80,10 +81,40 @@ pub struct ApplicationInstanceSpec {
     /// `--instance-check-interval`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = kube::core::Rule::new(
-        "self.matches('^([0-9]+(s|m|h))+$') && duration(self) >= duration('10s')"
+        "self.matches('^([0-9]{1,5}(s|m|h))+$') && duration(self) >= duration('10s')"
     ).message("checkInterval must be a duration of at least 10s, such as 30s, 5m or 1h"))]
     #[schemars(length(max = 32))]
     pub check_interval: Option<String>,
+}
+
+/// Credentials typed into the spec are refused with a message that says where they belong (and
+/// are never stored: a refused object is not written).
+fn refuse_inline_credentials(schema: &mut schemars::Schema) {
+    for field in ["username", "password", "token"] {
+        add_refused_property(
+            schema,
+            field,
+            serde_json::json!({
+                "type": "string",
+                "description": "Not allowed: credentials go in a Secret named by credentialsSecretRef.",
+            }),
+            &format!(
+                "spec.{field} is not a field: credentials never go in the ApplicationInstance; put them in a Secret (keys username and password, or token) and name it in spec.credentialsSecretRef"
+            ),
+        );
+    }
+}
+
+fn refuse_skip_verify(schema: &mut schemars::Schema) {
+    add_refused_property(
+        schema,
+        "insecureSkipTLSVerify",
+        serde_json::json!({
+            "type": "boolean",
+            "description": "Not allowed: certificates are always verified.",
+        }),
+        "certificates are always verified: remove insecureSkipTLSVerify and add the application's CA certificate with tls.caSecretRef or tls.caConfigMapRef",
+    );
 }
 
 /// TLS settings for calls to an application.
@@ -91,6 +122,7 @@ pub struct ApplicationInstanceSpec {
 #[x_kube(validation = kube::core::Rule::new("!(has(self.caSecretRef) && has(self.caConfigMapRef))")
     .message("set one of tls.caSecretRef or tls.caConfigMapRef, not both"))]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = refuse_skip_verify)]
 pub struct TlsConfig {
     /// Secret key holding PEM CA certificates to trust in addition to the system roots
     /// (key defaults to `ca.crt`). For applications with a private or self-signed CA.

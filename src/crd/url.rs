@@ -71,6 +71,20 @@ impl JsonSchema for BaseUrl {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // The rules that look at the authority apply only to http(s) URLs in printable ASCII
+        // without user info, so that each bad URL gets the one message that fits it.
+        const HTTP: &str = "^[hH][tT][tT][pP][sS]?://";
+        const ASCII: &str = "^[!-~]*$";
+        // A host name (labels of letters, digits, '-' and '_'), an IPv4 address, or an IPv6
+        // address in brackets.
+        const HOST: &str = r"([a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?(\\.[a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?)*\\.?|\\[[0-9a-fA-F:.]+\\])";
+        // Host part before a port: a bracketed address, or a name without ':'.
+        const BEFORE_PORT: &str = r"(\\[[^/?#@\\]]*\\]|[^/?#@:\\[\\]]*)";
+        const PORT: &str = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})";
+        let checked = format!(
+            "self.matches('{HTTP}') && self.matches('{ASCII}') && !self.matches('{HTTP}[^/?#]*@')"
+        );
+        let bare_v6 = format!("self.matches('{HTTP}[^/?#@\\\\[]*:[^/?#@]*:')");
         json_schema!({
             "type": "string",
             "minLength": 1,
@@ -93,8 +107,20 @@ impl JsonSchema for BaseUrl {
                     "message": "must not contain a fragment (#...): give the application's base URL, e.g. https://example.com/jira"
                 },
                 {
-                    "rule": "self.matches('^[a-zA-Z]+://[^/?#@\\\\s]+(/[^\\\\s]*)?$')",
-                    "message": "must have a host and no spaces, e.g. https://jira.example.com:8443/jira"
+                    "rule": format!("self.matches('{ASCII}')"),
+                    "message": "must be printable ASCII without spaces or control characters: write an international host name in punycode (xn--...) and percent-encode anything else in the path (a space is %20)"
+                },
+                {
+                    "rule": format!("!({checked}) || !{bare_v6}"),
+                    "message": "an IPv6 address must be written in brackets, e.g. http://[2001:db8::1]:8080"
+                },
+                {
+                    "rule": format!("!({checked}) || {bare_v6} || self.matches('{HTTP}{HOST}(:[^/?#]*)?([/?#].*)?$')"),
+                    "message": "must have a host after the scheme (a host name, an IPv4 address or an IPv6 address in brackets), e.g. https://jira.example.com:8443/jira"
+                },
+                {
+                    "rule": format!("!({checked}) || !self.matches('{HTTP}{BEFORE_PORT}:[^/?#@:]*([/?#].*)?$') || self.matches('{HTTP}{BEFORE_PORT}:{PORT}([/?#].*)?$')"),
+                    "message": "the port must be a number from 1 to 65535, e.g. https://jira.example.com:8443 (or no port at all for the scheme's default)"
                 }
             ]
         })

@@ -279,9 +279,11 @@ impl Operator {
             "--request-timeout",
             "5s",
         ])
-        .env("RUST_LOG", "info,applink_operator=debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
+        .env("RUST_LOG", "info,applink_operator=debug");
+        // stdout and stderr both go to the log (one file, shared offset): a test that searches
+        // the operator's output sees all of it.
+        let out = std::fs::File::create(&log).unwrap();
+        cmd.stdout(out.try_clone().unwrap()).stderr(out);
         cmd.args(extra_args);
         for (k, v) in extra_env {
             cmd.env(k, v);
@@ -382,7 +384,7 @@ pub fn condition(
 }
 
 /// Waits until the link's Ready condition satisfies `accept` (status, reason, message).
-async fn wait_link_ready_where<F>(
+pub async fn wait_link_ready_where<F>(
     client: &Client,
     ns: &str,
     name: &str,

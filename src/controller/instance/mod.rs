@@ -21,6 +21,7 @@ use super::relations::{self, IN_USE_FINALIZER};
 use super::{Context, finalizer, outcome, status_patch};
 use crate::conditions;
 use crate::crd::ApplicationInstance;
+use crate::reasons;
 use crate::errors::Error;
 
 /// While links still use an instance being deleted, look again from the local cache this often.
@@ -91,11 +92,33 @@ async fn guard_finalizer(
     if !has {
         return Ok(Some(Action::await_change()));
     }
-    if relations::links_of_instance(&ctx.links, obj).is_empty() {
+    let users = relations::links_of_instance(&ctx.links, obj);
+    if users.is_empty() {
         finalizer::remove(api, obj, IN_USE_FINALIZER).await?;
         return Ok(Some(Action::await_change()));
     }
-    // Links still use it; they are being deleted or will be.
+    // Links still use it; they are being deleted or will be. Say so in a condition of its own:
+    // Ready stays as it was, since the links still need this instance to delete their ends.
+    let mut names: Vec<String> = users.iter().map(|r| r.name.clone()).collect();
+    names.sort();
+    let old = obj.status.clone().unwrap_or_default();
+    let mut new = old.clone();
+    new.conditions.retain(|c| c.type_ != reasons::DELETION_BLOCKED);
+    new.conditions.extend(conditions::merge(
+        &old.conditions,
+        vec![conditions::Cond::new(
+            reasons::DELETION_BLOCKED,
+            true,
+            reasons::IN_USE,
+            format!(
+                "deletion waits until no ApplicationLink uses this instance; used by {}. The instance is kept so that their link ends can still be deleted in the applications: delete those ApplicationLinks (deletionPolicy: Orphan leaves the ends in place) and this instance goes",
+                names.join(", ")
+            ),
+        )],
+        obj.metadata.generation,
+        &conditions::now(),
+    ));
+    status_patch::write(api, &obj.name_any(), &old, &new).await?;
     Ok(Some(Action::requeue(IN_USE_RECHECK)))
 }
 
