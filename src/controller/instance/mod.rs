@@ -21,8 +21,8 @@ use super::relations::{self, IN_USE_FINALIZER};
 use super::{Context, finalizer, outcome, status_patch};
 use crate::conditions;
 use crate::crd::ApplicationInstance;
-use crate::reasons;
 use crate::errors::Error;
+use crate::reasons;
 
 /// While links still use an instance being deleted, look again from the local cache this often.
 const IN_USE_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
@@ -103,7 +103,8 @@ async fn guard_finalizer(
     names.sort();
     let old = obj.status.clone().unwrap_or_default();
     let mut new = old.clone();
-    new.conditions.retain(|c| c.type_ != reasons::DELETION_BLOCKED);
+    new.conditions
+        .retain(|c| c.type_ != reasons::DELETION_BLOCKED);
     new.conditions.extend(conditions::merge(
         &old.conditions,
         vec![conditions::Cond::new(

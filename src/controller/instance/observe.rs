@@ -41,6 +41,14 @@ pub(super) async fn resolve_access(
     })
 }
 
+/// Who the credentials are (never the secret) and whether they are an administrator's.
+#[derive(Debug)]
+pub(super) struct AdminCheck {
+    /// E.g. `basic auth as "admin" (Secret jira-admin)`.
+    pub(super) who: String,
+    pub(super) result: Result<(), ApiError>,
+}
+
 /// Everything the status function needs, as plain data.
 #[derive(Debug)]
 pub(super) struct Observation {
@@ -51,7 +59,7 @@ pub(super) struct Observation {
     pub(super) our_clock: SystemTime,
     /// `None` when not checked (no credentials, or a cloud site, which is never administered
     /// through the server REST).
-    pub(super) admin: Option<Result<String, ApiError>>,
+    pub(super) admin: Option<AdminCheck>,
     /// When spec.url moved away from the URL the identity was recorded at: whether that old URL
     /// still serves the same application id (a clone, not a move).
     pub(super) old_url_still_serves: Option<bool>,
@@ -100,7 +108,16 @@ pub(super) async fn observe(
     let admin = match (&access.credentials, cloud) {
         (Some(creds), false) => {
             let admin = client(ctx, url, creds, access.ca.as_deref(), access)?;
-            Some(admin.verify_admin().await.map(|()| creds.describe()))
+            let secret = obj
+                .spec
+                .credentials_secret_ref
+                .as_ref()
+                .map(|r| format!(" (Secret {})", r.name))
+                .unwrap_or_default();
+            Some(AdminCheck {
+                who: format!("{}{secret}", creds.describe()),
+                result: admin.verify_admin().await,
+            })
         }
         _ => None,
     };

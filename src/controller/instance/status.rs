@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::observe::Observation;
+use super::observe::{AdminCheck, Observation};
 use crate::conditions::Cond;
 use crate::controller::outcome::Verdict;
 use crate::crd::{ApplicationInstance, ApplicationInstanceStatus};
@@ -165,7 +165,10 @@ pub(super) fn instance_status(
             },
             facts,
         ),
-        Some(Ok(who)) => {
+        Some(AdminCheck {
+            who,
+            result: Ok(()),
+        }) => {
             status.administered = Some(true);
             facts.push(Cond::new(
                 CREDENTIALS_VALID,
@@ -186,17 +189,20 @@ pub(super) fn instance_status(
                 facts,
             )
         }
-        Some(Err(e)) => {
+        Some(AdminCheck {
+            who,
+            result: Err(e),
+        }) => {
+            let err = Error::remote(
+                format!("checking the administrator credentials ({who}) for {url}"),
+                e,
+            );
             facts.push(Cond::new(
                 CREDENTIALS_VALID,
                 false,
-                e.reason(),
-                e.to_string(),
+                err.reason(),
+                err.to_string(),
             ));
-            let err = Error::remote(
-                format!("checking the administrator credentials for {url}"),
-                e,
-            );
             (status, Verdict::from_error(&err), facts)
         }
     }
@@ -288,7 +294,10 @@ mod tests {
             },
             app_clock: Some(now),
             our_clock: now,
-            admin: Some(Ok("basic auth as \"admin\"".into())),
+            admin: Some(AdminCheck {
+                who: "basic auth as \"admin\"".into(),
+                result: Ok(()),
+            }),
             old_url_still_serves: None,
             same_application: Vec::new(),
         }
@@ -378,7 +387,10 @@ mod tests {
                 "credentials rejected",
                 instance(url, None),
                 Ok(Observation {
-                    admin: Some(Err(rejected())),
+                    admin: Some(AdminCheck {
+                        who: "basic auth as \"admin\" (Secret jira-admin)".into(),
+                        result: Err(rejected()),
+                    }),
                     ..observation(ID, url)
                 }),
                 "CredentialsRejected",
