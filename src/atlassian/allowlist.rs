@@ -10,7 +10,7 @@ use super::envelope::{one_or_many, wire_enum};
 use super::error::ApiError;
 use super::link::DeleteOutcome;
 
-/// Candidate base paths, in the order tried (see docs/protocol.md).
+/// Candidate base paths, in the order tried (docs/protocol.md, Allowlist).
 pub const BASES: [&str; 2] = ["rest/whitelist/latest", "rest/whitelist/1.0"];
 
 wire_enum! {

@@ -1,5 +1,5 @@
-//! Discovery: the anonymous manifest (§1.3), capabilities (§1.7) and the administrator probe
-//! `authenticationinfo` (§1.4.5).
+//! Discovery: the anonymous manifest, capabilities and the administrator probe
+//! `authenticationinfo` (docs/protocol.md, Manifest; Capabilities; Administrator check).
 
 use serde::{Deserialize, Deserializer, Serialize};
 
