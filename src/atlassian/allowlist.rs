@@ -9,7 +9,7 @@ use super::client::{AtlassianClient, Call};
 use super::envelope::{one_or_many, wire_enum};
 use super::error::ApiError;
 
-/// Candidate base paths, in the order tried (see docs/protocol.md).
+/// Candidate base paths, in the order tried (docs/protocol.md, Allowlist).
 pub const BASES: [&str; 2] = ["rest/whitelist/latest", "rest/whitelist/1.0"];
 
 wire_enum! {

@@ -34,8 +34,10 @@ impl From<&str> for Secret {
 
 /// How the client authenticates to its application.
 ///
-/// Basic or a personal access token on every call (not a session cookie) because Atlassian
-/// skips WebSudo for Basic/token requests but enforces it for cookie sessions.
+/// Basic or a personal access token on every call (not a login session): secure administrator
+/// sessions (WebSudo) always let Basic through and enforce themselves on cookie sessions; a
+/// token passes only inside a session the application opened for it, on newer versions
+/// (docs/protocol.md, Authentication and admin sessions).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub enum Credentials {
     /// No credentials: only anonymous endpoints (manifest, capabilities, status/{id}/oauth).

@@ -1,5 +1,6 @@
 //! Atlassian response envelopes: the `Status` entity of atlassian-rest, the classic
-//! `ErrorListEntity`, V3 `RestErrors` and the allowlist's error maps (reference §1.2, §3).
+//! `ErrorListEntity`, V3 `RestErrors` and the allowlist's error maps (docs/protocol.md,
+//! Errors and retries; Allowlist).
 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -275,7 +276,8 @@ mod tests {
 
     #[test]
     fn status_envelope_with_created_resources() {
-        // Shape from §1.2 (as parsed by Atlassian's own integration tests).
+        // Shape from docs/protocol.md, Errors and retries (as parsed by Atlassian's own
+        // integration tests).
         let body = br#"{"status-code":201,"resources-created":[{"href":"https://bb/rest/applinks/3.0/applicationlink/8c1d7a5e-0d8f-3a0b-9c55-2f6d2d2b1a11","rel":"self"}]}"#;
         let status: StatusEnvelope = serde_json::from_slice(body).unwrap();
         assert_eq!(status.status_code, Some(201));

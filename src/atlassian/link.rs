@@ -1,5 +1,5 @@
 //! Application links: list, get, create (one end, locally), update/relocate, primary, delete
-//! (§1.4, §1.5, §1.10).
+//! (docs/protocol.md, Links).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

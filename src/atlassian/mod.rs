@@ -1,40 +1,38 @@
-//! Typed client for the Atlassian Application Links REST API (see
-//! `/work/shared/reference/applinks-protocol.md`; section numbers below refer to it).
+//! Typed client for the Atlassian Application Links REST API. The protocol facts it relies on,
+//! and their sources, are in `docs/protocol.md`; the sections named below are its headings.
 //!
 //! One [`AtlassianClient`] per application, always acting with that application's own
 //! credentials. Endpoints used, relative to the application's base URL:
 //!
 //! | Method | Endpoint | Why |
 //! |---|---|---|
-//! | [`manifest`](AtlassianClient::manifest) | `GET rest/applinks/1.0/manifest` (anonymous) | identity: id, type, versions (§1.3) |
-//! | [`remote_manifest`](AtlassianClient::remote_manifest) | `GET rest/applinks/1.0/manifest/{linkId}` | can this application reach its peer? |
-//! | [`capabilities`](AtlassianClient::capabilities) | `GET rest/applinks/3.0/capabilities` (anonymous) | `STATUS_API` present? (§1.7) |
-//! | [`verify_admin`](AtlassianClient::verify_admin) | `GET rest/applinks/1.0/authenticationinfo` | 2xx iff the credentials are admin (§1.4.5) |
-//! | [`consumer_info`](AtlassianClient::consumer_info) | `GET plugins/servlet/oauth/consumer-info` (anonymous, XML) | the OAuth key peers fetch during `PUT status/{id}/oauth` (§2.4) |
-//! | [`list_links`](AtlassianClient::list_links) | `GET rest/applinks/3.0/applinks` (fallback `GET rest/applinks/1.0/applicationlink`) | observe this end's links (§1.4.4) |
-//! | [`get_link`](AtlassianClient::get_link) | `GET rest/applinks/3.0/applinks/{id}` (fallback `1.0/applicationlink/{id}` on 404) | observe one link |
-//! | [`create_link`](AtlassianClient::create_link) | `PUT rest/applinks/2.0/applicationlink` | create this end, id = peer's manifest id, no call to the peer (§1.4.3) |
-//! | [`update_link`](AtlassianClient::update_link), [`relocate_link`](AtlassianClient::relocate_link) | `PUT rest/applinks/3.0/applinks/{id}` | name/URLs/primary; the only update that may change `rpcUrl` without a reachability check (§1.4.4) |
-//! | [`relocate_link_checked`](AtlassianClient::relocate_link_checked) | `POST rest/applinks/1.0/relocateApplicationlink/{id}?newUrl=&nowarning=` | relocation verified by the application itself, sysadmin (§1.4.5) |
-//! | [`set_primary`](AtlassianClient::set_primary) | `POST rest/applinks/1.0/applicationlink/primary/{id}` | primary link of its type (§1.5) |
-//! | [`delete_link`](AtlassianClient::delete_link) | `DELETE rest/applinks/3.0/applinks/{id}` (fallback `DELETE 1.0/applicationlink/{id}?reciprocate=false`) | local-only delete (§1.10) |
-//! | [`get_oauth_config`](AtlassianClient::get_oauth_config), [`set_oauth_config`](AtlassianClient::set_oauth_config) | `GET`/`PUT rest/applinks/3.0/status/{id}/oauth` | OAuth levels of this end; mirrored on the peer (§1.7, §1.8) |
-//! | [`link_status`](AtlassianClient::link_status) | `GET rest/applinks/3.0/status/{id}` | health: working, error category/type (§1.7.2) |
-//! | [`list_allowlist_rules`](AtlassianClient::list_allowlist_rules), [`create_allowlist_rule`](AtlassianClient::create_allowlist_rule), [`update_allowlist_rule`](AtlassianClient::update_allowlist_rule), [`delete_allowlist_rule`](AtlassianClient::delete_allowlist_rule), [`ensure_allowlist_rule`](AtlassianClient::ensure_allowlist_rule) | `GET`/`POST rest/whitelist/latest`, `PUT`/`DELETE rest/whitelist/latest/{id}` | inbound rule for a cloud peer's domain (§3; base path inferred) |
-//! | [`set_allowlist_enabled`](AtlassianClient::set_allowlist_enabled), [`check_allowlist`](AtlassianClient::check_allowlist) | `POST rest/whitelist/latest/{enable,disable}`, `GET rest/whitelist/latest/check?url=` | switch / probe the allowlist |
+//! | [`manifest`](AtlassianClient::manifest), [`manifest_and_clock`](AtlassianClient::manifest_and_clock) | `GET rest/applinks/1.0/manifest` (anonymous, redirects not followed) | identity: id, type, versions, base URL, the application's clock (Manifest) |
+//! | [`verify_admin`](AtlassianClient::verify_admin) | `GET rest/applinks/1.0/authenticationinfo`; with a token also `GET rest/applinks/1.0/applicationlink` | 2xx iff the credentials are admin; a token refused by secure administrator sessions is found before anything is created (Administrator check) |
+//! | [`list_links`](AtlassianClient::list_links) | `GET rest/applinks/3.0/applinks` (fallback: the classic list `GET rest/applinks/1.0/applicationlink`) | observe this end's links (Links) |
+//! | [`get_link`](AtlassianClient::get_link) | `GET rest/applinks/3.0/applinks/{id}`; before V3 has answered once, a 404 is confirmed with the list — never with the classic by-id GET, which answers 500 for an unknown id | observe one link (Links) |
+//! | [`create_link`](AtlassianClient::create_link) | `PUT rest/applinks/2.0/applicationlink` | create this end, id = peer's manifest id, no call to the peer; a refused id that no list shows is a corrupted link (Links) |
+//! | [`update_link`](AtlassianClient::update_link) | `PUT rest/applinks/3.0/applinks/{id}` | name/URLs/primary, the update that may change `rpcUrl`; a refusal names the other link using the name or URL (Links) |
+//! | [`set_primary`](AtlassianClient::set_primary) | `POST rest/applinks/1.0/applicationlink/primary/{id}` | primary link of its type (Links) |
+//! | [`delete_link`](AtlassianClient::delete_link) | `DELETE rest/applinks/3.0/applinks/{id}` (fallback `DELETE 1.0/applicationlink/{id}?reciprocate=false`) | local-only delete (Links) |
+//! | [`get_oauth_config`](AtlassianClient::get_oauth_config), [`set_oauth_config`](AtlassianClient::set_oauth_config) | `GET`/`PUT rest/applinks/3.0/status/{id}/oauth` | OAuth levels of this end; mirrored on the peer (OAuth configuration) |
+//! | [`link_status`](AtlassianClient::link_status) | `GET rest/applinks/3.0/status/{id}` | health: working, error category/type (Status API) |
+//! | [`list_allowlist_rules`](AtlassianClient::list_allowlist_rules), [`create_allowlist_rule`](AtlassianClient::create_allowlist_rule), [`update_allowlist_rule`](AtlassianClient::update_allowlist_rule), [`ensure_allowlist_rule`](AtlassianClient::ensure_allowlist_rule) | `GET`/`POST {base}`, `PUT {base}/{id}`, base probed: `rest/whitelist/latest`, then `rest/whitelist/1.0` | inbound rule for a cloud peer's domain (Allowlist) |
+//!
+//! Section names in parentheses are headings of `docs/protocol.md`.
 //!
 //! **Why not `applicationlinkForm/createAppLink`:** it creates the link-back by sending the
 //! *remote* administrator's password from one application to the other. The operator never
 //! hands one application's credentials to another host, so it creates each end through that
 //! end's own API (v2 `PUT applicationlink` with the peer's manifest id) and configures OAuth on
-//! each end with mirrored levels (`PUT status/{id}/oauth`), per §1.10 / §6.2. For the same
-//! reason it never deletes with `reciprocate=true` (that goes through the link's own OAuth):
-//! each end is deleted locally.
+//! each end with mirrored levels (`PUT status/{id}/oauth`) (docs/protocol.md, Links). For the
+//! same reason it never deletes with `reciprocate=true` (that goes through the link's own
+//! OAuth): each end is deleted locally.
 //!
 //! Every request carries `Accept: application/json` and `X-Atlassian-Token: no-check` (XSRF
-//! filter on body-less POSTs, §1.2) and Basic or Bearer auth (which, unlike a cookie session,
-//! bypasses WebSudo). Credentials never leave the base URL's origin: cross-origin redirects are
-//! not followed.
+//! filter; docs/protocol.md, Requests) and Basic or Bearer auth, never a login session (Basic
+//! always passes secure administrator sessions; docs/protocol.md, Authentication and admin
+//! sessions). Credentials never leave the base URL's origin: cross-origin redirects are not
+//! followed.
 
 mod allowlist;
 mod client;

@@ -1,5 +1,5 @@
 //! OAuth 1.0a levels of a link through the status API: `GET|PUT
-//! rest/applinks/3.0/status/{id}/oauth` (§1.7.1, §1.8).
+//! rest/applinks/3.0/status/{id}/oauth` (docs/protocol.md, OAuth configuration).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,6 @@
 //! Link health as the application itself computes it: `GET rest/applinks/3.0/status/{id}`
-//! (§1.7.2, §1.7.3). This call makes the application contact its peer, so it is slow-ish.
+//! (docs/protocol.md, Status API). This call makes the application contact its peer, so it is
+//! slow-ish.
 
 use serde::Deserialize;
 
