@@ -5,15 +5,22 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Router;
 
+use crate::access::AccessState;
 use crate::config::{AppConfig, Role, UserConfig};
 use crate::model::Manifest;
 use crate::oauth::Signer;
 use crate::product::providers;
+use crate::profile::{Profile, Settings};
 use crate::server::ListenerCtl;
 use crate::state::{AppState, Faults, Identity, Persisted, RequestLog, state_file};
 
 pub struct App {
     pub cfg: AppConfig,
+    /// The product line's defaults with the config's overrides applied.
+    pub profile: Profile,
+    /// The runtime-changeable part of the profile (`PATCH /_sim/settings`).
+    pub settings: Mutex<Settings>,
+    pub access: Mutex<AccessState>,
     pub ident: Identity,
     pub scheme: &'static str,
     pub port: u16,
@@ -68,7 +75,7 @@ impl App {
             name: self.ident.display_name.clone(),
             type_id: self.type_id().into(),
             version: self.ident.version.clone(),
-            build_number: self.cfg.product.default_build_number(),
+            build_number: self.profile.build_number,
             applinks_version: self.ident.applinks_version.clone(),
             outbound: inbound.clone(),
             inbound,
@@ -113,6 +120,15 @@ impl App {
             .cloned()
     }
 
+    pub fn settings(&self) -> Settings {
+        self.settings.lock().expect("settings").clone()
+    }
+
+    /// The login page a CAPTCHA challenge points to.
+    pub fn login_url(&self) -> String {
+        self.url(self.profile.login_path)
+    }
+
     pub fn router(&self) -> Router {
         self.router.get().expect("router initialised").clone()
     }
@@ -135,7 +151,7 @@ impl App {
 
     pub fn load_persisted(dir: &std::path::Path, name: &str) -> Option<Persisted> {
         let bytes = std::fs::read(state_file(dir, name)).ok()?;
-        match serde_json::from_slice(&bytes) {
+        match serde_json::from_slice::<Persisted>(&bytes) {
             Ok(p) => Some(p),
             Err(e) => {
                 tracing::warn!(app = name, error = %e, "ignoring unreadable state file");

@@ -8,10 +8,12 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::access;
 use crate::app::{App, is_admin, is_sysadmin};
 use crate::config::UserConfig;
 use crate::model::StatusEnv;
 use crate::oauth::{self, Problem};
+use crate::profile::RestLine;
 use crate::respond::{ApiError, Fmt, status_env};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +24,8 @@ pub enum Via {
     TwoLo,
     TwoLoImpersonation,
     ThreeLo,
+    /// A `JSESSIONID` cookie of a session created through the control API.
+    Session,
 }
 
 impl Via {
@@ -33,6 +37,7 @@ impl Via {
             Via::TwoLo => "2lo",
             Via::TwoLoImpersonation => "2loi",
             Via::ThreeLo => "3lo",
+            Via::Session => "session",
         }
     }
 }
@@ -138,9 +143,48 @@ fn unauthorized_basic(fmt: Fmt) -> Response {
     r
 }
 
+/// A request answered before it reaches its resource, with the label of the request log.
+pub struct Rejected {
+    pub response: Box<Response>,
+    pub label: &'static str,
+}
+
+fn rejected(response: Response, label: &'static str) -> Rejected {
+    Rejected {
+        response: Box::new(response),
+        label,
+    }
+}
+
+/// Checks a Basic login the way Seraph does: blocked Basic (REST only) first, then the CAPTCHA
+/// lock-out (even for the right password), then the password, counting failures.
+fn basic_login(app: &App, req: &Request<Body>, b64: &str) -> Result<UserConfig, Rejected> {
+    let fmt = Fmt::from_headers(req.headers());
+    let settings = app.settings();
+    if !settings.basic_auth && req.uri().path().starts_with("/rest/") {
+        return Err(rejected(access::basic_disabled(), "basic_disabled"));
+    }
+    let decoded = STANDARD
+        .decode(b64.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default();
+    let (username, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
+    let mut acc = app.access.lock().expect("access");
+    if acc.captcha_required(&settings, username) {
+        return Err(rejected(
+            access::captcha_challenge(fmt, &app.login_url()),
+            "captcha",
+        ));
+    }
+    let user = app.check_password(username, password);
+    acc.record_login(username, user.is_some());
+    user.ok_or_else(|| rejected(unauthorized_basic(fmt), "rejected"))
+}
+
 /// Resolves the caller of an Atlassian request, or answers it (bad credentials, OAuth problems).
 /// OAuth servlets verify their own requests, so OAuth headers are not checked for them.
-pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Box<Response>> {
+pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Rejected> {
     let fmt = Fmt::from_headers(req.headers());
     let mut caller = Caller::anonymous();
     let query = req.uri().query().unwrap_or("");
@@ -154,25 +198,25 @@ pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Box<Response>> 
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     else {
+        let session = access::session_id(req).and_then(|id| {
+            app.access
+                .lock()
+                .expect("access")
+                .sessions
+                .get(&id)
+                .cloned()
+        });
+        if let Some(user) = session.and_then(|s| app.user(&s.username)) {
+            caller.user = Some(user);
+            caller.via = Via::Session;
+        }
         return Ok(caller);
     };
     if let Some(b64) = auth.strip_prefix("Basic ") {
-        let decoded = STANDARD
-            .decode(b64.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok());
-        let user = decoded.and_then(|d| {
-            let (u, p) = d.split_once(':')?;
-            app.check_password(u, p)
-        });
-        return match user {
-            Some(u) => {
-                caller.user = Some(u);
-                caller.via = Via::Basic;
-                Ok(caller)
-            }
-            None => Err(Box::new(unauthorized_basic(fmt))),
-        };
+        let user = basic_login(app, req, b64)?;
+        caller.user = Some(user);
+        caller.via = Via::Basic;
+        return Ok(caller);
     }
     if auth.starts_with("OAuth") {
         if req.uri().path().starts_with("/plugins/servlet/oauth/") {
@@ -184,7 +228,7 @@ pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Box<Response>> 
                 via,
                 al_user: caller.al_user,
             })
-            .map_err(|p| Box::new(p.response(&app.base_url)));
+            .map_err(|p| rejected(p.response(&app.base_url), "rejected"));
     }
     if let Some(token) = auth.strip_prefix("Bearer ") {
         return match app.check_token(token.trim()) {
@@ -193,10 +237,10 @@ pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Box<Response>> 
                 caller.via = Via::Bearer;
                 Ok(caller)
             }
-            None => Err(Box::new(unauthorized_basic(fmt))),
+            None => Err(rejected(unauthorized_basic(fmt), "rejected")),
         };
     }
-    Err(Box::new(unauthorized_basic(fmt)))
+    Err(rejected(unauthorized_basic(fmt), "rejected"))
 }
 
 fn resolve_oauth(
@@ -214,8 +258,8 @@ fn resolve_oauth(
     let mut st = app.state.lock().expect("state");
     let consumer = key_param
         .as_deref()
-        .and_then(|k| st.link_by_consumer(k))
-        .and_then(|l| l.incoming.clone());
+        .and_then(|k| st.p.consumers.get(k))
+        .cloned();
     let public = consumer
         .as_ref()
         .and_then(|c| c.public_key.as_deref())
@@ -261,9 +305,22 @@ fn resolve_oauth(
     }
 }
 
-/// XSRF rule of REST module 7.x for POST (§1.2): a form-like or absent body needs the header.
-pub fn xsrf_blocked(req: &Request<Body>) -> bool {
-    if req.method() != axum::http::Method::POST || !req.uri().path().starts_with("/rest/") {
+/// XSRF rule of atlassian-rest (§1.10): a request with an absent or form-like body needs
+/// `X-Atlassian-Token: no-check`; older REST lines enforce it on POST only, newer ones on every
+/// mutating method.
+pub fn xsrf_blocked(req: &Request<Body>, line: RestLine) -> bool {
+    use axum::http::Method;
+    let m = req.method();
+    let checked = match line {
+        RestLine::Legacy => *m == Method::POST,
+        RestLine::Modern => {
+            matches!(
+                *m,
+                Method::POST | Method::PUT | Method::DELETE | Method::PATCH
+            )
+        }
+    };
+    if !checked || !req.uri().path().starts_with("/rest/") {
         return false;
     }
     let ct = req

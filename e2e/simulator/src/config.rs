@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::product::Product;
+use crate::profile::{RateLimit, RestLine};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,6 +85,22 @@ pub struct AppConfig {
     /// Timeout of calls to peers, in milliseconds.
     #[serde(default = "default_peer_timeout_ms")]
     pub peer_timeout_ms: u64,
+    /// Profile overrides (default: the product line's, see `profile.rs`).
+    #[serde(default)]
+    pub basic_auth: Option<bool>,
+    #[serde(default)]
+    pub secure_admin_sessions: Option<bool>,
+    /// Failed Basic logins of a user before every Basic request of that user needs a CAPTCHA.
+    #[serde(default)]
+    pub captcha_after_failures: Option<u32>,
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+    #[serde(default)]
+    pub rest_line: Option<RestLine>,
+    /// Base path of the allowlist REST, e.g. `rest/whitelist/latest` (the default, which also
+    /// answers at `rest/whitelist/1.0`); `none` = not served.
+    #[serde(default)]
+    pub allowlist_base: Option<String>,
 }
 
 fn default_host() -> String {
@@ -134,6 +151,12 @@ impl AppConfig {
             users: default_users(),
             key_bits: default_key_bits(),
             peer_timeout_ms: default_peer_timeout_ms(),
+            basic_auth: None,
+            secure_admin_sessions: None,
+            captcha_after_failures: None,
+            rate_limit: None,
+            rest_line: None,
+            allowlist_base: None,
         }
     }
 

@@ -16,9 +16,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::access;
 use crate::app::App;
-use crate::auth::{self, Caller};
+use crate::auth::{self, Caller, Via};
 use crate::model::StatusEnv;
+use crate::product::Product;
 use crate::respond::{Fmt, status_env};
 use crate::state::LogEntry;
 
@@ -202,7 +204,11 @@ async fn process(app: &App, mut req: Request<Body>) -> (Response, &'static str) 
     }
     strip_json_suffix(&mut req);
     let fmt = Fmt::from_headers(req.headers());
-    if is_manifest_path(req.uri().path()) {
+    let path = req.uri().path().to_string();
+    if app.cfg.product == Product::BitbucketCloud && access::absent_on_bitbucket_cloud(&path) {
+        return (access::not_found(), "anonymous");
+    }
+    if is_manifest_path(&path) {
         let redirect = app.faults.lock().expect("faults").manifest_redirect.clone();
         if let Some(target) = redirect {
             let mut r = StatusCode::FOUND.into_response();
@@ -214,14 +220,63 @@ async fn process(app: &App, mut req: Request<Body>) -> (Response, &'static str) 
     }
     let caller = match auth::resolve(app, &req) {
         Ok(c) => c,
-        Err(r) => return (*r, "rejected"),
+        Err(r) => return (*r.response, r.label),
     };
-    if auth::xsrf_blocked(&req) {
-        return (auth::xsrf_response(fmt), caller.via.label());
-    }
     let via = caller.via.label();
+    let token_login = caller.via == Via::Bearer;
+    if app.is_cloud()
+        && matches!(caller.via, Via::Basic | Via::Bearer)
+        && access::cloud_refuses(req.method(), &path)
+    {
+        return (access::cloud_refusal(), "cloud_refused");
+    }
+    let settings = app.settings();
+    let mut rate = None;
+    if let (Some(rl), Some(user)) = (&settings.rate_limit, &caller.user)
+        && matches!(caller.via, Via::Basic | Via::Bearer)
+        && path.starts_with("/rest/")
+        && !rl.exempt.contains(&user.username)
+    {
+        let outcome =
+            app.access
+                .lock()
+                .expect("access")
+                .take_token(rl, &user.username, Instant::now());
+        if !outcome.allowed {
+            return (outcome.refusal(), "rate_limited");
+        }
+        rate = Some(outcome);
+    }
+    if auth::xsrf_blocked(&req, settings.rest_line) {
+        return (auth::xsrf_response(fmt), via);
+    }
+    if access::websudo_guarded(req.method(), &path, &app.profile.allowlist_paths()) {
+        let session = access::session_id(&req).and_then(|id| {
+            app.access
+                .lock()
+                .expect("access")
+                .sessions
+                .get(&id)
+                .cloned()
+        });
+        let authorization = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !access::websudo_passes(&settings, authorization, session.as_ref()) {
+            return (access::websudo_refusal(fmt), "websudo");
+        }
+    }
     req.extensions_mut().insert::<Caller>(caller);
-    (route(app, req).await, via)
+    let mut resp = route(app, req).await;
+    if let Some(r) = rate {
+        r.apply(resp.headers_mut());
+    }
+    if token_login {
+        resp.headers_mut()
+            .append(header::SET_COOKIE, access::dead_session_cookie());
+    }
+    (resp, via)
 }
 
 /// `/manifest.json` style suffixes select JSON (§1.2); the suffix is removed before routing.

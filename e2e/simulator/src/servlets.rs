@@ -54,7 +54,7 @@ fn form_response(body: String) -> Response {
         .into_response()
 }
 
-fn random_token() -> String {
+pub fn random_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
@@ -86,8 +86,7 @@ async fn verify_servlet(app: &App, req: Request) -> Result<Signed, Problem> {
     let mut st = app.state.lock().expect("state");
     let public = key
         .as_deref()
-        .and_then(|k| st.link_by_consumer(k))
-        .and_then(|l| l.incoming.as_ref())
+        .and_then(|k| st.p.consumers.get(k))
         .and_then(|c| c.public_key.as_deref())
         .and_then(|pk| crate::keys::parse_public_key(pk).ok());
     oauth::verify(

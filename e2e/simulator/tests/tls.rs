@@ -161,16 +161,17 @@ async fn cloud_flavours_are_https_only_without_impersonation() {
                 .unwrap()
                 .ends_with("TwoLeggedOAuthWithImpersonationAuthenticationProvider"))
     );
-    link_one_way(&env, "cloud", "server").await;
-    let c = env.app("cloud");
-    let r = c
-        .call(
-            applink_sim::peer::PeerRequest::get(env.url("server", "/rest/applinks/1.0/manifest"))
-                .accept("application/json"),
-        )
+    // A cloud site is never administered through the server REST (§4): 403 to Basic callers,
+    // while the server end links to it and reads what the cloud serves to peers.
+    let body = json!({"id": env.id("server"), "name": "server", "typeId": "confluence",
+                      "rpcUrl": env.app("server").base_url});
+    let r = env
+        .admin(Method::PUT, "cloud", "/rest/applinks/3.0/applicationlink")
+        .json(&body)
+        .send()
         .await
         .unwrap();
-    assert_eq!(r.status, 200);
+    assert_eq!(r.status(), 403);
     let imp = json!({"enabled": true, "twoLoEnabled": true, "twoLoImpersonationEnabled": true});
     let (code, v) = json(
         env.admin(
@@ -184,7 +185,22 @@ async fn cloud_flavours_are_https_only_without_impersonation() {
         .unwrap(),
     )
     .await;
-    assert_eq!(code, 400, "{v}");
+    assert_eq!(code, 403, "{v}");
+    let log = env.app("cloud").log.lock().unwrap().entries.clone();
+    assert!(log.iter().rev().take(2).all(|e| e.auth == "cloud_refused"));
+    link_one_way(&env, "server", "cloud").await;
+    let s = env.status("server", "cloud").await;
+    // The cloud end holds no link back: read anonymously, as peers do.
+    assert_eq!(s["error"]["type"], "NO_REMOTE_APPLINK", "{s}");
+    let c = env.app("cloud");
+    let r = c
+        .call(
+            applink_sim::peer::PeerRequest::get(env.url("server", "/rest/applinks/1.0/manifest"))
+                .accept("application/json"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
     let manifest = env.app("cloud").manifest();
     assert!(
         !manifest
