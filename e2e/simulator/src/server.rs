@@ -222,11 +222,27 @@ async fn process(app: &App, mut req: Request<Body>) -> (Response, &'static str) 
         Ok(c) => c,
         Err(r) => return (*r.response, r.label),
     };
-    let via = caller.via.label();
     let token_login = caller.via == Via::Bearer;
+    let (mut resp, label) = admit(app, req, caller, fmt, &path).await;
+    if token_login {
+        resp.headers_mut()
+            .append(header::SET_COOKIE, access::dead_session_cookie());
+    }
+    (resp, label)
+}
+
+/// The checks between an authenticated caller and the resource, then the resource.
+async fn admit(
+    app: &App,
+    mut req: Request<Body>,
+    caller: Caller,
+    fmt: Fmt,
+    path: &str,
+) -> (Response, &'static str) {
+    let via = caller.via.label();
     if app.is_cloud()
         && matches!(caller.via, Via::Basic | Via::Bearer)
-        && access::cloud_refuses(req.method(), &path)
+        && access::cloud_refuses(req.method(), path)
     {
         return (access::cloud_refusal(), "cloud_refused");
     }
@@ -250,7 +266,7 @@ async fn process(app: &App, mut req: Request<Body>) -> (Response, &'static str) 
     if auth::xsrf_blocked(&req, settings.rest_line) {
         return (auth::xsrf_response(fmt), via);
     }
-    if access::websudo_guarded(req.method(), &path, &app.profile.allowlist_paths()) {
+    if access::websudo_guarded(req.method(), path, &app.profile.allowlist_paths()) {
         let session = access::session_id(&req).and_then(|id| {
             app.access
                 .lock()
@@ -271,10 +287,6 @@ async fn process(app: &App, mut req: Request<Body>) -> (Response, &'static str) 
     let mut resp = route(app, req).await;
     if let Some(r) = rate {
         r.apply(resp.headers_mut());
-    }
-    if token_login {
-        resp.headers_mut()
-            .append(header::SET_COOKIE, access::dead_session_cookie());
     }
     (resp, via)
 }
