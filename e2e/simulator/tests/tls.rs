@@ -133,11 +133,12 @@ async fn unknown_host_is_reported() {
 async fn cloud_flavours_are_https_only_without_impersonation() {
     let mut plain = cfg("cloud", Product::JiraCloud);
     assert!(plain.validate().is_err(), "cloud without TLS is refused");
-    let (pki, mut tls) = pki(&["127.0.0.1"]);
+    let (pki, mut tls) = pki(&["127.0.0.1", "127.0.0.1"]);
     plain.tls = tls.pop();
+    let bbc = https("bbc", Product::BitbucketCloud, tls.pop().unwrap());
     let mut server = cfg("server", Product::Confluence);
     server.trust_ca = vec![pki.ca.clone()];
-    let mut env = start(vec![plain, server]).await;
+    let mut env = start(vec![plain, server, bbc]).await;
     // The test's own client trusts the private CA too.
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pki_types::CertificateDer::pem_file_iter(&pki.ca).unwrap() {
@@ -201,6 +202,15 @@ async fn cloud_flavours_are_https_only_without_impersonation() {
         .await
         .unwrap();
     assert_eq!(r.status, 200);
+    // Bitbucket Cloud runs no applinks at all.
+    for p in [
+        "/rest/applinks/1.0/manifest",
+        "/rest/applinks/3.0/applinks",
+        "/plugins/servlet/oauth/consumer-info",
+    ] {
+        let r = env.admin(Method::GET, "bbc", p).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{p}");
+    }
     let manifest = env.app("cloud").manifest();
     assert!(
         !manifest
