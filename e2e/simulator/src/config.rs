@@ -200,3 +200,40 @@ impl SimConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Profile;
+
+    #[test]
+    fn old_minimal_configs_still_parse_with_basic_admin() {
+        let c =
+            SimConfig::from_yaml("apps:\n- {name: jira, product: jira, key_bits: 1024}\n").unwrap();
+        let app = &c.apps[0];
+        assert_eq!(app.users[0].username, "admin");
+        assert_eq!(app.users[0].role, Role::Sysadmin);
+        assert!(Profile::of(app).settings.basic_auth);
+    }
+
+    #[test]
+    fn profile_overrides_parse() {
+        let yaml = "apps:\n- name: j\n  product: jira\n  version: 11.0.0\n  basic_auth: true\n  \
+                    secure_admin_sessions: false\n  captcha_after_failures: 5\n  rest_line: legacy\n  \
+                    allowlist_base: rest/whitelist/1.0\n  \
+                    rate_limit: {fill_rate: 2, interval_secs: 60, max: 20, exempt: [ci]}\n";
+        let c = SimConfig::from_yaml(yaml).unwrap();
+        let p = Profile::of(&c.apps[0]);
+        assert!(p.settings.basic_auth, "override beats Jira 11's default");
+        assert!(!p.settings.secure_admin_sessions);
+        assert_eq!(p.settings.captcha_after_failures, 5);
+        assert_eq!(p.settings.rest_line, RestLine::Legacy);
+        let rl = p.settings.rate_limit.clone().unwrap();
+        assert_eq!((rl.fill_rate, rl.interval_secs, rl.max), (2, 60, 20));
+        assert_eq!(rl.exempt, vec!["ci"]);
+        assert_eq!(p.allowlist_paths(), vec!["/rest/whitelist/1.0"]);
+        assert!(
+            SimConfig::from_yaml("apps:\n- {name: j, product: jira, rest_line: new}\n").is_err()
+        );
+    }
+}

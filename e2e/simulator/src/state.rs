@@ -405,3 +405,36 @@ pub fn state_file(dir: &std::path::Path, name: &str) -> PathBuf {
 pub fn provider_set(link: &Link) -> BTreeSet<String> {
     link.outgoing.keys().cloned().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_state_files_move_consumers_into_the_store() {
+        let json = r#"{"links": {"6b49910b-0000-3000-8000-000000000001": {
+            "id": "6b49910b-0000-3000-8000-000000000001", "typeId": "jira", "name": "J",
+            "displayUrl": "http://j", "rpcUrl": "http://j", "primary": true, "system": false,
+            "incoming": {"key": "J:1", "name": "J", "two_lo_allowed": true,
+                         "two_lo_impersonation_allowed": false}}},
+            "allowlist": {"enabled": true, "rules": [], "restrictiveness": "ALLOW_AUTHENTICATED"},
+            "nextId": 1}"#;
+        let mut st = AppState {
+            p: serde_json::from_str(json).unwrap(),
+            ..Default::default()
+        };
+        st.migrate_legacy_consumers();
+        let l = st.p.links.values().next().unwrap().clone();
+        assert_eq!(l.incoming_key.as_deref(), Some("J:1"));
+        assert_eq!(st.incoming_level(&l), Level::Default);
+        let out = serde_json::to_value(&st.p).unwrap();
+        assert!(
+            out["links"]
+                .as_object()
+                .unwrap()
+                .values()
+                .all(|l| l.get("incoming").is_none())
+        );
+        assert_eq!(out["consumers"]["J:1"]["key"], "J:1");
+    }
+}

@@ -300,3 +300,47 @@ async fn check_settings_enable_and_application_link_rules() {
 fn urlencode(s: &str) -> String {
     applink_sim::oauth::encode(s)
 }
+
+#[tokio::test]
+async fn base_path_is_configurable_or_absent() {
+    let mut moved = cfg("moved", Product::Jira);
+    moved.allowlist_base = Some("rest/allowlist/2.0".into());
+    let mut absent = cfg("absent", Product::Jira);
+    absent.allowlist_base = Some("none".into());
+    let env = start(vec![cfg("jira", Product::Jira), moved, absent]).await;
+    for (app, path, want) in [
+        ("jira", "/rest/whitelist/latest", 200),
+        ("jira", "/rest/whitelist/1.0", 200),
+        ("moved", "/rest/allowlist/2.0", 200),
+        ("moved", "/rest/whitelist/latest", 404),
+        ("moved", "/rest/whitelist/1.0", 404),
+        ("absent", "/rest/whitelist/latest", 404),
+        ("absent", "/rest/whitelist/1.0", 404),
+    ] {
+        let r = env.admin(Method::GET, app, path).send().await.unwrap();
+        assert_eq!(r.status(), want, "{app} {path}");
+    }
+    // Still WebSudo-guarded where it moved to.
+    let mut with_pat = cfg("pat", Product::Jira);
+    with_pat.allowlist_base = Some("rest/allowlist/2.0".into());
+    with_pat.users[0].tokens = vec!["t".into()];
+    let env = start(vec![with_pat]).await;
+    let r = env
+        .req(Method::GET, "pat", "/rest/allowlist/2.0")
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = env
+        .req(
+            Method::GET,
+            "pat",
+            "/rest/allowlist/2.0/check?url=http%3A%2F%2Fx",
+        )
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
