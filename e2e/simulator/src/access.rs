@@ -366,6 +366,7 @@ mod tests {
             captcha_after_failures: 3,
             rate_limit: None,
             rest_line: RestLine::Modern,
+            missing_content_type_415: false,
         };
         let pats = Session {
             username: "u".into(),

@@ -63,12 +63,15 @@ impl App {
         }
         inbound.push(providers::CORS.into());
         inbound.push(providers::PLACEHOLDER.into());
-        let id = self
-            .faults
-            .lock()
-            .expect("faults")
-            .manifest_id
-            .unwrap_or(self.ident.id);
+        let (id, url) = {
+            let f = self.faults.lock().expect("faults");
+            (
+                f.manifest_id.unwrap_or(self.ident.id),
+                f.configured_base_url
+                    .clone()
+                    .unwrap_or_else(|| self.base_url.clone()),
+            )
+        };
         let icon = self.url(&format!("/images/16{}.png", self.type_id()));
         Manifest {
             id: id.to_string(),
@@ -80,7 +83,7 @@ impl App {
             outbound: inbound.clone(),
             inbound,
             public_signup: false,
-            url: self.base_url.clone(),
+            url,
             icon_url: icon.clone(),
             icon_uri: icon,
         }

@@ -117,7 +117,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 /// The URI the signer signed: our scheme, the Host the client used, the raw path.
+/// With a configured base URL (fault `configured_base_url`), the product signs against that base,
+/// as applinks does behind a proxy it was not told about (§2.5).
 pub fn signed_base_uri(app: &App, req: &Request<Body>) -> String {
+    let configured = app
+        .faults
+        .lock()
+        .expect("faults")
+        .configured_base_url
+        .clone();
+    if let Some(base) = configured {
+        return format!("{}{}", base.trim_end_matches('/'), req.uri().path());
+    }
     let host = req
         .headers()
         .get(header::HOST)

@@ -18,7 +18,7 @@ use crate::state::{Faults, Persisted, RequestLog};
 pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/state", get(state))
-        .route("/links", get(links))
+        .route("/links", get(links).post(create_link))
         .route(
             "/links/{id}",
             axum::routing::patch(patch_link).delete(delete_link),
@@ -129,6 +129,67 @@ async fn patch_link(
         }
         Err(e) => bad(e),
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct NewLink {
+    #[serde(default)]
+    id: Option<uuid::Uuid>,
+    type_id: String,
+    name: String,
+    rpc_url: String,
+    #[serde(default)]
+    display_url: Option<String>,
+    #[serde(default)]
+    primary: bool,
+    #[serde(default)]
+    system: bool,
+    #[serde(default)]
+    incoming: crate::model::Level,
+    #[serde(default)]
+    outgoing: crate::model::Level,
+}
+
+/// Creates a link without the REST API, as a cloud site's admin UI would (the cloud end can be
+/// observed but not written through REST, §4). Incoming OAuth fetches the peer's consumer-info.
+async fn create_link(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    let n: NewLink = match serde_json::from_slice(&body) {
+        Ok(n) => n,
+        Err(e) => return bad(e),
+    };
+    let id = n.id.unwrap_or_else(|| crate::keys::url_uuid(&n.rpc_url));
+    let display = n.display_url.clone().unwrap_or_else(|| n.rpc_url.clone());
+    let mut link = crate::links::new_link(id, &n.type_id, &n.name, &n.rpc_url, &display);
+    link.primary = n.primary;
+    link.system = n.system;
+    {
+        let mut st = app.state.lock().expect("state");
+        if st.p.links.contains_key(&id) || st.p.corrupted.contains(&id) {
+            return json_response(
+                StatusCode::CONFLICT,
+                &json!({"error": format!("id {id} is taken")}),
+            );
+        }
+        link.name = st.suitable_name(&link.name);
+        let primary = link.primary;
+        st.insert_link(link);
+        if primary {
+            st.set_primary_flag(&n.type_id, id);
+        }
+    }
+    let pair = crate::model::OAuthPair {
+        incoming: n.incoming.cfg(),
+        outgoing: n.outgoing.cfg(),
+    };
+    if let Err(e) = crate::status::apply_oauth(&app, id, pair).await {
+        app.state.lock().expect("state").remove_link(&id);
+        return axum::response::IntoResponse::into_response(e);
+    }
+    app.persist();
+    let st = app.state.lock().expect("state");
+    let view = st.link(&id).map(|l| link_view(&st, l)).unwrap_or_default();
+    json_response(StatusCode::CREATED, &view)
 }
 
 /// Deletes a stored link (with its consumer) or an id registered without properties.

@@ -59,6 +59,10 @@ pub struct Settings {
     /// `None` (JSON null): no rate limiting.
     pub rate_limit: Option<RateLimit>,
     pub rest_line: RestLine,
+    /// Answer 415 to a POST or PUT under `/rest/` without `Content-Type` (not confirmed for
+    /// Platform 7+, §1.9; off by default so that a test can switch the guess on).
+    #[serde(default)]
+    pub missing_content_type_415: bool,
 }
 
 /// Static facts of a profile plus the initial settings.
@@ -167,6 +171,7 @@ impl Profile {
             captcha_after_failures: cfg.captcha_after_failures.unwrap_or(l.captcha),
             rate_limit: cfg.rate_limit.clone().filter(|r| r.enabled),
             rest_line: cfg.rest_line.unwrap_or(l.rest),
+            missing_content_type_415: false,
         };
         Profile {
             version: cfg.version.clone().unwrap_or_else(|| l.version.into()),

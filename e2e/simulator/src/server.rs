@@ -152,7 +152,13 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let (resp, via) = process(&app, req).await;
+    let (mut resp, via) = process(&app, req).await;
+    let skew = app.faults.lock().expect("faults").clock_skew_secs;
+    if skew != 0
+        && let Ok(v) = HeaderValue::from_str(&http_date(crate::oauth::now_secs() + skew))
+    {
+        resp.headers_mut().insert(header::DATE, v);
+    }
     let status = resp.status();
     app.log.lock().expect("log").push(LogEntry {
         seq: 0,
@@ -266,6 +272,14 @@ async fn admit(
     if auth::xsrf_blocked(&req, settings.rest_line) {
         return (auth::xsrf_response(fmt), via);
     }
+    if settings.missing_content_type_415
+        && matches!(*req.method(), Method::POST | Method::PUT)
+        && path.starts_with("/rest/")
+        && !req.headers().contains_key(header::CONTENT_TYPE)
+    {
+        let env = StatusEnv::message(415, "Unsupported Media Type");
+        return (status_env(fmt, env), via);
+    }
     if access::websudo_guarded(req.method(), path, &app.profile.allowlist_paths()) {
         let session = access::session_id(&req).and_then(|id| {
             app.access
@@ -289,6 +303,36 @@ async fn admit(
         r.apply(resp.headers_mut());
     }
     (resp, via)
+}
+
+/// RFC 7231 IMF-fixdate of a Unix time.
+fn http_date(secs: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// `/manifest.json` style suffixes select JSON (§1.2); the suffix is removed before routing.
@@ -319,4 +363,20 @@ fn is_manifest_path(path: &str) -> bool {
 
 pub fn not_found(fmt: Fmt) -> Response {
     status_env(fmt, StatusEnv::message(404, "Not Found"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn http_dates() {
+        assert_eq!(super::http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            super::http_date(1_798_761_599),
+            "Thu, 31 Dec 2026 23:59:59 GMT"
+        );
+        assert_eq!(
+            super::http_date(951_782_400),
+            "Tue, 29 Feb 2000 00:00:00 GMT"
+        );
+    }
 }

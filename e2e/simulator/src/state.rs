@@ -332,8 +332,12 @@ pub struct Faults {
     pub manifest_redirect: Option<String>,
     /// Outgoing OAuth signatures are corrupted.
     pub tamper_signatures: bool,
-    /// Outgoing OAuth timestamps are shifted by this many seconds.
+    /// This app's clock is off by this many seconds: its outgoing OAuth timestamps and the
+    /// `Date` header of its answers are shifted.
     pub clock_skew_secs: i64,
+    /// The base URL the application believes it has (behind an unconfigured proxy): reported as
+    /// the manifest's `url` and used to verify incoming OAuth signatures.
+    pub configured_base_url: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -563,3 +563,89 @@ async fn manifest_redirects_are_never_followed() {
     let hits = env.app("target").log.lock().unwrap().seq;
     assert_eq!(hits, 0, "the redirect target was never asked");
 }
+
+#[tokio::test]
+async fn skewed_clock_shows_in_the_date_header_and_a_wrong_base_url_breaks_signatures() {
+    let env = start(vec![
+        cfg("jira", Product::Jira),
+        cfg("wiki", Product::Confluence),
+    ])
+    .await;
+    env.link_two_way("jira", "wiki", false).await;
+    env.control(Method::PATCH, "wiki", "/faults")
+        .json(&json!({"clock_skew_secs": 86_400}))
+        .send()
+        .await
+        .unwrap();
+    let r = env
+        .req(Method::GET, "wiki", "/rest/applinks/1.0/manifest")
+        .send()
+        .await
+        .unwrap();
+    let date = r.headers()["date"].to_str().unwrap().to_string();
+    let jira_date = env
+        .req(Method::GET, "jira", "/rest/applinks/1.0/manifest")
+        .send()
+        .await
+        .unwrap()
+        .headers()["date"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(
+        date[..16],
+        jira_date[..16],
+        "a day apart: {date} / {jira_date}"
+    );
+    env.control(Method::DELETE, "wiki", "/faults")
+        .send()
+        .await
+        .unwrap();
+    // Behind a proxy it was not told about, Wiki believes in another base URL.
+    env.control(Method::PATCH, "wiki", "/faults")
+        .json(&json!({"configured_base_url": "https://wiki.example.test"}))
+        .send()
+        .await
+        .unwrap();
+    let (_, m) = json(
+        env.req(Method::GET, "wiki", "/rest/applinks/1.0/manifest.json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(m["url"], "https://wiki.example.test");
+    let s = env.status("jira", "wiki").await;
+    assert_eq!(s["error"]["type"], "OAUTH_SIGNATURE_INVALID", "{s}");
+}
+
+#[tokio::test]
+async fn a_missing_content_type_can_be_refused_with_415() {
+    let env = start(vec![cfg("jira", Product::Jira)]).await;
+    let post = || {
+        env.admin(
+            Method::POST,
+            "jira",
+            "/rest/applinks/1.0/applicationlink/primary/00000000-0000-0000-0000-000000000000",
+        )
+        .send()
+    };
+    assert_eq!(post().await.unwrap().status(), 404, "off by default");
+    env.control(Method::PATCH, "jira", "/settings")
+        .json(&json!({"missing_content_type_415": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post().await.unwrap().status(), 415);
+    let r = env
+        .admin(
+            Method::POST,
+            "jira",
+            "/rest/applinks/1.0/applicationlink/primary/00000000-0000-0000-0000-000000000000",
+        )
+        .header("Content-Type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}

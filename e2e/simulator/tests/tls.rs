@@ -241,3 +241,58 @@ async fn bad_tls_files_fail_to_start() {
     .expect("must fail");
     assert!(err.to_string().contains("TLS"), "{err}");
 }
+
+#[tokio::test]
+async fn a_cloud_end_set_up_through_the_control_api_is_observed_working() {
+    let (pki, mut tls) = pki(&["127.0.0.1"]);
+    let cloud = https("cloud", Product::JiraCloud, tls.pop().unwrap());
+    let mut server = cfg("server", Product::Confluence);
+    server.trust_ca = vec![pki.ca.clone()];
+    let env = start(vec![cloud, server]).await;
+    // The cloud admin UI's part: a link back with default OAuth both ways.
+    let (code, v) = json(
+        env.control(Method::POST, "cloud", "/links")
+            .json(
+                &json!({"id": env.id("server"), "typeId": "confluence", "name": "Wiki",
+                          "rpcUrl": env.app("server").base_url,
+                          "incoming": "default", "outgoing": "default"}),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(v["oauth"]["incoming"]["twoLoEnabled"], true, "{v}");
+    assert_eq!(v["incoming"]["key"], env.app("server").ident.consumer_key);
+    // The server end through its REST, as the operator does.
+    link_one_way(&env, "server", "cloud").await;
+    let on = json!({"enabled": true, "twoLoEnabled": true, "twoLoImpersonationEnabled": false});
+    let r = env
+        .admin(
+            Method::PUT,
+            "server",
+            &format!("/rest/applinks/3.0/status/{}/oauth", env.id("cloud")),
+        )
+        .json(&json!({"incoming": on, "outgoing": on}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let s = env.status("server", "cloud").await;
+    assert_eq!(s["working"], true, "{s}");
+    // A second link with the same id is refused; a bad body too.
+    for body in [
+        json!({"id": env.id("server"), "typeId": "confluence", "name": "x", "rpcUrl": "http://x.test"}),
+        json!({"typeId": "confluence"}),
+    ] {
+        let r = env
+            .control(Method::POST, "cloud", "/links")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status() == 409 || r.status() == 400, "{body}");
+    }
+    std::fs::remove_dir_all(pki.dir).ok();
+}
