@@ -146,6 +146,17 @@ pub fn basic_disabled() -> Response {
     )
 }
 
+/// The headers of a Basic login refused for a CAPTCHA but served as anonymous.
+pub fn mark_login_denied(h: &mut HeaderMap, login_url: &str) {
+    if let Ok(v) = HeaderValue::from_str(&format!("CAPTCHA_CHALLENGE; login-url={login_url}")) {
+        h.insert("X-Authentication-Denied-Reason", v);
+    }
+    h.insert(
+        "X-Seraph-LoginReason",
+        HeaderValue::from_static("AUTHENTICATION_DENIED"),
+    );
+}
+
 /// 403 of a Basic request for a user locked out until a CAPTCHA is answered in a browser.
 pub fn captcha_challenge(fmt: Fmt, login_url: &str) -> Response {
     let mut r = status_env(
@@ -155,13 +166,7 @@ pub fn captcha_challenge(fmt: Fmt, login_url: &str) -> Response {
             "CAPTCHA_CHALLENGE: log in through the browser and answer the CAPTCHA",
         ),
     );
-    if let Ok(v) = HeaderValue::from_str(&format!("CAPTCHA_CHALLENGE; login-url={login_url}")) {
-        r.headers_mut().insert("X-Authentication-Denied-Reason", v);
-    }
-    r.headers_mut().insert(
-        "X-Seraph-LoginReason",
-        HeaderValue::from_static("AUTHENTICATION_DENIED"),
-    );
+    mark_login_denied(r.headers_mut(), login_url);
     r
 }
 
@@ -364,6 +369,7 @@ mod tests {
             secure_admin_sessions: true,
             websudo_exempts_tokens: false,
             captcha_after_failures: 3,
+            captcha_mode: Default::default(),
             rate_limit: None,
             rest_line: RestLine::Modern,
             missing_content_type_415: false,

@@ -13,7 +13,7 @@ use crate::app::{App, is_admin, is_sysadmin};
 use crate::config::UserConfig;
 use crate::model::StatusEnv;
 use crate::oauth::{self, Problem};
-use crate::profile::RestLine;
+use crate::profile::{CaptchaMode, RestLine};
 use crate::respond::{ApiError, Fmt, status_env};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +48,8 @@ pub struct Caller {
     pub via: Via,
     /// Valid `al_username`/`al_password` query credentials, honoured by admin resources only.
     pub al_user: Option<UserConfig>,
+    /// A Basic login refused for a CAPTCHA and served as anonymous (`captcha_mode: anonymous`).
+    pub login_denied: bool,
 }
 
 impl Caller {
@@ -56,6 +58,7 @@ impl Caller {
             user: None,
             via: Via::Anonymous,
             al_user: None,
+            login_denied: false,
         }
     }
 
@@ -169,7 +172,7 @@ fn rejected(response: Response, label: &'static str) -> Rejected {
 
 /// Checks a Basic login the way Seraph does: blocked Basic (REST only) first, then the CAPTCHA
 /// lock-out (even for the right password), then the password, counting failures.
-fn basic_login(app: &App, req: &Request<Body>, b64: &str) -> Result<UserConfig, Rejected> {
+fn basic_login(app: &App, req: &Request<Body>, b64: &str) -> Result<Option<UserConfig>, Rejected> {
     let fmt = Fmt::from_headers(req.headers());
     let settings = app.settings();
     if !settings.basic_auth && req.uri().path().starts_with("/rest/") {
@@ -183,6 +186,9 @@ fn basic_login(app: &App, req: &Request<Body>, b64: &str) -> Result<UserConfig, 
     let (username, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
     let mut acc = app.access.lock().expect("access");
     if acc.captcha_required(&settings, username) {
+        if settings.captcha_mode == CaptchaMode::Anonymous {
+            return Ok(None);
+        }
         return Err(rejected(
             access::captcha_challenge(fmt, &app.login_url()),
             "captcha",
@@ -190,7 +196,8 @@ fn basic_login(app: &App, req: &Request<Body>, b64: &str) -> Result<UserConfig, 
     }
     let user = app.check_password(username, password);
     acc.record_login(username, user.is_some());
-    user.ok_or_else(|| rejected(unauthorized_basic(fmt), "rejected"))
+    user.map(Some)
+        .ok_or_else(|| rejected(unauthorized_basic(fmt), "rejected"))
 }
 
 /// Resolves the caller of an Atlassian request, or answers it (bad credentials, OAuth problems).
@@ -224,9 +231,13 @@ pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Rejected> {
         return Ok(caller);
     };
     if let Some(b64) = auth.strip_prefix("Basic ") {
-        let user = basic_login(app, req, b64)?;
-        caller.user = Some(user);
-        caller.via = Via::Basic;
+        match basic_login(app, req, b64)? {
+            Some(user) => {
+                caller.user = Some(user);
+                caller.via = Via::Basic;
+            }
+            None => caller.login_denied = true,
+        }
         return Ok(caller);
     }
     if auth.starts_with("OAuth") {
@@ -238,6 +249,7 @@ pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Rejected> {
                 user,
                 via,
                 al_user: caller.al_user,
+                login_denied: false,
             })
             .map_err(|p| rejected(p.response(&app.base_url), "rejected"));
     }

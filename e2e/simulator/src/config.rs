@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::product::Product;
-use crate::profile::{RateLimit, RestLine};
+use crate::profile::{CaptchaMode, RateLimit, RestLine};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,6 +94,8 @@ pub struct AppConfig {
     #[serde(default)]
     pub captcha_after_failures: Option<u32>,
     #[serde(default)]
+    pub captcha_mode: Option<CaptchaMode>,
+    #[serde(default)]
     pub rate_limit: Option<RateLimit>,
     #[serde(default)]
     pub rest_line: Option<RestLine>,
@@ -154,6 +156,7 @@ impl AppConfig {
             basic_auth: None,
             secure_admin_sessions: None,
             captcha_after_failures: None,
+            captcha_mode: None,
             rate_limit: None,
             rest_line: None,
             allowlist_base: None,

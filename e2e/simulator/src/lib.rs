@@ -35,5 +35,5 @@ pub mod xml;
 pub use app::App;
 pub use config::{AppConfig, Role, SimConfig, TlsConfig, UserConfig};
 pub use product::Product;
-pub use profile::{Profile, RateLimit, RestLine, Settings};
+pub use profile::{CaptchaMode, Profile, RateLimit, RestLine, Settings};
 pub use sim::{Simulator, StartError};

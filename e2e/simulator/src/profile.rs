@@ -20,6 +20,18 @@ pub enum RestLine {
     Modern,
 }
 
+/// How a Basic request of a user locked out by the CAPTCHA is answered (§2.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptchaMode {
+    /// 403 with `X-Authentication-Denied-Reason: CAPTCHA_CHALLENGE; login-url=…`.
+    #[default]
+    Forbidden,
+    /// Served as anonymous (often 200) with `X-Seraph-LoginReason: AUTHENTICATION_DENIED`, as
+    /// some versions do.
+    Anonymous,
+}
+
 /// Token bucket per user (Jira DC ≥ 8.6, Confluence, Bitbucket).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -56,6 +68,8 @@ pub struct Settings {
     pub websudo_exempts_tokens: bool,
     /// Failed Basic logins before a CAPTCHA is required; 0 = never.
     pub captcha_after_failures: u32,
+    #[serde(default)]
+    pub captcha_mode: CaptchaMode,
     /// `None` (JSON null): no rate limiting.
     pub rate_limit: Option<RateLimit>,
     pub rest_line: RestLine,
@@ -169,6 +183,7 @@ impl Profile {
             secure_admin_sessions: cfg.secure_admin_sessions.unwrap_or(l.websudo),
             websudo_exempts_tokens: matches!(cfg.product, Product::Confluence),
             captcha_after_failures: cfg.captcha_after_failures.unwrap_or(l.captcha),
+            captcha_mode: cfg.captcha_mode.unwrap_or_default(),
             rate_limit: cfg.rate_limit.clone().filter(|r| r.enabled),
             rest_line: cfg.rest_line.unwrap_or(l.rest),
             missing_content_type_415: false,

@@ -229,10 +229,15 @@ async fn process(app: &App, mut req: Request<Body>) -> (Response, &'static str) 
         Err(r) => return (*r.response, r.label),
     };
     let token_login = caller.via == Via::Bearer;
-    let (mut resp, label) = admit(app, req, caller, fmt, &path).await;
+    let login_denied = caller.login_denied;
+    let (mut resp, mut label) = admit(app, req, caller, fmt, &path).await;
     if token_login {
         resp.headers_mut()
             .append(header::SET_COOKIE, access::dead_session_cookie());
+    }
+    if login_denied {
+        access::mark_login_denied(resp.headers_mut(), &app.login_url());
+        label = "captcha";
     }
     (resp, label)
 }

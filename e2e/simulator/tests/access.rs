@@ -618,3 +618,31 @@ async fn xsrf_checks_every_mutating_method_on_newer_lines_and_post_only_on_older
     let r = no_header("old", Method::DELETE, &del).send().await.unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn captcha_can_serve_the_locked_user_as_anonymous_instead() {
+    let mut jira = cfg("jira", Product::Jira);
+    jira.captcha_after_failures = Some(1);
+    jira.captcha_mode = Some(applink_sim::CaptchaMode::Anonymous);
+    let env = start(vec![jira]).await;
+    let get = |p: &'static str| {
+        env.req(Method::GET, "jira", "/rest/applinks/1.0/manifest")
+            .basic_auth("admin", Some(p))
+            .send()
+    };
+    assert_eq!(get("bad").await.unwrap().status(), 401);
+    let r = get("admin").await.unwrap();
+    assert_eq!(r.status(), 200, "an anonymous resource still answers");
+    assert_eq!(r.headers()["x-seraph-loginreason"], "AUTHENTICATION_DENIED");
+    let r = env
+        .req(Method::GET, "jira", "/rest/applinks/1.0/authenticationinfo")
+        .basic_auth("admin", Some("admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "served as anonymous");
+    assert_eq!(
+        log_entries(&env, "jira").await.last().unwrap()["auth"],
+        "captcha"
+    );
+}
