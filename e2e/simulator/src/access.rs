@@ -298,7 +298,7 @@ pub fn not_found() -> Response {
 /// request ends (`atlassian.pats.invalidate.session.enabled`, default true), so it is never
 /// stored here and a client that sends it back has no session.
 pub fn dead_session_cookie() -> HeaderValue {
-    let id = crate::servlets::random_token();
+    let id = crate::keys::random_token();
     HeaderValue::from_str(&format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly"))
         .unwrap_or_else(|_| HeaderValue::from_static("JSESSIONID=x; Path=/"))
 }

@@ -1,4 +1,5 @@
-//! A running simulated application: identity, configuration, state and outgoing client.
+//! A running simulated application: identity, configuration, state and outgoing client. It
+//! depends on no request-handling module (server, auth, routes), which all depend on it.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -11,7 +12,6 @@ use crate::model::Manifest;
 use crate::oauth::Signer;
 use crate::product::providers;
 use crate::profile::{Profile, Settings};
-use crate::server::ListenerCtl;
 use crate::state::{AppState, Faults, Identity, Persisted, RequestLog, state_file};
 
 pub struct App {
@@ -161,6 +161,21 @@ impl App {
                 None
             }
         }
+    }
+}
+
+/// The accept loop of an app, if it is listening.
+#[derive(Default)]
+pub struct ListenerCtl {
+    pub(crate) running: Option<(
+        tokio_util::sync::CancellationToken,
+        tokio::task::JoinHandle<()>,
+    )>,
+}
+
+impl ListenerCtl {
+    pub fn is_listening(&self) -> bool {
+        self.running.is_some()
     }
 }
 

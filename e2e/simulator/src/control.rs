@@ -328,7 +328,7 @@ async fn create_session(State(app): State<Arc<App>>, body: Bytes) -> Response {
     if app.user(&n.username).is_none() {
         return bad(format!("unknown user {}", n.username));
     }
-    let id = crate::servlets::random_token();
+    let id = crate::keys::random_token();
     app.access.lock().expect("access").sessions.insert(
         id.clone(),
         crate::access::Session {

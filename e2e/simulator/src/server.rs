@@ -17,24 +17,12 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::access;
-use crate::app::App;
+use crate::app::{App, ListenerCtl};
 use crate::auth::{self, Caller, Via};
 use crate::model::StatusEnv;
 use crate::product::Product;
 use crate::respond::{Fmt, status_env};
 use crate::state::LogEntry;
-
-/// The accept loop of an app, if it is listening.
-#[derive(Default)]
-pub struct ListenerCtl {
-    running: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
-}
-
-impl ListenerCtl {
-    pub fn is_listening(&self) -> bool {
-        self.running.is_some()
-    }
-}
 
 /// Route template of the handled request, carried to the request log.
 #[derive(Clone)]

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::app::App;
 use crate::auth::{Caller, signed_base_uri};
+use crate::keys::random_token;
 use crate::oauth::{self, Problem, Signed, form_pairs};
 use crate::state::{AccessToken, RequestToken};
 use crate::xml::El;
@@ -52,10 +53,6 @@ fn form_response(body: String) -> Response {
         body,
     )
         .into_response()
-}
-
-pub fn random_token() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// Verifies a servlet request; parameters may come from the header, the query and a form body.

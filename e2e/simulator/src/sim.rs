@@ -15,13 +15,14 @@ use tokio::net::TcpListener;
 
 use crate::access::AccessState;
 use crate::app::App;
+use crate::app::ListenerCtl;
 use crate::config::{AppConfig, SimConfig};
 use crate::control;
 use crate::keys::{consumer_key, java_uuid3, private_key, public_key_b64};
 use crate::oauth::Signer;
 use crate::peer::build_client;
 use crate::profile::Profile;
-use crate::server::{ListenerCtl, spawn_accept};
+use crate::server::spawn_accept;
 use crate::state::{AppState, Faults, Identity, RequestLog};
 
 #[derive(Debug, thiserror::Error)]
