@@ -328,14 +328,18 @@ fn resolve_oauth(
     }
 }
 
-/// XSRF rule of atlassian-rest (§1.10): a request with an absent or form-like body needs
-/// `X-Atlassian-Token: no-check`; older REST lines enforce it on POST only, newer ones on every
-/// mutating method.
+/// XSRF rule of atlassian-rest (§1.10). Older REST lines: a POST whose body is absent or
+/// form-like needs `X-Atlassian-Token: no-check`. Newer lines: every POST, PUT, DELETE and PATCH
+/// needs it, whatever the body; stricter than the media-type rule still visible in the 7.1.9
+/// code, so that a client forgetting the header is caught either way.
 pub fn xsrf_blocked(req: &Request<Body>, line: RestLine) -> bool {
     use axum::http::Method;
+    if !req.uri().path().starts_with("/rest/") {
+        return false;
+    }
     let m = req.method();
     let checked = match line {
-        RestLine::Legacy => *m == Method::POST,
+        RestLine::Legacy => *m == Method::POST && form_like_body(req),
         RestLine::Modern => {
             matches!(
                 *m,
@@ -343,23 +347,7 @@ pub fn xsrf_blocked(req: &Request<Body>, line: RestLine) -> bool {
             )
         }
     };
-    if !checked || !req.uri().path().starts_with("/rest/") {
-        return false;
-    }
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.to_ascii_lowercase());
-    let form_like = match ct.as_deref() {
-        None => true,
-        Some(c) => {
-            c.starts_with("application/x-www-form-urlencoded")
-                || c.starts_with("multipart/form-data")
-                || c.starts_with("text/plain")
-        }
-    };
-    if !form_like {
+    if !checked {
         return false;
     }
     let token = req
@@ -368,6 +356,23 @@ pub fn xsrf_blocked(req: &Request<Body>, line: RestLine) -> bool {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     !(token.eq_ignore_ascii_case("no-check") || token.eq_ignore_ascii_case("nocheck"))
+}
+
+/// A body a browser form can send cross-site: none, or a form-like content type.
+fn form_like_body(req: &Request<Body>) -> bool {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.to_ascii_lowercase());
+    match ct.as_deref() {
+        None => true,
+        Some(c) => {
+            c.starts_with("application/x-www-form-urlencoded")
+                || c.starts_with("multipart/form-data")
+                || c.starts_with("text/plain")
+        }
+    }
 }
 
 pub fn xsrf_response(fmt: Fmt) -> Response {

@@ -138,7 +138,8 @@ pub async fn create_app_link(
             .call(
                 PeerRequest::new(Method::PUT, url)
                     .auth(auth)
-                    .xml_body(own_entity_xml(&app, &our_rpc)),
+                    .xml_body(own_entity_xml(&app, &our_rpc))
+                    .no_check(),
             )
             .await
             .map_err(|e| {

@@ -592,9 +592,17 @@ async fn xsrf_checks_every_mutating_method_on_newer_lines_and_post_only_on_older
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    // A JSON body is not something a browser form can send cross-site.
+    // Whatever the body: a JSON PUT needs the header too.
+    let link = json!({"id": id, "name": "W", "typeId": "confluence", "rpcUrl": "http://w.test"});
     let r = no_header("jira", Method::PUT, "/rest/applinks/2.0/applicationlink")
-        .json(&json!({"id": id, "name": "W", "typeId": "confluence", "rpcUrl": "http://w.test"}))
+        .json(&link)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = no_header("jira", Method::PUT, "/rest/applinks/2.0/applicationlink")
+        .header("X-Atlassian-Token", "no-check")
+        .json(&link)
         .send()
         .await
         .unwrap();
@@ -613,6 +621,12 @@ async fn xsrf_checks_every_mutating_method_on_newer_lines_and_post_only_on_older
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    let r = no_header("old", Method::POST, &format!("{LIST}/primary/{id}"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "a JSON POST passes on older lines");
     // The line can be switched at runtime.
     patch_settings(&env, "old", json!({"rest_line": "modern"})).await;
     let r = no_header("old", Method::DELETE, &del).send().await.unwrap();

@@ -130,6 +130,7 @@ async fn cli_starts_apps_writes_ready_file_persists_state_and_exits_on_sigterm()
     let r = http
         .put(format!("{jira_url}/rest/applinks/3.0/applicationlink"))
         .basic_auth("admin", Some("secret"))
+        .header("X-Atlassian-Token", "no-check")
         .json(&body)
         .send()
         .await

@@ -433,6 +433,7 @@ async fn status_oauth_put_fetches_consumer_info_and_checks_roles() {
     assert_eq!(r.status(), 403, "impersonation needs sysadmin");
     let r = env
         .req(Method::PUT, "wiki", &path)
+        .header("X-Atlassian-Token", "no-check")
         .json(&json!({"incoming": imp, "outgoing": imp}))
         .send()
         .await

@@ -291,6 +291,7 @@ async fn v2_create_get_list_update_delete() {
     let (code, xml) = text(
         env.req(Method::PUT, "jira", "/rest/applinks/2.0/applicationlink")
             .basic_auth("admin", Some("admin"))
+            .header("X-Atlassian-Token", "no-check")
             .json(&body)
             .send()
             .await
@@ -517,6 +518,7 @@ async fn v1_put_fetches_the_manifest_at_rpc_url() {
             &format!("/rest/applinks/1.0/applicationlink/{id}"),
         )
         .basic_auth("admin", Some("admin"))
+        .header("X-Atlassian-Token", "no-check")
         .header("Content-Type", "application/xml")
         .body(xml.clone())
         .send()
@@ -542,6 +544,7 @@ async fn v1_put_fetches_the_manifest_at_rpc_url() {
             &format!("/rest/applinks/1.0/applicationlink/{id}"),
         )
         .basic_auth("admin", Some("admin"))
+        .header("X-Atlassian-Token", "no-check")
         .header("Content-Type", "application/xml")
         .body(xml)
         .send()
