@@ -1,5 +1,6 @@
 //! Listening sockets (plain or TLS) that can be stopped and restarted on the same port, and the
-//! request pipeline in front of the router: faults, `.json` suffix, XSRF, caller, request log.
+//! request pipeline in front of the router: faults, `.json` suffix, caller, the access gate
+//! (cloud refusals, rate limit, XSRF, WebSudo; see `access.rs`), request log.
 
 use std::convert::Infallible;
 use std::sync::Arc;
