@@ -48,7 +48,8 @@ pub fn app_info(app: &App) -> Value {
         "name": app.name(), "product": app.cfg.product, "typeId": app.type_id(),
         "id": app.ident.id.to_string(), "baseUrl": app.base_url, "port": app.port,
         "scheme": app.scheme, "consumerKey": app.ident.consumer_key,
-        "displayName": app.ident.display_name,
+        "displayName": app.ident.display_name, "version": app.ident.version,
+        "applinksVersion": app.ident.applinks_version,
     })
 }
 
