@@ -6,57 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::AppConfig;
+pub use crate::config::{CaptchaMode, RateLimit, RestLine};
 use crate::product::Product;
-
-/// Which generation of atlassian-rest the product bundles. It decides the XSRF rule and which
-/// callers bypass WebSudo (reference §1.10, §2.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RestLine {
-    /// Platform 6 and older: only POST is XSRF-checked; only Basic bypasses WebSudo.
-    Legacy,
-    /// Platform 7 and newer: every mutating method is XSRF-checked; a Bearer request with a
-    /// session carrying `is.pats.enabled` also bypasses WebSudo.
-    Modern,
-}
-
-/// How a Basic request of a user locked out by the CAPTCHA is answered (§2.3).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CaptchaMode {
-    /// 403 with `X-Authentication-Denied-Reason: CAPTCHA_CHALLENGE; login-url=…`.
-    #[default]
-    Forbidden,
-    /// Served as anonymous (often 200) with `X-Seraph-LoginReason: AUTHENTICATION_DENIED`, as
-    /// some versions do.
-    Anonymous,
-}
-
-/// Token bucket per user (Jira DC ≥ 8.6, Confluence, Bitbucket).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RateLimit {
-    pub enabled: bool,
-    /// Tokens added every interval ("Requests allowed").
-    pub fill_rate: u32,
-    pub interval_secs: u64,
-    /// Bucket size ("Max requests").
-    pub max: u32,
-    /// Users that are never limited.
-    pub exempt: Vec<String>,
-}
-
-impl Default for RateLimit {
-    fn default() -> Self {
-        RateLimit {
-            enabled: true,
-            fill_rate: 10,
-            interval_secs: 1,
-            max: 100,
-            exempt: vec![],
-        }
-    }
-}
 
 /// The part of a profile that can change at runtime.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
