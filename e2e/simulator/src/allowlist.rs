@@ -1,4 +1,5 @@
-//! The allowlist ("whitelist") REST API (reference §3), base `/rest/whitelist/{latest,1.0}/`.
+//! The allowlist ("whitelist") REST API (reference §3), at the profile's `allowlist_base`
+//! (default `/rest/whitelist/latest/`, also `/rest/whitelist/1.0/`).
 
 use std::sync::Arc;
 
@@ -38,18 +39,25 @@ fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
+const LINK_RULE: &str = "whitelist.application.link";
+
+/// The bean of `WhitelistBeanServiceImpl`; rules implied by links can be neither edited nor
+/// deleted.
 fn rule_json(r: &AllowRule) -> Value {
+    let editable = r.kind != LINK_RULE;
     json!({
         "id": r.id, "expression": r.expression, "type": r.kind, "allowInbound": r.allow_inbound,
         "allowAnonymousUser": !r.authentication_required, "iconUrl": r.icon_url,
+        "allowEdit": editable, "allowDelete": editable,
     })
 }
 
-/// The implicit rule of an application link: expression = applink id, matches under rpcUrl.
+/// The implicit rule of an application link: listed as "<name> (<displayUrl>)", matches under
+/// the link's rpcUrl.
 fn link_rule(l: &Link, restrictiveness: &str) -> AllowRule {
     AllowRule {
         id: l.allowlist_rule_id,
-        expression: l.id.to_string(),
+        expression: format!("{} ({})", l.name, l.display_url),
         kind: "whitelist.application.link".into(),
         allow_inbound: false,
         authentication_required: restrictiveness != "ALLOW_ANONYMOUS",
@@ -159,8 +167,8 @@ pub async fn update(
     let mut st = app.state.lock().expect("state");
     let Some(rule) = st.p.allowlist.rules.iter_mut().find(|r| r.id == id) else {
         return Err(ApiError::raw(json_response(
-            StatusCode::NOT_FOUND,
-            &json!({"message": format!("No rule {id}")}),
+            StatusCode::BAD_REQUEST,
+            &json!({"message": format!("No whitelist rule with id {id}")}),
         )));
     };
     let mut next = rule.clone();
@@ -184,30 +192,24 @@ pub async fn update(
     Ok(json_response(StatusCode::OK, &rule_json(&next)))
 }
 
+/// `DELETE {id}`: 200 whether or not the rule exists; the rules implied by links are not stored,
+/// so deleting one of their ids changes nothing.
 pub async fn delete(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<u64>) -> ApiResult {
     require_admin(&caller)?;
-    let mut st = app.state.lock().expect("state");
-    if st.p.links.values().any(|l| l.allowlist_rule_id == id) {
-        return Err(ApiError::raw(json_response(
-            StatusCode::BAD_REQUEST,
-            &json!({"message": "Application link rules are removed with their application link"}),
-        )));
-    }
-    let before = st.p.allowlist.rules.len();
-    st.p.allowlist.rules.retain(|r| r.id != id);
-    if st.p.allowlist.rules.len() == before {
-        return Err(ApiError::raw(json_response(
-            StatusCode::NOT_FOUND,
-            &json!({"message": format!("No rule {id}")}),
-        )));
-    }
+    app.state
+        .lock()
+        .expect("state")
+        .p
+        .allowlist
+        .rules
+        .retain(|r| r.id != id);
     Ok(StatusCode::OK.into_response())
 }
 
 async fn set_enabled(app: &App, caller: &Caller, on: bool) -> ApiResult {
     require_admin(caller)?;
     app.state.lock().expect("state").p.allowlist.enabled = on;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(StatusCode::OK.into_response())
 }
 
 pub async fn enable(State(app): State<Arc<App>>, caller: Caller) -> ApiResult {
@@ -266,13 +268,16 @@ pub async fn put_settings(State(app): State<Arc<App>>, caller: Caller, body: Byt
 pub fn matches(rule: &AllowRule, url: &str, link_rpc: Option<&str>) -> bool {
     match rule.kind.as_str() {
         "whitelist.exact.url" => url == rule.expression,
+        // `DomainNameMatcher`: the expression against scheme://authority, ignoring case.
         "whitelist.domain.name" => {
-            let (Ok(a), Ok(b)) = (url::Url::parse(url), url::Url::parse(&rule.expression)) else {
+            let Ok(a) = url::Url::parse(url) else {
                 return false;
             };
-            a.scheme() == b.scheme()
-                && a.host_str() == b.host_str()
-                && a.port_or_known_default() == b.port_or_known_default()
+            let mut origin = format!("{}://{}", a.scheme(), a.host_str().unwrap_or(""));
+            if let Some(p) = a.port() {
+                origin.push_str(&format!(":{p}"));
+            }
+            origin.eq_ignore_ascii_case(rule.expression.trim_end_matches('/'))
         }
         "whitelist.wildcard.expression" => {
             let pattern = format!("^{}$", regex::escape(&rule.expression).replace(r"\*", ".*"));
@@ -281,7 +286,7 @@ pub fn matches(rule: &AllowRule, url: &str, link_rpc: Option<&str>) -> bool {
         "whitelist.regular.expression" => {
             regex::Regex::new(&rule.expression).is_ok_and(|r| r.is_match(url))
         }
-        "whitelist.application.link" => link_rpc.is_some_and(|rpc| {
+        LINK_RULE => link_rpc.is_some_and(|rpc| {
             let rpc = rpc.trim_end_matches('/');
             url == rpc || url.starts_with(&format!("{rpc}/"))
         }),

@@ -1,19 +1,26 @@
-//! A running simulated application: identity, configuration, state and outgoing client.
+//! A running simulated application: identity, configuration, state and outgoing client. It
+//! depends on no request-handling module (server, auth, routes), which all depend on it.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Router;
 
+use crate::access::AccessState;
 use crate::config::{AppConfig, Role, UserConfig};
 use crate::model::Manifest;
 use crate::oauth::Signer;
 use crate::product::providers;
-use crate::server::ListenerCtl;
+use crate::profile::{Profile, Settings};
 use crate::state::{AppState, Faults, Identity, Persisted, RequestLog, state_file};
 
 pub struct App {
     pub cfg: AppConfig,
+    /// The product line's defaults with the config's overrides applied.
+    pub profile: Profile,
+    /// The runtime-changeable part of the profile (`PATCH /_sim/settings`).
+    pub settings: Mutex<Settings>,
+    pub access: Mutex<AccessState>,
     pub ident: Identity,
     pub scheme: &'static str,
     pub port: u16,
@@ -56,24 +63,27 @@ impl App {
         }
         inbound.push(providers::CORS.into());
         inbound.push(providers::PLACEHOLDER.into());
-        let id = self
-            .faults
-            .lock()
-            .expect("faults")
-            .manifest_id
-            .unwrap_or(self.ident.id);
+        let (id, url) = {
+            let f = self.faults.lock().expect("faults");
+            (
+                f.manifest_id.unwrap_or(self.ident.id),
+                f.configured_base_url
+                    .clone()
+                    .unwrap_or_else(|| self.base_url.clone()),
+            )
+        };
         let icon = self.url(&format!("/images/16{}.png", self.type_id()));
         Manifest {
             id: id.to_string(),
             name: self.ident.display_name.clone(),
             type_id: self.type_id().into(),
             version: self.ident.version.clone(),
-            build_number: self.cfg.product.default_build_number(),
+            build_number: self.profile.build_number,
             applinks_version: self.ident.applinks_version.clone(),
             outbound: inbound.clone(),
             inbound,
             public_signup: false,
-            url: self.base_url.clone(),
+            url,
             icon_url: icon.clone(),
             icon_uri: icon,
         }
@@ -113,6 +123,15 @@ impl App {
             .cloned()
     }
 
+    pub fn settings(&self) -> Settings {
+        self.settings.lock().expect("settings").clone()
+    }
+
+    /// The login page a CAPTCHA challenge points to.
+    pub fn login_url(&self) -> String {
+        self.url(self.profile.login_path)
+    }
+
     pub fn router(&self) -> Router {
         self.router.get().expect("router initialised").clone()
     }
@@ -135,13 +154,28 @@ impl App {
 
     pub fn load_persisted(dir: &std::path::Path, name: &str) -> Option<Persisted> {
         let bytes = std::fs::read(state_file(dir, name)).ok()?;
-        match serde_json::from_slice(&bytes) {
+        match serde_json::from_slice::<Persisted>(&bytes) {
             Ok(p) => Some(p),
             Err(e) => {
                 tracing::warn!(app = name, error = %e, "ignoring unreadable state file");
                 None
             }
         }
+    }
+}
+
+/// The accept loop of an app, if it is listening.
+#[derive(Default)]
+pub struct ListenerCtl {
+    pub(crate) running: Option<(
+        tokio_util::sync::CancellationToken,
+        tokio::task::JoinHandle<()>,
+    )>,
+}
+
+impl ListenerCtl {
+    pub fn is_listening(&self) -> bool {
+        self.running.is_some()
     }
 }
 

@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::links::{icon, is_absolute_http, parse_id};
 use crate::product::is_atlassian_type;
 use crate::respond::{ApiError, ApiResult, json_response};
-use crate::state::Link;
+use crate::state::{Link, Lookup};
 
 #[derive(Deserialize, Default)]
 pub struct V3Query {
@@ -45,9 +45,9 @@ pub fn v3_json(app: &App, l: &Link, q: Option<&V3Query>) -> Value {
         for p in &q.property {
             let val = match p.as_str() {
                 "oauth.incoming.consumerkey" => l
-                    .incoming
+                    .incoming_key
                     .as_ref()
-                    .map(|c| json!(c.key))
+                    .map(|k| json!(k))
                     .unwrap_or(Value::Null),
                 _ => Value::Null,
             };
@@ -91,10 +91,32 @@ pub async fn v3_list(
     Ok(json_response(StatusCode::OK, &json!(list)))
 }
 
-fn v3_find(app: &App, id: &str) -> Result<Link, ApiError> {
-    parse_id(id)
-        .and_then(|u| app.state.lock().expect("state").link(&u).cloned())
-        .ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))
+/// A readable link, else 404; an id without properties is a `NoSuchApplinkException` too.
+pub fn v3_find(app: &App, id: &str) -> Result<Link, ApiError> {
+    let found = parse_id(id).map(|u| app.state.lock().expect("state").lookup(&u));
+    match found {
+        Some(Lookup::Found(l)) => Ok(*l),
+        Some(Lookup::Corrupted) => Err(ApiError::v3(
+            404,
+            format!(
+                "The application link {id} has an application type that is not installed \
+                 (applinks.service.error.nosuchentity.apptype)"
+            ),
+        )),
+        _ => Err(ApiError::v3(
+            404,
+            format!("No application link with id {id}"),
+        )),
+    }
+}
+
+/// A V3 validation error: the human summary with the applinks error key, and the field.
+fn invalid(field: &str, summary: String, key: &str) -> ApiError {
+    ApiError::V3Field(400, format!("{summary} ({key})"), field.to_string())
+}
+
+fn same_url(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
 pub async fn v3_get(
@@ -130,21 +152,60 @@ pub async fn v3_put(
         .map_err(|e| ApiError::v3(400, format!("Invalid body: {e}")))?;
     let l = v3_find(&app, &id)?;
     if l.system {
-        return Err(ApiError::v3(403, "System links cannot be edited"));
+        return Err(ApiError::v3(
+            400,
+            "System application links cannot be updated (applinks.service.error.validation.applink.system)",
+        ));
     }
-    for u in [&b.rpc_url, &b.display_url].into_iter().flatten() {
-        if !is_absolute_http(u) {
-            return Err(ApiError::v3(400, format!("{u} is not an absolute URL")));
+    for (field, u) in [("rpcUrl", &b.rpc_url), ("displayUrl", &b.display_url)] {
+        if let Some(u) = u
+            && !is_absolute_http(u)
+        {
+            return Err(invalid(
+                field,
+                format!("{u} is not an absolute URL"),
+                "applinks.service.error.validation.applink.url.absolute",
+            ));
         }
     }
     let mut st = app.state.lock().expect("state");
-    if let Some(n) = &b.name
-        && st.p.links.values().any(|o| o.id != l.id && &o.name == n)
-    {
-        return Err(ApiError::v3(
-            400,
-            format!("An application link named '{n}' already exists"),
-        ));
+    for other in st.p.links.values().filter(|o| o.id != l.id) {
+        if b.name.as_deref() == Some(other.name.as_str()) {
+            return Err(invalid(
+                "name",
+                format!(
+                    "Another application link already has the name '{}'",
+                    other.name
+                ),
+                "applinks.service.error.validation.applink.duplicate.name",
+            ));
+        }
+        if b.rpc_url
+            .as_deref()
+            .is_some_and(|u| same_url(u, &other.rpc_url))
+        {
+            return Err(invalid(
+                "rpcUrl",
+                format!(
+                    "Another application link ('{}') already uses this RPC URL",
+                    other.name
+                ),
+                "applinks.service.error.validation.applink.duplicate.rpcUrl",
+            ));
+        }
+        if b.display_url
+            .as_deref()
+            .is_some_and(|u| same_url(u, &other.display_url))
+        {
+            return Err(invalid(
+                "displayUrl",
+                format!(
+                    "Another application link ('{}') already uses this display URL",
+                    other.name
+                ),
+                "applinks.service.error.validation.applink.duplicate.displayUrl",
+            ));
+        }
     }
     let link = st.p.links.get_mut(&l.id).expect("found above");
     if let Some(n) = b.name {

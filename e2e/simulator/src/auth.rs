@@ -8,10 +8,12 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::access;
 use crate::app::{App, is_admin, is_sysadmin};
 use crate::config::UserConfig;
 use crate::model::StatusEnv;
 use crate::oauth::{self, Problem};
+use crate::profile::{CaptchaMode, RestLine};
 use crate::respond::{ApiError, Fmt, status_env};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +24,8 @@ pub enum Via {
     TwoLo,
     TwoLoImpersonation,
     ThreeLo,
+    /// A `JSESSIONID` cookie of a session created through the control API.
+    Session,
 }
 
 impl Via {
@@ -33,6 +37,7 @@ impl Via {
             Via::TwoLo => "2lo",
             Via::TwoLoImpersonation => "2loi",
             Via::ThreeLo => "3lo",
+            Via::Session => "session",
         }
     }
 }
@@ -43,6 +48,8 @@ pub struct Caller {
     pub via: Via,
     /// Valid `al_username`/`al_password` query credentials, honoured by admin resources only.
     pub al_user: Option<UserConfig>,
+    /// A Basic login refused for a CAPTCHA and served as anonymous (`captcha_mode: anonymous`).
+    pub login_denied: bool,
 }
 
 impl Caller {
@@ -51,6 +58,7 @@ impl Caller {
             user: None,
             via: Via::Anonymous,
             al_user: None,
+            login_denied: false,
         }
     }
 
@@ -112,7 +120,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 /// The URI the signer signed: our scheme, the Host the client used, the raw path.
+/// With a configured base URL (fault `configured_base_url`), the product signs against that base,
+/// as applinks does behind a proxy it was not told about (§2.5).
 pub fn signed_base_uri(app: &App, req: &Request<Body>) -> String {
+    let configured = app
+        .faults
+        .lock()
+        .expect("faults")
+        .configured_base_url
+        .clone();
+    if let Some(base) = configured {
+        return format!("{}{}", base.trim_end_matches('/'), req.uri().path());
+    }
     let host = req
         .headers()
         .get(header::HOST)
@@ -138,9 +157,52 @@ fn unauthorized_basic(fmt: Fmt) -> Response {
     r
 }
 
+/// A request answered before it reaches its resource, with the label of the request log.
+pub struct Rejected {
+    pub response: Box<Response>,
+    pub label: &'static str,
+}
+
+fn rejected(response: Response, label: &'static str) -> Rejected {
+    Rejected {
+        response: Box::new(response),
+        label,
+    }
+}
+
+/// Checks a Basic login the way Seraph does: blocked Basic (REST only) first, then the CAPTCHA
+/// lock-out (even for the right password), then the password, counting failures.
+fn basic_login(app: &App, req: &Request<Body>, b64: &str) -> Result<Option<UserConfig>, Rejected> {
+    let fmt = Fmt::from_headers(req.headers());
+    let settings = app.settings();
+    if !settings.basic_auth && req.uri().path().starts_with("/rest/") {
+        return Err(rejected(access::basic_disabled(), "basic_disabled"));
+    }
+    let decoded = STANDARD
+        .decode(b64.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default();
+    let (username, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
+    let mut acc = app.access.lock().expect("access");
+    if acc.captcha_required(&settings, username) {
+        if settings.captcha_mode == CaptchaMode::Anonymous {
+            return Ok(None);
+        }
+        return Err(rejected(
+            access::captcha_challenge(fmt, &app.login_url()),
+            "captcha",
+        ));
+    }
+    let user = app.check_password(username, password);
+    acc.record_login(username, user.is_some());
+    user.map(Some)
+        .ok_or_else(|| rejected(unauthorized_basic(fmt), "rejected"))
+}
+
 /// Resolves the caller of an Atlassian request, or answers it (bad credentials, OAuth problems).
 /// OAuth servlets verify their own requests, so OAuth headers are not checked for them.
-pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Box<Response>> {
+pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Rejected> {
     let fmt = Fmt::from_headers(req.headers());
     let mut caller = Caller::anonymous();
     let query = req.uri().query().unwrap_or("");
@@ -154,25 +216,29 @@ pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Box<Response>> 
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     else {
+        let session = access::session_id(req).and_then(|id| {
+            app.access
+                .lock()
+                .expect("access")
+                .sessions
+                .get(&id)
+                .cloned()
+        });
+        if let Some(user) = session.and_then(|s| app.user(&s.username)) {
+            caller.user = Some(user);
+            caller.via = Via::Session;
+        }
         return Ok(caller);
     };
     if let Some(b64) = auth.strip_prefix("Basic ") {
-        let decoded = STANDARD
-            .decode(b64.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok());
-        let user = decoded.and_then(|d| {
-            let (u, p) = d.split_once(':')?;
-            app.check_password(u, p)
-        });
-        return match user {
-            Some(u) => {
-                caller.user = Some(u);
+        match basic_login(app, req, b64)? {
+            Some(user) => {
+                caller.user = Some(user);
                 caller.via = Via::Basic;
-                Ok(caller)
             }
-            None => Err(Box::new(unauthorized_basic(fmt))),
-        };
+            None => caller.login_denied = true,
+        }
+        return Ok(caller);
     }
     if auth.starts_with("OAuth") {
         if req.uri().path().starts_with("/plugins/servlet/oauth/") {
@@ -183,8 +249,9 @@ pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Box<Response>> 
                 user,
                 via,
                 al_user: caller.al_user,
+                login_denied: false,
             })
-            .map_err(|p| Box::new(p.response(&app.base_url)));
+            .map_err(|p| rejected(p.response(&app.base_url), "rejected"));
     }
     if let Some(token) = auth.strip_prefix("Bearer ") {
         return match app.check_token(token.trim()) {
@@ -193,10 +260,10 @@ pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Box<Response>> 
                 caller.via = Via::Bearer;
                 Ok(caller)
             }
-            None => Err(Box::new(unauthorized_basic(fmt))),
+            None => Err(rejected(unauthorized_basic(fmt), "rejected")),
         };
     }
-    Err(Box::new(unauthorized_basic(fmt)))
+    Err(rejected(unauthorized_basic(fmt), "rejected"))
 }
 
 fn resolve_oauth(
@@ -214,8 +281,8 @@ fn resolve_oauth(
     let mut st = app.state.lock().expect("state");
     let consumer = key_param
         .as_deref()
-        .and_then(|k| st.link_by_consumer(k))
-        .and_then(|l| l.incoming.clone());
+        .and_then(|k| st.p.consumers.get(k))
+        .cloned();
     let public = consumer
         .as_ref()
         .and_then(|c| c.public_key.as_deref())
@@ -261,25 +328,26 @@ fn resolve_oauth(
     }
 }
 
-/// XSRF rule of REST module 7.x for POST (§1.2): a form-like or absent body needs the header.
-pub fn xsrf_blocked(req: &Request<Body>) -> bool {
-    if req.method() != axum::http::Method::POST || !req.uri().path().starts_with("/rest/") {
+/// XSRF rule of atlassian-rest (§1.10). Older REST lines: a POST whose body is absent or
+/// form-like needs `X-Atlassian-Token: no-check`. Newer lines: every POST, PUT, DELETE and PATCH
+/// needs it, whatever the body; stricter than the media-type rule still visible in the 7.1.9
+/// code, so that a client forgetting the header is caught either way.
+pub fn xsrf_blocked(req: &Request<Body>, line: RestLine) -> bool {
+    use axum::http::Method;
+    if !req.uri().path().starts_with("/rest/") {
         return false;
     }
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.to_ascii_lowercase());
-    let form_like = match ct.as_deref() {
-        None => true,
-        Some(c) => {
-            c.starts_with("application/x-www-form-urlencoded")
-                || c.starts_with("multipart/form-data")
-                || c.starts_with("text/plain")
+    let m = req.method();
+    let checked = match line {
+        RestLine::Legacy => *m == Method::POST && form_like_body(req),
+        RestLine::Modern => {
+            matches!(
+                *m,
+                Method::POST | Method::PUT | Method::DELETE | Method::PATCH
+            )
         }
     };
-    if !form_like {
+    if !checked {
         return false;
     }
     let token = req
@@ -288,6 +356,23 @@ pub fn xsrf_blocked(req: &Request<Body>) -> bool {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     !(token.eq_ignore_ascii_case("no-check") || token.eq_ignore_ascii_case("nocheck"))
+}
+
+/// A body a browser form can send cross-site: none, or a form-like content type.
+fn form_like_body(req: &Request<Body>) -> bool {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.to_ascii_lowercase());
+    match ct.as_deref() {
+        None => true,
+        Some(c) => {
+            c.starts_with("application/x-www-form-urlencoded")
+                || c.starts_with("multipart/form-data")
+                || c.starts_with("text/plain")
+        }
+    }
 }
 
 pub fn xsrf_response(fmt: Fmt) -> Response {

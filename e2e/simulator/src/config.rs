@@ -6,6 +6,56 @@ use serde::{Deserialize, Serialize};
 
 use crate::product::Product;
 
+/// Which generation of atlassian-rest the product bundles. It decides the XSRF rule and which
+/// callers bypass WebSudo (reference §1.10, §2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestLine {
+    /// Platform 6 and older: only POST is XSRF-checked; only Basic bypasses WebSudo.
+    Legacy,
+    /// Platform 7 and newer: every mutating method is XSRF-checked; a Bearer request with a
+    /// session carrying `is.pats.enabled` also bypasses WebSudo.
+    Modern,
+}
+
+/// How a Basic request of a user locked out by the CAPTCHA is answered (§2.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptchaMode {
+    /// 403 with `X-Authentication-Denied-Reason: CAPTCHA_CHALLENGE; login-url=…`.
+    #[default]
+    Forbidden,
+    /// Served as anonymous (often 200) with `X-Seraph-LoginReason: AUTHENTICATION_DENIED`, as
+    /// some versions do.
+    Anonymous,
+}
+
+/// Token bucket per user (Jira DC ≥ 8.6, Confluence, Bitbucket).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimit {
+    pub enabled: bool,
+    /// Tokens added every interval ("Requests allowed").
+    pub fill_rate: u32,
+    pub interval_secs: u64,
+    /// Bucket size ("Max requests").
+    pub max: u32,
+    /// Users that are never limited.
+    pub exempt: Vec<String>,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            enabled: true,
+            fill_rate: 10,
+            interval_secs: 1,
+            max: 100,
+            exempt: vec![],
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimConfig {
@@ -84,6 +134,24 @@ pub struct AppConfig {
     /// Timeout of calls to peers, in milliseconds.
     #[serde(default = "default_peer_timeout_ms")]
     pub peer_timeout_ms: u64,
+    /// Profile overrides (default: the product line's, see `profile.rs`).
+    #[serde(default)]
+    pub basic_auth: Option<bool>,
+    #[serde(default)]
+    pub secure_admin_sessions: Option<bool>,
+    /// Failed Basic logins of a user before every Basic request of that user needs a CAPTCHA.
+    #[serde(default)]
+    pub captcha_after_failures: Option<u32>,
+    #[serde(default)]
+    pub captcha_mode: Option<CaptchaMode>,
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+    #[serde(default)]
+    pub rest_line: Option<RestLine>,
+    /// Base path of the allowlist REST, e.g. `rest/whitelist/latest` (the default, which also
+    /// answers at `rest/whitelist/1.0`); `none` = not served.
+    #[serde(default)]
+    pub allowlist_base: Option<String>,
 }
 
 fn default_host() -> String {
@@ -134,6 +202,13 @@ impl AppConfig {
             users: default_users(),
             key_bits: default_key_bits(),
             peer_timeout_ms: default_peer_timeout_ms(),
+            basic_auth: None,
+            secure_admin_sessions: None,
+            captcha_after_failures: None,
+            captcha_mode: None,
+            rate_limit: None,
+            rest_line: None,
+            allowlist_base: None,
         }
     }
 
@@ -175,5 +250,42 @@ impl SimConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Profile;
+
+    #[test]
+    fn old_minimal_configs_still_parse_with_basic_admin() {
+        let c =
+            SimConfig::from_yaml("apps:\n- {name: jira, product: jira, key_bits: 1024}\n").unwrap();
+        let app = &c.apps[0];
+        assert_eq!(app.users[0].username, "admin");
+        assert_eq!(app.users[0].role, Role::Sysadmin);
+        assert!(Profile::of(app).settings.basic_auth);
+    }
+
+    #[test]
+    fn profile_overrides_parse() {
+        let yaml = "apps:\n- name: j\n  product: jira\n  version: 11.0.0\n  basic_auth: true\n  \
+                    secure_admin_sessions: false\n  captcha_after_failures: 5\n  rest_line: legacy\n  \
+                    allowlist_base: rest/whitelist/1.0\n  \
+                    rate_limit: {fill_rate: 2, interval_secs: 60, max: 20, exempt: [ci]}\n";
+        let c = SimConfig::from_yaml(yaml).unwrap();
+        let p = Profile::of(&c.apps[0]);
+        assert!(p.settings.basic_auth, "override beats Jira 11's default");
+        assert!(!p.settings.secure_admin_sessions);
+        assert_eq!(p.settings.captcha_after_failures, 5);
+        assert_eq!(p.settings.rest_line, RestLine::Legacy);
+        let rl = p.settings.rate_limit.clone().unwrap();
+        assert_eq!((rl.fill_rate, rl.interval_secs, rl.max), (2, 60, 20));
+        assert_eq!(rl.exempt, vec!["ci"]);
+        assert_eq!(p.allowlist_paths(), vec!["/rest/whitelist/1.0"]);
+        assert!(
+            SimConfig::from_yaml("apps:\n- {name: j, product: jira, rest_line: new}\n").is_err()
+        );
     }
 }

@@ -18,7 +18,7 @@ use crate::state::{Faults, Persisted, RequestLog};
 pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/state", get(state))
-        .route("/links", get(links))
+        .route("/links", get(links).post(create_link))
         .route(
             "/links/{id}",
             axum::routing::patch(patch_link).delete(delete_link),
@@ -31,6 +31,12 @@ pub fn router() -> Router<Arc<App>> {
                 .patch(patch_faults)
                 .delete(clear_faults),
         )
+        .route("/links/{id}/corrupt", post(corrupt_link))
+        .route("/settings", get(get_settings).patch(patch_settings))
+        .route("/captcha", get(get_captcha).delete(clear_captcha))
+        .route("/captcha/{user}", axum::routing::delete(clear_captcha_user))
+        .route("/sessions", get(list_sessions).post(create_session))
+        .route("/sessions/{id}", axum::routing::delete(delete_session))
         .route("/stop", post(stop))
         .route("/start", post(start))
         .route("/reset", post(reset))
@@ -42,22 +48,40 @@ pub fn app_info(app: &App) -> Value {
         "name": app.name(), "product": app.cfg.product, "typeId": app.type_id(),
         "id": app.ident.id.to_string(), "baseUrl": app.base_url, "port": app.port,
         "scheme": app.scheme, "consumerKey": app.ident.consumer_key,
-        "displayName": app.ident.display_name,
+        "displayName": app.ident.display_name, "version": app.ident.version,
+        "applinksVersion": app.ident.applinks_version,
     })
+}
+
+/// A stored link with its consumer (from the application's store) and OAuth levels.
+fn link_view(st: &crate::state::AppState, l: &crate::state::Link) -> Value {
+    let (incoming, outgoing) = st.oauth_pair(l);
+    let mut v = json!(l);
+    v["incoming"] = json!(st.consumer_of(l));
+    v["oauth"] = json!({"incoming": incoming, "outgoing": outgoing});
+    v
 }
 
 async fn state(State(app): State<Arc<App>>) -> Response {
     let mut info = app_info(&app);
-    let (links, allowlist) = {
+    let (links, corrupted, consumers, allowlist) = {
         let st = app.state.lock().expect("state");
         (
-            json!(st.p.links.values().collect::<Vec<_>>()),
+            st.p.links
+                .values()
+                .map(|l| link_view(&st, l))
+                .collect::<Vec<_>>(),
+            json!(st.p.corrupted),
+            json!(st.p.consumers.values().collect::<Vec<_>>()),
             json!(st.p.allowlist),
         )
     };
     info["listening"] = json!(app.is_listening().await);
-    info["links"] = links;
+    info["links"] = json!(links);
+    info["corruptedLinks"] = corrupted;
+    info["consumers"] = consumers;
     info["allowlist"] = allowlist;
+    info["settings"] = json!(app.settings());
     info["faults"] = json!(*app.faults.lock().expect("faults"));
     info["requestCounts"] = json!(app.log.lock().expect("log").counts);
     json_response(StatusCode::OK, &info)
@@ -65,16 +89,7 @@ async fn state(State(app): State<Arc<App>>) -> Response {
 
 async fn links(State(app): State<Arc<App>>) -> Response {
     let st = app.state.lock().expect("state");
-    let list: Vec<Value> =
-        st.p.links
-            .values()
-            .map(|l| {
-                let (incoming, outgoing) = l.oauth_pair();
-                let mut v = json!(l);
-                v["oauth"] = json!({"incoming": incoming, "outgoing": outgoing});
-                v
-            })
-            .collect();
+    let list: Vec<Value> = st.p.links.values().map(|l| link_view(&st, l)).collect();
     json_response(StatusCode::OK, &json!(list))
 }
 
@@ -117,17 +132,226 @@ async fn patch_link(
     }
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct NewLink {
+    #[serde(default)]
+    id: Option<uuid::Uuid>,
+    type_id: String,
+    name: String,
+    rpc_url: String,
+    #[serde(default)]
+    display_url: Option<String>,
+    #[serde(default)]
+    primary: bool,
+    #[serde(default)]
+    system: bool,
+    #[serde(default)]
+    incoming: crate::model::Level,
+    #[serde(default)]
+    outgoing: crate::model::Level,
+}
+
+/// Creates a link without the REST API, as a cloud site's admin UI would (the cloud end can be
+/// observed but not written through REST, §4). Incoming OAuth fetches the peer's consumer-info.
+async fn create_link(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    let n: NewLink = match serde_json::from_slice(&body) {
+        Ok(n) => n,
+        Err(e) => return bad(e),
+    };
+    let id = n.id.unwrap_or_else(|| crate::keys::url_uuid(&n.rpc_url));
+    let display = n.display_url.clone().unwrap_or_else(|| n.rpc_url.clone());
+    let mut link = crate::links::new_link(id, &n.type_id, &n.name, &n.rpc_url, &display);
+    link.primary = n.primary;
+    link.system = n.system;
+    {
+        let mut st = app.state.lock().expect("state");
+        if st.p.links.contains_key(&id) || st.p.corrupted.contains(&id) {
+            return json_response(
+                StatusCode::CONFLICT,
+                &json!({"error": format!("id {id} is taken")}),
+            );
+        }
+        link.name = st.suitable_name(&link.name);
+        let primary = link.primary;
+        st.insert_link(link);
+        if primary {
+            st.set_primary_flag(&n.type_id, id);
+        }
+    }
+    let pair = crate::model::OAuthPair {
+        incoming: n.incoming.cfg(),
+        outgoing: n.outgoing.cfg(),
+    };
+    if let Err(e) = crate::status::apply_oauth(&app, id, pair).await {
+        app.state.lock().expect("state").remove_link(&id);
+        return axum::response::IntoResponse::into_response(e);
+    }
+    app.persist();
+    let st = app.state.lock().expect("state");
+    let view = st.link(&id).map(|l| link_view(&st, l)).unwrap_or_default();
+    json_response(StatusCode::CREATED, &view)
+}
+
+/// Deletes a stored link (with its consumer) or an id registered without properties.
 async fn delete_link(
     State(app): State<Arc<App>>,
     axum::extract::Path(id): axum::extract::Path<uuid::Uuid>,
 ) -> Response {
-    let removed = app.state.lock().expect("state").remove_link(&id);
+    let removed = {
+        let mut st = app.state.lock().expect("state");
+        st.remove_link(&id).is_some() | st.p.corrupted.remove(&id)
+    };
     app.persist();
     match removed {
+        true => StatusCode::NO_CONTENT.into_response(),
+        false => json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error": format!("no link {id}")}),
+        ),
+    }
+}
+
+/// Leaves `id` registered with its properties gone, as a failed delete does (§1.6): an
+/// existing link loses its properties (and consumer), an unknown id is just registered.
+async fn corrupt_link(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(id): axum::extract::Path<uuid::Uuid>,
+) -> Response {
+    let had_link = {
+        let mut st = app.state.lock().expect("state");
+        let had = st.remove_link(&id).is_some();
+        st.p.corrupted.insert(id);
+        had
+    };
+    app.persist();
+    json_response(
+        StatusCode::OK,
+        &json!({"id": id, "corrupted": true, "hadLink": had_link}),
+    )
+}
+
+async fn get_settings(State(app): State<Arc<App>>) -> Response {
+    json_response(StatusCode::OK, &settings_json(&app))
+}
+
+fn settings_json(app: &App) -> Value {
+    let mut v = json!(app.settings());
+    v["allowlist_base"] = json!(app.profile.allowlist_base);
+    v["version"] = json!(app.ident.version);
+    v["applinks_version"] = json!(app.ident.applinks_version);
+    v
+}
+
+/// Merges fields into the runtime settings (`basic_auth`, `secure_admin_sessions`,
+/// `websudo_exempts_tokens`, `captcha_after_failures`, `rate_limit`, `rest_line`).
+/// Changing the rate limit refills every bucket.
+async fn patch_settings(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    let patch: Value = match serde_json::from_slice(&body) {
+        Ok(Value::Object(m)) => Value::Object(m),
+        Ok(_) => return bad("expected a JSON object"),
+        Err(e) => return bad(e),
+    };
+    let mut settings = app.settings.lock().expect("settings");
+    let mut current = json!(*settings);
+    if let (Some(c), Some(p)) = (current.as_object_mut(), patch.as_object()) {
+        for (k, v) in p {
+            if !c.contains_key(k) {
+                return bad(format!("unknown or start-time-only setting {k}"));
+            }
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    match serde_json::from_value::<crate::profile::Settings>(current) {
+        Ok(mut s) => {
+            s.rate_limit = s.rate_limit.filter(|r| r.enabled);
+            if s.rate_limit != settings.rate_limit {
+                app.access.lock().expect("access").clear_rate_limits();
+            }
+            *settings = s;
+            drop(settings);
+            json_response(StatusCode::OK, &settings_json(&app))
+        }
+        Err(e) => bad(e),
+    }
+}
+
+async fn get_captcha(State(app): State<Arc<App>>) -> Response {
+    let settings = app.settings();
+    let acc = app.access.lock().expect("access");
+    let locked: Vec<&String> = acc
+        .failures
+        .keys()
+        .filter(|u| acc.captcha_required(&settings, u))
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({"failures": acc.failures, "locked": locked}),
+    )
+}
+
+/// Stands in for a person logging in through the browser and answering the CAPTCHA.
+async fn clear_captcha(State(app): State<Arc<App>>) -> Response {
+    app.access.lock().expect("access").failures.clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn clear_captcha_user(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(user): axum::extract::Path<String>,
+) -> Response {
+    app.access.lock().expect("access").failures.remove(&user);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSession {
+    username: String,
+    #[serde(default)]
+    attributes: Vec<String>,
+}
+
+async fn list_sessions(State(app): State<Arc<App>>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!(app.access.lock().expect("access").sessions),
+    )
+}
+
+/// Creates an HTTP session for a user, with attributes such as `is.pats.enabled` (what would
+/// let a Bearer request bypass WebSudo) or `websudo` (the user passed the WebSudo prompt).
+async fn create_session(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    let n: NewSession = match serde_json::from_slice(&body) {
+        Ok(n) => n,
+        Err(e) => return bad(e),
+    };
+    if app.user(&n.username).is_none() {
+        return bad(format!("unknown user {}", n.username));
+    }
+    let id = crate::keys::random_token();
+    app.access.lock().expect("access").sessions.insert(
+        id.clone(),
+        crate::access::Session {
+            username: n.username,
+            attributes: n.attributes.into_iter().collect(),
+        },
+    );
+    json_response(
+        StatusCode::CREATED,
+        &json!({"id": id, "cookie": format!("{}={id}", crate::access::SESSION_COOKIE)}),
+    )
+}
+
+async fn delete_session(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    match app.access.lock().expect("access").sessions.remove(&id) {
         Some(_) => StatusCode::NO_CONTENT.into_response(),
         None => json_response(
             StatusCode::NOT_FOUND,
-            &json!({"error": format!("no link {id}")}),
+            &json!({"error": format!("no session {id}")}),
         ),
     }
 }
@@ -218,8 +442,11 @@ async fn start(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-/// Forgets links, allowlist, tokens, faults and the request log.
+/// Forgets links, allowlist, tokens, faults, the request log, settings changes, CAPTCHA
+/// failures, rate-limit buckets and sessions.
 async fn reset(State(app): State<Arc<App>>) -> Response {
+    *app.settings.lock().expect("settings") = app.profile.settings.clone();
+    *app.access.lock().expect("access") = crate::access::AccessState::default();
     {
         let mut st = app.state.lock().expect("state");
         st.p = Persisted::default();

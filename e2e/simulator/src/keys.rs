@@ -14,6 +14,11 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha1::Sha1;
 use uuid::Uuid;
 
+/// An unguessable token (OAuth tokens, verifiers, session ids).
+pub fn random_token() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
 /// Java's `UUID.nameUUIDFromBytes`: MD5 of the bytes, version 3, no namespace.
 pub fn java_uuid3(bytes: &[u8]) -> Uuid {
     let digest: [u8; 16] = Md5::digest(bytes).into();

@@ -4,6 +4,7 @@
 //! Its protocol types are its own (no model code shared with the operator), so that a
 //! misreading of the protocol cannot hide by being mirrored on both sides.
 
+pub mod access;
 pub mod allowlist;
 pub mod app;
 pub mod applinks_v3;
@@ -19,6 +20,7 @@ pub mod oauth_config;
 pub mod peer;
 pub mod permission;
 pub mod product;
+pub mod profile;
 pub mod providers;
 pub mod respond;
 pub mod routes;
@@ -33,4 +35,5 @@ pub mod xml;
 pub use app::App;
 pub use config::{AppConfig, Role, SimConfig, TlsConfig, UserConfig};
 pub use product::Product;
+pub use profile::{CaptchaMode, Profile, RateLimit, RestLine, Settings};
 pub use sim::{Simulator, StartError};

@@ -19,7 +19,7 @@ use crate::model::{Href, LinkEntityIn, StatusEnv, parse_xml_or_json};
 use crate::peer::{PeerAuth, PeerRequest};
 use crate::product::KNOWN_TYPE_IDS;
 use crate::respond::{ApiError, ApiResult, Fmt, negotiated, status_env};
-use crate::state::Link;
+use crate::state::{Link, Lookup};
 use crate::xml::El;
 
 /// The REST version segment of the request path (`1.0`, `2.0`, `3.0`, `latest`).
@@ -138,6 +138,26 @@ pub fn not_found(fmt: Fmt, id: &str) -> ApiError {
     ApiError::status(fmt, 404, format!("No application link with id {id}"))
 }
 
+/// What the classic resources answer for an id registered without its properties: the
+/// `TypeNotInstalledException` mapper's 400 (§1.6).
+pub fn type_not_installed(fmt: Fmt) -> ApiError {
+    ApiError::list(
+        fmt,
+        400,
+        "The application type unknown is not installed (applinks.type.not.installed)",
+    )
+}
+
+/// The classic by-id GET of an id the application does not hold: the resource renders a null
+/// link and fails with a NullPointerException (§1.1).
+fn null_link_error(fmt: Fmt) -> ApiError {
+    ApiError::status(
+        fmt,
+        500,
+        "java.lang.NullPointerException: Cannot invoke \"com.atlassian.applinks.api.ApplicationLink.getId()\" because \"applicationLink\" is null",
+    )
+}
+
 /// Update rules shared by v1 PUT and v2 POST (§1.4.2): name, displayUrl, primary; no rpcUrl.
 fn apply_update(
     app: &App,
@@ -192,8 +212,9 @@ fn apply_update(
     Ok(())
 }
 
-/// Validates and inserts a new link; the id must be free and the name unique.
-pub fn create_link(app: &App, fmt: Fmt, link: Link) -> Result<(), ApiError> {
+/// Validates and inserts a new link. Only a taken id is refused; a taken name is replaced by
+/// "Name - 2", "Name - 3", … (§1.2). Returns the stored name.
+pub fn create_link(app: &App, fmt: Fmt, mut link: Link) -> Result<String, ApiError> {
     if !KNOWN_TYPE_IDS.contains(&link.type_id.as_str()) {
         return Err(ApiError::list_field(
             fmt,
@@ -203,31 +224,29 @@ pub fn create_link(app: &App, fmt: Fmt, link: Link) -> Result<(), ApiError> {
         ));
     }
     let mut st = app.state.lock().expect("state");
-    if st.link(&link.id).is_some() {
-        return Err(ApiError::list(
-            fmt,
-            400,
-            format!(
-                "An application link with id {} already exists (applinks.error.duplicate.url)",
-                link.id
-            ),
-        ));
+    match st.lookup(&link.id) {
+        Lookup::Corrupted => return Err(type_not_installed(fmt)),
+        Lookup::Found(_) => {
+            return Err(ApiError::list(
+                fmt,
+                400,
+                format!(
+                    "An application link with id {} already exists (applinks.error.duplicate.url)",
+                    link.id
+                ),
+            ));
+        }
+        Lookup::Missing => {}
     }
-    if st.p.links.values().any(|l| l.name == link.name) {
-        return Err(ApiError::list_field(
-            fmt,
-            400,
-            format!("An application link named '{}' already exists", link.name),
-            "name",
-        ));
-    }
+    link.name = st.suitable_name(&link.name);
+    let name = link.name.clone();
     let primary = link.primary;
     let (t, id) = (link.type_id.clone(), link.id);
     st.insert_link(link);
     if primary {
         st.set_primary_flag(&t, id);
     }
-    Ok(())
+    Ok(name)
 }
 
 pub fn new_link(id: Uuid, type_id: &str, name: &str, rpc_url: &str, display_url: &str) -> Link {
@@ -239,6 +258,7 @@ pub fn new_link(id: Uuid, type_id: &str, name: &str, rpc_url: &str, display_url:
         rpc_url: rpc_url.trim_end_matches('/').into(),
         primary: false,
         system: false,
+        incoming_key: None,
         incoming: None,
         outgoing: BTreeMap::new(),
         outgoing_hmac: None,
@@ -273,10 +293,12 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> ApiResult {
     caller.require_admin(fmt)?;
-    let link = parse_id(&id)
-        .and_then(|u| app.state.lock().expect("state").link(&u).cloned())
-        .ok_or_else(|| not_found(fmt, &id))?;
-    Ok(link_response(&app, fmt, &ver.0, &link))
+    let found = parse_id(&id).map(|u| app.state.lock().expect("state").lookup(&u));
+    match found {
+        Some(Lookup::Found(link)) => Ok(link_response(&app, fmt, &ver.0, &link)),
+        Some(Lookup::Corrupted) => Err(type_not_installed(fmt)),
+        _ => Err(null_link_error(fmt)),
+    }
 }
 
 pub async fn list_type(
@@ -345,10 +367,11 @@ pub async fn make_primary(
     let uid = parse_id(&id).ok_or_else(|| not_found(fmt, &id))?;
     {
         let mut st = app.state.lock().expect("state");
-        let t = st
-            .link(&uid)
-            .map(|l| l.type_id.clone())
-            .ok_or_else(|| not_found(fmt, &id))?;
+        let t = match st.lookup(&uid) {
+            Lookup::Found(l) => l.type_id.clone(),
+            Lookup::Corrupted => return Err(type_not_installed(fmt)),
+            Lookup::Missing => return Err(not_found(fmt, &id)),
+        };
         st.set_primary_flag(&t, uid);
     }
     Ok(updated(&app, fmt, &ver.0, &uid))
@@ -381,7 +404,11 @@ pub async fn v1_put(
             format!("The application at {rpc} is not reachable: {err}"),
         )
     })?;
-    let exists = app.state.lock().expect("state").link(&path_id).is_some();
+    let exists = match app.state.lock().expect("state").lookup(&path_id) {
+        Lookup::Corrupted => return Err(type_not_installed(fmt)),
+        Lookup::Found(_) => true,
+        Lookup::Missing => false,
+    };
     if exists {
         apply_update(&app, fmt, &caller, &path_id, &e)?;
         return Ok(updated(&app, fmt, &ver.0, &path_id));
@@ -485,13 +512,12 @@ pub async fn delete(
 ) -> ApiResult {
     let user = caller.require_admin(fmt)?.clone();
     let uid = parse_id(&id).ok_or_else(|| not_found(fmt, &id))?;
-    let link = app
-        .state
-        .lock()
-        .expect("state")
-        .link(&uid)
-        .cloned()
-        .ok_or_else(|| not_found(fmt, &id))?;
+    let found = app.state.lock().expect("state").lookup(&uid);
+    let link = match found {
+        Lookup::Found(l) => *l,
+        Lookup::Corrupted => return Err(type_not_installed(fmt)),
+        Lookup::Missing => return Err(not_found(fmt, &id)),
+    };
     if link.system && !caller.is_sysadmin() {
         return Err(ApiError::status(
             fmt,

@@ -40,8 +40,15 @@ fn consumer_xml(c: &Consumer) -> El {
 }
 
 fn find(app: &App, fmt: Fmt, id: &str) -> Result<Link, ApiError> {
+    find_with_consumer(app, fmt, id).map(|(l, _)| l)
+}
+
+/// The link and the consumer of the store its key names.
+fn find_with_consumer(app: &App, fmt: Fmt, id: &str) -> Result<(Link, Option<Consumer>), ApiError> {
+    let st = app.state.lock().expect("state");
     parse_id(id)
-        .and_then(|u| app.state.lock().expect("state").link(&u).cloned())
+        .and_then(|u| st.link(&u))
+        .map(|l| (l.clone(), st.consumer_of(l).cloned()))
         .ok_or_else(|| ApiError::status(fmt, 404, format!("No application link with id {id}")))
 }
 
@@ -53,8 +60,8 @@ pub async fn authentication(
     Path(id): Path<String>,
 ) -> ApiResult {
     caller.require_admin(fmt)?;
-    let l = find(&app, fmt, &id)?;
-    let consumers: Vec<Value> = l.incoming.iter().map(consumer_json).collect();
+    let (l, incoming) = find_with_consumer(&app, fmt, &id)?;
+    let consumers: Vec<Value> = incoming.iter().map(consumer_json).collect();
     let providers: Vec<Value> = l
         .outgoing
         .iter()
@@ -62,7 +69,7 @@ pub async fn authentication(
         .collect();
     let j = json!({"link": link_json(&app, "1.0", &l), "consumers": consumers, "configuredAuthProviders": providers});
     let x = El::new("applicationLinkAuthentication")
-        .children(l.incoming.iter().map(consumer_xml))
+        .children(incoming.iter().map(consumer_xml))
         .children(
             l.outgoing
                 .keys()
@@ -78,8 +85,8 @@ pub async fn get_consumer(
     Path(id): Path<String>,
 ) -> ApiResult {
     caller.require_admin(fmt)?;
-    let l = find(&app, fmt, &id)?;
-    let Some(c) = &l.incoming else {
+    let (_, incoming) = find_with_consumer(&app, fmt, &id)?;
+    let Some(c) = &incoming else {
         return Err(ApiError::status(
             fmt,
             404,
@@ -214,10 +221,10 @@ pub async fn put_consumer(
     consumer.two_lo_allowed = level >= Level::Default;
     consumer.two_lo_impersonation_allowed = level == Level::Impersonation;
     consumer.executing_two_lo_user = b.executing_two_lo_user.filter(|u| !u.is_empty());
-    let mut st = app.state.lock().expect("state");
-    if let Some(link) = st.p.links.get_mut(&l.id) {
-        link.incoming = Some(consumer);
-    }
+    app.state
+        .lock()
+        .expect("state")
+        .add_consumer(&l.id, consumer);
     Ok(StatusCode::CREATED.into_response())
 }
 
@@ -229,9 +236,7 @@ pub async fn delete_consumer(
 ) -> ApiResult {
     caller.require_admin(fmt)?;
     let l = find(&app, fmt, &id)?;
-    if let Some(link) = app.state.lock().expect("state").p.links.get_mut(&l.id) {
-        link.incoming = None;
-    }
+    app.state.lock().expect("state").remove_consumer(&l.id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

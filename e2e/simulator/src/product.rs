@@ -39,32 +39,6 @@ impl Product {
         )
     }
 
-    pub fn default_version(self) -> &'static str {
-        match self {
-            Product::Jira => "9.12.2",
-            Product::Confluence => "8.7.2",
-            Product::Bitbucket => "8.19.1",
-            Product::Bamboo => "9.6.0",
-            Product::Fisheye | Product::Crucible => "4.8.15",
-            Product::Generic => "1.0.0",
-            Product::JiraCloud | Product::ConfluenceCloud | Product::BitbucketCloud => {
-                "1001.0.0-SNAPSHOT"
-            }
-        }
-    }
-
-    pub fn default_build_number(self) -> i64 {
-        match self {
-            Product::Jira => 9_120_002,
-            Product::Confluence => 9_012,
-            Product::Bitbucket => 8_019_001,
-            Product::Bamboo => 90_600,
-            Product::Fisheye | Product::Crucible => 20_240_101,
-            Product::Generic => 1,
-            Product::JiraCloud | Product::ConfluenceCloud | Product::BitbucketCloud => 100_000,
-        }
-    }
-
     pub fn display_name(self) -> &'static str {
         match self {
             Product::Jira => "Jira",

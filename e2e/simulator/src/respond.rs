@@ -85,6 +85,8 @@ pub enum ApiError {
     List(Fmt, u16, Vec<String>, Vec<String>),
     /// V3 `RestErrors` (JSON only).
     V3(u16, String),
+    /// V3 `RestErrors` naming the offending field in `context`.
+    V3Field(u16, String, String),
     /// A ready response (boxed: responses are large).
     Raw(Box<Response>),
 }
@@ -125,6 +127,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::V3(code, summary) => {
                 json_response(sc(code), &v3_errors(code, &summary, None))
+            }
+            ApiError::V3Field(code, summary, field) => {
+                json_response(sc(code), &v3_errors(code, &summary, Some(&field)))
             }
             ApiError::Raw(r) => *r,
         }

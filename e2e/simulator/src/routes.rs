@@ -135,15 +135,13 @@ pub fn router(app: Arc<App>) -> Router {
     for v in ["1.0", "latest"] {
         r = r.nest(&format!("/rest/applinks-oauth/{v}"), applinks_oauth());
     }
-    for v in ["1.0", "latest"] {
+    // The allowlist's module path is not confirmed (§3): served where the profile says.
+    for base in app.profile.allowlist_paths() {
         r = r
-            .nest(&format!("/rest/whitelist/{v}"), allowlist_routes())
+            .nest(&base, allowlist_routes())
+            .route(&base, get(allowlist::list).post(allowlist::create))
             .route(
-                &format!("/rest/whitelist/{v}"),
-                get(allowlist::list).post(allowlist::create),
-            )
-            .route(
-                &format!("/rest/whitelist/{v}/"),
+                &format!("{base}/"),
                 get(allowlist::list).post(allowlist::create),
             );
     }

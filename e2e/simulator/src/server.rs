@@ -1,5 +1,6 @@
 //! Listening sockets (plain or TLS) that can be stopped and restarted on the same port, and the
-//! request pipeline in front of the router: faults, `.json` suffix, XSRF, caller, request log.
+//! request pipeline in front of the router: faults, `.json` suffix, caller, the access gate
+//! (cloud refusals, rate limit, XSRF, WebSudo; see `access.rs`), request log.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -16,23 +17,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::app::App;
-use crate::auth::{self, Caller};
+use crate::access;
+use crate::app::{App, ListenerCtl};
+use crate::auth::{self, Caller, Via};
 use crate::model::StatusEnv;
+use crate::product::Product;
 use crate::respond::{Fmt, status_env};
 use crate::state::LogEntry;
-
-/// The accept loop of an app, if it is listening.
-#[derive(Default)]
-pub struct ListenerCtl {
-    running: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
-}
-
-impl ListenerCtl {
-    pub fn is_listening(&self) -> bool {
-        self.running.is_some()
-    }
-}
 
 /// Route template of the handled request, carried to the request log.
 #[derive(Clone)]
@@ -150,7 +141,13 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let (resp, via) = process(&app, req).await;
+    let (mut resp, via) = process(&app, req).await;
+    let skew = app.faults.lock().expect("faults").clock_skew_secs;
+    if skew != 0
+        && let Ok(v) = HeaderValue::from_str(&http_date(crate::oauth::now_secs() + skew))
+    {
+        resp.headers_mut().insert(header::DATE, v);
+    }
     let status = resp.status();
     app.log.lock().expect("log").push(LogEntry {
         seq: 0,
@@ -202,7 +199,11 @@ async fn process(app: &App, mut req: Request<Body>) -> (Response, &'static str) 
     }
     strip_json_suffix(&mut req);
     let fmt = Fmt::from_headers(req.headers());
-    if is_manifest_path(req.uri().path()) {
+    let path = req.uri().path().to_string();
+    if app.cfg.product == Product::BitbucketCloud && access::absent_on_bitbucket_cloud(&path) {
+        return (access::not_found(), "anonymous");
+    }
+    if is_manifest_path(&path) {
         let redirect = app.faults.lock().expect("faults").manifest_redirect.clone();
         if let Some(target) = redirect {
             let mut r = StatusCode::FOUND.into_response();
@@ -214,14 +215,118 @@ async fn process(app: &App, mut req: Request<Body>) -> (Response, &'static str) 
     }
     let caller = match auth::resolve(app, &req) {
         Ok(c) => c,
-        Err(r) => return (*r, "rejected"),
+        Err(r) => return (*r.response, r.label),
     };
-    if auth::xsrf_blocked(&req) {
-        return (auth::xsrf_response(fmt), caller.via.label());
+    let token_login = caller.via == Via::Bearer;
+    let login_denied = caller.login_denied;
+    let (mut resp, mut label) = admit(app, req, caller, fmt, &path).await;
+    if token_login {
+        resp.headers_mut()
+            .append(header::SET_COOKIE, access::dead_session_cookie());
     }
+    if login_denied {
+        access::mark_login_denied(resp.headers_mut(), &app.login_url());
+        label = "captcha";
+    }
+    (resp, label)
+}
+
+/// The checks between an authenticated caller and the resource, then the resource.
+async fn admit(
+    app: &App,
+    mut req: Request<Body>,
+    caller: Caller,
+    fmt: Fmt,
+    path: &str,
+) -> (Response, &'static str) {
     let via = caller.via.label();
+    if app.is_cloud()
+        && matches!(caller.via, Via::Basic | Via::Bearer)
+        && access::cloud_refuses(req.method(), path)
+    {
+        return (access::cloud_refusal(), "cloud_refused");
+    }
+    let settings = app.settings();
+    let mut rate = None;
+    if let (Some(rl), Some(user)) = (&settings.rate_limit, &caller.user)
+        && matches!(caller.via, Via::Basic | Via::Bearer)
+        && path.starts_with("/rest/")
+        && !rl.exempt.contains(&user.username)
+    {
+        let outcome =
+            app.access
+                .lock()
+                .expect("access")
+                .take_token(rl, &user.username, Instant::now());
+        if !outcome.allowed {
+            return (outcome.refusal(), "rate_limited");
+        }
+        rate = Some(outcome);
+    }
+    if auth::xsrf_blocked(&req, settings.rest_line) {
+        return (auth::xsrf_response(fmt), via);
+    }
+    if settings.missing_content_type_415
+        && matches!(*req.method(), Method::POST | Method::PUT)
+        && path.starts_with("/rest/")
+        && !req.headers().contains_key(header::CONTENT_TYPE)
+    {
+        let env = StatusEnv::message(415, "Unsupported Media Type");
+        return (status_env(fmt, env), via);
+    }
+    if access::websudo_guarded(req.method(), path, &app.profile.allowlist_paths()) {
+        let session = access::session_id(&req).and_then(|id| {
+            app.access
+                .lock()
+                .expect("access")
+                .sessions
+                .get(&id)
+                .cloned()
+        });
+        let authorization = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !access::websudo_passes(&settings, authorization, session.as_ref()) {
+            return (access::websudo_refusal(fmt), "websudo");
+        }
+    }
     req.extensions_mut().insert::<Caller>(caller);
-    (route(app, req).await, via)
+    let mut resp = route(app, req).await;
+    if let Some(r) = rate {
+        r.apply(resp.headers_mut());
+    }
+    (resp, via)
+}
+
+/// RFC 7231 IMF-fixdate of a Unix time.
+fn http_date(secs: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// `/manifest.json` style suffixes select JSON (§1.2); the suffix is removed before routing.
@@ -252,4 +357,20 @@ fn is_manifest_path(path: &str) -> bool {
 
 pub fn not_found(fmt: Fmt) -> Response {
     status_env(fmt, StatusEnv::message(404, "Not Found"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn http_dates() {
+        assert_eq!(super::http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            super::http_date(1_798_761_599),
+            "Thu, 31 Dec 2026 23:59:59 GMT"
+        );
+        assert_eq!(
+            super::http_date(951_782_400),
+            "Tue, 29 Feb 2000 00:00:00 GMT"
+        );
+    }
 }

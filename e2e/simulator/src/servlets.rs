@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::app::App;
 use crate::auth::{Caller, signed_base_uri};
+use crate::keys::random_token;
 use crate::oauth::{self, Problem, Signed, form_pairs};
 use crate::state::{AccessToken, RequestToken};
 use crate::xml::El;
@@ -54,10 +55,6 @@ fn form_response(body: String) -> Response {
         .into_response()
 }
 
-fn random_token() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
-
 /// Verifies a servlet request; parameters may come from the header, the query and a form body.
 async fn verify_servlet(app: &App, req: Request) -> Result<Signed, Problem> {
     let base = signed_base_uri(app, &req);
@@ -86,8 +83,7 @@ async fn verify_servlet(app: &App, req: Request) -> Result<Signed, Problem> {
     let mut st = app.state.lock().expect("state");
     let public = key
         .as_deref()
-        .and_then(|k| st.link_by_consumer(k))
-        .and_then(|l| l.incoming.as_ref())
+        .and_then(|k| st.p.consumers.get(k))
         .and_then(|c| c.public_key.as_deref())
         .and_then(|pk| crate::keys::parse_public_key(pk).ok());
     oauth::verify(

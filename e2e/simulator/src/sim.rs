@@ -13,13 +13,16 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use crate::access::AccessState;
 use crate::app::App;
+use crate::app::ListenerCtl;
 use crate::config::{AppConfig, SimConfig};
 use crate::control;
 use crate::keys::{consumer_key, java_uuid3, private_key, public_key_b64};
 use crate::oauth::Signer;
 use crate::peer::build_client;
-use crate::server::{ListenerCtl, spawn_accept};
+use crate::profile::Profile;
+use crate::server::spawn_accept;
 use crate::state::{AppState, Faults, Identity, RequestLog};
 
 #[derive(Debug, thiserror::Error)]
@@ -114,19 +117,14 @@ async fn prepare(
     let scheme = if tls.is_some() { "https" } else { "http" };
     let base_url = format!("{scheme}://{}:{port}", cfg.host);
     let display_name = cfg.display_name.clone().unwrap_or_else(|| cfg.name.clone());
+    let profile = Profile::of(&cfg);
     let ident = Identity {
         id: cfg.id.unwrap_or_else(|| java_uuid3(cfg.seed().as_bytes())),
         consumer_key: consumer_key(&display_name, cfg.seed()),
         public_key_b64: public_key_b64(&key.to_public_key()),
         display_name,
-        version: cfg
-            .version
-            .clone()
-            .unwrap_or_else(|| cfg.product.default_version().into()),
-        applinks_version: cfg
-            .applinks_version
-            .clone()
-            .unwrap_or_else(|| "9.1.4".into()),
+        version: profile.version.clone(),
+        applinks_version: profile.applinks_version.clone(),
         capabilities: cfg
             .capabilities
             .clone()
@@ -137,6 +135,7 @@ async fn prepare(
         && let Some(p) = App::load_persisted(dir, &cfg.name)
     {
         state.p = p;
+        state.migrate_legacy_consumers();
     }
     let client = build_client(roots, Duration::from_millis(cfg.peer_timeout_ms));
     let app = Arc::new(App {
@@ -145,6 +144,9 @@ async fn prepare(
             key,
         },
         ident,
+        settings: Mutex::new(profile.settings.clone()),
+        profile,
+        access: Mutex::new(AccessState::default()),
         scheme,
         port,
         base_url,

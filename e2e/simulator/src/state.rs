@@ -50,7 +50,12 @@ pub struct Link {
     pub rpc_url: String,
     pub primary: bool,
     pub system: bool,
+    /// Key of the incoming consumer (`oauth.incoming.consumerkey`); the consumer itself lives in
+    /// the application-wide store, shared by every link recording the same key (§1.4).
     #[serde(default)]
+    pub incoming_key: Option<String>,
+    /// State files written before the consumer store held the consumer here; moved on load.
+    #[serde(default, skip_serializing)]
     pub incoming: Option<Consumer>,
     /// Registered outgoing provider classes with their config.
     #[serde(default)]
@@ -63,15 +68,6 @@ pub struct Link {
 }
 
 impl Link {
-    pub fn incoming_level(&self) -> Level {
-        match &self.incoming {
-            None => Level::Disabled,
-            Some(c) if c.two_lo_impersonation_allowed => Level::Impersonation,
-            Some(c) if c.two_lo_allowed => Level::Default,
-            Some(_) => Level::ThreeLoOnly,
-        }
-    }
-
     pub fn outgoing_level(&self) -> Level {
         let has = |p: &str| self.outgoing.contains_key(p);
         if !has(providers::OAUTH) && !has(providers::TWO_LO) && !has(providers::TWO_LO_I) {
@@ -83,10 +79,6 @@ impl Link {
         } else {
             Level::ThreeLoOnly
         }
-    }
-
-    pub fn oauth_pair(&self) -> (OAuthCfg, OAuthCfg) {
-        (self.incoming_level().cfg(), self.outgoing_level().cfg())
     }
 
     /// Replaces the OAuth outgoing providers by those of `level`, keeping other providers.
@@ -105,19 +97,6 @@ impl Link {
         if level >= Level::Impersonation {
             self.outgoing
                 .insert(providers::TWO_LO_I.into(), BTreeMap::new());
-        }
-    }
-
-    /// Sets the incoming 2LO flags for `level`; the consumer must already be present unless
-    /// the level is Disabled.
-    pub fn set_incoming_level(&mut self, level: Level) {
-        if level == Level::Disabled {
-            self.incoming = None;
-            return;
-        }
-        if let Some(c) = self.incoming.as_mut() {
-            c.two_lo_allowed = level >= Level::Default;
-            c.two_lo_impersonation_allowed = level == Level::Impersonation;
         }
     }
 }
@@ -158,6 +137,12 @@ impl Default for Allowlist {
 #[serde(rename_all = "camelCase")]
 pub struct Persisted {
     pub links: BTreeMap<Uuid, Link>,
+    /// Ids registered without their properties ("corrupted" links, §1.6): lists skip them.
+    #[serde(default)]
+    pub corrupted: BTreeSet<Uuid>,
+    /// Incoming OAuth consumers by key, one store per application (§1.4).
+    #[serde(default)]
+    pub consumers: BTreeMap<String, Consumer>,
     pub allowlist: Allowlist,
     pub next_id: u64,
 }
@@ -194,12 +179,78 @@ impl AppState {
         self.p.links.get(id)
     }
 
-    /// The link whose incoming consumer has this key.
-    pub fn link_by_consumer(&self, key: &str) -> Option<&Link> {
-        self.p
-            .links
-            .values()
-            .find(|l| l.incoming.as_ref().is_some_and(|c| c.key == key))
+    /// The consumer a link records, if the store still holds it.
+    pub fn consumer_of(&self, link: &Link) -> Option<&Consumer> {
+        link.incoming_key
+            .as_deref()
+            .and_then(|k| self.p.consumers.get(k))
+    }
+
+    pub fn incoming_level(&self, link: &Link) -> Level {
+        match self.consumer_of(link) {
+            None => Level::Disabled,
+            Some(c) if c.two_lo_impersonation_allowed => Level::Impersonation,
+            Some(c) if c.two_lo_allowed => Level::Default,
+            Some(_) => Level::ThreeLoOnly,
+        }
+    }
+
+    pub fn oauth_pair(&self, link: &Link) -> (OAuthCfg, OAuthCfg) {
+        (self.incoming_level(link).cfg(), link.outgoing_level().cfg())
+    }
+
+    /// Stores a consumer (replacing one with the same key) and records its key on the link.
+    pub fn add_consumer(&mut self, id: &Uuid, consumer: Consumer) {
+        let key = consumer.key.clone();
+        self.p.consumers.insert(key.clone(), consumer);
+        if let Some(l) = self.p.links.get_mut(id) {
+            l.incoming_key = Some(key);
+        }
+    }
+
+    /// Removes the link's consumer and its tokens from the store: every link recording the same
+    /// key loses its incoming OAuth too (§1.4).
+    pub fn remove_consumer(&mut self, id: &Uuid) {
+        let Some(key) = self.p.links.get_mut(id).and_then(|l| l.incoming_key.take()) else {
+            return;
+        };
+        self.p.consumers.remove(&key);
+        self.access_tokens.retain(|_, t| t.consumer_key != key);
+        self.request_tokens.retain(|_, t| t.consumer_key != key);
+    }
+
+    /// Sets the 2LO flags of the link's consumer, or removes it for `Disabled`.
+    pub fn set_incoming_level(&mut self, id: &Uuid, level: Level) {
+        if level == Level::Disabled {
+            self.remove_consumer(id);
+            return;
+        }
+        let key = self.p.links.get(id).and_then(|l| l.incoming_key.clone());
+        if let Some(c) = key.and_then(|k| self.p.consumers.get_mut(&k)) {
+            c.two_lo_allowed = level >= Level::Default;
+            c.two_lo_impersonation_allowed = level == Level::Impersonation;
+        }
+    }
+
+    /// Moves consumers of an old state file into the store.
+    pub fn migrate_legacy_consumers(&mut self) {
+        for l in self.p.links.values_mut() {
+            if let Some(c) = l.incoming.take() {
+                l.incoming_key = Some(c.key.clone());
+                self.p.consumers.entry(c.key.clone()).or_insert(c);
+            }
+        }
+    }
+
+    /// Where an id stands: a readable link, an id without properties, or nothing.
+    pub fn lookup(&self, id: &Uuid) -> Lookup {
+        if let Some(l) = self.p.links.get(id) {
+            Lookup::Found(Box::new(l.clone()))
+        } else if self.p.corrupted.contains(id) {
+            Lookup::Corrupted
+        } else {
+            Lookup::Missing
+        }
     }
 
     /// Adds a link, making it primary when it is the first of its type (§1.5).
@@ -216,6 +267,19 @@ impl AppState {
         self.p.links.insert(link.id, link);
     }
 
+    /// A free name for a new link: the name itself, else "Name - 2", "Name - 3", … (§1.2). Like
+    /// applinks, an existing " - n" suffix is kept (its regex strip is a literal replace).
+    pub fn suitable_name(&self, name: &str) -> String {
+        let used = |n: &str| self.p.links.values().any(|l| l.name == n);
+        if !used(name) {
+            return name.to_string();
+        }
+        (2..)
+            .map(|i| format!("{name} - {i}"))
+            .find(|n| !used(n))
+            .expect("some suffix is free")
+    }
+
     pub fn set_primary_flag(&mut self, type_id: &str, id: Uuid) {
         for l in self.p.links.values_mut() {
             if l.type_id == type_id {
@@ -224,8 +288,9 @@ impl AppState {
         }
     }
 
-    /// Removes a link; another link of the type becomes primary (§1.5).
+    /// Removes a link with its consumer; another link of the type becomes primary (§1.5).
     pub fn remove_link(&mut self, id: &Uuid) -> Option<Link> {
+        self.remove_consumer(id);
         let removed = self.p.links.remove(id)?;
         if removed.primary
             && let Some(next) = self
@@ -238,6 +303,12 @@ impl AppState {
         }
         Some(removed)
     }
+}
+
+pub enum Lookup {
+    Found(Box<Link>),
+    Corrupted,
+    Missing,
 }
 
 /// Injected faults (control API).
@@ -261,8 +332,12 @@ pub struct Faults {
     pub manifest_redirect: Option<String>,
     /// Outgoing OAuth signatures are corrupted.
     pub tamper_signatures: bool,
-    /// Outgoing OAuth timestamps are shifted by this many seconds.
+    /// This app's clock is off by this many seconds: its outgoing OAuth timestamps and the
+    /// `Date` header of its answers are shifted.
     pub clock_skew_secs: i64,
+    /// The base URL the application believes it has (behind an unconfigured proxy): reported as
+    /// the manifest's `url` and used to verify incoming OAuth signatures.
+    pub configured_base_url: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -333,4 +408,37 @@ pub fn state_file(dir: &std::path::Path, name: &str) -> PathBuf {
 /// Outgoing provider classes of a link, for listings.
 pub fn provider_set(link: &Link) -> BTreeSet<String> {
     link.outgoing.keys().cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_state_files_move_consumers_into_the_store() {
+        let json = r#"{"links": {"6b49910b-0000-3000-8000-000000000001": {
+            "id": "6b49910b-0000-3000-8000-000000000001", "typeId": "jira", "name": "J",
+            "displayUrl": "http://j", "rpcUrl": "http://j", "primary": true, "system": false,
+            "incoming": {"key": "J:1", "name": "J", "two_lo_allowed": true,
+                         "two_lo_impersonation_allowed": false}}},
+            "allowlist": {"enabled": true, "rules": [], "restrictiveness": "ALLOW_AUTHENTICATED"},
+            "nextId": 1}"#;
+        let mut st = AppState {
+            p: serde_json::from_str(json).unwrap(),
+            ..Default::default()
+        };
+        st.migrate_legacy_consumers();
+        let l = st.p.links.values().next().unwrap().clone();
+        assert_eq!(l.incoming_key.as_deref(), Some("J:1"));
+        assert_eq!(st.incoming_level(&l), Level::Default);
+        let out = serde_json::to_value(&st.p).unwrap();
+        assert!(
+            out["links"]
+                .as_object()
+                .unwrap()
+                .values()
+                .all(|l| l.get("incoming").is_none())
+        );
+        assert_eq!(out["consumers"]["J:1"]["key"], "J:1");
+    }
 }

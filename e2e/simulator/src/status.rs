@@ -422,7 +422,7 @@ pub async fn compute(
         Ok(r) => r,
         Err(e) => return (None, Err(e)),
     };
-    let (li, lo) = link.oauth_pair();
+    let (li, lo) = app.state.lock().expect("state").oauth_pair(link);
     let three_lo_only = |c: OAuthCfg| Level::from_cfg(c) == Level::ThreeLoOnly;
     if [li, lo, remote.incoming, remote.outgoing]
         .into_iter()
@@ -466,7 +466,7 @@ pub async fn get_status(
         .and_then(|u| app.state.lock().expect("state").link(&u).cloned())
         .ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))?;
     let (remote, result) = compute(&app, &link, &user).await;
-    let (li, lo) = link.oauth_pair();
+    let (li, lo) = app.state.lock().expect("state").oauth_pair(&link);
     let mut body = json!({
         "link": {"id": link.id.to_string(), "name": link.name, "displayUrl": link.display_url,
                  "rpcUrl": link.rpc_url, "type": link.type_id},
@@ -484,10 +484,11 @@ pub async fn get_status(
 
 /// `GET 3.0/status/{id}/oauth`: anonymous.
 pub async fn get_oauth(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult {
+    let st = app.state.lock().expect("state");
     let link = parse_id(&id)
-        .and_then(|u| app.state.lock().expect("state").link(&u).cloned())
+        .and_then(|u| st.link(&u))
         .ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))?;
-    let (incoming, outgoing) = link.oauth_pair();
+    let (incoming, outgoing) = st.oauth_pair(link);
     Ok(json_response(
         StatusCode::OK,
         &json!(OAuthPair { incoming, outgoing }),
@@ -511,7 +512,8 @@ pub async fn fetch_consumer(app: &App, rpc: &str, level: Level) -> Result<Consum
     })
 }
 
-/// Applies an OAuth configuration to a local link, fetching the consumer when needed.
+/// Applies an OAuth configuration to a local link. A consumer already stored for the link is
+/// reused; only a link without one fetches the peer's consumer-info (§1.4).
 pub async fn apply_oauth(app: &App, id: uuid::Uuid, pair: OAuthPair) -> Result<(), ApiError> {
     let inc = Level::from_cfg(pair.incoming);
     let out = Level::from_cfg(pair.outgoing);
@@ -520,7 +522,7 @@ pub async fn apply_oauth(app: &App, id: uuid::Uuid, pair: OAuthPair) -> Result<(
         let l = st
             .link(&id)
             .ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))?;
-        (l.rpc_url.clone(), l.incoming.is_some())
+        (l.rpc_url.clone(), st.consumer_of(l).is_some())
     };
     let consumer = if inc != Level::Disabled && !has_consumer {
         Some(fetch_consumer(app, &rpc, inc).await.map_err(|e| {
@@ -537,11 +539,11 @@ pub async fn apply_oauth(app: &App, id: uuid::Uuid, pair: OAuthPair) -> Result<(
         st.p.links
             .get_mut(&id)
             .ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))?;
-    if let Some(c) = consumer {
-        l.incoming = Some(c);
-    }
-    l.set_incoming_level(inc);
     l.set_outgoing_level(out);
+    if let Some(c) = consumer {
+        st.add_consumer(&id, c);
+    }
+    st.set_incoming_level(&id, inc);
     Ok(())
 }
 
@@ -553,8 +555,9 @@ pub async fn put_oauth(
     body: Bytes,
 ) -> ApiResult {
     caller.require_admin_v3()?;
+    // The resource documents a 500 for a body it cannot read (§1.5).
     let pair: OAuthPair = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::v3(400, format!("Invalid body: {e}")))?;
+        .map_err(|e| ApiError::v3(500, format!("Unable to read the OAuth configuration: {e}")))?;
     let impersonation = [pair.incoming, pair.outgoing]
         .iter()
         .any(|c| Level::from_cfg(*c) == Level::Impersonation);

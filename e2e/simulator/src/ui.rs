@@ -138,7 +138,8 @@ pub async fn create_app_link(
             .call(
                 PeerRequest::new(Method::PUT, url)
                     .auth(auth)
-                    .xml_body(own_entity_xml(&app, &our_rpc)),
+                    .xml_body(own_entity_xml(&app, &our_rpc))
+                    .no_check(),
             )
             .await
             .map_err(|e| {
@@ -395,19 +396,18 @@ pub async fn list_with_auth(
     ver: ApiVersion,
 ) -> ApiResult {
     caller.require_admin(fmt)?;
-    let links: Vec<crate::state::Link> = app
-        .state
-        .lock()
-        .expect("state")
-        .p
-        .links
-        .values()
-        .cloned()
-        .collect();
+    let (links, levels): (Vec<crate::state::Link>, Vec<Level>) = {
+        let st = app.state.lock().expect("state");
+        st.p.links
+            .values()
+            .map(|l| (l.clone(), st.incoming_level(l)))
+            .unzip()
+    };
     let entries: Vec<serde_json::Value> = links
         .iter()
-        .map(|l| {
-            let inbound: Vec<&str> = match l.incoming_level() {
+        .zip(levels)
+        .map(|(l, level)| {
+            let inbound: Vec<&str> = match level {
                 Level::Disabled => vec![],
                 Level::ThreeLoOnly => vec![providers::OAUTH],
                 Level::Default => vec![providers::OAUTH, providers::TWO_LO],

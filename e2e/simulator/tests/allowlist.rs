@@ -28,7 +28,44 @@ async fn crud_and_validation() {
     assert_eq!(code, 200, "{r}");
     assert_eq!(r["type"], "whitelist.domain.name");
     assert_eq!(r["allowInbound"], true);
+    // The bean of WhitelistBeanServiceImpl, field for field.
+    let mut fields: Vec<&str> = r.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "allowAnonymousUser",
+            "allowDelete",
+            "allowEdit",
+            "allowInbound",
+            "expression",
+            "iconUrl",
+            "id",
+            "type"
+        ]
+    );
+    assert_eq!(
+        (r["allowEdit"].clone(), r["allowDelete"].clone()),
+        (json!(true), json!(true))
+    );
     let id = r["id"].as_u64().unwrap();
+    // Domain rules match scheme://authority ignoring case.
+    let (_, v) = json(
+        env.req(
+            Method::GET,
+            "jira",
+            &format!(
+                "{BASE}/check?url={}",
+                urlencode("HTTPS://Cloud.Atlassian.NET/wiki")
+            ),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(v["outboundWithAuth"], true, "{v}");
+    assert_eq!(v["inbound"], true, "{v}");
 
     let (code, v) = json(
         env.admin(Method::POST, "jira", BASE)
@@ -85,12 +122,23 @@ async fn crud_and_validation() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // Deleting an unknown id is a 200 too; updating one is a 400 with a message.
     let r = env
         .admin(Method::DELETE, "jira", &format!("{BASE}/{id}"))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(r.status(), 200);
+    let (code, v) = json(
+        env.admin(Method::PUT, "jira", &format!("{BASE}/{id}"))
+            .json(&json!({"allowInbound": false}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert!(v["message"].is_string(), "{v}");
     // Admin only.
     let r = env.req(Method::GET, "jira", BASE).send().await.unwrap();
     assert_eq!(r.status(), 401);
@@ -143,15 +191,26 @@ async fn check_settings_enable_and_application_link_rules() {
         json!({"outbound": false, "outboundWithAuth": true, "inbound": false})
     );
     let (_, list) = json(env.admin(Method::GET, "jira", BASE).send().await.unwrap()).await;
+    // Listed as "<link name> (<displayUrl>)", neither editable nor deletable.
     assert_eq!(list["rules"][0]["type"], "whitelist.application.link");
-    assert_eq!(list["rules"][0]["expression"], id.to_string());
+    assert_eq!(
+        list["rules"][0]["expression"],
+        "Wiki (http://wiki.test:8090)"
+    );
+    assert_eq!(list["rules"][0]["allowEdit"], false);
+    assert_eq!(list["rules"][0]["allowDelete"], false);
     let rule_id = list["rules"][0]["id"].as_u64().unwrap();
     let r = env
         .admin(Method::DELETE, "jira", &format!("{BASE}/{rule_id}"))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 200);
+    let (_, list) = json(env.admin(Method::GET, "jira", BASE).send().await.unwrap()).await;
+    assert_eq!(
+        list["rules"][0]["expression"],
+        "Wiki (http://wiki.test:8090)"
+    );
 
     let (code, v) = json(
         env.admin(Method::PUT, "jira", &format!("{BASE}/settings"))
@@ -214,7 +273,8 @@ async fn check_settings_enable_and_application_link_rules() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 204);
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().is_empty(), "no body");
     let (_, v) = json(
         env.req(Method::GET, "jira", &check("https://anything.test"))
             .send()
@@ -239,4 +299,48 @@ async fn check_settings_enable_and_application_link_rules() {
 
 fn urlencode(s: &str) -> String {
     applink_sim::oauth::encode(s)
+}
+
+#[tokio::test]
+async fn base_path_is_configurable_or_absent() {
+    let mut moved = cfg("moved", Product::Jira);
+    moved.allowlist_base = Some("rest/allowlist/2.0".into());
+    let mut absent = cfg("absent", Product::Jira);
+    absent.allowlist_base = Some("none".into());
+    let env = start(vec![cfg("jira", Product::Jira), moved, absent]).await;
+    for (app, path, want) in [
+        ("jira", "/rest/whitelist/latest", 200),
+        ("jira", "/rest/whitelist/1.0", 200),
+        ("moved", "/rest/allowlist/2.0", 200),
+        ("moved", "/rest/whitelist/latest", 404),
+        ("moved", "/rest/whitelist/1.0", 404),
+        ("absent", "/rest/whitelist/latest", 404),
+        ("absent", "/rest/whitelist/1.0", 404),
+    ] {
+        let r = env.admin(Method::GET, app, path).send().await.unwrap();
+        assert_eq!(r.status(), want, "{app} {path}");
+    }
+    // Still WebSudo-guarded where it moved to.
+    let mut with_pat = cfg("pat", Product::Jira);
+    with_pat.allowlist_base = Some("rest/allowlist/2.0".into());
+    with_pat.users[0].tokens = vec!["t".into()];
+    let env = start(vec![with_pat]).await;
+    let r = env
+        .req(Method::GET, "pat", "/rest/allowlist/2.0")
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = env
+        .req(
+            Method::GET,
+            "pat",
+            "/rest/allowlist/2.0/check?url=http%3A%2F%2Fx",
+        )
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }

@@ -91,6 +91,10 @@ async fn cli_starts_apps_writes_ready_file_persists_state_and_exits_on_sigterm()
     let wiki = app(&ready, "wiki").clone();
     assert_eq!(app(&ready, "bitbucket")["typeId"], "stash");
     assert_eq!(wiki["displayName"], "Company Wiki");
+    assert!(
+        wiki["version"].as_str().unwrap().starts_with("9.2."),
+        "{wiki}"
+    );
     let http =
         applink_sim::peer::build_client(rustls::RootCertStore::empty(), Duration::from_secs(10));
 
@@ -130,6 +134,7 @@ async fn cli_starts_apps_writes_ready_file_persists_state_and_exits_on_sigterm()
     let r = http
         .put(format!("{jira_url}/rest/applinks/3.0/applicationlink"))
         .basic_auth("admin", Some("secret"))
+        .header("X-Atlassian-Token", "no-check")
         .json(&body)
         .send()
         .await

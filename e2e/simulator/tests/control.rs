@@ -180,7 +180,8 @@ async fn request_log_counts_by_route_and_method() {
     );
     assert_eq!(log["total"], 4);
     let last = log["entries"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!(last["status"], 404);
+    // The classic by-id GET of an unknown id fails with a NullPointerException (§1.1).
+    assert_eq!(last["status"], 500);
     assert_eq!(last["auth"], "basic");
     assert_eq!(
         last["path"],
@@ -392,7 +393,8 @@ async fn links_can_be_changed_behind_the_back() {
         .unwrap(),
     )
     .await;
-    assert_eq!(code, 403);
+    // V3 validation refuses system links with 400, leaving them unchanged (§1.3).
+    assert_eq!(code, 400);
     let (code, _) = json(
         env.control(Method::PATCH, "jira", &format!("/links/{wiki_id}"))
             .json(&json!({"bogus": 1}))

@@ -433,6 +433,7 @@ async fn status_oauth_put_fetches_consumer_info_and_checks_roles() {
     assert_eq!(r.status(), 403, "impersonation needs sysadmin");
     let r = env
         .req(Method::PUT, "wiki", &path)
+        .header("X-Atlassian-Token", "no-check")
         .json(&json!({"incoming": imp, "outgoing": imp}))
         .send()
         .await
@@ -445,18 +446,16 @@ async fn status_oauth_put_fetches_consumer_info_and_checks_roles() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let link = env
-        .app("wiki")
-        .state
-        .lock()
-        .unwrap()
-        .link(&env.app("jira").ident.id)
-        .cloned()
-        .unwrap();
-    assert_eq!(
-        link.incoming.unwrap().key,
-        env.app("jira").ident.consumer_key
-    );
+    {
+        let wiki = env.app("wiki");
+        let st = wiki.state.lock().unwrap();
+        let link = st.link(&env.app("jira").ident.id).unwrap();
+        assert_eq!(
+            link.incoming_key.as_deref(),
+            Some(env.app("jira").ident.consumer_key.as_str())
+        );
+        assert!(st.consumer_of(link).is_some());
+    }
     let (code, v) = json(env.req(Method::GET, "wiki", &path).send().await.unwrap()).await;
     assert_eq!(code, 200, "anonymous");
     assert_eq!(v, json!({"incoming": imp, "outgoing": imp}));

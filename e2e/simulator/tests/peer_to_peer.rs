@@ -91,7 +91,7 @@ async fn impersonation_link_and_reciprocal_delete() {
             .admin(
                 Method::GET,
                 app,
-                &format!("/rest/applinks/1.0/applicationlink/{}", env.id(peer)),
+                &format!("/rest/applinks/3.0/applinks/{}", env.id(peer)),
             )
             .send()
             .await

@@ -41,7 +41,9 @@ async fn manifest_is_xml_by_default_and_json_on_request() {
     );
     assert!(xml.contains(&format!("<id>{}</id>", app.ident.id)));
     assert!(xml.contains("<typeId>jira</typeId>"));
-    assert!(xml.contains("<applinksVersion>9.1.4</applinksVersion>"));
+    // The default Jira line is 10.3, whose manifest reports applinks 10.1.x (§6).
+    assert!(xml.contains("<version>10.3."), "{xml}");
+    assert!(xml.contains("<applinksVersion>10.1."), "{xml}");
     assert!(xml.contains("<inboundAuthenticationTypes>com.atlassian.applinks.api.auth.types.TwoLeggedOAuthAuthenticationProvider</inboundAuthenticationTypes>"));
     assert!(xml.contains("<outboundAuthenticationTypes>"));
 
@@ -289,6 +291,7 @@ async fn v2_create_get_list_update_delete() {
     let (code, xml) = text(
         env.req(Method::PUT, "jira", "/rest/applinks/2.0/applicationlink")
             .basic_auth("admin", Some("admin"))
+            .header("X-Atlassian-Token", "no-check")
             .json(&body)
             .send()
             .await
@@ -515,6 +518,7 @@ async fn v1_put_fetches_the_manifest_at_rpc_url() {
             &format!("/rest/applinks/1.0/applicationlink/{id}"),
         )
         .basic_auth("admin", Some("admin"))
+        .header("X-Atlassian-Token", "no-check")
         .header("Content-Type", "application/xml")
         .body(xml.clone())
         .send()
@@ -540,6 +544,7 @@ async fn v1_put_fetches_the_manifest_at_rpc_url() {
             &format!("/rest/applinks/1.0/applicationlink/{id}"),
         )
         .basic_auth("admin", Some("admin"))
+        .header("X-Atlassian-Token", "no-check")
         .header("Content-Type", "application/xml")
         .body(xml)
         .send()
@@ -881,7 +886,7 @@ async fn remote_capabilities_of_a_link() {
     .await;
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["applinksVersion"]["major"], 9);
-    assert_eq!(v["applicationVersion"]["versionString"], "8.7.2");
+    assert_eq!(v["applicationVersion"]["versionString"], "9.2.5");
     assert_eq!(v["capabilities"], json!(["STATUS_API", "MIGRATION_API"]));
 }
 

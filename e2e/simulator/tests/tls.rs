@@ -133,11 +133,12 @@ async fn unknown_host_is_reported() {
 async fn cloud_flavours_are_https_only_without_impersonation() {
     let mut plain = cfg("cloud", Product::JiraCloud);
     assert!(plain.validate().is_err(), "cloud without TLS is refused");
-    let (pki, mut tls) = pki(&["127.0.0.1"]);
+    let (pki, mut tls) = pki(&["127.0.0.1", "127.0.0.1"]);
     plain.tls = tls.pop();
+    let bbc = https("bbc", Product::BitbucketCloud, tls.pop().unwrap());
     let mut server = cfg("server", Product::Confluence);
     server.trust_ca = vec![pki.ca.clone()];
-    let mut env = start(vec![plain, server]).await;
+    let mut env = start(vec![plain, server, bbc]).await;
     // The test's own client trusts the private CA too.
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pki_types::CertificateDer::pem_file_iter(&pki.ca).unwrap() {
@@ -161,16 +162,17 @@ async fn cloud_flavours_are_https_only_without_impersonation() {
                 .unwrap()
                 .ends_with("TwoLeggedOAuthWithImpersonationAuthenticationProvider"))
     );
-    link_one_way(&env, "cloud", "server").await;
-    let c = env.app("cloud");
-    let r = c
-        .call(
-            applink_sim::peer::PeerRequest::get(env.url("server", "/rest/applinks/1.0/manifest"))
-                .accept("application/json"),
-        )
+    // A cloud site is never administered through the server REST (§4): 403 to Basic callers,
+    // while the server end links to it and reads what the cloud serves to peers.
+    let body = json!({"id": env.id("server"), "name": "server", "typeId": "confluence",
+                      "rpcUrl": env.app("server").base_url});
+    let r = env
+        .admin(Method::PUT, "cloud", "/rest/applinks/3.0/applicationlink")
+        .json(&body)
+        .send()
         .await
         .unwrap();
-    assert_eq!(r.status, 200);
+    assert_eq!(r.status(), 403);
     let imp = json!({"enabled": true, "twoLoEnabled": true, "twoLoImpersonationEnabled": true});
     let (code, v) = json(
         env.admin(
@@ -184,7 +186,31 @@ async fn cloud_flavours_are_https_only_without_impersonation() {
         .unwrap(),
     )
     .await;
-    assert_eq!(code, 400, "{v}");
+    assert_eq!(code, 403, "{v}");
+    let log = env.app("cloud").log.lock().unwrap().entries.clone();
+    assert!(log.iter().rev().take(2).all(|e| e.auth == "cloud_refused"));
+    link_one_way(&env, "server", "cloud").await;
+    let s = env.status("server", "cloud").await;
+    // The cloud end holds no link back: read anonymously, as peers do.
+    assert_eq!(s["error"]["type"], "NO_REMOTE_APPLINK", "{s}");
+    let c = env.app("cloud");
+    let r = c
+        .call(
+            applink_sim::peer::PeerRequest::get(env.url("server", "/rest/applinks/1.0/manifest"))
+                .accept("application/json"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    // Bitbucket Cloud runs no applinks at all.
+    for p in [
+        "/rest/applinks/1.0/manifest",
+        "/rest/applinks/3.0/applinks",
+        "/plugins/servlet/oauth/consumer-info",
+    ] {
+        let r = env.admin(Method::GET, "bbc", p).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{p}");
+    }
     let manifest = env.app("cloud").manifest();
     assert!(
         !manifest
@@ -214,4 +240,59 @@ async fn bad_tls_files_fail_to_start() {
     .err()
     .expect("must fail");
     assert!(err.to_string().contains("TLS"), "{err}");
+}
+
+#[tokio::test]
+async fn a_cloud_end_set_up_through_the_control_api_is_observed_working() {
+    let (pki, mut tls) = pki(&["127.0.0.1"]);
+    let cloud = https("cloud", Product::JiraCloud, tls.pop().unwrap());
+    let mut server = cfg("server", Product::Confluence);
+    server.trust_ca = vec![pki.ca.clone()];
+    let env = start(vec![cloud, server]).await;
+    // The cloud admin UI's part: a link back with default OAuth both ways.
+    let (code, v) = json(
+        env.control(Method::POST, "cloud", "/links")
+            .json(
+                &json!({"id": env.id("server"), "typeId": "confluence", "name": "Wiki",
+                          "rpcUrl": env.app("server").base_url,
+                          "incoming": "default", "outgoing": "default"}),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(v["oauth"]["incoming"]["twoLoEnabled"], true, "{v}");
+    assert_eq!(v["incoming"]["key"], env.app("server").ident.consumer_key);
+    // The server end through its REST, as the operator does.
+    link_one_way(&env, "server", "cloud").await;
+    let on = json!({"enabled": true, "twoLoEnabled": true, "twoLoImpersonationEnabled": false});
+    let r = env
+        .admin(
+            Method::PUT,
+            "server",
+            &format!("/rest/applinks/3.0/status/{}/oauth", env.id("cloud")),
+        )
+        .json(&json!({"incoming": on, "outgoing": on}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let s = env.status("server", "cloud").await;
+    assert_eq!(s["working"], true, "{s}");
+    // A second link with the same id is refused; a bad body too.
+    for body in [
+        json!({"id": env.id("server"), "typeId": "confluence", "name": "x", "rpcUrl": "http://x.test"}),
+        json!({"typeId": "confluence"}),
+    ] {
+        let r = env
+            .control(Method::POST, "cloud", "/links")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status() == 409 || r.status() == 400, "{body}");
+    }
+    std::fs::remove_dir_all(pki.dir).ok();
 }

@@ -1,0 +1,392 @@
+//! What stands between an authenticated caller and a resource (reference §2, §4): Basic
+//! authentication blocked, the CAPTCHA lock-out, per-user rate limiting, secure administrator
+//! sessions (WebSudo), HTTP sessions, and the cloud flavours' refusals.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::model::StatusEnv;
+use crate::profile::{RateLimit, RestLine, Settings};
+use crate::respond::{Fmt, json_response, status_env};
+
+/// The session attribute that lets a Bearer request bypass WebSudo on newer REST lines.
+pub const PATS_SESSION_ATTRIBUTE: &str = "is.pats.enabled";
+/// Attribute standing for a session in which the user passed the WebSudo prompt.
+pub const WEBSUDO_SESSION_ATTRIBUTE: &str = "websudo";
+pub const SESSION_COOKIE: &str = "JSESSIONID";
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Session {
+    pub username: String,
+    pub attributes: BTreeSet<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Bucket {
+    tokens: u32,
+    last_fill: Instant,
+}
+
+/// Mutable access bookkeeping of an app.
+#[derive(Debug, Default)]
+pub struct AccessState {
+    /// Failed Basic logins per username since the last success or reset.
+    pub failures: HashMap<String, u32>,
+    buckets: HashMap<String, Bucket>,
+    pub sessions: HashMap<String, Session>,
+}
+
+impl AccessState {
+    /// Whether a Basic login of this user must first answer a CAPTCHA.
+    pub fn captcha_required(&self, settings: &Settings, username: &str) -> bool {
+        settings.captcha_after_failures > 0
+            && self.failures.get(username).copied().unwrap_or(0) >= settings.captcha_after_failures
+    }
+
+    pub fn record_login(&mut self, username: &str, ok: bool) {
+        if ok {
+            self.failures.remove(username);
+        } else {
+            *self.failures.entry(username.to_string()).or_default() += 1;
+        }
+    }
+
+    pub fn clear_rate_limits(&mut self) {
+        self.buckets.clear();
+    }
+
+    /// Takes a token from the user's bucket. Tokens come in batches of `fill_rate` every
+    /// `interval_secs`, up to `max` (Atlassian's description of the DC rate limiter).
+    pub fn take_token(&mut self, rl: &RateLimit, username: &str, now: Instant) -> RateOutcome {
+        let interval = Duration::from_secs(rl.interval_secs.max(1));
+        let b = self.buckets.entry(username.to_string()).or_insert(Bucket {
+            tokens: rl.max,
+            last_fill: now,
+        });
+        let elapsed = now.saturating_duration_since(b.last_fill);
+        let batches = (elapsed.as_secs_f64() / interval.as_secs_f64()).floor() as u32;
+        if batches > 0 {
+            b.tokens = b
+                .tokens
+                .saturating_add(batches.saturating_mul(rl.fill_rate))
+                .min(rl.max);
+            b.last_fill += interval * batches;
+        }
+        let allowed = b.tokens > 0;
+        if allowed {
+            b.tokens -= 1;
+        }
+        let retry_after = if b.tokens > 0 {
+            0
+        } else {
+            let next = (b.last_fill + interval).saturating_duration_since(now);
+            next.as_secs() + u64::from(next.subsec_nanos() > 0)
+        };
+        RateOutcome {
+            allowed,
+            limit: rl.max,
+            remaining: b.tokens,
+            interval_secs: interval.as_secs(),
+            fill_rate: rl.fill_rate,
+            retry_after,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct RateOutcome {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    pub interval_secs: u64,
+    pub fill_rate: u32,
+    pub retry_after: u64,
+}
+
+impl RateOutcome {
+    /// The headers Jira DC documents on rate-limited REST responses (`retry-after` is 0 while
+    /// tokens remain).
+    pub fn apply(&self, h: &mut HeaderMap) {
+        let mut set = |k: &'static str, v: String| {
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(k, v);
+            }
+        };
+        set("X-RateLimit-Limit", self.limit.to_string());
+        set("X-RateLimit-Remaining", self.remaining.to_string());
+        set(
+            "X-RateLimit-Interval-Seconds",
+            self.interval_secs.to_string(),
+        );
+        set("X-RateLimit-FillRate", self.fill_rate.to_string());
+        set("Retry-After", self.retry_after.to_string());
+    }
+
+    pub fn refusal(&self) -> Response {
+        let mut r = json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &json!({"message": "Rate limit exceeded. Try again later."}),
+        );
+        self.apply(r.headers_mut());
+        r
+    }
+}
+
+/// 403 of a Basic request while Basic authentication is blocked.
+pub fn basic_disabled() -> Response {
+    json_response(
+        StatusCode::FORBIDDEN,
+        &json!({"message": "Basic Authentication has been disabled on this instance."}),
+    )
+}
+
+/// The headers of a Basic login refused for a CAPTCHA but served as anonymous.
+pub fn mark_login_denied(h: &mut HeaderMap, login_url: &str) {
+    if let Ok(v) = HeaderValue::from_str(&format!("CAPTCHA_CHALLENGE; login-url={login_url}")) {
+        h.insert("X-Authentication-Denied-Reason", v);
+    }
+    h.insert(
+        "X-Seraph-LoginReason",
+        HeaderValue::from_static("AUTHENTICATION_DENIED"),
+    );
+}
+
+/// 403 of a Basic request for a user locked out until a CAPTCHA is answered in a browser.
+pub fn captcha_challenge(fmt: Fmt, login_url: &str) -> Response {
+    let mut r = status_env(
+        fmt,
+        StatusEnv::message(
+            403,
+            "CAPTCHA_CHALLENGE: log in through the browser and answer the CAPTCHA",
+        ),
+    );
+    mark_login_denied(r.headers_mut(), login_url);
+    r
+}
+
+pub fn websudo_refusal(fmt: Fmt) -> Response {
+    status_env(
+        fmt,
+        StatusEnv::message(401, "This resource requires WebSudo."),
+    )
+}
+
+/// The session id of a `Cookie: JSESSIONID=…` header.
+pub fn session_id(req: &Request<Body>) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The REST version segment's routes `/rest/applinks/{v}/…`, with the version stripped.
+fn applinks_route(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/rest/applinks/")?;
+    let (_, tail) = rest.split_once('/')?;
+    Some(tail)
+}
+
+/// Resources annotated `@WebSudoRequired` (reference §2.2): the classic v1/v2
+/// `applicationlink` resource except its DELETE, and every allowlist method except `check`.
+pub fn websudo_guarded(method: &Method, path: &str, allowlist_paths: &[String]) -> bool {
+    for base in allowlist_paths {
+        if let Some(tail) = path.strip_prefix(base.as_str())
+            && (tail.is_empty() || tail.starts_with('/'))
+        {
+            return tail.trim_matches('/') != "check";
+        }
+    }
+    let tail = applinks_route(path).or_else(|| {
+        path.strip_prefix("/rest/applinks-oauth/")
+            .and_then(|r| r.split_once('/'))
+            .map(|(_, t)| t)
+    });
+    let Some(tail) = tail else { return false };
+    let segs: Vec<&str> = tail.trim_end_matches('/').split('/').collect();
+    match segs.as_slice() {
+        ["applicationlink"] => true,
+        ["applicationlink", "primary" | "type", _] => true,
+        ["applicationlink", _] => *method != Method::DELETE,
+        _ => false,
+    }
+}
+
+/// Whether a caller passes WebSudo on a guarded resource (`SalWebSudoResourceContext`):
+/// Basic always; a Bearer request whose session carries `is.pats.enabled` on newer REST lines;
+/// access tokens on Confluence; a session that passed the WebSudo prompt.
+pub fn websudo_passes(
+    settings: &Settings,
+    authorization: Option<&str>,
+    session: Option<&Session>,
+) -> bool {
+    if !settings.secure_admin_sessions {
+        return true;
+    }
+    let auth = authorization.unwrap_or("");
+    if auth.starts_with("Basic ") {
+        return true;
+    }
+    if auth.starts_with("Bearer ") {
+        if settings.websudo_exempts_tokens {
+            return true;
+        }
+        if settings.rest_line == RestLine::Modern
+            && session.is_some_and(|s| s.attributes.contains(PATS_SESSION_ATTRIBUTE))
+        {
+            return true;
+        }
+    }
+    session.is_some_and(|s| s.attributes.contains(WEBSUDO_SESSION_ATTRIBUTE))
+}
+
+/// Resources a cloud site serves to anyone: what peers call (manifest, capabilities, the
+/// anonymous OAuth status) and the OAuth servlets.
+fn cloud_open(method: &Method, path: &str) -> bool {
+    if path.starts_with("/plugins/servlet/oauth/") {
+        return true;
+    }
+    let Some(tail) = applinks_route(path) else {
+        return false;
+    };
+    let segs: Vec<&str> = tail.trim_end_matches('/').split('/').collect();
+    match segs.as_slice() {
+        ["manifest"] | ["capabilities", ..] => true,
+        ["status", _, "oauth"] => *method == Method::GET,
+        _ => false,
+    }
+}
+
+/// Jira and Confluence Cloud refuse the server admin REST to API-token (Basic) and Bearer
+/// callers (reference §4; the status code is inferred).
+pub fn cloud_refuses(method: &Method, path: &str) -> bool {
+    let admin = path.starts_with("/rest/applinks")
+        || path.starts_with("/rest/whitelist")
+        || path.starts_with("/rest/oauth2");
+    admin && !cloud_open(method, path)
+}
+
+pub fn cloud_refusal() -> Response {
+    json_response(
+        StatusCode::FORBIDDEN,
+        &json!({"message": "Application links of a cloud site are administered in its admin UI, \
+                            not through this REST resource with an API token"}),
+    )
+}
+
+/// Bitbucket Cloud runs no applinks at all.
+pub fn absent_on_bitbucket_cloud(path: &str) -> bool {
+    path.starts_with("/rest/applinks")
+        || path.starts_with("/rest/whitelist")
+        || path.starts_with("/plugins/servlet/oauth/")
+}
+
+pub fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not Found").into_response()
+}
+
+/// `Set-Cookie` of the session a Bearer login creates; the PAT filter invalidates it when the
+/// request ends (`atlassian.pats.invalidate.session.enabled`, default true), so it is never
+/// stored here and a client that sends it back has no session.
+pub fn dead_session_cookie() -> HeaderValue {
+    let id = crate::keys::random_token();
+    HeaderValue::from_str(&format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly"))
+        .unwrap_or_else(|_| HeaderValue::from_static("JSESSIONID=x; Path=/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rl(fill: u32, interval: u64, max: u32) -> RateLimit {
+        RateLimit {
+            enabled: true,
+            fill_rate: fill,
+            interval_secs: interval,
+            max,
+            exempt: vec![],
+        }
+    }
+
+    #[test]
+    fn token_bucket_refills_in_batches_up_to_max() {
+        let mut a = AccessState::default();
+        let r = rl(2, 10, 3);
+        let t0 = Instant::now();
+        for left in [2, 1, 0] {
+            let o = a.take_token(&r, "u", t0);
+            assert!(o.allowed);
+            assert_eq!(o.remaining, left);
+        }
+        let o = a.take_token(&r, "u", t0 + Duration::from_secs(4));
+        assert!(!o.allowed);
+        assert_eq!(o.retry_after, 6);
+        let o = a.take_token(&r, "u", t0 + Duration::from_secs(10));
+        assert!(o.allowed);
+        assert_eq!(o.remaining, 1);
+        let o = a.take_token(&r, "u", t0 + Duration::from_secs(100));
+        assert_eq!(o.remaining, 2, "capped at max");
+        assert!(a.take_token(&r, "other", t0).allowed, "per user");
+    }
+
+    #[test]
+    fn websudo_guards_exactly_the_listed_resources() {
+        let al = vec![
+            "/rest/whitelist/latest".to_string(),
+            "/rest/whitelist/1.0".to_string(),
+        ];
+        let g = |m: Method, p: &str| websudo_guarded(&m, p, &al);
+        assert!(g(Method::PUT, "/rest/applinks/2.0/applicationlink"));
+        assert!(g(Method::GET, "/rest/applinks/1.0/applicationlink"));
+        assert!(g(Method::GET, "/rest/applinks/1.0/applicationlink/x"));
+        assert!(g(
+            Method::POST,
+            "/rest/applinks/1.0/applicationlink/primary/x"
+        ));
+        assert!(!g(Method::DELETE, "/rest/applinks/1.0/applicationlink/x"));
+        assert!(!g(Method::PUT, "/rest/applinks/3.0/applinks/x"));
+        assert!(!g(Method::PUT, "/rest/applinks/3.0/status/x/oauth"));
+        assert!(!g(Method::GET, "/rest/applinks/1.0/authenticationinfo"));
+        assert!(g(Method::GET, "/rest/whitelist/latest"));
+        assert!(g(Method::POST, "/rest/whitelist/1.0/enable"));
+        assert!(!g(Method::GET, "/rest/whitelist/latest/check"));
+        assert!(!g(Method::GET, "/rest/applinks/1.0/manifest"));
+    }
+
+    #[test]
+    fn websudo_bypasses() {
+        let mut s = Settings {
+            basic_auth: true,
+            secure_admin_sessions: true,
+            websudo_exempts_tokens: false,
+            captcha_after_failures: 3,
+            captcha_mode: Default::default(),
+            rate_limit: None,
+            rest_line: RestLine::Modern,
+            missing_content_type_415: false,
+        };
+        let pats = Session {
+            username: "u".into(),
+            attributes: [PATS_SESSION_ATTRIBUTE.to_string()].into(),
+        };
+        assert!(websudo_passes(&s, Some("Basic eDp5"), None));
+        assert!(!websudo_passes(&s, Some("Bearer t"), None));
+        assert!(websudo_passes(&s, Some("Bearer t"), Some(&pats)));
+        assert!(!websudo_passes(&s, None, None));
+        s.rest_line = RestLine::Legacy;
+        assert!(!websudo_passes(&s, Some("Bearer t"), Some(&pats)));
+        s.websudo_exempts_tokens = true;
+        assert!(websudo_passes(&s, Some("Bearer t"), None));
+        s.secure_admin_sessions = false;
+        assert!(websudo_passes(&s, None, None));
+    }
+}
