@@ -138,6 +138,21 @@ impl RateOutcome {
     }
 }
 
+/// Whether a Basic request of this user for this path is blocked: Basic is off under `/rest/` and
+/// neither the user nor a path prefix is on the allowlists.
+pub fn basic_blocked(settings: &Settings, username: &str, path: &str) -> bool {
+    !settings.basic_auth
+        && path.starts_with("/rest/")
+        && !settings
+            .basic_auth_allowed_users
+            .iter()
+            .any(|u| u == username)
+        && !settings
+            .basic_auth_allowed_paths
+            .iter()
+            .any(|p| path.starts_with(&format!("/{}", p.trim_start_matches('/'))))
+}
+
 /// 403 of a Basic request while Basic authentication is blocked.
 pub fn basic_disabled() -> Response {
     json_response(
@@ -366,6 +381,8 @@ mod tests {
     fn websudo_bypasses() {
         let mut s = Settings {
             basic_auth: true,
+            basic_auth_allowed_users: vec![],
+            basic_auth_allowed_paths: vec![],
             secure_admin_sessions: true,
             websudo_exempts_tokens: false,
             captcha_after_failures: 3,

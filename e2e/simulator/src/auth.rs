@@ -175,15 +175,15 @@ fn rejected(response: Response, label: &'static str) -> Rejected {
 fn basic_login(app: &App, req: &Request<Body>, b64: &str) -> Result<Option<UserConfig>, Rejected> {
     let fmt = Fmt::from_headers(req.headers());
     let settings = app.settings();
-    if !settings.basic_auth && req.uri().path().starts_with("/rest/") {
-        return Err(rejected(access::basic_disabled(), "basic_disabled"));
-    }
     let decoded = STANDARD
         .decode(b64.trim())
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_default();
     let (username, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
+    if access::basic_blocked(&settings, username, req.uri().path()) {
+        return Err(rejected(access::basic_disabled(), "basic_disabled"));
+    }
     let mut acc = app.access.lock().expect("access");
     if acc.captcha_required(&settings, username) {
         if settings.captcha_mode == CaptchaMode::Anonymous {

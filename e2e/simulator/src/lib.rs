@@ -9,6 +9,7 @@ pub mod allowlist;
 pub mod app;
 pub mod applinks_v3;
 pub mod auth;
+pub mod basicauth;
 pub mod config;
 pub mod control;
 pub mod keys;

@@ -14,6 +14,12 @@ use crate::product::Product;
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub basic_auth: bool,
+    /// Users and path prefixes that may still use Basic while it is blocked (the allowlists of
+    /// `/rest/basicauth/1.0/config`).
+    #[serde(default)]
+    pub basic_auth_allowed_users: Vec<String>,
+    #[serde(default)]
+    pub basic_auth_allowed_paths: Vec<String>,
     pub secure_admin_sessions: bool,
     /// Confluence: requests authenticated by an access token are exempt from WebSudo.
     pub websudo_exempts_tokens: bool,
@@ -131,6 +137,8 @@ impl Profile {
         };
         let settings = Settings {
             basic_auth: cfg.basic_auth.unwrap_or(l.basic),
+            basic_auth_allowed_users: vec![],
+            basic_auth_allowed_paths: vec![],
             secure_admin_sessions: cfg.secure_admin_sessions.unwrap_or(l.websudo),
             websudo_exempts_tokens: matches!(cfg.product, Product::Confluence),
             captcha_after_failures: cfg.captcha_after_failures.unwrap_or(l.captcha),

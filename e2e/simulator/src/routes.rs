@@ -7,8 +7,8 @@ use axum::routing::{get, post, put};
 
 use crate::app::App;
 use crate::{
-    allowlist, applinks_v3, control, links, manifest, oauth_config, permission, providers,
-    servlets, status, ui,
+    allowlist, applinks_v3, basicauth, control, links, manifest, oauth_config, permission,
+    providers, servlets, status, ui,
 };
 
 /// Resources every applinks version serves (classic `core.rest` and UI resources).
@@ -144,6 +144,12 @@ pub fn router(app: Arc<App>) -> Router {
                 &format!("{base}/"),
                 get(allowlist::list).post(allowlist::create),
             );
+    }
+    if !app.is_cloud() && app.cfg.product != crate::Product::Generic {
+        r = r.route(
+            "/rest/basicauth/1.0/config",
+            get(basicauth::get_config).put(basicauth::put_config),
+        );
     }
     r.route(
         "/plugins/servlet/oauth/consumer-info",

@@ -660,3 +660,67 @@ async fn captcha_can_serve_the_locked_user_as_anonymous_instead() {
         "captcha"
     );
 }
+
+#[tokio::test]
+async fn an_admin_blocks_basic_through_the_basicauth_config_with_allowlists() {
+    let env = start(vec![with_pat("jira", Product::Jira)]).await;
+    let cfg_path = "/rest/basicauth/1.0/config";
+    let (code, v) = json(
+        env.admin(Method::GET, "jira", cfg_path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(v["block-requests"], false);
+    let (code, v) = json(
+        bearer(&env, Method::PUT, "jira", cfg_path)
+            .json(&json!({"block-requests": true, "allowed-users": ["user"],
+                          "allowed-paths": ["rest/applinks/1.0/manifest"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["block-requests"], true);
+    let info = "/rest/applinks/1.0/authenticationinfo";
+    let r = env.admin(Method::GET, "jira", info).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    // Allowed user, allowed path.
+    let r = env
+        .req(Method::GET, "jira", info)
+        .basic_auth("user", Some("user"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "user passes the block, then fails the admin check"
+    );
+    let r = env
+        .admin(Method::GET, "jira", "/rest/applinks/1.0/manifest")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Sysadmins only.
+    let r = env
+        .req(Method::GET, "jira", cfg_path)
+        .basic_auth("user", Some("user"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let (_, s) = json(
+        env.control(Method::GET, "jira", "/settings")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s["basic_auth"], false);
+    assert_eq!(s["basic_auth_allowed_users"], json!(["user"]));
+}
