@@ -327,3 +327,44 @@ async fn a_link_to_bitbucket_cloud_is_one_way() {
     );
     common::delete_namespace(&env.client, &env.ns).await;
 }
+
+/// A corrupted link (an id registered without its properties, left by a failed delete) blocks
+/// the create: the condition names it and how it goes; once removed, the link is made.
+#[tokio::test]
+async fn a_corrupted_link_is_named_and_the_link_made_once_it_is_gone() {
+    let env = env("corrupt").await;
+    let sim = Sim::start(
+        "control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n- {name: confluence, product: confluence, key_bits: 1024}\n",
+    );
+    let conf_id = sim.app("confluence").id.clone();
+    sim.control(
+        "jira",
+        reqwest::Method::POST,
+        &format!("links/{conf_id}/corrupt"),
+        None,
+    )
+    .await;
+    let _op = Operator::start(&env.ns, &[]);
+    for (n, t) in [("jira", "jira"), ("confluence", "confluence")] {
+        e2e::apply(&env.ns, &e2e::instance_yaml(n, sim.app(n), t, true));
+    }
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "CorruptedLink").await;
+    let conds = link.status.unwrap().conditions;
+    let (_, _, msg) = e2e::condition(&conds, "Ready").unwrap();
+    assert!(msg.contains(&conf_id) && msg.contains("database"), "{msg}");
+    assert_eq!(
+        e2e::condition(&conds, "Stalled").map(|c| c.0),
+        Some("True".into())
+    );
+    // An administrator cleans the leftover up in the database.
+    sim.control(
+        "jira",
+        reqwest::Method::DELETE,
+        &format!("links/{conf_id}"),
+        None,
+    )
+    .await;
+    e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
+    common::delete_namespace(&env.client, &env.ns).await;
+}

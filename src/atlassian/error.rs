@@ -97,7 +97,7 @@ pub enum ApiError {
     AlreadyExists { url: String, id: String },
 
     #[error(
-        "{url} holds an unreadable (corrupted) application link with id {id}, left behind by an earlier failed delete: it is not listed, and a new link with that id cannot be created ({detail}). Remove it with DELETE {base}rest/applinks/3.0/applinks/{id} as an administrator (or delete it from the database), then the operator creates the link"
+        "{url} holds an unreadable (corrupted) application link with id {id}, left behind by an earlier failed delete: it is not listed, and a new link with that id cannot be created ({detail}). The REST API cannot remove it either: an administrator of {base} must delete the link's leftover properties (keys containing {id}) from the application's database, as Atlassian's knowledge base describes for 'type not installed' links; the operator then creates the link"
     )]
     CorruptedLink {
         url: String,

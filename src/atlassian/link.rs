@@ -539,7 +539,7 @@ mod tests {
         assert_eq!(err.reason(), "CorruptedLink");
         let text = err.to_string();
         assert!(text.contains(CONF_ID), "{text}");
-        assert!(text.contains("DELETE"), "{text}");
+        assert!(text.contains("database"), "{text}");
     }
 
     #[tokio::test]
