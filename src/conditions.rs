@@ -59,7 +59,9 @@ pub fn merge(
         .collect()
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// At most `max` bytes of `s` (cut at a character boundary, with an ellipsis): condition messages
+/// and event notes have size limits in Kubernetes.
+pub fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }

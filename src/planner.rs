@@ -7,7 +7,7 @@
 //! duplicate either). An existing end without a claim is never touched unless adoption is allowed.
 
 use crate::atlassian::{LinkOAuthConfig, LinkUpdate, NewLink, RemoteLink};
-use crate::crd::{AdoptionPolicy, DeletionPolicy};
+use crate::crd::{AdoptionPolicy, DeletionPolicy, same_url};
 
 /// Which end of the link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -150,10 +150,6 @@ fn ends(input: &Input) -> impl Iterator<Item = (End, &EndInput)> {
         .chain(input.target.iter().map(|t| (End::Target, t)))
 }
 
-fn same_url(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/')
-        .eq_ignore_ascii_case(b.trim_end_matches('/'))
-}
 
 /// Computes the plan. Creates and updates come first, then primary flags, then OAuth (which
 /// needs both ends), then allowlist rules.

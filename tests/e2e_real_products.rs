@@ -368,3 +368,45 @@ async fn a_corrupted_link_is_named_and_the_link_made_once_it_is_gone() {
     e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
     common::delete_namespace(&env.client, &env.ns).await;
 }
+
+/// The two causes of OAuth failures a client can see before a link breaks: a base URL the
+/// application does not know itself by, and a clock far off. Warnings, not failures.
+#[tokio::test]
+async fn base_url_and_clock_warnings() {
+    let env = env("warnings").await;
+    let sim = Sim::start("control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n");
+    sim.control(
+        "jira",
+        reqwest::Method::PATCH,
+        "faults",
+        Some(json!({"clock_skew_secs": 400, "configured_base_url": "https://jira.example.test"})),
+    )
+    .await;
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    let (inst, (_, _, msg)) =
+        e2e::wait_instance(&env.client, &env.ns, "jira", "BaseUrlMatches", |c| {
+            c.0 == "False" && c.1 == "BaseUrlMismatch"
+        })
+        .await;
+    assert!(
+        msg.contains("https://jira.example.test") && msg.contains("signature_invalid"),
+        "{msg}"
+    );
+    let conds = inst.status.unwrap().conditions;
+    let (clock, reason, msg) = e2e::condition(&conds, "ClockInSync").unwrap();
+    assert_eq!(
+        (clock.as_str(), reason.as_str()),
+        ("False", "ClockSkew"),
+        "{msg}"
+    );
+    assert_eq!(
+        e2e::condition(&conds, "Ready").map(|c| c.0),
+        Some("True".into()),
+        "warnings do not make the instance unusable"
+    );
+    common::delete_namespace(&env.client, &env.ns).await;
+}

@@ -45,8 +45,7 @@ impl AllowlistRule {
     /// Whether this rule's expression is `expression`; the products match domain rules
     /// ignoring case, so the comparison does too.
     pub fn names(&self, expression: &str) -> bool {
-        let trim = |s: &str| s.trim_end_matches('/').to_ascii_lowercase();
-        trim(&self.expression) == trim(expression)
+        crate::crd::same_url(&self.expression, expression)
     }
 
     /// An inbound rule for exactly this domain.

@@ -2,6 +2,8 @@
 //! (docs/protocol.md, Links).
 
 use serde::{Deserialize, Serialize};
+
+use crate::crd::same_url;
 use serde_json::Value;
 
 use super::client::{AtlassianClient, Call};
@@ -386,10 +388,6 @@ fn is_type_not_installed(message: &str) -> bool {
     m.contains("type.not.installed") || m.contains("not installed")
 }
 
-fn same_url(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/')
-        .eq_ignore_ascii_case(b.trim_end_matches('/'))
-}
 
 fn last_path_segment(href: &str) -> Option<String> {
     let path = href.split(['?', '#']).next()?;

@@ -44,6 +44,12 @@ pub struct Settings {
 /// Backoff of a failing object: from this, doubling, up to [`BACKOFF_MAX`].
 pub const BACKOFF_INITIAL: Duration = Duration::from_secs(2);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// Events' notes are limited to 1 kB by the API server.
+const EVENT_NOTE_MAX_BYTES: usize = 1000;
+/// Requeue after a Kubernetes write conflict (read again, almost at once) and after any other
+/// Kubernetes API error.
+const CONFLICT_REQUEUE: Duration = Duration::from_millis(200);
+const KUBE_ERROR_REQUEUE: Duration = Duration::from_secs(5);
 /// Buffer of the shared ApplicationInstance stream, per subscriber.
 const SHARED_STREAM_BUFFER: usize = 256;
 
@@ -76,7 +82,7 @@ impl Context {
         let ev = Event {
             type_,
             reason: reason.to_string(),
-            note: Some(note.chars().take(1000).collect()),
+            note: Some(crate::conditions::truncate(note, EVENT_NOTE_MAX_BYTES)),
             action: action.to_string(),
             secondary: None,
         };
@@ -102,9 +108,9 @@ where
 fn kube_error_requeue(err: &crate::errors::Error) -> kube::runtime::controller::Action {
     let conflict = matches!(err, crate::errors::Error::Kube(kube::Error::Api(s)) if s.code == 409);
     kube::runtime::controller::Action::requeue(if conflict {
-        Duration::from_millis(200)
+        CONFLICT_REQUEUE
     } else {
-        Duration::from_secs(5)
+        KUBE_ERROR_REQUEUE
     })
 }
 

@@ -19,7 +19,7 @@ pub use link::{
     Authentication, DeletionPolicy, EndAuth, EndHealth, EndStatus, LinkMode, LinkSource,
     LinkTarget,
 };
-pub use url::BaseUrl;
+pub use url::{BaseUrl, same_url};
 
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 

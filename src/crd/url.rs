@@ -45,6 +45,13 @@ impl BaseUrl {
     }
 }
 
+/// Whether two URLs name the same place as Atlassian applications compare them: trailing
+/// slashes ignored, case ignored. The one URL comparison of the operator.
+pub fn same_url(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/')
+        .eq_ignore_ascii_case(b.trim_end_matches('/'))
+}
+
 impl std::fmt::Display for BaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

@@ -209,9 +209,8 @@ pub(super) fn instance_status(
 }
 
 fn base_url_condition(url: &str, manifest_url: Option<&str>) -> Cond {
-    let norm = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
     match manifest_url {
-        Some(m) if norm(m) != norm(url) => Cond::new(
+        Some(m) if !crate::crd::same_url(m, url) => Cond::new(
             BASE_URL_MATCHES,
             false,
             BASE_URL_MISMATCH,
