@@ -3,9 +3,13 @@
 
 mod backoff;
 mod finalizer;
+#[cfg(test)]
+mod fixtures;
 mod instance;
 mod link;
 mod outcome;
+#[cfg(test)]
+mod reconcile_tests;
 mod relations;
 mod status_patch;
 

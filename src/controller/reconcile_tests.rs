@@ -1,0 +1,299 @@
+//! Reconcile passes of both controllers against the mock API server ([`super::fixtures`]): the
+//! paths the end-to-end tests reach only slowly. Each test checks the requests in order (method,
+//! path, the relevant parts of the body) and what the pass returned.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::controller::Action;
+use serde_json::{Value, json};
+
+use super::Context;
+use super::fixtures::*;
+use super::{BACKOFF_INITIAL, BACKOFF_MAX, CLAIM_SOURCE, CLAIM_TARGET, LINK_FINALIZER};
+use super::{IN_USE_FINALIZER, backoff, instance, link};
+use crate::crd::ApplicationLink;
+
+const LINK: &str = "/apis/applinks.io/v1alpha1/namespaces/apps/applicationlinks/jira-confluence";
+
+fn link_status_path() -> String {
+    format!("{LINK}/status")
+}
+
+/// The requeue the first failure of the link gets (the backoff's jitter is derived from the key).
+fn first_backoff() -> Duration {
+    backoff::Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX).failed("link/apps/jira-confluence", None)
+}
+
+fn condition<'a>(status_patch: &'a Value, type_: &str) -> &'a Value {
+    status_patch["status"]["conditions"]
+        .as_array()
+        .expect("conditions in the status patch")
+        .iter()
+        .find(|c| c["type"] == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition in {status_patch}"))
+}
+
+/// The mock API server's answers for a link pass: PATCHes of the link and its status are
+/// applied to `obj`, events are created, everything else is unexpected.
+fn link_server(obj: ApplicationLink) -> impl FnMut(&Seen) -> Reply + Send + 'static {
+    move |req| match (req.method.as_str(), req.path.as_str()) {
+        ("PATCH", p) if p == LINK || p == link_status_path() => {
+            if req.content_type == "application/json-patch+json" {
+                json_patched(&obj, &req.body)
+            } else {
+                ok(merged(&obj, &req.body))
+            }
+        }
+        ("POST", EVENTS) => event_created(req),
+        ("GET", p) if p.starts_with(SECRETS) => {
+            ok(admin_secret(p.rsplit('/').next().unwrap_or_default()))
+        }
+        _ => unexpected(),
+    }
+}
+
+/// A new link whose source instance does not exist: the finalizer is added first (guarded by
+/// the resourceVersion it was read at), and the same pass goes on to report the missing
+/// instance: Stalled, one Warning event, status written, requeue with backoff.
+#[tokio::test]
+async fn new_link_gets_the_finalizer_then_reports_the_missing_instance() {
+    let obj = link(json!({}));
+    let (client, api) = mock_api(link_server(obj.clone()));
+    let ctx = Context::for_tests(client, settings(), store_of([]), store_of([]));
+
+    let action = link::reconcile(Arc::new(obj), ctx.clone())
+        .await
+        .expect("the pass reports the error in status");
+    let seen = api.finish(ctx).await;
+
+    assert_eq!(
+        routes(&seen),
+        vec![
+            route("PATCH", LINK),
+            route("POST", EVENTS),
+            route("PATCH", link_status_path()),
+        ]
+    );
+    let finalizer = &seen[0];
+    assert_eq!(finalizer.content_type, "application/merge-patch+json");
+    assert_eq!(
+        finalizer.body,
+        json!({"metadata": {"finalizers": [LINK_FINALIZER], "resourceVersion": "100"}})
+    );
+    let event = &seen[1].body;
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["reason"], "InstanceNotFound");
+    assert_eq!(event["regarding"]["name"], "jira-confluence");
+    let status = &seen[2].body;
+    assert_eq!(status["status"]["observedGeneration"], 1);
+    let ready = condition(status, "Ready");
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "InstanceNotFound");
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("jira"),
+        "{ready}"
+    );
+    assert_eq!(condition(status, "Stalled")["status"], "True");
+    assert_eq!(action, Action::requeue(first_backoff()));
+}
+
+/// The second pass over the same failure, with the object as the API server now holds it:
+/// nothing is written (the status equals what the pass computes, kstatus), no second event, and
+/// the backoff grows.
+#[tokio::test]
+async fn unchanged_status_is_not_written_again() {
+    let obj = link(json!({}));
+    let (client, api) = mock_api(link_server(obj.clone()));
+    let ctx = Context::for_tests(client, settings(), store_of([]), store_of([]));
+    let first = link::reconcile(Arc::new(obj.clone()), ctx.clone())
+        .await
+        .expect("first pass");
+    let after_first = api.seen();
+    assert_eq!(after_first.len(), 3, "{:?}", routes(&after_first));
+    // The object with both of the first pass's patches applied, as the next watch event has it.
+    let stored = merged(&obj, &after_first[0].body);
+    let stored: ApplicationLink =
+        serde_json::from_value(merged(&stored, &after_first[2].body)).expect("the patched link");
+
+    let second = link::reconcile(Arc::new(stored), ctx.clone())
+        .await
+        .expect("second pass");
+    let seen = api.finish(ctx).await;
+
+    assert_eq!(routes(&seen), routes(&after_first), "nothing more was sent");
+    let doubled = {
+        let b = backoff::Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX);
+        b.failed("link/apps/jira-confluence", None);
+        b.failed("link/apps/jira-confluence", None)
+    };
+    assert_eq!(first, Action::requeue(first_backoff()));
+    assert_eq!(second, Action::requeue(doubled));
+}
+
+/// The finalizer PATCH meets a concurrent change (409): the pass ends with the error, nothing
+/// else is written, and the error policy retries shortly with a fresh read.
+#[tokio::test]
+async fn finalizer_conflict_is_retried_shortly() {
+    let obj = link(json!({}));
+    let (client, api) = mock_api(|req| {
+        if req.is("PATCH", LINK) {
+            failure(409, "Conflict")
+        } else {
+            unexpected()
+        }
+    });
+    let ctx = Context::for_tests(client, settings(), store_of([]), store_of([]));
+    let obj = Arc::new(obj);
+
+    let err = link::reconcile(obj.clone(), ctx.clone())
+        .await
+        .expect_err("a conflict ends the pass");
+    assert!(err.is_conflict(), "{err}");
+    let action = link::error_policy(obj, &err, ctx.clone());
+    let seen = api.finish(ctx).await;
+
+    assert_eq!(routes(&seen), vec![route("PATCH", LINK)]);
+    assert_eq!(action, Action::requeue(Duration::from_millis(200)));
+}
+
+/// Deleting with `deletionPolicy: Orphan`: the finalizer is removed with a JSON patch that tests
+/// the entry it removes (another controller's finalizer before it stays), an Orphaned event is
+/// published, and neither application nor Secret is touched, though both instances are there.
+#[tokio::test]
+async fn orphan_deletion_removes_the_finalizer_without_remote_calls() {
+    let url = closed_port_url();
+    let mut extra = deleting(&["example.com/other", LINK_FINALIZER]);
+    json_patch::merge(
+        &mut extra,
+        &json!({
+            "metadata": {"annotations": {CLAIM_SOURCE: "confluence-id", CLAIM_TARGET: "jira-id"}},
+            "spec": {"deletionPolicy": "Orphan"},
+        }),
+    );
+    let obj = link(extra);
+    let (client, api) = mock_api(link_server(obj.clone()));
+    let instances = store_of([
+        instance("jira", "jira", &url, json!({})),
+        instance("confluence", "confluence", &url, json!({})),
+    ]);
+    let ctx = Context::for_tests(client, settings(), instances, store_of([]));
+
+    let action = link::reconcile(Arc::new(obj), ctx.clone())
+        .await
+        .expect("orphaned");
+    let seen = api.finish(ctx).await;
+
+    assert_eq!(
+        routes(&seen),
+        vec![route("PATCH", LINK), route("POST", EVENTS)]
+    );
+    assert_eq!(seen[0].content_type, "application/json-patch+json");
+    assert_eq!(
+        seen[0].body,
+        json!([
+            {"op": "test", "path": "/metadata/finalizers/1", "value": LINK_FINALIZER},
+            {"op": "remove", "path": "/metadata/finalizers/1"},
+        ])
+    );
+    assert_eq!(seen[1].body["type"], "Normal");
+    assert_eq!(seen[1].body["reason"], "Orphaned");
+    assert_eq!(action, Action::await_change());
+}
+
+/// Deleting with the default policy while both applications refuse connections: the ends
+/// cannot be deleted, so the finalizer stays and the status says how to let the resource go.
+/// Time is paused: the application client's retry pauses pass at once.
+#[tokio::test(start_paused = true)]
+async fn unreachable_applications_block_the_deletion() {
+    let url = closed_port_url();
+    let mut extra = deleting(&[LINK_FINALIZER]);
+    json_patch::merge(
+        &mut extra,
+        &json!({"metadata": {"annotations": {CLAIM_SOURCE: "confluence-id", CLAIM_TARGET: "jira-id"}}}),
+    );
+    let obj = link(extra);
+    let (client, api) = mock_api(link_server(obj.clone()));
+    let instances = store_of([
+        instance("jira", "jira", &url, json!({})),
+        instance("confluence", "confluence", &url, json!({})),
+    ]);
+    let ctx = Context::for_tests(client, settings(), instances, store_of([]));
+
+    let action = link::reconcile(Arc::new(obj), ctx.clone())
+        .await
+        .expect("the pass reports the blocked deletion in status");
+    let seen = api.finish(ctx).await;
+
+    assert_eq!(
+        routes(&seen),
+        vec![
+            route("GET", format!("{SECRETS}/jira-admin")),
+            route("GET", format!("{SECRETS}/confluence-admin")),
+            route("POST", EVENTS),
+            route("PATCH", link_status_path()),
+        ],
+        "no finalizer removal"
+    );
+    assert_eq!(seen[2].body["type"], "Warning");
+    assert_eq!(seen[2].body["reason"], "DeletionBlocked");
+    assert_eq!(seen[2].body["action"], "Delete");
+    let ready = condition(&seen[3].body, "Ready");
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "DeletionBlocked");
+    let message = ready["message"].as_str().unwrap_or_default();
+    assert!(message.contains("deletionPolicy: Orphan"), "{message}");
+    assert!(message.contains(&url), "names the application: {message}");
+    assert_eq!(action, Action::requeue(first_backoff()));
+}
+
+/// An instance being deleted keeps its finalizer while a link in its namespace names it (links
+/// of the same name elsewhere do not count), and loses it once none does.
+#[tokio::test]
+async fn instance_finalizer_stays_while_a_link_names_it() {
+    let jira = format!("{INSTANCES}/jira");
+    let obj = instance(
+        "jira",
+        "jira",
+        "https://jira.example.com",
+        deleting(&[IN_USE_FINALIZER]),
+    );
+    let elsewhere = link(json!({"metadata": {"namespace": "other"}}));
+
+    // A link names it: nothing is written, the cache is looked at again shortly.
+    let (client, api) = mock_api(|_| unexpected());
+    let links = store_of([link(json!({})), elsewhere.clone()]);
+    let ctx = Context::for_tests(client, settings(), store_of([]), links);
+    let action = instance::reconcile(Arc::new(obj.clone()), ctx.clone())
+        .await
+        .expect("in use");
+    assert!(api.finish(ctx).await.is_empty());
+    assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+
+    // No link names it any more: the finalizer goes.
+    let (removed, path) = (obj.clone(), jira.clone());
+    let (client, api) = mock_api(move |req| {
+        if req.is("PATCH", &path) {
+            json_patched(&removed, &req.body)
+        } else {
+            unexpected()
+        }
+    });
+    let ctx = Context::for_tests(client, settings(), store_of([]), store_of([elsewhere]));
+    let action = instance::reconcile(Arc::new(obj), ctx.clone())
+        .await
+        .expect("released");
+    let seen = api.finish(ctx).await;
+    assert_eq!(routes(&seen), vec![route("PATCH", jira)]);
+    assert_eq!(
+        seen[0].body,
+        json!([
+            {"op": "test", "path": "/metadata/finalizers/0", "value": IN_USE_FINALIZER},
+            {"op": "remove", "path": "/metadata/finalizers/0"},
+        ])
+    );
+    assert_eq!(action, Action::await_change());
+}
