@@ -150,7 +150,6 @@ fn ends(input: &Input) -> impl Iterator<Item = (End, &EndInput)> {
         .chain(input.target.iter().map(|t| (End::Target, t)))
 }
 
-
 /// Computes the plan. Creates and updates come first, then primary flags, then OAuth (which
 /// needs both ends), then allowlist rules.
 pub fn plan(input: &Input) -> Plan {

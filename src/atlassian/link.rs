@@ -388,7 +388,6 @@ fn is_type_not_installed(message: &str) -> bool {
     m.contains("type.not.installed") || m.contains("not installed")
 }
 
-
 fn last_path_segment(href: &str) -> Option<String> {
     let path = href.split(['?', '#']).next()?;
     let seg = path.trim_end_matches('/').rsplit('/').next()?;

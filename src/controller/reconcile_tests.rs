@@ -263,14 +263,36 @@ async fn instance_finalizer_stays_while_a_link_names_it() {
     );
     let elsewhere = link(json!({"metadata": {"namespace": "other"}}));
 
-    // A link names it: nothing is written, the cache is looked at again shortly.
-    let (client, api) = mock_api(|_| unexpected());
+    // A link names it: the finalizer stays, a DeletionBlocked condition names the link (the
+    // only write), and the cache is looked at again shortly.
+    let (held, status_path) = (obj.clone(), format!("{jira}/status"));
+    let (client, api) = mock_api(move |req| {
+        if req.is("PATCH", &status_path) {
+            ok(merged(&held, &req.body))
+        } else {
+            unexpected()
+        }
+    });
     let links = store_of([link(json!({})), elsewhere.clone()]);
     let ctx = Context::for_tests(client, settings(), store_of([]), links);
     let action = instance::reconcile(Arc::new(obj.clone()), ctx.clone())
         .await
         .expect("in use");
-    assert!(api.finish(ctx).await.is_empty());
+    let seen = api.finish(ctx).await;
+    assert_eq!(
+        routes(&seen),
+        vec![route("PATCH", format!("{jira}/status"))]
+    );
+    let blocked = condition(&seen[0].body, "DeletionBlocked");
+    assert_eq!(blocked["status"], "True");
+    assert_eq!(blocked["reason"], "InUse");
+    assert!(
+        blocked["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("used by jira-confluence."),
+        "{blocked}"
+    );
     assert_eq!(action, Action::requeue(Duration::from_secs(2)));
 
     // No link names it any more: the finalizer goes.

@@ -166,15 +166,6 @@ async fn guard_finalizer(
     if !has {
         return Ok(Some(Action::await_change()));
     }
-    let claimed = [CLAIM_SOURCE, CLAIM_TARGET]
-        .iter()
-        .any(|k| obj.annotations().contains_key(*k));
-    if !claimed {
-        // Claims are written before any create: without one, nothing was ever made, so there is
-        // nothing to delete (and no application needs to be reachable for the deletion).
-        finalizer::remove(api, obj, FINALIZER).await?;
-        return Ok(Some(Action::await_change()));
-    }
     if obj.spec.deletion_policy == DeletionPolicy::Orphan {
         // The way out of a blocked deletion: no remote call at all.
         finalizer::remove(api, obj, FINALIZER).await?;
@@ -186,6 +177,15 @@ async fn guard_finalizer(
             "Delete",
         )
         .await;
+        return Ok(Some(Action::await_change()));
+    }
+    let claimed = [CLAIM_SOURCE, CLAIM_TARGET]
+        .iter()
+        .any(|k| obj.annotations().contains_key(*k));
+    if !claimed {
+        // Claims are written before any create: without one, nothing was ever made, so there is
+        // nothing to delete (and no application needs to be reachable for the deletion).
+        finalizer::remove(api, obj, FINALIZER).await?;
         return Ok(Some(Action::await_change()));
     }
     Ok(None)
