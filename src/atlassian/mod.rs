@@ -60,6 +60,7 @@ pub use link::{LinkUpdate, NewLink, RemoteLink};
 pub use oauth::{LinkOAuthConfig, OAuthConfig, OAuthLevel};
 #[cfg(test)]
 pub use retry::RetryPolicy;
+pub use retry::exponential;
 #[cfg(test)]
 pub use status::{ErrorCategory, StatusError};
 pub use status::{LinkStatus, StatusErrorType};

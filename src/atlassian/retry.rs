@@ -43,11 +43,7 @@ impl RetryPolicy {
     /// Backoff before attempt `attempt + 1` (`attempt` counts from 1): exponential, capped,
     /// with "equal jitter" (half fixed, half random) so many reconcilers do not retry in step.
     pub(crate) fn backoff(&self, attempt: u32) -> Duration {
-        let exp = attempt.saturating_sub(1).min(20);
-        let base = self
-            .initial_backoff
-            .saturating_mul(1u32 << exp)
-            .min(self.max_backoff);
+        let base = exponential(self.initial_backoff, self.max_backoff, attempt);
         let half = base / 2;
         half + jitter(half)
     }
@@ -68,6 +64,15 @@ impl RetryPolicy {
 }
 
 /// Uniform-ish random duration in `[0, max]`; std's randomly keyed hasher is enough here.
+/// `initial` doubled for each failure after the first (`failures` counts from 1), capped at
+/// `max`: the one exponential backoff of the operator (requests here, reconciles in
+/// `controller/backoff.rs`; each adds its own jitter).
+pub fn exponential(initial: Duration, max: Duration, failures: u32) -> Duration {
+    initial
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(20))
+        .min(max)
+}
+
 fn jitter(max: Duration) -> Duration {
     let nanos = max.as_nanos() as u64;
     if nanos == 0 {

@@ -25,10 +25,7 @@ impl Backoff {
         let mut f = self.failures.lock().expect("backoff lock");
         let n = f.entry(key.to_string()).or_insert(0);
         *n = n.saturating_add(1);
-        let exp = self
-            .base
-            .saturating_mul(1u32 << (*n - 1).min(16))
-            .min(self.max);
+        let exp = crate::atlassian::exponential(self.base, self.max, *n);
         // Up to 10% jitter, derived from the key and count, so objects failing together spread out.
         let jitter_ms = (exp.as_millis() as u64 / 10).max(1);
         let seed = key

@@ -67,12 +67,13 @@ fn link_rule(l: &Link, restrictiveness: &str) -> AllowRule {
 
 fn all_rules(app: &App) -> Vec<AllowRule> {
     let st = app.state.lock().expect("state");
-    let mut rules: Vec<AllowRule> =
-        st.p.links
-            .values()
-            .map(|l| link_rule(l, &st.p.allowlist.restrictiveness))
-            .collect();
-    rules.extend(st.p.allowlist.rules.iter().cloned());
+    let mut rules: Vec<AllowRule> = st
+        .persisted
+        .links
+        .values()
+        .map(|l| link_rule(l, &st.persisted.allowlist.restrictiveness))
+        .collect();
+    rules.extend(st.persisted.allowlist.rules.iter().cloned());
     rules.sort_by_key(|r| r.id);
     rules
 }
@@ -147,7 +148,7 @@ pub async fn create(State(app): State<Arc<App>>, caller: Caller, body: Bytes) ->
         authentication_required: !b.allow_anonymous_user.unwrap_or(false),
         icon_url: b.icon_url,
     };
-    st.p.allowlist.rules.push(rule.clone());
+    st.persisted.allowlist.rules.push(rule.clone());
     Ok(json_response(StatusCode::OK, &rule_json(&rule)))
 }
 
@@ -165,7 +166,7 @@ pub async fn update(
         ))
     })?;
     let mut st = app.state.lock().expect("state");
-    let Some(rule) = st.p.allowlist.rules.iter_mut().find(|r| r.id == id) else {
+    let Some(rule) = st.persisted.allowlist.rules.iter_mut().find(|r| r.id == id) else {
         return Err(ApiError::raw(json_response(
             StatusCode::BAD_REQUEST,
             &json!({"message": format!("No whitelist rule with id {id}")}),
@@ -199,7 +200,7 @@ pub async fn delete(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<
     app.state
         .lock()
         .expect("state")
-        .p
+        .persisted
         .allowlist
         .rules
         .retain(|r| r.id != id);
@@ -208,7 +209,7 @@ pub async fn delete(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<
 
 async fn set_enabled(app: &App, caller: &Caller, on: bool) -> ApiResult {
     require_admin(caller)?;
-    app.state.lock().expect("state").p.allowlist.enabled = on;
+    app.state.lock().expect("state").persisted.allowlist.enabled = on;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -226,7 +227,7 @@ pub async fn get_settings(State(app): State<Arc<App>>, caller: Caller) -> ApiRes
         .state
         .lock()
         .expect("state")
-        .p
+        .persisted
         .allowlist
         .restrictiveness
         .clone();
@@ -257,7 +258,12 @@ pub async fn put_settings(State(app): State<Arc<App>>, caller: Caller, body: Byt
             &json!({"message": format!("Invalid restrictiveness {r}")}),
         )));
     }
-    app.state.lock().expect("state").p.allowlist.restrictiveness = r.clone();
+    app.state
+        .lock()
+        .expect("state")
+        .persisted
+        .allowlist
+        .restrictiveness = r.clone();
     Ok(json_response(
         StatusCode::OK,
         &json!({"applicationLinkRestrictiveness": r}),
@@ -303,7 +309,7 @@ pub struct CheckQuery {
 pub async fn check(State(app): State<Arc<App>>, Query(q): Query<CheckQuery>) -> ApiResult {
     let url = q.url.unwrap_or_default();
     let st = app.state.lock().expect("state");
-    let al = &st.p.allowlist;
+    let al = &st.persisted.allowlist;
     if !al.enabled {
         return Ok(json_response(
             StatusCode::OK,
@@ -321,7 +327,7 @@ pub async fn check(State(app): State<Arc<App>>, Query(q): Query<CheckQuery>) -> 
         }
     }
     if al.restrictiveness != "DENY" {
-        for l in st.p.links.values() {
+        for l in st.persisted.links.values() {
             let r = link_rule(l, &al.restrictiveness);
             if matches(&r, &url, Some(&l.rpc_url)) {
                 with_auth = true;

@@ -140,7 +140,7 @@ impl App {
     /// the simulator keeps serving from memory.
     pub fn persist(&self) {
         let Some(dir) = &self.state_dir else { return };
-        let snapshot = self.state.lock().expect("state").p.clone();
+        let snapshot = self.state.lock().expect("state").persisted.clone();
         let path = state_file(dir, self.name());
         let tmp = path.with_extension("json.tmp");
         let res = serde_json::to_vec_pretty(&snapshot)

@@ -82,7 +82,7 @@ pub async fn v3_list(
         .state
         .lock()
         .expect("state")
-        .p
+        .persisted
         .links
         .values()
         .cloned()
@@ -169,7 +169,7 @@ pub async fn v3_put(
         }
     }
     let mut st = app.state.lock().expect("state");
-    for other in st.p.links.values().filter(|o| o.id != l.id) {
+    for other in st.persisted.links.values().filter(|o| o.id != l.id) {
         if b.name.as_deref() == Some(other.name.as_str()) {
             return Err(invalid(
                 "name",
@@ -207,7 +207,7 @@ pub async fn v3_put(
             ));
         }
     }
-    let link = st.p.links.get_mut(&l.id).expect("found above");
+    let link = st.persisted.links.get_mut(&l.id).expect("found above");
     if let Some(n) = b.name {
         link.name = n;
     }

@@ -281,7 +281,7 @@ fn resolve_oauth(
     let mut st = app.state.lock().expect("state");
     let consumer = key_param
         .as_deref()
-        .and_then(|k| st.p.consumers.get(k))
+        .and_then(|k| st.persisted.consumers.get(k))
         .cloned();
     let public = consumer
         .as_ref()

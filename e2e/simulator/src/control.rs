@@ -67,13 +67,14 @@ async fn state(State(app): State<Arc<App>>) -> Response {
     let (links, corrupted, consumers, allowlist) = {
         let st = app.state.lock().expect("state");
         (
-            st.p.links
+            st.persisted
+                .links
                 .values()
                 .map(|l| link_view(&st, l))
                 .collect::<Vec<_>>(),
-            json!(st.p.corrupted),
-            json!(st.p.consumers.values().collect::<Vec<_>>()),
-            json!(st.p.allowlist),
+            json!(st.persisted.corrupted),
+            json!(st.persisted.consumers.values().collect::<Vec<_>>()),
+            json!(st.persisted.allowlist),
         )
     };
     info["listening"] = json!(app.is_listening().await);
@@ -89,7 +90,12 @@ async fn state(State(app): State<Arc<App>>) -> Response {
 
 async fn links(State(app): State<Arc<App>>) -> Response {
     let st = app.state.lock().expect("state");
-    let list: Vec<Value> = st.p.links.values().map(|l| link_view(&st, l)).collect();
+    let list: Vec<Value> = st
+        .persisted
+        .links
+        .values()
+        .map(|l| link_view(&st, l))
+        .collect();
     json_response(StatusCode::OK, &json!(list))
 }
 
@@ -106,7 +112,7 @@ async fn patch_link(
         Err(e) => return bad(e),
     };
     let mut st = app.state.lock().expect("state");
-    let Some(link) = st.p.links.get(&id) else {
+    let Some(link) = st.persisted.links.get(&id) else {
         return json_response(
             StatusCode::NOT_FOUND,
             &json!({"error": format!("no link {id}")}),
@@ -123,7 +129,7 @@ async fn patch_link(
     }
     match serde_json::from_value::<crate::state::Link>(current) {
         Ok(l) => {
-            st.p.links.insert(id, l.clone());
+            st.persisted.links.insert(id, l.clone());
             drop(st);
             app.persist();
             json_response(StatusCode::OK, &json!(l))
@@ -166,7 +172,7 @@ async fn create_link(State(app): State<Arc<App>>, body: Bytes) -> Response {
     link.system = n.system;
     {
         let mut st = app.state.lock().expect("state");
-        if st.p.links.contains_key(&id) || st.p.corrupted.contains(&id) {
+        if st.persisted.links.contains_key(&id) || st.persisted.corrupted.contains(&id) {
             return json_response(
                 StatusCode::CONFLICT,
                 &json!({"error": format!("id {id} is taken")}),
@@ -200,7 +206,7 @@ async fn delete_link(
 ) -> Response {
     let removed = {
         let mut st = app.state.lock().expect("state");
-        st.remove_link(&id).is_some() | st.p.corrupted.remove(&id)
+        st.remove_link(&id).is_some() | st.persisted.corrupted.remove(&id)
     };
     app.persist();
     match removed {
@@ -221,7 +227,7 @@ async fn corrupt_link(
     let had_link = {
         let mut st = app.state.lock().expect("state");
         let had = st.remove_link(&id).is_some();
-        st.p.corrupted.insert(id);
+        st.persisted.corrupted.insert(id);
         had
     };
     app.persist();
@@ -449,7 +455,7 @@ async fn reset(State(app): State<Arc<App>>) -> Response {
     *app.access.lock().expect("access") = crate::access::AccessState::default();
     {
         let mut st = app.state.lock().expect("state");
-        st.p = Persisted::default();
+        st.persisted = Persisted::default();
         st.request_tokens.clear();
         st.access_tokens.clear();
     }

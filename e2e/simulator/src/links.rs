@@ -189,7 +189,11 @@ fn apply_update(
         ));
     }
     if let Some(name) = &e.name
-        && st.p.links.values().any(|l| l.id != *id && &l.name == name)
+        && st
+            .persisted
+            .links
+            .values()
+            .any(|l| l.id != *id && &l.name == name)
     {
         return Err(ApiError::list_field(
             fmt,
@@ -198,7 +202,7 @@ fn apply_update(
             "name",
         ));
     }
-    let l = st.p.links.get_mut(id).expect("checked above");
+    let l = st.persisted.links.get_mut(id).expect("checked above");
     if let Some(n) = &e.name {
         l.name = n.clone();
     }
@@ -277,7 +281,7 @@ pub async fn list(
         .state
         .lock()
         .expect("state")
-        .p
+        .persisted
         .links
         .values()
         .cloned()
@@ -320,7 +324,7 @@ pub async fn list_type(
         .state
         .lock()
         .expect("state")
-        .p
+        .persisted
         .links
         .values()
         .filter(|l| l.type_id == t)
@@ -341,7 +345,7 @@ pub async fn get_primary(
         .state
         .lock()
         .expect("state")
-        .p
+        .persisted
         .links
         .values()
         .find(|l| l.type_id == t && l.primary)

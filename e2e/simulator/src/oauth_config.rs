@@ -177,7 +177,7 @@ pub async fn put_consumer(
             .clone()
             .ok_or_else(|| ApiError::list_field(fmt, 400, "key is required", "key"))?;
         let mut st = app.state.lock().expect("state");
-        if let Some(link) = st.p.links.get_mut(&l.id) {
+        if let Some(link) = st.persisted.links.get_mut(&l.id) {
             link.outgoing_hmac = Some(OutgoingHmacConsumer {
                 key,
                 name: b.name.clone().unwrap_or_default(),

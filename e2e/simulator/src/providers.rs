@@ -91,10 +91,11 @@ pub async fn providers_put(
     }
     let uid = parse_id(&id).ok_or_else(|| not_found(fmt, &id))?;
     let mut st = app.state.lock().expect("state");
-    let link =
-        st.p.links
-            .get_mut(&uid)
-            .ok_or_else(|| not_found(fmt, &id))?;
+    let link = st
+        .persisted
+        .links
+        .get_mut(&uid)
+        .ok_or_else(|| not_found(fmt, &id))?;
     link.outgoing.insert(class, b.config);
     drop(st);
     let mut env = StatusEnv::new(201);

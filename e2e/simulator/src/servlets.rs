@@ -83,7 +83,7 @@ async fn verify_servlet(app: &App, req: Request) -> Result<Signed, Problem> {
     let mut st = app.state.lock().expect("state");
     let public = key
         .as_deref()
-        .and_then(|k| st.p.consumers.get(k))
+        .and_then(|k| st.persisted.consumers.get(k))
         .and_then(|c| c.public_key.as_deref())
         .and_then(|pk| crate::keys::parse_public_key(pk).ok());
     oauth::verify(

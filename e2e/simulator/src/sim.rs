@@ -134,7 +134,7 @@ async fn prepare(
     if let Some(dir) = &state_dir
         && let Some(p) = App::load_persisted(dir, &cfg.name)
     {
-        state.p = p;
+        state.persisted = p;
         state.migrate_legacy_consumers();
     }
     let client = build_client(roots, Duration::from_millis(cfg.peer_timeout_ms));

@@ -163,7 +163,8 @@ pub struct AccessToken {
 
 #[derive(Debug, Default)]
 pub struct AppState {
-    pub p: Persisted,
+    /// What survives a restart (with --state-dir).
+    pub persisted: Persisted,
     pub request_tokens: HashMap<String, RequestToken>,
     pub access_tokens: HashMap<String, AccessToken>,
     pub nonces: NonceStore,
@@ -171,19 +172,19 @@ pub struct AppState {
 
 impl AppState {
     pub fn next_id(&mut self) -> u64 {
-        self.p.next_id += 1;
-        self.p.next_id
+        self.persisted.next_id += 1;
+        self.persisted.next_id
     }
 
     pub fn link(&self, id: &Uuid) -> Option<&Link> {
-        self.p.links.get(id)
+        self.persisted.links.get(id)
     }
 
     /// The consumer a link records, if the store still holds it.
     pub fn consumer_of(&self, link: &Link) -> Option<&Consumer> {
         link.incoming_key
             .as_deref()
-            .and_then(|k| self.p.consumers.get(k))
+            .and_then(|k| self.persisted.consumers.get(k))
     }
 
     pub fn incoming_level(&self, link: &Link) -> Level {
@@ -202,8 +203,8 @@ impl AppState {
     /// Stores a consumer (replacing one with the same key) and records its key on the link.
     pub fn add_consumer(&mut self, id: &Uuid, consumer: Consumer) {
         let key = consumer.key.clone();
-        self.p.consumers.insert(key.clone(), consumer);
-        if let Some(l) = self.p.links.get_mut(id) {
+        self.persisted.consumers.insert(key.clone(), consumer);
+        if let Some(l) = self.persisted.links.get_mut(id) {
             l.incoming_key = Some(key);
         }
     }
@@ -211,10 +212,15 @@ impl AppState {
     /// Removes the link's consumer and its tokens from the store: every link recording the same
     /// key loses its incoming OAuth too (§1.4).
     pub fn remove_consumer(&mut self, id: &Uuid) {
-        let Some(key) = self.p.links.get_mut(id).and_then(|l| l.incoming_key.take()) else {
+        let Some(key) = self
+            .persisted
+            .links
+            .get_mut(id)
+            .and_then(|l| l.incoming_key.take())
+        else {
             return;
         };
-        self.p.consumers.remove(&key);
+        self.persisted.consumers.remove(&key);
         self.access_tokens.retain(|_, t| t.consumer_key != key);
         self.request_tokens.retain(|_, t| t.consumer_key != key);
     }
@@ -225,8 +231,12 @@ impl AppState {
             self.remove_consumer(id);
             return;
         }
-        let key = self.p.links.get(id).and_then(|l| l.incoming_key.clone());
-        if let Some(c) = key.and_then(|k| self.p.consumers.get_mut(&k)) {
+        let key = self
+            .persisted
+            .links
+            .get(id)
+            .and_then(|l| l.incoming_key.clone());
+        if let Some(c) = key.and_then(|k| self.persisted.consumers.get_mut(&k)) {
             c.two_lo_allowed = level >= Level::Default;
             c.two_lo_impersonation_allowed = level == Level::Impersonation;
         }
@@ -234,19 +244,19 @@ impl AppState {
 
     /// Moves consumers of an old state file into the store.
     pub fn migrate_legacy_consumers(&mut self) {
-        for l in self.p.links.values_mut() {
+        for l in self.persisted.links.values_mut() {
             if let Some(c) = l.incoming.take() {
                 l.incoming_key = Some(c.key.clone());
-                self.p.consumers.entry(c.key.clone()).or_insert(c);
+                self.persisted.consumers.entry(c.key.clone()).or_insert(c);
             }
         }
     }
 
     /// Where an id stands: a readable link, an id without properties, or nothing.
     pub fn lookup(&self, id: &Uuid) -> Lookup {
-        if let Some(l) = self.p.links.get(id) {
+        if let Some(l) = self.persisted.links.get(id) {
             Lookup::Found(Box::new(l.clone()))
-        } else if self.p.corrupted.contains(id) {
+        } else if self.persisted.corrupted.contains(id) {
             Lookup::Corrupted
         } else {
             Lookup::Missing
@@ -255,7 +265,12 @@ impl AppState {
 
     /// Adds a link, making it primary when it is the first of its type (§1.5).
     pub fn insert_link(&mut self, mut link: Link) {
-        if !self.p.links.values().any(|l| l.type_id == link.type_id) {
+        if !self
+            .persisted
+            .links
+            .values()
+            .any(|l| l.type_id == link.type_id)
+        {
             link.primary = true;
         }
         if link.allowlist_rule_id == 0 {
@@ -264,13 +279,13 @@ impl AppState {
         if link.primary {
             self.set_primary_flag(&link.type_id, link.id);
         }
-        self.p.links.insert(link.id, link);
+        self.persisted.links.insert(link.id, link);
     }
 
     /// A free name for a new link: the name itself, else "Name - 2", "Name - 3", … (§1.2). Like
     /// applinks, an existing " - n" suffix is kept (its regex strip is a literal replace).
     pub fn suitable_name(&self, name: &str) -> String {
-        let used = |n: &str| self.p.links.values().any(|l| l.name == n);
+        let used = |n: &str| self.persisted.links.values().any(|l| l.name == n);
         if !used(name) {
             return name.to_string();
         }
@@ -281,7 +296,7 @@ impl AppState {
     }
 
     pub fn set_primary_flag(&mut self, type_id: &str, id: Uuid) {
-        for l in self.p.links.values_mut() {
+        for l in self.persisted.links.values_mut() {
             if l.type_id == type_id {
                 l.primary = l.id == id;
             }
@@ -291,10 +306,10 @@ impl AppState {
     /// Removes a link with its consumer; another link of the type becomes primary (§1.5).
     pub fn remove_link(&mut self, id: &Uuid) -> Option<Link> {
         self.remove_consumer(id);
-        let removed = self.p.links.remove(id)?;
+        let removed = self.persisted.links.remove(id)?;
         if removed.primary
             && let Some(next) = self
-                .p
+                .persisted
                 .links
                 .values_mut()
                 .find(|l| l.type_id == removed.type_id)
@@ -424,14 +439,14 @@ mod tests {
             "allowlist": {"enabled": true, "rules": [], "restrictiveness": "ALLOW_AUTHENTICATED"},
             "nextId": 1}"#;
         let mut st = AppState {
-            p: serde_json::from_str(json).unwrap(),
+            persisted: serde_json::from_str(json).unwrap(),
             ..Default::default()
         };
         st.migrate_legacy_consumers();
-        let l = st.p.links.values().next().unwrap().clone();
+        let l = st.persisted.links.values().next().unwrap().clone();
         assert_eq!(l.incoming_key.as_deref(), Some("J:1"));
         assert_eq!(st.incoming_level(&l), Level::Default);
-        let out = serde_json::to_value(&st.p).unwrap();
+        let out = serde_json::to_value(&st.persisted).unwrap();
         assert!(
             out["links"]
                 .as_object()

@@ -535,10 +535,11 @@ pub async fn apply_oauth(app: &App, id: uuid::Uuid, pair: OAuthPair) -> Result<(
         None
     };
     let mut st = app.state.lock().expect("state");
-    let l =
-        st.p.links
-            .get_mut(&id)
-            .ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))?;
+    let l = st
+        .persisted
+        .links
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::v3(404, format!("No application link with id {id}")))?;
     l.set_outgoing_level(out);
     if let Some(c) = consumer {
         st.add_consumer(&id, c);

@@ -398,7 +398,8 @@ pub async fn list_with_auth(
     caller.require_admin(fmt)?;
     let (links, levels): (Vec<crate::state::Link>, Vec<Level>) = {
         let st = app.state.lock().expect("state");
-        st.p.links
+        st.persisted
+            .links
             .values()
             .map(|l| (l.clone(), st.incoming_level(l)))
             .unzip()
@@ -493,7 +494,7 @@ pub async fn relocate(
         Err(_) => new_url.clone(),
     };
     let mut st = app.state.lock().expect("state");
-    if let Some(l) = st.p.links.get_mut(&uid) {
+    if let Some(l) = st.persisted.links.get_mut(&uid) {
         l.rpc_url = new_url;
         l.display_url = display;
     }

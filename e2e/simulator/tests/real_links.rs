@@ -383,7 +383,11 @@ async fn links_to_the_same_peer_share_one_consumer() {
     {
         let wiki = env.app("wiki");
         let st = wiki.state.lock().unwrap();
-        assert_eq!(st.p.consumers.len(), 1, "one store entry per consumer key");
+        assert_eq!(
+            st.persisted.consumers.len(),
+            1,
+            "one store entry per consumer key"
+        );
     }
     assert_eq!(two_lo_from_jira(&env).await, 200);
     // Turning incoming off on one link removes the consumer for both.
@@ -459,7 +463,7 @@ async fn a_stored_consumer_is_reused_until_incoming_is_turned_off_and_on() {
         let wiki = env.app("wiki");
         let mut st = wiki.state.lock().unwrap();
         let key = env.app("jira").ident.consumer_key.clone();
-        st.p.consumers.get_mut(&key).unwrap().public_key =
+        st.persisted.consumers.get_mut(&key).unwrap().public_key =
             Some(env.app("other").ident.public_key_b64.clone());
     }
     let path = format!("/rest/applinks/3.0/status/{jira_id}/oauth");
