@@ -14,11 +14,12 @@
 # everything; two builds of one commit give the same digest (tests/e2e_helm.rs checks it).
 #
 # Push it with crane (built by e2e/build-node.sh):  crane push DIR REGISTRY/applink-operator:TAG
-# Env: IMAGE_REPOSITORY (default: the chart's image.repository), IMAGE_SOURCE (the source label),
-#      CARGO_TARGET_DIR, APPLINK_E2E_CACHE (where cargo-cyclonedx is installed).
+# Env: IMAGE_SRC (the source tree to build, default this repository: e.g. a `git worktree` of an
+#      earlier commit), IMAGE_REPOSITORY (default: the chart's image.repository), IMAGE_SOURCE (the
+#      source label), CARGO_TARGET_DIR, APPLINK_E2E_CACHE (where cargo-cyclonedx is installed).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
+repo=$(cd "${IMAGE_SRC:-$here/..}" && pwd)
 what=${1:-operator}; shift || true
 out=""
 while [ $# -gt 0 ]; do
@@ -30,13 +31,14 @@ done
 
 cd "$repo"
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
+export CARGO_TARGET_DIR=$target_dir
 triple=x86_64-unknown-linux-gnu
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 chart_repo=$(sed -n 's/^  repository: //p' charts/applink-operator/values.yaml | head -1)
 repository=${IMAGE_REPOSITORY:-$chart_repo}
-source_url=${IMAGE_SOURCE:-$(git remote get-url origin 2>/dev/null || echo "https://github.com/applink-operator/applink-operator")}
+source_url=${IMAGE_SOURCE:-https://github.com/applink-operator/applink-operator}
 work=$(mktemp -d "${TMPDIR:-/tmp}/applink-image.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -52,8 +54,9 @@ cargo_cyclonedx() {
 case "$what" in
   operator)
     out=${out:-$target_dir/image/operator}
-    # Static glibc (the C parts are ring's), no absolute build paths in the binary.
-    RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$repo=/src --remap-path-prefix=$HOME/.cargo=/cargo ${RUSTFLAGS:-}" \
+    # Static glibc (the C parts are ring's); crates.io paths remapped (cargo passes the workspace
+    # relatively), so the binary does not depend on where it was built.
+    RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$HOME/.cargo=/cargo ${RUSTFLAGS:-}" \
       cargo build --release --locked --target "$triple" --bin applink-operator >&2
     bin_path=$target_dir/$triple/release/applink-operator
     if ldd "$bin_path" >/dev/null 2>&1; then echo "$bin_path is not static" >&2; exit 1; fi

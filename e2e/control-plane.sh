@@ -13,7 +13,8 @@
 # APPLINK_E2E_NODE=1 (set by e2e/node.sh, which adds a kubelet): the ServiceAccount admission
 # plugin stays on (pods get their projected token) and kube-controller-manager also runs the
 # controllers that turn a Deployment into Pods (deployment, replicaset, endpoints, endpointslice,
-# disruption, pod GC, kube-root-ca.crt publisher).
+# disruption, pod GC, kube-root-ca.crt publisher, and node lifecycle, which lifts the new node's
+# not-ready taint).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -134,7 +135,7 @@ up() {
 
   local controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller
   if [ "${APPLINK_E2E_NODE:-0}" = 1 ]; then
-    controllers=$controllers,deployment-controller,replicaset-controller,endpoints-controller,endpointslice-controller,disruption-controller,pod-garbage-collector-controller,root-ca-certificate-publisher-controller
+    controllers=$controllers,deployment-controller,replicaset-controller,endpoints-controller,endpointslice-controller,disruption-controller,pod-garbage-collector-controller,root-ca-certificate-publisher-controller,node-lifecycle-controller
   fi
   "$bin/kube-controller-manager" --kubeconfig="$run/kubeconfig" --leader-elect=false \
     --controllers="$controllers" \

@@ -14,7 +14,9 @@
 # Networking: pods sit on the bridge applink0 (10.88.0.0/24, gateway 10.88.0.1). Services bound to
 # the host's loopback (kube-apiserver, the simulator) are reached from pods at the gateway address:
 # nat rules DNAT 10.88.0.1:<port> to 127.0.0.1:<port> (route_localnet=1), and the `kubernetes`
-# Service address 10.0.0.1:443 to kube-apiserver; that is all kube-proxy would do here. One node
+# Service address 10.0.0.1:443 to kube-apiserver; that is all kube-proxy would do here. The node's
+# InternalIP is the gateway too (the kubelet refuses a loopback node IP; it listens on 127.0.0.1,
+# which kube-apiserver reaches through the same DNAT). One node
 # per machine (the bridge and the subnet are fixed): `up` refuses when another run owns them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -223,7 +225,7 @@ up() {
 
   "$nodebin/kubelet" --config="$run/kubelet/config.yaml" --kubeconfig="$run/kubeconfig" \
     --root-dir="$run/kubelet/root" --cert-dir="$run/kubelet/pki" \
-    --hostname-override="$node_name" --node-ip=127.0.0.1 >"$run/logs/kubelet.log" 2>&1 &
+    --hostname-override="$node_name" --node-ip="$gateway" >"$run/logs/kubelet.log" 2>&1 &
   echo $! > "$run/kubelet.pid"
   wait_for "node $node_name Ready" 120 kubectl wait --for=condition=Ready "node/$node_name" --timeout=5s \
     || { tail -n 30 "$run/logs/kubelet.log" >&2; return 1; }
