@@ -56,17 +56,23 @@ case "$what" in
     out=${out:-$target_dir/image/operator}
     # Static glibc (the C parts are ring's); crates.io paths remapped (cargo passes the workspace
     # relatively), so the binary does not depend on where it was built.
-    RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$HOME/.cargo=/cargo ${RUSTFLAGS:-}" \
+    # SOURCE_DATE_EPOCH is kept from cargo: the binary embeds no time, but cc-based build scripts
+    # (ring) rerun when it changes, which would rebuild half the tree for every commit.
+    env -u SOURCE_DATE_EPOCH RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$HOME/.cargo=/cargo ${RUSTFLAGS:-}" \
       cargo build --release --locked --target "$triple" --bin applink-operator >&2
     bin_path=$target_dir/$triple/release/applink-operator
-    if ldd "$bin_path" >/dev/null 2>&1; then echo "$bin_path is not static" >&2; exit 1; fi
+    if readelf -l "$bin_path" | grep -q 'program interpreter'; then echo "$bin_path is not static" >&2; exit 1; fi
+    # Symbols stripped from a copy (deterministic; the build's own artifacts stay as they are).
+    strip -o "$work/applink-operator" "$bin_path"
+    bin_path=$work/applink-operator
     cdx=$(cargo_cyclonedx)
     "$cdx" cyclonedx --format json --target "$triple" --override-filename sbom >&2
-    # Timestamp and serial number made reproducible (the SBOM is otherwise a pure function of
-    # Cargo.lock).
-    python3 - "$repo/sbom.json" "$work/sbom.cdx.json" <<'PY'
+    # Timestamp, serial number and the checkout's path made reproducible (the SBOM is otherwise a
+    # pure function of Cargo.lock).
+    python3 - "$repo/sbom.json" "$work/sbom.cdx.json" "$repo" <<'PY'
 import json, os, sys, time, uuid
-doc = json.load(open(sys.argv[1]))
+# The checkout's path (in the root component's bom-ref) would make the digest depend on it.
+doc = json.loads(open(sys.argv[1]).read().replace("path+file://" + sys.argv[3], "path+file:///src"))
 os.remove(sys.argv[1])
 epoch = int(os.environ["SOURCE_DATE_EPOCH"])
 doc.setdefault("metadata", {})["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

@@ -172,6 +172,8 @@ wait_for "every link Ready under the previous operator" 180 links_ready
 step "helm upgrade to the current chart and image: no write request, links stay Ready"
 before=$(writes)
 transitions0=$(kubectl -n "$ns" get lease applink-operator -o jsonpath='{.spec.leaseTransitions}')
+# Helm never upgrades CRDs: apply this commit's first, as the README says.
+kubectl apply --server-side --force-conflicts -f "$repo/charts/applink-operator/crds/" >&2
 old_pods=$(kubectl -n "$ns" get pods -l app.kubernetes.io/instance=$release -o jsonpath='{.items[*].metadata.name}')
 helm upgrade "$release" "$repo/charts/applink-operator" -n "$ns" "${common_sets[@]}" \
   --set "image.digest=$digest" --wait --timeout 300s >"$run/helm-upgrade.log" 2>&1 &
