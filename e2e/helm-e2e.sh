@@ -233,20 +233,28 @@ PY
 curl -fsS "http://$leader_ip:8080/readyz" >/dev/null || fail "/readyz on the pod"
 metrics=$(curl -fsS "http://$leader_ip:8080/metrics")
 grep -q '^applink_ready 1' <<<"$metrics" || fail "applink_ready is not 1"
-svc_metrics=$(kubectl get --raw "/api/v1/namespaces/$ns/services/$release-applink-operator-metrics:metrics/proxy/metrics")
-grep -q '^applink_reconciles_total' <<<"$svc_metrics" || fail "metrics through the Service"
+# Not through the kubectl wrapper: --request-timeout adds ?timeout= to a raw path, and the
+# operator's endpoint matches the exact target (/metrics?timeout=30s answers 404).
+svc_metrics=$(timeout 60 "$run/bin/kubectl" --kubeconfig "$run/kubeconfig" get --raw "/api/v1/namespaces/$ns/services/$release-applink-operator-metrics:metrics/proxy/metrics")
+grep -q '^applink_ready 1' <<<"$svc_metrics" || fail "metrics through the Service (either pod: the standby counts no reconcile)"
 # A link created now is reconciled to Ready by the current image.
 kubectl -n "$apps_ns" apply -f "$run/examples/confluence-bamboo-oneway.yaml" >&2
 wait_for "the new link Ready" 120 links_ready
 
-step "helm test"
+step "helm test (passes; and fails once the operator has no ready replica)"
 helm test "$release" -n "$ns" --timeout 120s >&2
+kubectl -n "$ns" scale deployment "$release-applink-operator" --replicas=0 >&2
+no_pods() { [ -z "$(kubectl -n "$ns" get pods -l "app.kubernetes.io/instance=$release" -o name)" ]; }
+wait_for "the operator scaled to zero" 120 no_pods
+! helm test "$release" -n "$ns" --timeout 120s >"$run/helm-test-negative.log" 2>&1 \
+  || fail "helm test passed with no operator running"
+kubectl -n "$ns" scale deployment "$release-applink-operator" --replicas=2 >&2
+kubectl -n "$ns" rollout status deployment "$release-applink-operator" --timeout=120s >&2
 
 step "helm uninstall: CRDs and links stay, the applications untouched"
 before=$(writes)
 links_before=$(kubectl -n "$apps_ns" get applinks -o name | sort)
 helm uninstall "$release" -n "$ns" --wait --timeout 120s >&2
-no_pods() { [ -z "$(kubectl -n "$ns" get pods -o name)" ]; }
 wait_for "the operator's pods gone" 120 no_pods
 kubectl get crd applicationinstances.applinks.io applicationlinks.applinks.io >/dev/null || fail "CRDs removed"
 [ "$(kubectl -n "$apps_ns" get applinks -o name | sort)" = "$links_before" ] || fail "links changed"

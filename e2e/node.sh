@@ -241,7 +241,7 @@ down() {
     kubectl delete pods --all --all-namespaces --grace-period=1 --timeout=60s >/dev/null 2>&1 || true
     # Wait (bounded) until no container of this runtime runs any more.
     local deadline=$(( $(date +%s) + 30 ))
-    while [ -n "$(ctr_ tasks ls -q 2>/dev/null)" ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.5; done
+    while ctr_ tasks ls 2>/dev/null | grep -q " RUNNING$" && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.5; done
   fi
   stop_pid "$run/scheduler.pid"
   stop_pid "$run/kubelet.pid"
