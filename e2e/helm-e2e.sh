@@ -242,7 +242,8 @@ kubectl -n "$apps_ns" apply -f "$run/examples/confluence-bamboo-oneway.yaml" >&2
 wait_for "the new link Ready" 120 links_ready
 
 step "helm test (passes; and fails once the operator has no ready replica)"
-helm test "$release" -n "$ns" --timeout 120s >&2
+helm test "$release" -n "$ns" --timeout 120s --logs >&2 \
+  || { kubectl -n "$ns" describe pod "$release-applink-operator-test" >&2; fail "helm test"; }
 kubectl -n "$ns" scale deployment "$release-applink-operator" --replicas=0 >&2
 no_pods() { [ -z "$(kubectl -n "$ns" get pods -l "app.kubernetes.io/instance=$release" -o name)" ]; }
 wait_for "the operator scaled to zero" 120 no_pods
