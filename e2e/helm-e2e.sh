@@ -87,13 +87,21 @@ for f in applink-operator etc/ssl/certs/ca-certificates.crt etc/passwd usr/share
   grep -qx "$f" <<<"$files" || fail "image lacks $f"
 done
 ! grep -Eq '^(bin/|usr/bin/|bin/sh)' <<<"$files" || fail "image has a shell or a bin directory"
+# The binary in the image is this commit's (it knows `check`, which the helm test hook runs).
+tmpbin=$run/images/bin-current
+crane export --insecure "$registry/applink-operator:current" - | tar -xO applink-operator > "$tmpbin"
+chmod +x "$tmpbin"
+"$tmpbin" check --help >/dev/null || fail "the image's binary is not this commit's (no check subcommand)"
 
 step "previous image: $prev_ref"
 prev_sha=$(git -C "$repo" rev-parse --verify "$prev_ref^{commit}") || fail "no commit $prev_ref"
 prev_tree=$run/prev-src
 git -C "$repo" worktree add --detach "$prev_tree" "$prev_sha" >/dev/null 2>&1 || fail "git worktree add $prev_ref"
 t0=$(date +%s)
-prev_digest=$(IMAGE_SRC=$prev_tree CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target} \
+# A target directory of its own: cargo hashes workspace packages by their path relative to the
+# workspace root, so two checkouts sharing one target directory overwrite each other's binary
+# and the other then looks fresh. (Kept across runs, so only the first run builds the deps.)
+prev_digest=$(IMAGE_SRC=$prev_tree CARGO_TARGET_DIR=$repo/target/previous-image \
   "$here/build-image.sh" operator --out "$run/images/previous")
 echo "built previous $prev_digest in $(( $(date +%s) - t0 ))s" >&2
 crane push --insecure "$run/images/previous" "$registry/applink-operator:previous" >/dev/null

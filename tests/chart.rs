@@ -303,7 +303,10 @@ fn assert_deployment(d: &Value, sa: &Value) {
     );
     assert_eq!(pod["serviceAccountName"], sa["metadata"]["name"]);
     let c = container(d);
-    assert_eq!(c["image"], "applink-operator:0.1.0", "tag = appVersion");
+    assert_eq!(
+        c["image"], "ghcr.io/applink-operator/applink-operator:0.1.0",
+        "tag = appVersion"
+    );
     let pod_name = c["env"]
         .as_array()
         .unwrap()
