@@ -447,9 +447,15 @@ fn chart_renders_namespaced_rbac_when_watching_one_namespace() {
     );
     assert_eq!(
         kinds(&docs),
-        ["Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]
-            .map(String::from)
-            .into(),
+        [
+            "Deployment",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount"
+        ]
+        .map(String::from)
+        .into(),
         "no cluster-wide RBAC when one namespace is watched"
     );
     let sa = one(&docs, "ServiceAccount");
@@ -511,7 +517,10 @@ fn chart_values_schema_refuses_mistakes() {
         ("maxRequestsPerApplication=0", "maxRequestsPerApplication"),
         ("imagee.tag=x", "imagee"),
         ("proxy.httpsProxy=proxy.example:3128", "httpsProxy"),
-        ("networkPolicy.applications[0].cidr=jira.example.com", "cidr"),
+        (
+            "networkPolicy.applications[0].cidr=jira.example.com",
+            "cidr",
+        ),
         ("metrics.serviceMonitor.interval=often", "interval"),
         ("commonLabels.team=1", "team"),
         ("podDisruptionBudget.minAvailable=true", "minAvailable"),
@@ -1020,10 +1029,16 @@ fn chart_renders_a_metrics_service_and_monitors_only_when_their_crds_exist() {
     for (k, v) in sm["spec"]["selector"]["matchLabels"].as_object().unwrap() {
         assert_eq!(&svc["metadata"]["labels"][k], v, "the Service carries {k}");
     }
-    assert_eq!(sm["spec"]["namespaceSelector"]["matchNames"], json!(["ops"]));
+    assert_eq!(
+        sm["spec"]["namespaceSelector"]["matchNames"],
+        json!(["ops"])
+    );
     assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
     assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
-    assert!(named(&docs, "PodMonitor").is_empty(), "PodMonitor is opt-in");
+    assert!(
+        named(&docs, "PodMonitor").is_empty(),
+        "PodMonitor is opt-in"
+    );
     one(&docs, "PrometheusRule");
 
     // Disabled: not rendered even when the CRDs exist.
@@ -1208,13 +1223,20 @@ fn chart_renders_an_optional_network_policy() {
                 "from": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]}])
     );
     let egress = np["spec"]["egress"].as_array().unwrap();
-    assert_eq!(egress.len(), 4, "API server, DNS, two applications: {egress:?}");
+    assert_eq!(
+        egress.len(),
+        4,
+        "API server, DNS, two applications: {egress:?}"
+    );
     assert_eq!(
         egress[0],
         json!({"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}],
                "to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}]})
     );
-    assert_eq!(egress[1]["ports"][0], json!({"port": 53, "protocol": "UDP"}));
+    assert_eq!(
+        egress[1]["ports"][0],
+        json!({"port": 53, "protocol": "UDP"})
+    );
     assert_eq!(
         egress[1]["to"][0]["podSelector"]["matchLabels"]["k8s-app"],
         "kube-dns"
@@ -1252,7 +1274,9 @@ fn chart_sets_proxy_variables_common_labels_and_extra_objects() {
         ("no_proxy", "10.0.0.1,.svc"),
     ] {
         assert!(
-            env.as_array().unwrap().contains(&json!({"name": k, "value": v})),
+            env.as_array()
+                .unwrap()
+                .contains(&json!({"name": k, "value": v})),
             "{k}={v} in {env}"
         );
     }
@@ -1263,7 +1287,10 @@ fn chart_sets_proxy_variables_common_labels_and_extra_objects() {
     let cm = one(&docs, "ConfigMap");
     assert_eq!(cm["metadata"]["name"], "rel-extra");
     assert_eq!(one(&docs, "Secret")["metadata"]["name"], "rel-extra-secret");
-    for d in docs.iter().filter(|d| d["kind"] != "ConfigMap" && d["kind"] != "Secret") {
+    for d in docs
+        .iter()
+        .filter(|d| d["kind"] != "ConfigMap" && d["kind"] != "Secret")
+    {
         assert_eq!(
             d["metadata"]["labels"]["team"], "atlassian-admins",
             "{} carries commonLabels",
@@ -1303,10 +1330,18 @@ fn chart_helm_test_hook_checks_the_operator_with_its_own_narrow_rbac() {
         .find(|d| d["kind"] == "Deployment")
         .expect("the Deployment");
     let c = &pod["spec"]["containers"][0];
-    assert_eq!(c["image"], container(d)["image"], "the operator's own image");
+    assert_eq!(
+        c["image"],
+        container(d)["image"],
+        "the operator's own image"
+    );
     assert_eq!(
         c["args"],
-        json!(["check", "--deployment=rel-applink-operator", "--namespace=ops"])
+        json!([
+            "check",
+            "--deployment=rel-applink-operator",
+            "--namespace=ops"
+        ])
     );
     assert_eq!(pod["spec"]["restartPolicy"], "Never");
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
@@ -1318,7 +1353,10 @@ fn chart_helm_test_hook_checks_the_operator_with_its_own_narrow_rbac() {
     );
     assert_eq!(
         pod["spec"]["serviceAccountName"],
-        hooks.iter().find(|d| d["kind"] == "ServiceAccount").unwrap()["metadata"]["name"]
+        hooks
+            .iter()
+            .find(|d| d["kind"] == "ServiceAccount")
+            .unwrap()["metadata"]["name"]
     );
     let docs = try_render_with("ops", &["helmTest.enabled=false"], &[]).unwrap();
     assert!(named(&docs, "Pod").is_empty());
@@ -1326,14 +1364,17 @@ fn chart_helm_test_hook_checks_the_operator_with_its_own_narrow_rbac() {
 
 #[test]
 fn chart_artifacthub_annotations_name_the_crds_and_the_image() {
-    let chart: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(common::repo_path(&format!("{CHART}/Chart.yaml"))).unwrap())
-            .unwrap();
-    let values: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(common::repo_path(&format!("{CHART}/values.yaml"))).unwrap())
-            .unwrap();
+    let chart: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(common::repo_path(&format!("{CHART}/Chart.yaml"))).unwrap(),
+    )
+    .unwrap();
+    let values: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(common::repo_path(&format!("{CHART}/values.yaml"))).unwrap(),
+    )
+    .unwrap();
     let ann = &chart["annotations"];
-    let images: Value = serde_yaml::from_str(ann["artifacthub.io/images"].as_str().unwrap()).unwrap();
+    let images: Value =
+        serde_yaml::from_str(ann["artifacthub.io/images"].as_str().unwrap()).unwrap();
     let default_image = format!(
         "{}:{}",
         values["image"]["repository"].as_str().unwrap(),
@@ -1351,7 +1392,8 @@ fn chart_artifacthub_annotations_name_the_crds_and_the_image() {
     let mut in_chart = BTreeSet::new();
     for name in CRD_NAMES {
         let crd: Value = serde_yaml::from_str(
-            &std::fs::read_to_string(common::repo_path(&format!("{CHART}/crds/{name}.yaml"))).unwrap(),
+            &std::fs::read_to_string(common::repo_path(&format!("{CHART}/crds/{name}.yaml")))
+                .unwrap(),
         )
         .unwrap();
         in_chart.insert((
@@ -1382,7 +1424,10 @@ fn chart_artifacthub_annotations_name_the_crds_and_the_image() {
         .collect();
     assert_eq!(
         kinds,
-        in_chart.iter().map(|(k, _)| k.clone()).collect::<BTreeSet<_>>()
+        in_chart
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect::<BTreeSet<_>>()
     );
     assert_eq!(ann["artifacthub.io/operator"], "true");
 }
