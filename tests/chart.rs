@@ -1384,7 +1384,7 @@ fn chart_artifacthub_annotations_name_the_crds_and_the_image() {
     // The image e2e/build-image.sh builds carries the operator's version, which is the chart's.
     let cargo = std::fs::read_to_string(common::repo_path("Cargo.toml")).unwrap();
     assert!(
-        cargo.contains(&format!("version = {}", chart["appVersion"].to_string())),
+        cargo.contains(&format!("version = {}", chart["appVersion"])),
         "appVersion {} is the crate's version",
         chart["appVersion"]
     );
