@@ -182,7 +182,7 @@ before=$(writes)
 transitions0=$(kubectl -n "$ns" get lease applink-operator -o jsonpath='{.spec.leaseTransitions}')
 # Helm never upgrades CRDs: apply this commit's first, as the README says.
 kubectl apply --server-side --force-conflicts -f "$repo/charts/applink-operator/crds/" >&2
-old_pods=$(kubectl -n "$ns" get pods -l app.kubernetes.io/instance=$release -o jsonpath='{.items[*].metadata.name}')
+old_pods=$(kubectl -n "$ns" get pods -l "app.kubernetes.io/instance=$release,pod-template-hash" -o jsonpath='{.items[*].metadata.name}')
 helm upgrade "$release" "$repo/charts/applink-operator" -n "$ns" "${common_sets[@]}" \
   --set "image.digest=$digest" --wait --timeout 300s >"$run/helm-upgrade.log" 2>&1 &
 upgrade_pid=$!
@@ -193,11 +193,11 @@ while kill -0 "$upgrade_pid" 2>/dev/null; do
 done
 wait "$upgrade_pid" || { cat "$run/helm-upgrade.log" >&2; fail "helm upgrade"; }
 [ "$not_ready_samples" = 0 ] || fail "a link was not Ready during the upgrade ($not_ready_samples samples)"
-new_pods() { kubectl -n "$ns" get pods -l "app.kubernetes.io/instance=$release" --field-selector=status.phase=Running \
+new_pods() { kubectl -n "$ns" get pods -l "app.kubernetes.io/instance=$release,pod-template-hash" --field-selector=status.phase=Running \
   -o jsonpath='{range .items[*]}{.metadata.name} {.spec.containers[0].image}{"\n"}{end}'; }
 only_new_pods() {
   [ "$(new_pods | grep -c "@$digest$")" = 2 ] \
-    && [ "$(kubectl -n "$ns" get pods -l "app.kubernetes.io/instance=$release" -o name | wc -l)" = 2 ]
+    && [ "$(kubectl -n "$ns" get pods -l "app.kubernetes.io/instance=$release,pod-template-hash" -o name | wc -l)" = 2 ]
 }
 wait_for "only the two new pods" 120 only_new_pods
 holder() { kubectl -n "$ns" get lease applink-operator -o jsonpath='{.spec.holderIdentity}'; }
@@ -208,7 +208,7 @@ h=$(holder)
 for p in $old_pods; do grep -qx "$p" <<<"$new_names" && fail "old pod $p still runs"; done
 transitions1=$(kubectl -n "$ns" get lease applink-operator -o jsonpath='{.spec.leaseTransitions}')
 [ "$transitions1" -gt "$transitions0" ] || fail "lease transitions $transitions0 -> $transitions1"
-restarts=$(kubectl -n "$ns" get pods -l app.kubernetes.io/instance=$release -o jsonpath='{range .items[*]}{.status.containerStatuses[0].restartCount}{"\n"}{end}' | sort -u)
+restarts=$(kubectl -n "$ns" get pods -l "app.kubernetes.io/instance=$release,pod-template-hash" -o jsonpath='{range .items[*]}{.status.containerStatuses[0].restartCount}{"\n"}{end}' | sort -u)
 [ "$restarts" = 0 ] || fail "a new pod restarted: $restarts"
 # The new leader has verified every link (a full resync) before we count again.
 leader_ip=$(kubectl -n "$ns" get pod "$h" -o jsonpath='{.status.podIP}')
@@ -250,13 +250,17 @@ kubectl -n "$apps_ns" apply -f "$run/examples/confluence-bamboo-oneway.yaml" >&2
 wait_for "the new link Ready" 120 links_ready
 
 step "helm test (passes; and fails once the operator has no ready replica)"
-helm test "$release" -n "$ns" --timeout 120s --logs >&2 \
-  || { kubectl -n "$ns" describe pod "$release-applink-operator-test" >&2; fail "helm test"; }
+helm test "$release" -n "$ns" --timeout 120s >&2 \
+  || { kubectl -n "$ns" logs "$release-applink-operator-test" >&2; fail "helm test"; }
 kubectl -n "$ns" scale deployment "$release-applink-operator" --replicas=0 >&2
-no_pods() { [ -z "$(kubectl -n "$ns" get pods -l "app.kubernetes.io/instance=$release" -o name)" ]; }
+# The Deployment's pods (the helm test pod carries the release's labels too, not this one).
+no_pods() { [ -z "$(kubectl -n "$ns" get pods -l "app.kubernetes.io/instance=$release,pod-template-hash" -o name)" ]; }
 wait_for "the operator scaled to zero" 120 no_pods
 ! helm test "$release" -n "$ns" --timeout 120s >"$run/helm-test-negative.log" 2>&1 \
   || fail "helm test passed with no operator running"
+grep -q "has no ready replica" <(kubectl -n "$ns" logs "$release-applink-operator-test") \
+  || fail "the failed helm test does not say why"
+kubectl -n "$ns" delete pod "$release-applink-operator-test" --wait=true >&2
 kubectl -n "$ns" scale deployment "$release-applink-operator" --replicas=2 >&2
 kubectl -n "$ns" rollout status deployment "$release-applink-operator" --timeout=120s >&2
 
@@ -265,6 +269,7 @@ before=$(writes)
 links_before=$(kubectl -n "$apps_ns" get applinks -o name | sort)
 helm uninstall "$release" -n "$ns" --wait --timeout 120s >&2
 wait_for "the operator's pods gone" 120 no_pods
+[ -z "$(kubectl -n "$ns" get pods -o name)" ] || fail "pods left in $ns after uninstall"
 kubectl get crd applicationinstances.applinks.io applicationlinks.applinks.io >/dev/null || fail "CRDs removed"
 [ "$(kubectl -n "$apps_ns" get applinks -o name | sort)" = "$links_before" ] || fail "links changed"
 [ "$(writes)" = "$before" ] || fail "the applications received write requests on uninstall"
