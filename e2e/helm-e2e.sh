@@ -100,8 +100,10 @@ git -C "$repo" worktree add --detach "$prev_tree" "$prev_sha" >/dev/null 2>&1 ||
 t0=$(date +%s)
 # A target directory of its own: cargo hashes workspace packages by their path relative to the
 # workspace root, so two checkouts sharing one target directory overwrite each other's binary
-# and the other then looks fresh. (Kept across runs, so only the first run builds the deps.)
-prev_digest=$(IMAGE_SRC=$prev_tree CARGO_TARGET_DIR=$repo/target/previous-image \
+# and the older one then looks fresh. Only new worktrees (newer files) build in this one, so it
+# can be kept in the machine's cache across runs and clones: only the first run builds the deps.
+prev_target=${APPLINK_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/applink-e2e}/cargo-target-previous
+prev_digest=$(IMAGE_SRC=$prev_tree CARGO_TARGET_DIR=$prev_target \
   "$here/build-image.sh" operator --out "$run/images/previous")
 echo "built previous $prev_digest in $(( $(date +%s) - t0 ))s" >&2
 crane push --insecure "$run/images/previous" "$registry/applink-operator:previous" >/dev/null
