@@ -72,6 +72,13 @@ ctr_() { ctr --address "$run/containerd/containerd.sock" --namespace k8s.io "$@"
 
 network_up() {
   local api_port=$1
+  # Leftovers of a run that was killed before its `down` (no live node owns them: checked in up).
+  iptables -t nat -D PREROUTING -i "$bridge" -j APPLINK-E2E-PRE 2>/dev/null || true
+  iptables -t nat -D OUTPUT -j APPLINK-E2E-OUT 2>/dev/null || true
+  for c in APPLINK-E2E-PRE APPLINK-E2E-OUT; do
+    iptables -t nat -F "$c" 2>/dev/null || true; iptables -t nat -X "$c" 2>/dev/null || true
+  done
+  ip link del "$bridge" 2>/dev/null || true
   sysctl -n net.ipv4.conf.all.route_localnet > "$run/node/route_localnet.saved"
   sysctl -n net.ipv4.ip_forward > "$run/node/ip_forward.saved"
   sysctl -qw net.ipv4.conf.all.route_localnet=1
