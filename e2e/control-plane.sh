@@ -9,6 +9,12 @@
 #   e2e/control-plane.sh restart-apiserver   stop and start kube-apiserver on the same port
 #
 # State lives in $APPLINK_E2E_RUN (default: <repo>/.e2e-run): kubeconfig, PKI, logs, pids, bin link.
+#
+# APPLINK_E2E_NODE=1 (set by e2e/node.sh, which adds a kubelet): the ServiceAccount admission
+# plugin stays on (pods get their projected token) and kube-controller-manager also runs the
+# controllers that turn a Deployment into Pods (deployment, replicaset, endpoints, endpointslice,
+# disruption, pod GC, kube-root-ca.crt publisher, and node lifecycle, which lifts the new node's
+# not-ready taint).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -114,16 +120,25 @@ up() {
     --service-account-issuer=https://kubernetes.default.svc \
     --service-account-key-file="$run/pki/sa.pub" --service-account-signing-key-file="$run/pki/sa.key" \
     --service-cluster-ip-range=10.0.0.0/24 --authorization-mode=RBAC \
-    --disable-admission-plugins=ServiceAccount --allow-privileged=true \
-    --cert-dir="$run/pki" > "$run/apiserver.args"
+    --allow-privileged=true --cert-dir="$run/pki" > "$run/apiserver.args"
+  if [ "${APPLINK_E2E_NODE:-0}" = 1 ]; then
+    # The kubelet serves on 127.0.0.1 (its InternalIP); its node name does not resolve.
+    printf '%s\n' --kubelet-preferred-address-types=InternalIP >> "$run/apiserver.args"
+  else
+    printf '%s\n' --disable-admission-plugins=ServiceAccount >> "$run/apiserver.args"
+  fi
   start_apiserver
   local server="https://127.0.0.1:$api_port"
   kubeconfig "$run/kubeconfig" "$server"
   wait_for kube-apiserver 120 curl -fsS --cacert "$run/pki/ca.crt" --cert "$run/pki/admin.crt" \
     --key "$run/pki/admin.key" "$server/readyz"
 
+  local controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller
+  if [ "${APPLINK_E2E_NODE:-0}" = 1 ]; then
+    controllers=$controllers,deployment-controller,replicaset-controller,endpoints-controller,endpointslice-controller,disruption-controller,pod-garbage-collector-controller,root-ca-certificate-publisher-controller,node-lifecycle-controller
+  fi
   "$bin/kube-controller-manager" --kubeconfig="$run/kubeconfig" --leader-elect=false \
-    --controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller \
+    --controllers="$controllers" \
     --service-account-private-key-file="$run/pki/sa.key" --root-ca-file="$run/pki/ca.crt" \
     --bind-address=127.0.0.1 --secure-port=0 >"$run/logs/kube-controller-manager.log" 2>&1 &
   echo $! > "$run/controller-manager.pid"

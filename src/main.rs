@@ -32,6 +32,16 @@ enum Command {
         #[arg(long, default_value = "crds")]
         out: PathBuf,
     },
+    /// Check an installation (the chart's `helm test`): the CRDs are served and the operator's
+    /// Deployment has a ready replica.
+    Check {
+        /// Name of the operator's Deployment.
+        #[arg(long)]
+        deployment: String,
+        /// Namespace of the Deployment (default: $POD_NAMESPACE, else `default`).
+        #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+        namespace: String,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -102,6 +112,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Run(args)) => run(args).await,
+        Some(Command::Check {
+            deployment,
+            namespace,
+        }) => check(&deployment, &namespace).await,
         None => run(cli.run).await,
     }
 }
@@ -187,6 +201,22 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         anyhow::bail!("leadership lost; exiting so that only one replica reconciles");
     }
     leader::release(&client, &lease).await;
+    Ok(())
+}
+
+async fn check(deployment: &str, namespace: &str) -> anyhow::Result<()> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let client = kube::Client::try_default().await?;
+    applink_operator::preflight::check_crds(&client).await?;
+    println!("ok: the applinks.io/v1alpha1 CRDs are served");
+    let d = kube::Api::<Deployment>::namespaced(client, namespace)
+        .get(deployment)
+        .await?;
+    let ready = d.status.and_then(|s| s.ready_replicas).unwrap_or(0);
+    if ready < 1 {
+        anyhow::bail!("deployment {namespace}/{deployment} has no ready replica");
+    }
+    println!("ok: deployment {namespace}/{deployment} has {ready} ready replica(s)");
     Ok(())
 }
 

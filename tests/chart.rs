@@ -146,8 +146,14 @@ fn chart_dir() -> String {
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
-/// `helm template` with `--set` values; the rendered documents, or helm's error.
+/// `helm template` with `--set` values; the rendered documents (without the `helm test` hook,
+/// see `try_render_with`), or helm's error.
 fn try_render(release_ns: &str, sets: &[&str]) -> Result<Vec<Value>, String> {
+    try_render_with(release_ns, sets, &["--skip-tests"])
+}
+
+/// `helm template` with `--set` values and extra helm arguments (e.g. `--api-versions`).
+fn try_render_with(release_ns: &str, sets: &[&str], extra: &[&str]) -> Result<Vec<Value>, String> {
     let chart = chart_dir();
     let mut args = vec![
         "template",
@@ -161,6 +167,7 @@ fn try_render(release_ns: &str, sets: &[&str]) -> Result<Vec<Value>, String> {
     for s in sets {
         args.extend_from_slice(&["--set", s]);
     }
+    args.extend_from_slice(extra);
     let out = helm(&args);
     if !out.ok {
         return Err(out.stderr);
@@ -296,7 +303,10 @@ fn assert_deployment(d: &Value, sa: &Value) {
     );
     assert_eq!(pod["serviceAccountName"], sa["metadata"]["name"]);
     let c = container(d);
-    assert_eq!(c["image"], "applink-operator:0.1.0", "tag = appVersion");
+    assert_eq!(
+        c["image"], "ghcr.io/applink-operator/applink-operator:0.1.0",
+        "tag = appVersion"
+    );
     let pod_name = c["env"]
         .as_array()
         .unwrap()
@@ -391,6 +401,7 @@ fn chart_renders_cluster_wide_rbac_exactly() {
             "ClusterRole",
             "ClusterRoleBinding",
             "Deployment",
+            "Service",
             "ServiceAccount"
         ]
         .map(String::from)
@@ -436,9 +447,15 @@ fn chart_renders_namespaced_rbac_when_watching_one_namespace() {
     );
     assert_eq!(
         kinds(&docs),
-        ["Deployment", "Role", "RoleBinding", "ServiceAccount"]
-            .map(String::from)
-            .into(),
+        [
+            "Deployment",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount"
+        ]
+        .map(String::from)
+        .into(),
         "no cluster-wide RBAC when one namespace is watched"
     );
     let sa = one(&docs, "ServiceAccount");
@@ -480,6 +497,7 @@ fn chart_renders_namespaced_rbac_when_watching_one_namespace() {
             "rbac.create=false",
             "serviceAccount.create=false",
             "serviceAccount.name=mine",
+            "metrics.service.enabled=false",
         ],
     );
     assert_eq!(kinds(&docs), ["Deployment"].map(String::from).into());
@@ -498,6 +516,14 @@ fn chart_values_schema_refuses_mistakes() {
         ("watchNamespace=Team_A", "watchNamespace"),
         ("maxRequestsPerApplication=0", "maxRequestsPerApplication"),
         ("imagee.tag=x", "imagee"),
+        ("proxy.httpsProxy=proxy.example:3128", "httpsProxy"),
+        (
+            "networkPolicy.applications[0].cidr=jira.example.com",
+            "cidr",
+        ),
+        ("metrics.serviceMonitor.interval=often", "interval"),
+        ("commonLabels.team=1", "team"),
+        ("podDisruptionBudget.minAvailable=true", "minAvailable"),
     ] {
         let err = try_render("ops", &[set]).expect_err(set);
         assert!(err.contains(expect), "--set {set}: {err}");
@@ -955,4 +981,453 @@ fn chart_renders_leader_election_when_enabled() {
     let err =
         try_render("ops", &["replicaCount=2"]).expect_err("two replicas without leader election");
     assert!(err.contains("leaderElection.enabled"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics, alerts, availability, network, proxy, labels, extra objects, hooks, ArtifactHub
+
+fn named<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+const MONITORING_APIS: [&str; 6] = [
+    "--api-versions",
+    "monitoring.coreos.com/v1/ServiceMonitor",
+    "--api-versions",
+    "monitoring.coreos.com/v1/PodMonitor",
+    "--api-versions",
+    "monitoring.coreos.com/v1/PrometheusRule",
+];
+
+#[test]
+fn chart_renders_a_metrics_service_and_monitors_only_when_their_crds_exist() {
+    let docs = render("ops", &[]);
+    let svc = one(&docs, "Service");
+    let d = one(&docs, "Deployment");
+    assert_eq!(svc["metadata"]["name"], "rel-applink-operator-metrics");
+    assert_eq!(
+        svc["spec"]["selector"], d["spec"]["selector"]["matchLabels"],
+        "selects the operator's pods"
+    );
+    assert_eq!(
+        svc["spec"]["ports"],
+        json!([{"name": "metrics", "port": 8080, "targetPort": "health", "protocol": "TCP"}])
+    );
+    for kind in ["ServiceMonitor", "PodMonitor", "PrometheusRule"] {
+        assert!(named(&docs, kind).is_empty(), "no {kind} without its CRD");
+    }
+
+    // The cluster serves the Prometheus Operator's CRDs: ServiceMonitor and PrometheusRule.
+    let docs = try_render_with("ops", &[], &MONITORING_APIS).unwrap();
+    let sm = one(&docs, "ServiceMonitor");
+    assert_eq!(sm["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(
+        sm["spec"]["selector"]["matchLabels"],
+        one(&docs, "Deployment")["spec"]["selector"]["matchLabels"]
+    );
+    let svc = one(&docs, "Service");
+    for (k, v) in sm["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(&svc["metadata"]["labels"][k], v, "the Service carries {k}");
+    }
+    assert_eq!(
+        sm["spec"]["namespaceSelector"]["matchNames"],
+        json!(["ops"])
+    );
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+    assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
+    assert!(
+        named(&docs, "PodMonitor").is_empty(),
+        "PodMonitor is opt-in"
+    );
+    one(&docs, "PrometheusRule");
+
+    // Disabled: not rendered even when the CRDs exist.
+    let docs = try_render_with(
+        "ops",
+        &[
+            "metrics.serviceMonitor.enabled=false",
+            "metrics.prometheusRule.enabled=false",
+        ],
+        &MONITORING_APIS,
+    )
+    .unwrap();
+    assert!(named(&docs, "ServiceMonitor").is_empty() && named(&docs, "PrometheusRule").is_empty());
+
+    // Forced: rendered without the CRDs (helm template for GitOps); the PodMonitor targets the
+    // container port by name.
+    let docs = render(
+        "ops",
+        &[
+            "metrics.podMonitor.enabled=true",
+            "metrics.podMonitor.force=true",
+            "metrics.serviceMonitor.force=true",
+            "metrics.prometheusRule.force=true",
+        ],
+    );
+    let pm = one(&docs, "PodMonitor");
+    assert_eq!(pm["spec"]["podMetricsEndpoints"][0]["port"], "health");
+    assert_eq!(
+        container(one(&docs, "Deployment"))["ports"][0]["name"],
+        "health"
+    );
+    one(&docs, "ServiceMonitor");
+    one(&docs, "PrometheusRule");
+    // A ServiceMonitor without the Service it scrapes is refused.
+    let err = try_render(
+        "ops",
+        &[
+            "metrics.service.enabled=false",
+            "metrics.serviceMonitor.force=true",
+        ],
+    )
+    .expect_err("ServiceMonitor without Service");
+    assert!(err.contains("metrics.service.enabled"), "{err}");
+}
+
+#[test]
+fn chart_alerts_on_links_and_instances_not_ready_and_on_reconcile_errors() {
+    let docs = render("ops", &["metrics.prometheusRule.force=true"]);
+    let rule = one(&docs, "PrometheusRule");
+    let rules = rule["spec"]["groups"][0]["rules"].as_array().unwrap();
+    let alerts: BTreeSet<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
+    assert_eq!(
+        alerts,
+        [
+            "ApplicationInstanceNotReady",
+            "ApplicationLinkNotReady",
+            "ApplinkOperatorNotReady",
+            "ApplinkReconcileErrors"
+        ]
+        .into()
+    );
+    // The expressions use the metrics the operator exports (src/health.rs) and the results its
+    // controllers count (ok / applied / not_ready, else an error reason), in the release namespace.
+    let health = std::fs::read_to_string(common::repo_path("src/health.rs")).unwrap();
+    let link = std::fs::read_to_string(common::repo_path("src/controller/link/mod.rs")).unwrap();
+    for result in ["\"applied\"", "\"not_ready\"", "\"ok\""] {
+        assert!(link.contains(result), "the link controller counts {result}");
+    }
+    for r in rules {
+        let expr = r["expr"].as_str().unwrap();
+        let metric = if expr.contains("applink_ready") {
+            "applink_ready"
+        } else {
+            "applink_reconciles_total"
+        };
+        assert!(health.contains(metric), "{metric} is exported");
+        assert!(expr.contains("namespace=\"ops\""), "{expr}");
+        assert!(r["for"].as_str().is_some_and(|f| !f.is_empty()));
+        assert_eq!(r["labels"]["severity"], "warning");
+        assert!(r["annotations"]["description"].as_str().is_some());
+    }
+    let errors = rules
+        .iter()
+        .find(|r| r["alert"] == "ApplinkReconcileErrors")
+        .unwrap();
+    assert!(
+        errors["expr"]
+            .as_str()
+            .unwrap()
+            .contains("result!~\"ok|applied|not_ready\"")
+    );
+    // Prometheus' own templating survives Helm's.
+    assert!(
+        errors["annotations"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("{{ $labels.kind }}")
+    );
+}
+
+#[test]
+fn chart_renders_a_disruption_budget_and_spread_only_with_more_than_one_replica() {
+    let docs = render("ops", &[]);
+    assert!(named(&docs, "PodDisruptionBudget").is_empty());
+    assert!(
+        one(&docs, "Deployment")["spec"]["template"]["spec"]
+            .get("topologySpreadConstraints")
+            .is_none()
+    );
+    let docs = render("ops", &["leaderElection.enabled=true", "replicaCount=2"]);
+    let pdb = one(&docs, "PodDisruptionBudget");
+    let d = one(&docs, "Deployment");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert_eq!(
+        pdb["spec"]["selector"]["matchLabels"],
+        d["spec"]["selector"]["matchLabels"]
+    );
+    let spread = d["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        .as_array()
+        .unwrap();
+    assert_eq!(spread.len(), 2);
+    assert_eq!(spread[0]["topologyKey"], "kubernetes.io/hostname");
+    assert_eq!(spread[0]["whenUnsatisfiable"], "ScheduleAnyway");
+    assert_eq!(
+        spread[0]["labelSelector"]["matchLabels"],
+        d["spec"]["selector"]["matchLabels"]
+    );
+    let docs = render(
+        "ops",
+        &[
+            "leaderElection.enabled=true",
+            "replicaCount=3",
+            "podDisruptionBudget.maxUnavailable=1",
+            "topologySpreadConstraints[0].maxSkew=1",
+            "topologySpreadConstraints[0].topologyKey=topology.kubernetes.io/zone",
+            "topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule",
+        ],
+    );
+    let pdb = one(&docs, "PodDisruptionBudget");
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    assert!(pdb["spec"].get("minAvailable").is_none());
+    assert_eq!(
+        one(&docs, "Deployment")["spec"]["template"]["spec"]["topologySpreadConstraints"],
+        json!([{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"}])
+    );
+    let docs = render(
+        "ops",
+        &[
+            "leaderElection.enabled=true",
+            "replicaCount=2",
+            "podDisruptionBudget.enabled=false",
+        ],
+    );
+    assert!(named(&docs, "PodDisruptionBudget").is_empty());
+}
+
+#[test]
+fn chart_renders_an_optional_network_policy() {
+    assert!(named(&render("ops", &[]), "NetworkPolicy").is_empty());
+    let docs = render(
+        "ops",
+        &[
+            "networkPolicy.enabled=true",
+            "networkPolicy.apiServer.cidrs[0]=10.0.0.1/32",
+            "networkPolicy.applications[0].name=jira",
+            "networkPolicy.applications[0].cidr=10.1.2.3/32",
+            "networkPolicy.applications[1].cidr=10.9.0.0/16",
+            "networkPolicy.applications[1].ports[0]=8090",
+            "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name=monitoring",
+        ],
+    );
+    let np = one(&docs, "NetworkPolicy");
+    let d = one(&docs, "Deployment");
+    assert_eq!(
+        np["spec"]["podSelector"]["matchLabels"],
+        d["spec"]["selector"]["matchLabels"]
+    );
+    assert_eq!(np["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
+    assert_eq!(
+        np["spec"]["ingress"],
+        json!([{"ports": [{"port": "health", "protocol": "TCP"}],
+                "from": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]}])
+    );
+    let egress = np["spec"]["egress"].as_array().unwrap();
+    assert_eq!(
+        egress.len(),
+        4,
+        "API server, DNS, two applications: {egress:?}"
+    );
+    assert_eq!(
+        egress[0],
+        json!({"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}],
+               "to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}]})
+    );
+    assert_eq!(
+        egress[1]["ports"][0],
+        json!({"port": 53, "protocol": "UDP"})
+    );
+    assert_eq!(
+        egress[1]["to"][0]["podSelector"]["matchLabels"]["k8s-app"],
+        "kube-dns"
+    );
+    assert_eq!(
+        egress[2],
+        json!({"to": [{"ipBlock": {"cidr": "10.1.2.3/32"}}], "ports": [{"port": 443, "protocol": "TCP"}]})
+    );
+    assert_eq!(
+        egress[3],
+        json!({"to": [{"ipBlock": {"cidr": "10.9.0.0/16"}}], "ports": [{"port": 8090, "protocol": "TCP"}]})
+    );
+}
+
+#[test]
+fn chart_sets_proxy_variables_common_labels_and_extra_objects() {
+    let docs = try_render_with(
+        "ops",
+        &[
+            "proxy.httpsProxy=http://proxy.example:3128",
+            "proxy.noProxy=10.0.0.1\\,.svc",
+            "commonLabels.team=atlassian-admins",
+        ],
+        &[
+            "--set-json",
+            r#"extraObjects=[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"{{ .Release.Name }}-extra"},"data":{"k":"v"}},"apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}-extra-secret\nstringData: {a: b}"]"#,
+        ],
+    )
+    .unwrap();
+    let env = container(one(&docs, "Deployment"))["env"].clone();
+    for (k, v) in [
+        ("HTTPS_PROXY", "http://proxy.example:3128"),
+        ("https_proxy", "http://proxy.example:3128"),
+        ("NO_PROXY", "10.0.0.1,.svc"),
+        ("no_proxy", "10.0.0.1,.svc"),
+    ] {
+        assert!(
+            env.as_array()
+                .unwrap()
+                .contains(&json!({"name": k, "value": v})),
+            "{k}={v} in {env}"
+        );
+    }
+    assert!(
+        !env.to_string().contains("HTTP_PROXY\""),
+        "no HTTP_PROXY when only httpsProxy is set: {env}"
+    );
+    let cm = one(&docs, "ConfigMap");
+    assert_eq!(cm["metadata"]["name"], "rel-extra");
+    assert_eq!(one(&docs, "Secret")["metadata"]["name"], "rel-extra-secret");
+    for d in docs
+        .iter()
+        .filter(|d| d["kind"] != "ConfigMap" && d["kind"] != "Secret")
+    {
+        assert_eq!(
+            d["metadata"]["labels"]["team"], "atlassian-admins",
+            "{} carries commonLabels",
+            d["kind"]
+        );
+    }
+    let d = one(&docs, "Deployment");
+    assert_eq!(
+        d["spec"]["template"]["metadata"]["labels"]["team"],
+        "atlassian-admins"
+    );
+    assert!(
+        d["spec"]["selector"]["matchLabels"].get("team").is_none(),
+        "the selector (immutable) stays the same"
+    );
+    // Without proxy settings: no proxy variables at all.
+    let env = container(one(&render("ops", &[]), "Deployment"))["env"].to_string();
+    assert!(!env.to_lowercase().contains("proxy"), "{env}");
+}
+
+#[test]
+fn chart_helm_test_hook_checks_the_operator_with_its_own_narrow_rbac() {
+    let docs = try_render_with("ops", &[], &[]).unwrap();
+    let hooks: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["metadata"]["annotations"]["helm.sh/hook"] == "test")
+        .collect();
+    assert_eq!(
+        kinds(&hooks.iter().map(|v| (*v).clone()).collect::<Vec<_>>()),
+        ["Pod", "Role", "RoleBinding", "ServiceAccount"]
+            .map(String::from)
+            .into()
+    );
+    let pod = hooks.iter().find(|d| d["kind"] == "Pod").unwrap();
+    let d = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("the Deployment");
+    let c = &pod["spec"]["containers"][0];
+    assert_eq!(
+        c["image"],
+        container(d)["image"],
+        "the operator's own image"
+    );
+    assert_eq!(
+        c["args"],
+        json!([
+            "check",
+            "--deployment=rel-applink-operator",
+            "--namespace=ops"
+        ])
+    );
+    assert_eq!(pod["spec"]["restartPolicy"], "Never");
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    let role = hooks.iter().find(|d| d["kind"] == "Role").unwrap();
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": ["apps"], "resources": ["deployments"],
+                "resourceNames": ["rel-applink-operator"], "verbs": ["get"]}])
+    );
+    assert_eq!(
+        pod["spec"]["serviceAccountName"],
+        hooks
+            .iter()
+            .find(|d| d["kind"] == "ServiceAccount")
+            .unwrap()["metadata"]["name"]
+    );
+    let docs = try_render_with("ops", &["helmTest.enabled=false"], &[]).unwrap();
+    assert!(named(&docs, "Pod").is_empty());
+}
+
+#[test]
+fn chart_artifacthub_annotations_name_the_crds_and_the_image() {
+    let chart: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(common::repo_path(&format!("{CHART}/Chart.yaml"))).unwrap(),
+    )
+    .unwrap();
+    let values: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(common::repo_path(&format!("{CHART}/values.yaml"))).unwrap(),
+    )
+    .unwrap();
+    let ann = &chart["annotations"];
+    let images: Value =
+        serde_yaml::from_str(ann["artifacthub.io/images"].as_str().unwrap()).unwrap();
+    let default_image = format!(
+        "{}:{}",
+        values["image"]["repository"].as_str().unwrap(),
+        chart["appVersion"].as_str().unwrap()
+    );
+    assert_eq!(images[0]["image"], default_image.as_str());
+    // The image e2e/build-image.sh builds carries the operator's version, which is the chart's.
+    let cargo = std::fs::read_to_string(common::repo_path("Cargo.toml")).unwrap();
+    assert!(
+        cargo.contains(&format!("version = {}", chart["appVersion"])),
+        "appVersion {} is the crate's version",
+        chart["appVersion"]
+    );
+    let crds: Value = serde_yaml::from_str(ann["artifacthub.io/crds"].as_str().unwrap()).unwrap();
+    let mut in_chart = BTreeSet::new();
+    for name in CRD_NAMES {
+        let crd: Value = serde_yaml::from_str(
+            &std::fs::read_to_string(common::repo_path(&format!("{CHART}/crds/{name}.yaml")))
+                .unwrap(),
+        )
+        .unwrap();
+        in_chart.insert((
+            crd["spec"]["names"]["kind"].as_str().unwrap().to_string(),
+            crd["metadata"]["name"].as_str().unwrap().to_string(),
+        ));
+    }
+    let annotated: BTreeSet<(String, String)> = crds
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["version"], "v1alpha1");
+            (
+                c["kind"].as_str().unwrap().to_string(),
+                c["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(annotated, in_chart);
+    let examples: Value =
+        serde_yaml::from_str(ann["artifacthub.io/crdsExamples"].as_str().unwrap()).unwrap();
+    let kinds: BTreeSet<String> = examples
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        in_chart
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect::<BTreeSet<_>>()
+    );
+    assert_eq!(ann["artifacthub.io/operator"], "true");
 }

@@ -32,6 +32,37 @@ helm.sh/chart: {{ include "applink-operator.chart" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/component: operator
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether to render an object of a monitoring CRD: `enabled` and either the cluster serves the API
+(helm install/upgrade sees the cluster's APIs; `helm template` needs --api-versions) or `force`.
+Usage: include "applink-operator.monitoringApi" (list . "monitoring.coreos.com/v1/ServiceMonitor" .Values.metrics.serviceMonitor)
+*/}}
+{{- define "applink-operator.monitoringApi" -}}
+{{- $root := index . 0 }}{{- $api := index . 1 }}{{- $v := index . 2 }}
+{{- if and $v.enabled (or $v.force ($root.Capabilities.APIVersions.Has $api)) }}true{{ end }}
+{{- end }}
+
+{{/* Proxy environment variables (both spellings: Rust's and Go's tooling differ). */}}
+{{- define "applink-operator.proxyEnv" -}}
+{{- with .Values.proxy }}
+{{- if .httpProxy }}
+- {name: HTTP_PROXY, value: {{ .httpProxy | quote }}}
+- {name: http_proxy, value: {{ .httpProxy | quote }}}
+{{- end }}
+{{- if .httpsProxy }}
+- {name: HTTPS_PROXY, value: {{ .httpsProxy | quote }}}
+- {name: https_proxy, value: {{ .httpsProxy | quote }}}
+{{- end }}
+{{- if or .httpProxy .httpsProxy .noProxy }}
+- {name: NO_PROXY, value: {{ .noProxy | quote }}}
+- {name: no_proxy, value: {{ .noProxy | quote }}}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* The ServiceAccount the operator runs as. */}}
