@@ -1103,9 +1103,10 @@ fn chart_alerts_on_links_and_instances_not_ready_and_on_reconcile_errors() {
     // The expressions use the metrics the operator exports (src/health.rs) and the results its
     // controllers count (ok / applied / not_ready, else an error reason), in the release namespace.
     let health = std::fs::read_to_string(common::repo_path("src/health.rs")).unwrap();
-    let link = std::fs::read_to_string(common::repo_path("src/controller/link/mod.rs")).unwrap();
+    // Both controllers count through the one outcome reporter.
+    let outcome = std::fs::read_to_string(common::repo_path("src/controller/outcome.rs")).unwrap();
     for result in ["\"applied\"", "\"not_ready\"", "\"ok\""] {
-        assert!(link.contains(result), "the link controller counts {result}");
+        assert!(outcome.contains(result), "the controllers count {result}");
     }
     for r in rules {
         let expr = r["expr"].as_str().unwrap();
