@@ -87,6 +87,13 @@ pub struct ApplicationInstanceSpec {
     pub check_interval: Option<String>,
 }
 
+impl ApplicationInstanceSpec {
+    /// Whether this is an Atlassian Cloud site: as declared, else recognised from the URL.
+    pub fn is_cloud(&self) -> bool {
+        self.cloud.unwrap_or_else(|| self.url.is_atlassian_cloud())
+    }
+}
+
 /// Credentials typed into the spec are refused with a message that says where they belong (and
 /// are never stored: a refused object is not written).
 fn refuse_inline_credentials(schema: &mut schemars::Schema) {

@@ -34,10 +34,7 @@ pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Resu
         return Ok(action);
     }
     let key = observe::key(&obj);
-    let cloud = obj
-        .spec
-        .cloud
-        .unwrap_or_else(|| obj.spec.url.is_atlassian_cloud());
+    let cloud = obj.spec.is_cloud();
 
     let observed = match observe::resolve_access(&obj, &ctx, &ns).await {
         Ok(access) => observe::observe(&obj, &ctx, &access, cloud).await,

@@ -19,10 +19,7 @@ pub(super) fn instance_status(
 ) -> (ApplicationInstanceStatus, Verdict, Vec<Cond>) {
     let old = obj.status.clone().unwrap_or_default();
     let url = obj.spec.url.as_str();
-    let cloud = obj
-        .spec
-        .cloud
-        .unwrap_or_else(|| obj.spec.url.is_atlassian_cloud());
+    let cloud = obj.spec.is_cloud();
     let mut facts = Vec::new();
     let o = match observed {
         Ok(o) => o,
