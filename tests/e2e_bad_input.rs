@@ -6,20 +6,8 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::e2e::{self, Operator, Sim};
+use common::e2e::{self, Env, Operator, Sim, env};
 use serde_json::Value;
-
-struct Env {
-    client: kube::Client,
-    ns: common::TestNamespace,
-}
-
-async fn env(prefix: &str) -> Env {
-    let client = common::client().await;
-    common::install_crds(&client).await;
-    let ns = common::namespace(&client, prefix).await;
-    Env { client, ns }
-}
 
 /// A distinctive random value, so that a leak cannot be a coincidence.
 fn random(prefix: &str) -> String {
@@ -65,10 +53,8 @@ fn instance_yaml(name: &str, url: &str, type_: &str, extra_spec: &str) -> String
 
 /// The simulator's request log of one app: (seq, auth) of each request.
 async fn request_log(sim: &Sim, app: &str) -> Vec<(u64, String)> {
-    let v = sim.control(app, reqwest::Method::GET, "log", None).await;
-    v["entries"]
-        .as_array()
-        .unwrap()
+    sim.log_entries(app)
+        .await
         .iter()
         .map(|e| {
             (

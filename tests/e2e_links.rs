@@ -4,20 +4,8 @@
 
 mod common;
 
-use common::e2e::{self, Operator, Sim};
+use common::e2e::{self, Env, Operator, Sim, env};
 use serde_json::Value;
-
-struct Env {
-    client: kube::Client,
-    ns: common::TestNamespace,
-}
-
-async fn env(prefix: &str) -> Env {
-    let client = common::client().await;
-    common::install_crds(&client).await;
-    let ns = common::namespace(&client, prefix).await;
-    Env { client, ns }
-}
 
 fn apps(list: &[(&str, &str)]) -> String {
     let mut y = String::from("control_port: 0\napps:\n");
@@ -242,10 +230,7 @@ async fn jira_cloud_to_bitbucket_server() {
         "allowlist of bitbucket {rules} lacks {cloud_url}"
     );
     // Nothing was written to the cloud site, and no credentials were sent to it.
-    let log = sim
-        .control("jira-cloud", reqwest::Method::GET, "log", None)
-        .await;
-    for entry in log["entries"].as_array().unwrap() {
+    for entry in &sim.log_entries("jira-cloud").await {
         let (method, auth) = (
             entry["method"].as_str().unwrap(),
             entry["auth"].as_str().unwrap_or(""),
@@ -788,10 +773,8 @@ async fn wrong_credentials_give_a_clear_condition_and_no_storm() {
 
 /// Requests the application refused for their credentials, from its request log.
 async fn rejected_logins(sim: &Sim, app: &str) -> usize {
-    let log = sim.control(app, reqwest::Method::GET, "log", None).await;
-    log["entries"]
-        .as_array()
-        .unwrap()
+    sim.log_entries(app)
+        .await
         .iter()
         .filter(|e| e["auth"] == "rejected")
         .count()

@@ -4,31 +4,14 @@
 
 mod common;
 
-use common::e2e::{self, Operator, Sim};
+use common::e2e::{self, Operator, Sim, env};
 use serde_json::{Value, json};
-
-struct Env {
-    client: kube::Client,
-    ns: common::TestNamespace,
-}
-
-async fn env(prefix: &str) -> Env {
-    let client = common::client().await;
-    common::install_crds(&client).await;
-    let ns = common::namespace(&client, prefix).await;
-    Env { client, ns }
-}
 
 /// An ApplicationInstance whose Secret holds a personal access token.
 fn token_instance_yaml(name: &str, url: &str, type_: &str, token: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}-token}}\nstringData: {{token: {token}}}\n---\napiVersion: applinks.io/v1alpha1\nkind: ApplicationInstance\nmetadata: {{name: {name}}}\nspec:\n  url: {url}\n  type: {type_}\n  credentialsSecretRef: {{name: {name}-token}}\n"
     )
-}
-
-async fn log_entries(sim: &Sim, app: &str) -> Vec<Value> {
-    let log = sim.control(app, reqwest::Method::GET, "log", None).await;
-    log["entries"].as_array().cloned().unwrap_or_default()
 }
 
 fn writes(entries: &[Value]) -> Vec<&Value> {
@@ -66,7 +49,7 @@ async fn pat_only_jira_11_works() {
     e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
     let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
     assert_eq!(link.status.unwrap().health.as_deref(), Some("Working"));
-    let jira = log_entries(&sim, "jira").await;
+    let jira = sim.log_entries("jira").await;
     assert!(
         !jira
             .iter()
@@ -138,7 +121,8 @@ async fn basic_auth_disabled_says_use_a_token() {
         c.2.contains("until the Secret changes")
     })
     .await;
-    let refused = log_entries(&sim, "jira")
+    let refused = sim
+        .log_entries("jira")
         .await
         .iter()
         .filter(|e| e["auth"] == "basic_disabled")
@@ -266,7 +250,7 @@ async fn first_link_on_fresh_applications_from_a_fresh_operator() {
     e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "bitbucket", "OAuth"));
     e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
     for app in ["jira", "bitbucket"] {
-        let entries = log_entries(&sim, app).await;
+        let entries = sim.log_entries(app).await;
         assert!(
             !entries.iter().any(|e| e["status"] == 500),
             "{app} answered 500: the classic by-id GET was used"
@@ -322,7 +306,7 @@ async fn a_link_to_bitbucket_cloud_is_one_way() {
     let links = sim.links("jira").await;
     assert_eq!(links.len(), 1, "{links:?}");
     assert!(
-        writes(&log_entries(&sim, "bitbucket-cloud").await).is_empty(),
+        writes(&sim.log_entries("bitbucket-cloud").await).is_empty(),
         "nothing written to Bitbucket Cloud"
     );
     common::delete_namespace(&env.client, &env.ns).await;

@@ -223,6 +223,12 @@ impl Sim {
         v
     }
 
+    /// The app's request log entries (method, path, route, status, auth, seq, …), oldest first.
+    pub async fn log_entries(&self, app: &str) -> Vec<Value> {
+        let log = self.control(app, reqwest::Method::GET, "log", None).await;
+        log["entries"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Count of logged requests (all endpoints) to an app.
     pub async fn request_count(&self, app: &str) -> u64 {
         let v = self.control(app, reqwest::Method::GET, "state", None).await;
@@ -461,6 +467,20 @@ pub async fn wait_leader(client: &Client, ns: &str, identity: &str) {
         }
     })
     .await
+}
+
+/// One e2e scenario's cluster side: a client, the CRDs installed, and a namespace of its own
+/// (deleted when the guard drops, also when the test fails).
+pub struct Env {
+    pub client: Client,
+    pub ns: crate::common::TestNamespace,
+}
+
+pub async fn env(prefix: &str) -> Env {
+    let client = crate::common::client().await;
+    crate::common::install_crds(&client).await;
+    let ns = crate::common::namespace(&client, prefix).await;
+    Env { client, ns }
 }
 
 /// YAML of an admin Secret and an ApplicationInstance for a simulated app.
