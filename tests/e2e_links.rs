@@ -139,28 +139,13 @@ async fn crucible_jira_two_way() {
 async fn jira_cloud_to_bitbucket_server() {
     let env = env("cloud").await;
     let pki = e2e::Pki::new();
-    let tls = format!(
-        "  tls: {{cert: {}, key: {}}}\n  trust_ca: [{}]\n",
-        pki.path("server.crt"),
-        pki.path("server.key"),
-        pki.path("ca.crt")
-    );
+    let tls = pki.sim_tls_yaml();
     let config = format!(
         "control_port: 0\napps:\n- name: jira-cloud\n  product: jira-cloud\n  key_bits: 1024\n{tls}- name: bitbucket\n  product: bitbucket\n  key_bits: 1024\n{tls}"
     );
     let sim = Sim::start(&config);
     let _op = Operator::start(&env.ns, &[]);
-    let ca = pki
-        .ca_pem()
-        .lines()
-        .map(|l| format!("    {l}\n"))
-        .collect::<String>();
-    e2e::apply(
-        &env.ns,
-        &format!(
-            "apiVersion: v1\nkind: Secret\nmetadata: {{name: sim-ca}}\nstringData:\n  ca.crt: |\n{ca}"
-        ),
-    );
+    pki.apply_ca_secret(&env.ns, "sim-ca");
     for (name, type_, cloud) in [
         ("jira-cloud", "jira", true),
         ("bitbucket", "bitbucket", false),
@@ -919,17 +904,7 @@ async fn wrong_type_and_untrusted_certificate_are_clear_conditions() {
         assert!(!msg.is_empty());
     }
     // Trusting the CA fixes it without touching anything else.
-    let ca = pki
-        .ca_pem()
-        .lines()
-        .map(|l| format!("    {l}\n"))
-        .collect::<String>();
-    e2e::apply(
-        &env.ns,
-        &format!(
-            "apiVersion: v1\nkind: Secret\nmetadata: {{name: sim-ca}}\nstringData:\n  ca.crt: |\n{ca}"
-        ),
-    );
+    pki.apply_ca_secret(&env.ns, "sim-ca");
     let mut y = e2e::instance_yaml("secure", sim.app("secure"), "jira", true);
     y.push_str("  tls: {caSecretRef: {name: sim-ca}}\n");
     e2e::apply(&env.ns, &y);

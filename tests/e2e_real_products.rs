@@ -267,27 +267,12 @@ async fn first_link_on_fresh_applications_from_a_fresh_operator() {
 async fn a_link_to_bitbucket_cloud_is_one_way() {
     let env = env("bbcloud").await;
     let pki = e2e::Pki::new();
-    let tls = format!(
-        "  tls: {{cert: {}, key: {}}}\n  trust_ca: [{}]\n",
-        pki.path("server.crt"),
-        pki.path("server.key"),
-        pki.path("ca.crt")
-    );
+    let tls = pki.sim_tls_yaml();
     let sim = Sim::start(&format!(
         "control_port: 0\napps:\n- name: jira\n  product: jira\n  key_bits: 1024\n{tls}- name: bitbucket-cloud\n  product: bitbucket-cloud\n  key_bits: 1024\n{tls}"
     ));
     let _op = Operator::start(&env.ns, &[]);
-    let ca = pki
-        .ca_pem()
-        .lines()
-        .map(|l| format!("    {l}\n"))
-        .collect::<String>();
-    e2e::apply(
-        &env.ns,
-        &format!(
-            "apiVersion: v1\nkind: Secret\nmetadata: {{name: sim-ca}}\nstringData:\n  ca.crt: |\n{ca}"
-        ),
-    );
+    pki.apply_ca_secret(&env.ns, "sim-ca");
     let mut jira = e2e::instance_yaml("jira", sim.app("jira"), "jira", true);
     jira.push_str("  tls: {caSecretRef: {name: sim-ca}}\n");
     e2e::apply(&env.ns, &jira);

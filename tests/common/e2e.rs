@@ -617,6 +617,31 @@ impl Pki {
         self.dir.path().join(f).display().to_string()
     }
 
+    /// The per-app simulator config lines that serve this certificate and trust this CA.
+    pub fn sim_tls_yaml(&self) -> String {
+        format!(
+            "  tls: {{cert: {}, key: {}}}\n  trust_ca: [{}]\n",
+            self.path("server.crt"),
+            self.path("server.key"),
+            self.path("ca.crt")
+        )
+    }
+
+    /// A Secret `name` in `ns` holding the CA (`ca.crt`), for instances' `tls.caSecretRef`.
+    pub fn apply_ca_secret(&self, ns: &str, name: &str) {
+        let ca = self
+            .ca_pem()
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>();
+        apply(
+            ns,
+            &format!(
+                "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\nstringData:\n  ca.crt: |\n{ca}"
+            ),
+        );
+    }
+
     pub fn ca_pem(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("ca.crt")).unwrap()
     }
