@@ -97,6 +97,40 @@ pub enum Error {
         new_url: String,
     },
 
+    #[error("{0}")]
+    OAuth2NotSupported(String),
+
+    #[error(
+        "scope {scope:?} is not offered by {application}; it offers {offered}. Change spec.oauth2.scope"
+    )]
+    ScopeNotOffered {
+        scope: String,
+        application: String,
+        offered: String,
+    },
+
+    #[error(
+        "an OAuth 2.0 client named {name:?} (id {id}) already exists in {application} and was not created by this resource; it is left untouched. Set spec.displayName to another name, or delete that client in the application's admin UI"
+    )]
+    ClientNameTaken {
+        name: String,
+        id: String,
+        application: String,
+    },
+
+    #[error(
+        "a Secret named {name:?} already exists in this namespace and does not belong to this resource, so the operator will not overwrite it and created nothing in the application. Set spec.secret.name to another name, or delete that Secret"
+    )]
+    SecretNotOwned { name: String },
+
+    #[error("{0}")]
+    InvalidSecretTemplate(String),
+
+    #[error(
+        "ApplicationInstance {name:?} has no valid administrator credentials, so the operator cannot create a client in it; add credentialsSecretRef with a system administrator's credentials"
+    )]
+    InstanceNotAdministered { name: String },
+
     /// A spec the API server should have refused (an old CRD without the CEL rules).
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
@@ -147,6 +181,12 @@ impl Error {
             Self::DuplicateApplicationId { .. } => "DuplicateApplicationId",
             Self::OldUrlStillServesApplication { .. } => "OldUrlStillServesApplication",
             Self::InvalidSpec(_) => "InvalidSpec",
+            Self::OAuth2NotSupported(_) => "OAuth2NotSupported",
+            Self::ScopeNotOffered { .. } => "ScopeNotOffered",
+            Self::ClientNameTaken { .. } => "ClientNameTaken",
+            Self::SecretNotOwned { .. } => "SecretNotOwned",
+            Self::InvalidSecretTemplate(_) => "InvalidSecretTemplate",
+            Self::InstanceNotAdministered { .. } => "InstanceNotAdministered",
             Self::TargetIdentityChanged { .. } => "IdentityMismatch",
         }
     }

@@ -47,6 +47,12 @@ pub const AUTHENTICATION_CONFIGURED: &str = "AuthenticationConfigured";
 pub const ALLOWLISTED: &str = "Allowlisted";
 pub const DELETED: &str = "Deleted";
 pub const ORPHANED: &str = "Orphaned";
+/// ExternalApplication: the client exists and its credentials are in the Secret.
+pub const CREDENTIALS_DELIVERED: &str = "CredentialsDelivered";
+pub const CLIENT_RECREATED: &str = "ClientRecreated";
+pub const CLIENT_UPDATED: &str = "ClientUpdated";
+pub const SECRET_ROTATED: &str = "SecretRotated";
+pub const SECRET_WRITTEN: &str = "SecretWritten";
 
 /// The Ready reason (and `status.health`) of a link an application reports as not working,
 /// from the status API's error type.
@@ -118,6 +124,11 @@ const ALL: &[&str] = &[
     ALLOWLISTED,
     DELETED,
     ORPHANED,
+    CREDENTIALS_DELIVERED,
+    CLIENT_RECREATED,
+    CLIENT_UPDATED,
+    SECRET_ROTATED,
+    SECRET_WRITTEN,
     // Errors (crate::errors::Error::reason and ApiError::reason).
     "KubernetesApiError",
     "SecretNotFound",
@@ -135,6 +146,13 @@ const ALL: &[&str] = &[
     "OldUrlStillServesApplication",
     "LinkNotOwned",
     "InvalidSpec",
+    "OAuth2NotSupported",
+    "ScopeNotOffered",
+    "ClientNameTaken",
+    "SecretNotOwned",
+    "InvalidSecretTemplate",
+    "InstanceNotAdministered",
+    "NotSystemAdministrator",
     "InvalidClientConfig",
     "Unreachable",
     "Timeout",

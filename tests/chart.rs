@@ -21,9 +21,10 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// The Kubernetes version `helm template` renders for (Helm's offline default is older than the
 /// chart's kubeVersion).
 const KUBE_VERSION: &str = "1.35.0";
-const CRD_NAMES: [&str; 2] = [
+const CRD_NAMES: [&str; 3] = [
     "applicationinstances.applinks.io",
     "applicationlinks.applinks.io",
+    "externalapplications.applinks.io",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -223,7 +224,7 @@ fn grants(role: &Value) -> BTreeSet<(String, String, String)> {
     set
 }
 
-/// Exactly what the operator does: watch and write its two kinds (status, link finalizers), read
+/// Exactly what the operator does: watch and write its three kinds (status, finalizers), read
 /// the Secrets and ConfigMaps an instance names, write Events.
 fn needed() -> BTreeSet<(String, String, String)> {
     let mut set = BTreeSet::new();
@@ -236,16 +237,33 @@ fn needed() -> BTreeSet<(String, String, String)> {
     };
     add(
         "applinks.io",
-        &["applicationinstances", "applicationlinks"],
+        &[
+            "applicationinstances",
+            "applicationlinks",
+            "externalapplications",
+        ],
         &["get", "list", "watch", "patch", "update"],
     );
     add(
         "applinks.io",
-        &["applicationinstances/status", "applicationlinks/status"],
+        &[
+            "applicationinstances/status",
+            "applicationlinks/status",
+            "externalapplications/status",
+        ],
         &["get", "patch", "update"],
     );
-    add("applinks.io", &["applicationlinks/finalizers"], &["update"]);
+    add(
+        "applinks.io",
+        &[
+            "applicationlinks/finalizers",
+            "externalapplications/finalizers",
+        ],
+        &["update"],
+    );
     add("", &["secrets", "configmaps"], &["get"]);
+    // ExternalApplications write their credentials Secrets.
+    add("", &["secrets"], &["create", "patch"]);
     add("", &["events"], &["create", "patch"]);
     add("events.k8s.io", &["events"], &["create", "patch"]);
     set
@@ -596,7 +614,14 @@ const ALLOWED: &[&str] = &[
     "patch applicationlinks.applinks.io --subresource=status",
     "update applicationlinks.applinks.io --subresource=status",
     "update applicationlinks.applinks.io --subresource=finalizers",
+    "get externalapplications.applinks.io",
+    "list externalapplications.applinks.io",
+    "watch externalapplications.applinks.io",
+    "patch externalapplications.applinks.io",
+    "patch externalapplications.applinks.io --subresource=status",
     "get secrets",
+    "create secrets",
+    "patch secrets",
     "get configmaps",
     "create events",
     "patch events",
@@ -610,7 +635,6 @@ const DENIED: &[&str] = &[
     "watch secrets",
     "delete secrets",
     "update secrets",
-    "create secrets",
     "list configmaps",
     "create applicationlinks.applinks.io",
     "delete applicationlinks.applinks.io",

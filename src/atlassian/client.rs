@@ -383,12 +383,12 @@ impl AtlassianClient {
                 date,
             });
         }
-        Err(self.status_failure(&call.method, status, &body, retry_after, shown))
+        Err(self.status_failure(call, status, &body, retry_after, shown))
     }
 
     fn status_failure(
         &self,
-        method: &Method,
+        call: &Call,
         status: StatusCode,
         body: &[u8],
         retry_after: Option<Duration>,
@@ -402,6 +402,11 @@ impl AtlassianClient {
                 url,
                 action: "this request",
             },
+            // The OAuth 2.0 provider answers 401 (not 403) to an administrator who is not a
+            // system administrator: a refusal of what they may do, not of who they are.
+            401 if let Some(action) = call.sysadmin_only => {
+                ApiError::NotSystemAdministrator { url, action }
+            }
             401 if message.as_deref().is_some_and(is_websudo_refusal) => {
                 ApiError::SecureAdminSessionRequired { url }
             }
@@ -421,7 +426,7 @@ impl AtlassianClient {
             }
             // A 500 from a write is the product failing on this request (a malformed body, a
             // bug): sending it again gives the same answer, so it is reported, not retried.
-            500 if method != Method::GET => ApiError::Server {
+            500 if call.method != Method::GET => ApiError::Server {
                 url,
                 status: 500,
                 message,
@@ -634,6 +639,9 @@ pub(crate) struct Call {
     needs_credentials: Option<&'static str>,
     /// Same-origin redirects are followed unless this is false.
     follow_redirects: bool,
+    /// `Some(action)` when only a system administrator may call it (a 401 then means "not a
+    /// system administrator", and the credentials are not held back).
+    sysadmin_only: Option<&'static str>,
 }
 
 impl Call {
@@ -647,6 +655,7 @@ impl Call {
             idempotent,
             needs_credentials: None,
             follow_redirects: true,
+            sysadmin_only: None,
         }
     }
 
@@ -702,6 +711,12 @@ impl Call {
 
     pub(crate) fn admin(mut self, action: &'static str) -> Self {
         self.needs_credentials = Some(action);
+        self
+    }
+
+    pub(crate) fn sysadmin(mut self, action: &'static str) -> Self {
+        self.needs_credentials = Some(action);
+        self.sysadmin_only = Some(action);
         self
     }
 }

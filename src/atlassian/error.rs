@@ -29,6 +29,11 @@ pub enum ApiError {
     )]
     Redirected { url: String, location: String },
 
+    #[error(
+        "{url} answered 401 to a request only a system administrator may make ({action}): the instance's credentials are an administrator's but not a system administrator's. Use the credentials of a user in a group with the System Administrator global permission"
+    )]
+    NotSystemAdministrator { url: String, action: &'static str },
+
     #[error("{action} needs administrator credentials, but none are configured for {url}")]
     CredentialsMissing { url: String, action: &'static str },
 
@@ -181,6 +186,7 @@ impl ApiError {
             Self::Tls { .. } => "TlsError",
             Self::Redirected { .. } => "RedirectedToOtherOrigin",
             Self::CredentialsMissing { .. } => "CredentialsMissing",
+            Self::NotSystemAdministrator { .. } => "NotSystemAdministrator",
             Self::Unauthorized { .. } => "CredentialsRejected",
             Self::BasicAuthDisabled { .. } => "BasicAuthDisabled",
             Self::SecureAdminSessionRequired { .. } => "SecureAdminSessionRequired",

@@ -15,6 +15,8 @@
 //! | [`set_primary`](AtlassianClient::set_primary) | `POST rest/applinks/1.0/applicationlink/primary/{id}` | primary link of its type (Links) |
 //! | [`delete_link`](AtlassianClient::delete_link) | `DELETE rest/applinks/3.0/applinks/{id}` (fallback `DELETE 1.0/applicationlink/{id}?reciprocate=false`) | local-only delete (Links) |
 //! | [`get_oauth_config`](AtlassianClient::get_oauth_config), [`set_oauth_config`](AtlassianClient::set_oauth_config) | `GET`/`PUT rest/applinks/3.0/status/{id}/oauth` | OAuth levels of this end; mirrored on the peer (OAuth configuration) |
+//! | [`oauth2_metadata`](AtlassianClient::oauth2_metadata) | `GET rest/oauth2/latest/.well-known/oauth-authorization-server` (anonymous) | scopes and endpoints of the OAuth 2.0 provider (OAuth 2.0 provider) |
+//! | [`list_oauth2_clients`](AtlassianClient::list_oauth2_clients), [`get_oauth2_client`](AtlassianClient::get_oauth2_client), [`create_oauth2_client`](AtlassianClient::create_oauth2_client), [`update_oauth2_client`](AtlassianClient::update_oauth2_client), [`delete_oauth2_client`](AtlassianClient::delete_oauth2_client), [`reset_oauth2_client_secret`](AtlassianClient::reset_oauth2_client_secret) | `GET`/`POST rest/oauth2/latest/client`, `GET`/`PUT`/`DELETE …/client/{id}`, `PUT …/client/reset/{clientId}` (system administrator; 401 otherwise) | incoming OAuth 2.0 clients of ExternalApplications (OAuth 2.0 provider) |
 //! | [`link_status`](AtlassianClient::link_status) | `GET rest/applinks/3.0/status/{id}` | health: working, error category/type (Status API) |
 //! | [`list_allowlist_rules`](AtlassianClient::list_allowlist_rules), [`create_allowlist_rule`](AtlassianClient::create_allowlist_rule), [`update_allowlist_rule`](AtlassianClient::update_allowlist_rule), [`ensure_allowlist_rule`](AtlassianClient::ensure_allowlist_rule) | `GET`/`POST {base}`, `PUT {base}/{id}`, base probed: `rest/whitelist/latest`, then `rest/whitelist/1.0` | inbound rule for a cloud peer's domain (Allowlist) |
 //!
@@ -42,6 +44,7 @@ mod envelope;
 mod error;
 mod link;
 mod oauth;
+mod oauth2_provider;
 mod retry;
 mod status;
 mod tls;
@@ -54,10 +57,12 @@ mod transport_tests;
 pub use allowlist::{AllowlistRuleType, NewAllowlistRule};
 pub use client::{AtlassianClient, ClientConfig};
 pub use credentials::Credentials;
+pub use credentials::Secret;
 pub use discovery::Manifest;
 pub use error::ApiError;
 pub use link::{LinkUpdate, NewLink, RemoteLink};
 pub use oauth::{LinkOAuthConfig, OAuthConfig, OAuthLevel};
+pub use oauth2_provider::{OAuth2ClientEntity, OAuth2ClientSpec, ProviderMetadata};
 #[cfg(test)]
 pub use retry::RetryPolicy;
 pub use retry::exponential;

@@ -2,6 +2,7 @@
 //! reporter and the status writer.
 
 mod backoff;
+mod external;
 mod finalizer;
 #[cfg(test)]
 mod fixtures;
@@ -13,6 +14,7 @@ mod reconcile_tests;
 mod relations;
 mod status_patch;
 
+use link::admin_client as link_admin_client;
 pub(crate) use link::generic_id as link_id_of_url;
 pub use link::{CLAIM_SOURCE, CLAIM_TARGET, FINALIZER as LINK_FINALIZER};
 pub use relations::IN_USE_FINALIZER;
@@ -30,7 +32,7 @@ use kube::{Api, Client};
 use std::collections::HashMap;
 use tracing::{info, warn};
 
-use crate::crd::{ApplicationInstance, ApplicationLink};
+use crate::crd::{ApplicationInstance, ApplicationLink, ExternalApplication};
 
 /// Operator settings from the command line.
 #[derive(Clone, Debug)]
@@ -172,6 +174,9 @@ pub async fn run(
     let for_links = instance_writer
         .subscribe()
         .expect("a shared store has subscribers");
+    let for_externals = instance_writer
+        .subscribe()
+        .expect("a shared store has subscribers");
     let instance_watch = watcher(instances, watcher::Config::default().any_semantic())
         .default_backoff()
         .inspect(on_init_done(synced.clone(), metrics.clone()))
@@ -236,7 +241,7 @@ pub async fn run(
     // only the changes links depend on wake them.
     let links_by_instance = link_store.clone();
     let link_controller = Controller::for_stream(link_stream, link_store)
-        .with_config(config)
+        .with_config(config.clone())
         .watches_shared_stream(
             changed(for_links, relations::link_relevant),
             move |instance| relations::links_of_instance(&links_by_instance, &instance),
@@ -248,11 +253,35 @@ pub async fn run(
                 warn!(error = %e, "ApplicationLink reconcile failed");
             }
         });
+    // ExternalApplications: reconciled on spec changes (and the rotate annotation), and when
+    // the instance they name changes. Their Secrets are not watched (that would need list and
+    // watch on every Secret): drift of a Secret is repaired at the next resync.
+    let externals = api::<ExternalApplication>(&client, &settings.namespace);
+    let (external_store, external_writer) = reflector::store();
+    let external_stream = watcher(externals, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(external_writer)
+        .applied_objects()
+        .predicate_filter(external::wakes, Default::default());
+    let externals_by_instance = external_store.clone();
+    let external_controller = Controller::for_stream(external_stream, external_store)
+        .with_config(config.clone())
+        .watches_shared_stream(
+            changed(for_externals, relations::link_relevant),
+            move |instance| external::of_instance(&externals_by_instance, &instance),
+        )
+        .graceful_shutdown_on(stop(rx.clone()))
+        .run(external::reconcile, external::error_policy, ctx.clone())
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                warn!(error = %e, "ExternalApplication reconcile failed");
+            }
+        });
     info!("controllers started");
     // The shared watch ends with the process; the controllers end on shutdown.
     tokio::select! {
         _ = instance_watch => warn!("ApplicationInstance watch ended"),
-        _ = async { tokio::join!(instance_controller, link_controller) } => {}
+        _ = async { tokio::join!(instance_controller, link_controller, external_controller) } => {}
     }
     info!("controllers stopped");
 }

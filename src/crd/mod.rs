@@ -6,11 +6,16 @@
 //! checked by the controller and reported as a Stalled condition.
 
 mod common;
+mod external;
 mod instance;
 mod link;
 mod url;
 
 pub use common::{ApplicationType, LocalObjectRef, SecretKeyRef, SecretRef};
+pub use external::{
+    ClientView, ExternalApplication, ExternalApplicationSpec, ExternalApplicationStatus,
+    OAuth2Client, PLACEHOLDERS, Rotation, SECRET_PLACEHOLDERS, SecretTemplate,
+};
 pub use instance::{
     ApplicationInstance, ApplicationInstanceSpec, ApplicationInstanceStatus, TlsConfig,
 };
@@ -31,5 +36,9 @@ pub fn all()
 -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
 {
     use kube::CustomResourceExt;
-    vec![ApplicationInstance::crd(), ApplicationLink::crd()]
+    vec![
+        ApplicationInstance::crd(),
+        ApplicationLink::crd(),
+        ExternalApplication::crd(),
+    ]
 }

@@ -95,17 +95,23 @@ events.k8s.io/v1; core v1 kept for older reporters). Discovery of applinks.io ne
 */}}
 {{- define "applink-operator.rules" -}}
 - apiGroups: ["applinks.io"]
-  resources: ["applicationinstances", "applicationlinks"]
+  resources: ["applicationinstances", "applicationlinks", "externalapplications"]
   verbs: ["get", "list", "watch", "patch", "update"]
 - apiGroups: ["applinks.io"]
-  resources: ["applicationinstances/status", "applicationlinks/status"]
+  resources: ["applicationinstances/status", "applicationlinks/status", "externalapplications/status"]
   verbs: ["get", "patch", "update"]
 - apiGroups: ["applinks.io"]
-  resources: ["applicationlinks/finalizers"]
+  resources: ["applicationlinks/finalizers", "externalapplications/finalizers"]
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets", "configmaps"]
   verbs: ["get"]
+{{- /* ExternalApplications deliver credentials as Secrets. RBAC cannot limit create and patch
+  to the Secrets the operator owns (names are the users' to choose, and rules do not match
+  owners or labels): the operator itself never writes a Secret without its ownerReference. */}}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create", "patch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]

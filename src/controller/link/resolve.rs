@@ -232,7 +232,7 @@ async fn instance_app(ctx: &Context, ns: &str, name: &str) -> Result<App, Error>
 /// The admin client of an instance. When its Secret is gone (deleted together with the links,
 /// as `kubectl delete -f` or a namespace deletion does), the last client this process built is
 /// used, so the link ends can still be deleted.
-async fn admin_client(
+pub(in crate::controller) async fn admin_client(
     ctx: &Context,
     ns: &str,
     name: &str,

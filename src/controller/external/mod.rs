@@ -1,0 +1,201 @@
+//! Reconciles `ExternalApplication`: an incoming OAuth 2.0 client in one application, and the
+//! Secret that hands its credentials to the tool.
+//!
+//! The pipeline, one step per line in [`reconcile`] and [`run`]:
+//! 1. finalizer (client: Kubernetes): added first; a deletion with `Orphan` ends here;
+//! 2. resolve (client: instance cache, Secrets): the application and its admin client;
+//! 3. rules (client: the application's provider metadata, read only): provider present, scope
+//!    offered, template renderable, the Secret's name free or ours;
+//! 4. observe (client: the application, Kubernetes; read only): the client and the Secret;
+//! 5. plan (no client): the steps ([`plan`]);
+//! 6. act (client: the application, Kubernetes): the steps, in order;
+//! 7. status (no client): the whole status and the verdict ([`status`]);
+//! 8. report and write, as for links.
+//!
+//! Contract: the claim (the client's name) is recorded on the object before a create, so a
+//! crash between the create and recording its id finds the client by that name instead of
+//! making a second one; a client or Secret this resource does not own is never changed.
+
+mod act;
+mod observe;
+mod plan;
+mod secret;
+mod status;
+mod template;
+
+use std::sync::Arc;
+
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, ResourceExt};
+
+use super::{Context, finalizer, outcome, status_patch};
+use crate::conditions;
+use crate::crd::{ApplicationInstance, DeletionPolicy, ExternalApplication};
+use crate::errors::Error;
+use crate::reasons;
+use outcome::Verdict;
+
+pub const FINALIZER: &str = "applinks.io/cleanup";
+/// The client's name, recorded before it is created.
+pub const CLAIM_NAME: &str = "applinks.io/oauth2-client-name";
+/// The client's id in the application, recorded once it exists.
+pub const CLAIM_ID: &str = "applinks.io/oauth2-client-id";
+/// Set to a new value to issue a new client secret.
+pub const ROTATE: &str = "applinks.io/rotate";
+
+pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = obj.namespace().unwrap_or_default();
+    let key = format!("external/{ns}/{}", obj.name_any());
+    let api: Api<ExternalApplication> = Api::namespaced(ctx.client.clone(), &ns);
+    let deleting = obj.metadata.deletion_timestamp.is_some();
+    tracing::debug!(external = %key, deleting, generation = ?obj.metadata.generation, "reconcile");
+    if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
+        return Ok(action);
+    }
+    let old = obj.status.clone().unwrap_or_default();
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let (mut new, mut verdict, due) = match run(&obj, &ctx, &api, &ns, deleting, now).await {
+        Ok(None) => return Ok(Action::await_change()),
+        Ok(Some(pass)) => status::of(&obj, &pass, now),
+        Err(e) if e.is_conflict() => return Err(e),
+        Err(e) => (status::failed(&obj), Verdict::from_error(&e), None),
+    };
+    if deleting
+        && let Verdict::Retrying { message, .. } | Verdict::Stalled { message, .. } = &verdict
+    {
+        verdict = Verdict::Retrying {
+            reason: reasons::DELETION_BLOCKED,
+            message: format!(
+                "{message}. The finalizer stays until the client is deleted in the application and verified gone; to leave it there and let this resource go, set spec.deletionPolicy: Orphan"
+            ),
+            retry_after: None,
+        };
+    }
+    let subject = outcome::Subject {
+        obj: &*obj,
+        kind: "ExternalApplication",
+        key: &key,
+        resync: ctx.settings.link_resync_interval,
+        action: if deleting { "Delete" } else { "Reconcile" },
+    };
+    let mut delay = outcome::record(&ctx, subject, &old.conditions, &verdict).await;
+    if let Some(due) = due {
+        delay = delay.min(due);
+    }
+    new.conditions = conditions::merge(
+        &old.conditions,
+        verdict.conditions(),
+        obj.metadata.generation,
+        &conditions::now(),
+    );
+    status_patch::write(&api, &obj.name_any(), &old, &new).await?;
+    Ok(Action::requeue(delay))
+}
+
+/// Resolve → rules → observe → plan → act. `None` when the finalizer was removed.
+async fn run(
+    obj: &ExternalApplication,
+    ctx: &Context,
+    api: &Api<ExternalApplication>,
+    ns: &str,
+    deleting: bool,
+    now: k8s_openapi::jiff::Timestamp,
+) -> Result<Option<status::Pass>, Error> {
+    let app = observe::resolve(obj, ctx, ns).await?;
+    if deleting {
+        act::delete(obj, ctx, api, &app).await?;
+        return Ok(None);
+    }
+    let rules = observe::check_rules(obj, &app).await?;
+    let observed = observe::observe(obj, ctx, ns, &app, &rules, now).await?;
+    let steps = match plan::plan(&observed.desired, &observed.plan_input) {
+        plan::Plan::Act(steps) => steps,
+        plan::Plan::NameTaken { id } => {
+            return Err(Error::ClientNameTaken {
+                name: observed.desired.name.clone(),
+                id,
+                application: app.label.clone(),
+            });
+        }
+    };
+    let acted = act::act(obj, ctx, api, ns, &app, &rules, &observed, &steps).await?;
+    Ok(Some(status::Pass {
+        app_label: app.label,
+        observed,
+        steps,
+        acted,
+    }))
+}
+
+/// Adds the finalizer, or ends a deletion that needs no remote call (as for links).
+async fn guard_finalizer(
+    obj: &ExternalApplication,
+    ctx: &Context,
+    api: &Api<ExternalApplication>,
+) -> Result<Option<Action>, Error> {
+    let has = finalizer::has(obj, FINALIZER);
+    if obj.metadata.deletion_timestamp.is_none() {
+        if !has {
+            crate::failpoint::hit("before-finalizer-add");
+            finalizer::add(api, obj, FINALIZER).await?;
+            crate::failpoint::hit("after-finalizer-add");
+        }
+        return Ok(None);
+    }
+    if !has {
+        return Ok(Some(Action::await_change()));
+    }
+    if obj.spec.deletion_policy == DeletionPolicy::Orphan {
+        finalizer::remove(api, obj, FINALIZER).await?;
+        ctx.event(
+            obj,
+            EventType::Normal,
+            reasons::ORPHANED,
+            "deletionPolicy Orphan: the OAuth 2.0 client was left in the application; the Secret goes with this resource",
+            "Delete",
+        )
+        .await;
+        return Ok(Some(Action::await_change()));
+    }
+    let claimed = [CLAIM_NAME, CLAIM_ID]
+        .iter()
+        .any(|k| obj.annotations().contains_key(*k));
+    if !claimed {
+        // The claim is written before any create: without one, nothing was ever made.
+        finalizer::remove(api, obj, FINALIZER).await?;
+        return Ok(Some(Action::await_change()));
+    }
+    Ok(None)
+}
+
+pub fn error_policy(_obj: Arc<ExternalApplication>, err: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(error = %err, "external application reconcile error");
+    super::kube_error_requeue(err)
+}
+
+/// What wakes a reconcile: a spec change (generation) or a new `applinks.io/rotate` value; not
+/// the operator's own status and claim writes (that would bypass the backoff).
+pub fn wakes(obj: &ExternalApplication) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    obj.metadata.generation.hash(&mut h);
+    obj.annotations().get(ROTATE).hash(&mut h);
+    Some(h.finish())
+}
+
+/// The ExternalApplications in the instance's namespace that name it.
+pub fn of_instance(
+    store: &Store<ExternalApplication>,
+    instance: &ApplicationInstance,
+) -> Vec<ObjectRef<ExternalApplication>> {
+    let ns = instance.namespace();
+    let name = instance.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|e| e.namespace() == ns && e.spec.instance_ref.name == name)
+        .map(|e| ObjectRef::from_obj(e.as_ref()))
+        .collect()
+}

@@ -1,0 +1,248 @@
+//! Resolving the application, the rules it can refuse, and observing the client and the Secret
+//! (clients: the instance cache, the application, Kubernetes; read only).
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, ResourceExt};
+
+use super::super::{Context, relations};
+use super::plan::{self, Desired, Found, Observed as PlanInput, Rotate};
+use super::secret::{self, Stored};
+use super::template::{self, Inputs};
+use super::{CLAIM_ID, CLAIM_NAME, ROTATE};
+use crate::atlassian::{AtlassianClient, OAuth2ClientEntity, ProviderMetadata};
+use crate::crd::{ApplicationInstance, ExternalApplication};
+use crate::errors::Error;
+
+/// The application that trusts the tool.
+pub(super) struct App {
+    pub(super) label: String,
+    pub(super) base_url: String,
+    pub(super) client: AtlassianClient,
+}
+
+/// Lowest version of each product with the OAuth 2.0 provider (incoming external links).
+const MINIMUM: &[(&str, &str, (u64, u64))] = &[
+    ("jira", "Jira", (8, 22)),
+    ("confluence", "Confluence", (7, 17)),
+    ("stash", "Bitbucket", (7, 20)),
+    ("bamboo", "Bamboo", (9, 0)),
+];
+
+pub(super) async fn resolve(
+    obj: &ExternalApplication,
+    ctx: &Context,
+    ns: &str,
+) -> Result<App, Error> {
+    let name = &obj.spec.instance_ref.name;
+    let instance = ctx
+        .instances
+        .get(&ObjectRef::<ApplicationInstance>::new(name).within(ns))
+        .ok_or_else(|| Error::InstanceNotFound { name: name.clone() })?;
+    let s = relations::verified_status(&instance).map_err(|why| Error::InstanceNotReady {
+        name: name.clone(),
+        why,
+    })?;
+    let type_id = s.type_id.clone().unwrap_or_else(|| "generic".into());
+    if s.cloud == Some(true) {
+        return Err(Error::OAuth2NotSupported(format!(
+            "ApplicationInstance {name:?} is an Atlassian Cloud site: its OAuth 2.0 apps are made in the Atlassian developer console, not through the server REST API"
+        )));
+    }
+    let Some((_, product, min)) = MINIMUM.iter().find(|(t, _, _)| *t == type_id) else {
+        return Err(Error::OAuth2NotSupported(format!(
+            "ApplicationInstance {name:?} is {type_id:?}, which has no OAuth 2.0 provider for external applications (Jira, Confluence, Bitbucket and Bamboo have one)"
+        )));
+    };
+    if let Some(version) = s.version.as_deref()
+        && let Some(found) = major_minor(version)
+        && found < *min
+    {
+        return Err(Error::OAuth2NotSupported(format!(
+            "ApplicationInstance {name:?} runs {product} {version}; incoming OAuth 2.0 clients need {product} {}.{} or later: upgrade it",
+            min.0, min.1
+        )));
+    }
+    if s.administered != Some(true) {
+        return Err(Error::InstanceNotAdministered { name: name.clone() });
+    }
+    let client = super::super::link_admin_client(ctx, ns, name, &instance).await?;
+    Ok(App {
+        label: format!("ApplicationInstance {name}"),
+        base_url: instance.spec.url.normalized().to_string(),
+        client,
+    })
+}
+
+fn major_minor(version: &str) -> Option<(u64, u64)> {
+    let mut parts = version.split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    Some((major, minor))
+}
+
+/// What the rules established, for observe and act.
+pub(super) struct Rules {
+    pub(super) metadata: ProviderMetadata,
+}
+
+pub(super) async fn check_rules(obj: &ExternalApplication, app: &App) -> Result<Rules, Error> {
+    template::check(&obj.spec.secret).map_err(Error::InvalidSecretTemplate)?;
+    let metadata = app
+        .client
+        .oauth2_metadata()
+        .await
+        .map_err(|e| Error::remote(format!("reading the OAuth 2.0 provider of {}", app.label), e))?
+        .ok_or_else(|| {
+            Error::OAuth2NotSupported(format!(
+                "{} has no OAuth 2.0 provider (rest/oauth2/latest/.well-known/oauth-authorization-server answers 404): it needs Jira 8.22, Confluence 7.17, Bitbucket 7.20 or later",
+                app.label
+            ))
+        })?;
+    let offered = &metadata.scopes_supported;
+    if !offered.is_empty() {
+        for scope in obj.spec.oauth2.scope.split_whitespace() {
+            if !offered.iter().any(|o| o.eq_ignore_ascii_case(scope)) {
+                return Err(Error::ScopeNotOffered {
+                    scope: scope.to_string(),
+                    application: app.label.clone(),
+                    offered: offered.join(", "),
+                });
+            }
+        }
+    }
+    Ok(Rules { metadata })
+}
+
+/// Everything observed, for the plan and the status.
+pub(super) struct Observed {
+    pub(super) desired: Desired,
+    pub(super) plan_input: PlanInput,
+    /// The client this resource owns, as the application shows it.
+    pub(super) client: Option<OAuth2ClientEntity>,
+    pub(super) stored: Stored,
+    pub(super) secret_name: String,
+    /// The value of `applinks.io/rotate`, if set.
+    pub(super) rotate_request: Option<String>,
+}
+
+pub(super) async fn observe(
+    obj: &ExternalApplication,
+    ctx: &Context,
+    ns: &str,
+    app: &App,
+    rules: &Rules,
+    now: k8s_openapi::jiff::Timestamp,
+) -> Result<Observed, Error> {
+    let desired = Desired {
+        name: obj.client_name(),
+        redirects: obj.spec.oauth2.redirect_uris.clone(),
+        scope: obj.spec.oauth2.scope.clone(),
+    };
+    let secret_name = obj.secret_name();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let stored = secret::read(&secrets, &secret_name, &secret::uid(obj)).await?;
+    if matches!(stored, Stored::Foreign) {
+        return Err(Error::SecretNotOwned { name: secret_name });
+    }
+    let clients =
+        app.client.list_oauth2_clients().await.map_err(|e| {
+            Error::remote(format!("listing the OAuth 2.0 clients of {}", app.label), e)
+        })?;
+    let annotations = obj.annotations();
+    let recorded_id = annotations.get(CLAIM_ID).cloned();
+    let claimed_name = annotations.get(CLAIM_NAME);
+    let ours = clients
+        .iter()
+        .find(|c| recorded_id.as_deref() == Some(c.id.as_str()))
+        .or_else(|| {
+            // Created just before a crash, before its id was recorded: found by the claim.
+            recorded_id
+                .is_none()
+                .then(|| {
+                    clients
+                        .iter()
+                        .find(|c| claimed_name.is_some_and(|n| *n == c.name))
+                })
+                .flatten()
+        })
+        .cloned();
+    let name_taken_by = clients
+        .iter()
+        .find(|c| c.name == desired.name && ours.as_ref().is_none_or(|o| o.id != c.id))
+        .map(|c| c.id.clone());
+    let rotate_request = annotations.get(ROTATE).cloned();
+    let old = obj.status.clone().unwrap_or_default();
+    let rotation = if rotate_request.is_some() && rotate_request != old.rotation_request {
+        Some(Rotate::Requested)
+    } else if super::status::rotation_due(obj, &old, now).is_some_and(|d| d.is_zero()) {
+        Some(Rotate::Due)
+    } else {
+        None
+    };
+    let secret_state = match &ours {
+        None => plan::SecretState::Absent,
+        Some(c) => {
+            let inputs = inputs(obj, app, rules, c);
+            let rendered = c
+                .client_secret
+                .as_ref()
+                .map(|s| template::render(&obj.spec.secret, &obj.name_any(), &inputs, s.expose()));
+            // Labels and annotations the operator writes, without the secret.
+            let shape = template::render(&obj.spec.secret, &obj.name_any(), &inputs, "");
+            let mut expected_annotations = shape.annotations.clone();
+            expected_annotations.remove(template::DATA_DIGEST);
+            secret::state(
+                &stored,
+                &template::inputs_digest(&obj.spec.secret, &obj.name_any(), &inputs),
+                rendered.as_ref(),
+                &shape.labels,
+                &expected_annotations,
+            )
+        }
+    };
+    let plan_input = PlanInput {
+        client: ours.as_ref().map(|c| Found {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            redirects: c.redirects.clone(),
+            scope: c.scope.clone(),
+            secret_readable: c.client_secret.is_some(),
+        }),
+        claimed: claimed_name.is_some(),
+        recorded_id,
+        name_taken_by,
+        secret: secret_state,
+        rotation,
+    };
+    Ok(Observed {
+        desired,
+        plan_input,
+        client: ours,
+        stored,
+        secret_name,
+        rotate_request,
+    })
+}
+
+/// The placeholder values for a client.
+pub(super) fn inputs(
+    obj: &ExternalApplication,
+    app: &App,
+    rules: &Rules,
+    client: &OAuth2ClientEntity,
+) -> Inputs {
+    let endpoint = |advertised: &Option<String>, path: &str| {
+        advertised
+            .clone()
+            .unwrap_or_else(|| format!("{}rest/oauth2/latest/{path}", app.base_url))
+    };
+    Inputs {
+        client_id: client.client_id.clone(),
+        authorize_url: endpoint(&rules.metadata.authorization_endpoint, "authorize"),
+        token_url: endpoint(&rules.metadata.token_endpoint, "token"),
+        base_url: app.base_url.clone(),
+        scope: obj.spec.oauth2.scope.clone(),
+        name: obj.client_name(),
+    }
+}

@@ -1,0 +1,164 @@
+//! The status of an ExternalApplication and the verdict of a pass (no client): pure,
+//! table-tested. The status never holds the client secret.
+
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::act::Acted;
+use super::observe::Observed;
+use super::plan::Steps;
+use crate::controller::outcome::Verdict;
+use crate::crd::{ClientView, ExternalApplication, ExternalApplicationStatus};
+use crate::reasons;
+
+/// One pass that got as far as acting.
+pub(super) struct Pass {
+    pub(super) app_label: String,
+    pub(super) observed: Observed,
+    pub(super) steps: Steps,
+    pub(super) acted: Acted,
+}
+
+/// The shortest rotation period accepted; shorter values are raised to it.
+const MIN_ROTATION: Duration = Duration::from_secs(3600);
+
+/// How long until the scheduled rotation is due (zero: due now); `None` without a schedule or
+/// before the first secret is issued.
+pub(super) fn rotation_due(
+    obj: &ExternalApplication,
+    status: &ExternalApplicationStatus,
+    now: Timestamp,
+) -> Option<Duration> {
+    let every = humantime::parse_duration(&obj.spec.rotation.as_ref()?.every)
+        .ok()?
+        .max(MIN_ROTATION);
+    let issued: Timestamp = status.secret_issued_at.as_deref()?.parse().ok()?;
+    let age = now.duration_since(issued);
+    let age = Duration::try_from(age).unwrap_or_default();
+    Some(every.saturating_sub(age))
+}
+
+/// The status after a pass, its verdict, and when a scheduled rotation is due.
+pub(super) fn of(
+    obj: &ExternalApplication,
+    pass: &Pass,
+    now: Timestamp,
+) -> (ExternalApplicationStatus, Verdict, Option<Duration>) {
+    let old = obj.status.clone().unwrap_or_default();
+    let client = pass.acted.client.as_ref();
+    let secret_issued_at = if pass.acted.issued || old.secret_issued_at.is_none() {
+        Some(now.to_string())
+    } else {
+        old.secret_issued_at.clone()
+    };
+    let rotation_request = if pass.steps.rotate.is_some() || old.rotation_request.is_none() {
+        pass.observed.rotate_request.clone()
+    } else {
+        old.rotation_request.clone()
+    };
+    let status = ExternalApplicationStatus {
+        observed_generation: obj.metadata.generation,
+        client_id: client.map(|c| c.client_id.clone()),
+        secret_name: Some(pass.observed.secret_name.clone()),
+        application: client.map(|c| ClientView {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            redirect_uris: c.redirects.clone(),
+            scope: c.scope.clone(),
+        }),
+        secret_issued_at,
+        rotation_request,
+        conditions: Vec::new(),
+    };
+    let verdict = if pass.acted.changes.is_empty() {
+        Verdict::Settled {
+            reason: reasons::CREDENTIALS_DELIVERED,
+            message: format!(
+                "OAuth 2.0 client {} exists in {} with scope {}; its credentials are in Secret {}",
+                status.client_id.as_deref().unwrap_or("?"),
+                pass.app_label,
+                obj.spec.oauth2.scope,
+                pass.observed.secret_name
+            ),
+        }
+    } else {
+        Verdict::Applied {
+            reason: reasons::APPLYING,
+            message: format!("{}; checking again", pass.acted.changes.join(", ")),
+        }
+    };
+    let due = rotation_due(obj, &status, now);
+    (status, verdict, due)
+}
+
+/// The status kept after a failed pass: what was known stays (client id, Secret name), the
+/// conditions say what failed.
+pub(super) fn failed(obj: &ExternalApplication) -> ExternalApplicationStatus {
+    let mut status = obj.status.clone().unwrap_or_default();
+    status.observed_generation = obj.metadata.generation;
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{ExternalApplicationSpec, OAuth2Client, Rotation};
+
+    fn obj(every: Option<&str>, issued: Option<&str>) -> ExternalApplication {
+        let mut o = ExternalApplication::new(
+            "che",
+            ExternalApplicationSpec {
+                instance_ref: crate::crd::LocalObjectRef {
+                    name: "bitbucket".into(),
+                },
+                display_name: None,
+                oauth2: OAuth2Client {
+                    redirect_uris: vec!["https://che.example.test/cb".into()],
+                    scope: "REPO_WRITE".into(),
+                },
+                secret: Default::default(),
+                rotation: every.map(|e| Rotation { every: e.into() }),
+                deletion_policy: Default::default(),
+            },
+        );
+        o.status = Some(ExternalApplicationStatus {
+            secret_issued_at: issued.map(str::to_string),
+            ..Default::default()
+        });
+        o
+    }
+
+    #[test]
+    fn rotation_schedule() {
+        let now: Timestamp = "2026-12-01T12:00:00Z".parse().unwrap();
+        let table: &[(Option<&str>, Option<&str>, Option<Duration>)] = &[
+            (None, Some("2026-11-01T12:00:00Z"), None),
+            (Some("720h"), None, None),
+            (
+                Some("720h"),
+                Some("2026-11-30T12:00:00Z"),
+                Some(Duration::from_secs(696 * 3600)),
+            ),
+            (
+                Some("720h"),
+                Some("2026-10-01T12:00:00Z"),
+                Some(Duration::ZERO),
+            ),
+            // Below the minimum: an hour.
+            (
+                Some("1s"),
+                Some("2026-12-01T11:30:00Z"),
+                Some(Duration::from_secs(1800)),
+            ),
+        ];
+        for (every, issued, expected) in table {
+            let o = obj(*every, *issued);
+            assert_eq!(
+                rotation_due(&o, o.status.as_ref().unwrap(), now),
+                *expected,
+                "{every:?} {issued:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! `ExternalApplication`: a tool that is not an Atlassian product, trusted by one application
+//! through an incoming OAuth 2.0 client (or an OAuth 1.0a consumer), whose credentials the
+//! operator writes into a Secret shaped the way the tool reads it.
+
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::Condition;
+use super::common::LocalObjectRef;
+use super::link::DeletionPolicy;
+
+/// Placeholders a Secret template may use; anything else in `{{ }}` is refused by the controller.
+pub const PLACEHOLDERS: &[&str] = &[
+    "clientId",
+    "clientSecret",
+    "authorizeUrl",
+    "tokenUrl",
+    "baseUrl",
+    "scope",
+    "name",
+];
+
+/// Placeholders that expand to a credential: only allowed in the Secret's data, never in its
+/// labels or annotations (which anyone who may list Secrets can read).
+pub const SECRET_PLACEHOLDERS: &[&str] = &["clientSecret"];
+
+/// This application (an ApplicationInstance) trusts a non-Atlassian tool. The operator creates
+/// the incoming OAuth 2.0 client in the application and writes the client id, the secret and
+/// the endpoint URLs into a Secret for the tool.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "applinks.io",
+    version = "v1alpha1",
+    kind = "ExternalApplication",
+    doc = "A tool that is not an Atlassian product (Eclipse Che, Coder, Mattermost, CI systems), trusted by one application through an incoming OAuth 2.0 client; the operator delivers its credentials as a Secret.",
+    namespaced,
+    status = "ExternalApplicationStatus",
+    shortname = "extapp",
+    category = "applinks",
+    printcolumn = r#"{"name":"Instance","type":"string","jsonPath":".spec.instanceRef.name"}"#,
+    printcolumn = r#"{"name":"Client ID","type":"string","jsonPath":".status.clientId"}"#,
+    printcolumn = r#"{"name":"Secret","type":"string","jsonPath":".status.secretName"}"#,
+    printcolumn = r#"{"name":"Scope","type":"string","jsonPath":".spec.oauth2.scope","priority":1}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalApplicationSpec {
+    /// The application (an ApplicationInstance in this namespace, with a system administrator's
+    /// credentials) that trusts the tool. Immutable: changing it would leave the client behind
+    /// in the old application.
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message(
+        "instanceRef is immutable: changing it would leave the client in the old application; create a new ExternalApplication and delete this one"
+    ))]
+    pub instance_ref: LocalObjectRef,
+
+    /// Name of the client in the application, shown to users on its consent page ("Eclipse Che
+    /// wants to access your account"). Unique in the application. Defaults to metadata.name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub display_name: Option<String>,
+
+    /// An incoming OAuth 2.0 client (Jira 8.22+, Confluence 7.17+, Bitbucket 7.20+).
+    pub oauth2: OAuth2Client,
+
+    /// The Secret the tool reads: its name, labels, annotations and keys.
+    #[serde(default)]
+    pub secret: SecretTemplate,
+
+    /// Scheduled rotation of the client secret. On-demand rotation: set the annotation
+    /// `applinks.io/rotate` to a new value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<Rotation>,
+
+    /// What deleting this resource does to the client in the application: `Delete` removes it
+    /// (and with it every token issued to the tool) and verifies it is gone; `Orphan` leaves it.
+    /// The Secret is deleted with the resource either way.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// The OAuth 2.0 client as the tool needs it.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuth2Client {
+    /// Redirect URLs the application may send the authorization code to, exactly as the tool
+    /// sends them. `https`, except on localhost.
+    #[schemars(length(min = 1, max = 20))]
+    #[x_kube(validation = kube::core::Rule::new(
+        "self.all(u, u.size() <= 450 && !u.contains('#') && (u.startsWith('https://') || u.matches('^http://(localhost|127[.]0[.]0[.]1|\\\\[::1\\\\])([:/].*)?$')))"
+    ).message("each redirect URL must be an absolute https:// URL (http:// only for localhost), without a #fragment, at most 450 characters: the application refuses anything else"))]
+    #[x_kube(validation = kube::core::Rule::new("self.all(u, self.exists_one(v, v == u))").message(
+        "redirect URLs must not repeat"
+    ))]
+    pub redirect_uris: Vec<String>,
+
+    /// The highest permission the tool may ask for; each scope includes the ones below it.
+    /// Jira and Confluence: READ, WRITE, ADMIN, SYSTEM_ADMIN. Bitbucket: PUBLIC_REPOS,
+    /// ACCOUNT_WRITE, REPO_READ, REPO_WRITE, REPO_ADMIN, PROJECT_ADMIN, ADMIN_WRITE,
+    /// SYSTEM_ADMIN. Bamboo: READ, TRIGGER, USER. Checked against what the application offers.
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[A-Z_]+( [A-Z_]+)*$')").message(
+        "scope is one or more scope names in capitals separated by single spaces, e.g. READ or REPO_WRITE"
+    ))]
+    #[schemars(length(min = 1, max = 255))]
+    pub scope: String,
+}
+
+/// How the credentials Secret looks. Values of `data` and `annotations` may use placeholders:
+/// `{{ clientId }}`, `{{ clientSecret }}` (data only), `{{ authorizeUrl }}`, `{{ tokenUrl }}`,
+/// `{{ baseUrl }}`, `{{ scope }}`, `{{ name }}`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretTemplate {
+    /// Name of the Secret. Defaults to `<metadata.name>-oauth`. It must not be the name of a
+    /// Secret someone else already owns: the operator never overwrites one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new(
+        "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')"
+    ).message("must be a Secret name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"))]
+    #[schemars(length(min = 1, max = 253))]
+    pub name: Option<String>,
+
+    /// Labels of the Secret (literal values).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+
+    /// Annotations of the Secret; values may use placeholders except `{{ clientSecret }}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = kube::core::Rule::new(
+        "self.all(k, !self[k].matches('[{][{]\\\\s*clientSecret\\\\s*[}][}]'))"
+    ).message("annotations must not contain {{ clientSecret }}: anyone who may list Secrets can read annotations; put the secret in data"))]
+    pub annotations: BTreeMap<String, String>,
+
+    /// Keys of the Secret and their values (templates). Defaults to `clientId`,
+    /// `clientSecret`, `authorizeUrl` and `tokenUrl`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = kube::core::Rule::new("self.all(k, k.matches('^[-._a-zA-Z0-9]+$'))").message(
+        "each data key must be a Secret key: letters, digits, '-', '_' and '.'"
+    ))]
+    pub data: BTreeMap<String, String>,
+}
+
+/// Scheduled rotation.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Rotation {
+    /// Issue a new client secret this long after the current one (e.g. `720h`, `90d`); at
+    /// least one hour.
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^([0-9]+(s|m|h|d))+$')").message(
+        "every is a duration such as 720h or 90d (units s, m, h, d)"
+    ))]
+    pub every: String,
+}
+
+/// What the operator observed. Written only by the operator; never holds a secret.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalApplicationStatus {
+    /// The metadata.generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The client id the tool uses (public; the secret is only in the Secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Name of the Secret with the credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    /// The client as the application shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<ClientView>,
+    /// When the current client secret was issued (created or rotated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_issued_at: Option<String>,
+    /// The last `applinks.io/rotate` annotation value acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_request: Option<String>,
+    /// Ready, and Reconciling or Stalled where they apply (kstatus).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// The application's own view of the client.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientView {
+    /// The client's id in the application (a UUID; not the client id).
+    pub id: String,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub scope: String,
+}
+
+impl ExternalApplication {
+    /// The client's name in the application.
+    pub fn client_name(&self) -> String {
+        self.spec
+            .display_name
+            .clone()
+            .unwrap_or_else(|| kube::ResourceExt::name_any(self))
+    }
+
+    /// The Secret's name.
+    pub fn secret_name(&self) -> String {
+        self.spec
+            .secret
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-oauth", kube::ResourceExt::name_any(self)))
+    }
+}
