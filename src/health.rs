@@ -78,7 +78,9 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<(
                 _ => return,
             };
             let request = String::from_utf8_lossy(&buf[..n]);
-            let path = request.split_whitespace().nth(1).unwrap_or("/");
+            // Scrapers and probes may add a query string (`/metrics?format=…`); it selects nothing.
+            let target = request.split_whitespace().nth(1).unwrap_or("/");
+            let path = target.split_once('?').map_or(target, |(p, _)| p);
             let (status, body) = match path {
                 "/healthz" => ("200 OK", "ok\n".to_string()),
                 "/readyz" if metrics.is_ready() => ("200 OK", "ok\n".to_string()),
@@ -132,5 +134,8 @@ mod tests {
             "{m}"
         );
         assert!(get("/nope").await.starts_with("HTTP/1.1 404"));
+        assert!(get("/metrics?x=1").await.starts_with("HTTP/1.1 200"));
+        assert!(get("/healthz?verbose").await.starts_with("HTTP/1.1 200"));
+        assert!(get("/nope?metrics").await.starts_with("HTTP/1.1 404"));
     }
 }
