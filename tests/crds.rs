@@ -13,13 +13,17 @@ async fn valid_examples_are_accepted_and_round_trip() {
     let client = common::client().await;
     common::install_crds(&client).await;
     let ns = common::namespace(&client, "valid").await;
-    let mut files: Vec<_> = std::fs::read_dir(common::repo_path("examples"))
-        .unwrap()
+    let mut files: Vec<_> = ["examples", "examples/external"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(common::repo_path(dir)).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 4, "examples/ holds the valid examples");
+    assert!(
+        files.len() >= 6,
+        "examples/ and examples/external hold the valid examples"
+    );
     let mut applied = 0;
     for file in &files {
         for doc in common::documents(file) {
@@ -129,7 +133,8 @@ async fn every_invalid_example_is_refused_with_its_message() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(
         kinds.get("ApplicationInstance").copied().unwrap_or(0) >= 20
-            && kinds.get("ApplicationLink").copied().unwrap_or(0) >= 20,
+            && kinds.get("ApplicationLink").copied().unwrap_or(0) >= 20
+            && kinds.get("ExternalApplication").copied().unwrap_or(0) >= 10,
         "both kinds are covered: {kinds:?}"
     );
 }

@@ -87,13 +87,14 @@ pub struct ExternalApplicationSpec {
 pub struct OAuth2Client {
     /// Redirect URLs the application may send the authorization code to, exactly as the tool
     /// sends them. `https`, except on localhost.
-    #[schemars(length(min = 1, max = 20))]
+    #[schemars(
+        length(min = 1, max = 20),
+        inner(length(min = 1, max = 450)),
+        extend("x-kubernetes-list-type" = "set")
+    )]
     #[x_kube(validation = kube::core::Rule::new(
-        "self.all(u, u.size() <= 450 && !u.contains('#') && (u.startsWith('https://') || u.matches('^http://(localhost|127[.]0[.]0[.]1|\\\\[::1\\\\])([:/].*)?$')))"
+        "self.all(u, !u.contains('#') && (u.startsWith('https://') || u.matches('^http://(localhost|127[.]0[.]0[.]1|\\\\[::1\\\\])([:/].*)?$')))"
     ).message("each redirect URL must be an absolute https:// URL (http:// only for localhost), without a #fragment, at most 450 characters: the application refuses anything else"))]
-    #[x_kube(validation = kube::core::Rule::new("self.all(u, self.exists_one(v, v == u))").message(
-        "redirect URLs must not repeat"
-    ))]
     pub redirect_uris: Vec<String>,
 
     /// The highest permission the tool may ask for; each scope includes the ones below it.
@@ -112,6 +113,7 @@ pub struct OAuth2Client {
 /// `{{ baseUrl }}`, `{{ scope }}`, `{{ name }}`.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = secret_template_schema)]
 pub struct SecretTemplate {
     /// Name of the Secret. Defaults to `<metadata.name>-oauth`. It must not be the name of a
     /// Secret someone else already owns: the operator never overwrites one.
@@ -136,10 +138,24 @@ pub struct SecretTemplate {
     /// Keys of the Secret and their values (templates). Defaults to `clientId`,
     /// `clientSecret`, `authorizeUrl` and `tokenUrl`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[x_kube(validation = kube::core::Rule::new("self.all(k, k.matches('^[-._a-zA-Z0-9]+$'))").message(
-        "each data key must be a Secret key: letters, digits, '-', '_' and '.'"
-    ))]
     pub data: BTreeMap<String, String>,
+}
+
+/// Bounds the template's maps, so the API server can cost the CEL rules (and a Secret stays far
+/// below its 1 MiB limit).
+fn secret_template_schema(schema: &mut schemars::Schema) {
+    let bounds = [("labels", 63), ("annotations", 4096), ("data", 16384)];
+    if let Some(props) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) {
+        for (name, max_len) in bounds {
+            if let Some(prop) = props.get_mut(name).and_then(|p| p.as_object_mut()) {
+                prop.insert("maxProperties".into(), 32.into());
+                prop.insert(
+                    "additionalProperties".into(),
+                    serde_json::json!({"type": "string", "maxLength": max_len}),
+                );
+            }
+        }
+    }
 }
 
 /// Scheduled rotation.

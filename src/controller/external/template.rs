@@ -91,6 +91,16 @@ pub(super) fn check(template: &SecretTemplate) -> Result<(), String> {
             }
         }
     }
+    for key in data_of(template).keys() {
+        if !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(format!(
+                "spec.secret.data key {key:?} is not a valid Secret key: use letters, digits, '-', '_' and '.'"
+            ));
+        }
+    }
     for value in template.labels.values() {
         if value.contains("{{") {
             return Err(
@@ -284,6 +294,10 @@ mod tests {
                 "unknown placeholder {{ clientID }}",
             ),
             (template(&[("id", "{{ clientId")], &[]), "never closes"),
+            (
+                template(&[("client id", "{{ clientId }}")], &[]),
+                "not a valid Secret key",
+            ),
             (
                 template(&[], &[("a", "{{ clientSecret }}")]),
                 "only allowed in spec.secret.data",
