@@ -54,6 +54,7 @@ impl Context {
             settings,
             instances,
             links,
+            externals: store_of(Vec::<crate::crd::ExternalApplication>::new()),
             metrics: Arc::new(crate::health::Metrics::default()),
         })
     }

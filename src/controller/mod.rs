@@ -70,6 +70,8 @@ pub(crate) struct Context {
     pub(crate) instances: Store<ApplicationInstance>,
     /// The link controller's cache, read by instance reconciles (which links use an instance).
     pub(crate) links: Store<ApplicationLink>,
+    /// The ExternalApplication controller's cache, read by instance reconciles too.
+    pub(crate) externals: Store<ExternalApplication>,
     pub(crate) metrics: Arc<crate::health::Metrics>,
 }
 
@@ -195,6 +197,8 @@ pub async fn run(
         .reflect(link_writer)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
+    let externals = api::<ExternalApplication>(&client, &settings.namespace);
+    let (external_store, external_writer) = reflector::store();
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings: settings.clone(),
@@ -212,6 +216,7 @@ pub async fn run(
         ),
         instances: instance_store.clone(),
         links: link_store.clone(),
+        externals: external_store.clone(),
         metrics: metrics.clone(),
     });
     // One shutdown signal shared by both controllers.
@@ -256,8 +261,6 @@ pub async fn run(
     // ExternalApplications: reconciled on spec changes (and the rotate annotation), and when
     // the instance they name changes. Their Secrets are not watched (that would need list and
     // watch on every Secret): drift of a Secret is repaired at the next resync.
-    let externals = api::<ExternalApplication>(&client, &settings.namespace);
-    let (external_store, external_writer) = reflector::store();
     let external_stream = watcher(externals, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(external_writer)

@@ -89,14 +89,21 @@ async fn guard_finalizer(
     if !has {
         return Ok(Some(Action::await_change()));
     }
-    let users = relations::links_of_instance(&ctx.links, obj);
-    if users.is_empty() {
+    let mut names: Vec<String> = relations::links_of_instance(&ctx.links, obj)
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    names.extend(
+        super::external::of_instance(&ctx.externals, obj)
+            .into_iter()
+            .map(|r| format!("ExternalApplication {}", r.name)),
+    );
+    if names.is_empty() {
         finalizer::remove(api, obj, IN_USE_FINALIZER).await?;
         return Ok(Some(Action::await_change()));
     }
     // Links still use it; they are being deleted or will be. Say so in a condition of its own:
     // Ready stays as it was, since the links still need this instance to delete their ends.
-    let mut names: Vec<String> = users.iter().map(|r| r.name.clone()).collect();
     names.sort();
     let old = obj.status.clone().unwrap_or_default();
     let mut new = old.clone();
@@ -109,7 +116,7 @@ async fn guard_finalizer(
             true,
             reasons::IN_USE,
             format!(
-                "deletion waits until no ApplicationLink uses this instance; used by {}. The instance is kept so that their link ends can still be deleted in the applications: delete those ApplicationLinks (deletionPolicy: Orphan leaves the ends in place) and this instance goes",
+                "deletion waits until no ApplicationLink or ExternalApplication uses this instance; used by {}. The instance is kept so that their link ends and clients can still be deleted in the applications: delete those ApplicationLinks and ExternalApplications (deletionPolicy: Orphan leaves them in place) and this instance goes",
                 names.join(", ")
             ),
         )],
