@@ -17,6 +17,7 @@
 //! | [`get_oauth_config`](AtlassianClient::get_oauth_config), [`set_oauth_config`](AtlassianClient::set_oauth_config) | `GET`/`PUT rest/applinks/3.0/status/{id}/oauth` | OAuth levels of this end; mirrored on the peer (OAuth configuration) |
 //! | [`oauth2_metadata`](AtlassianClient::oauth2_metadata) | `GET rest/oauth2/latest/.well-known/oauth-authorization-server` (anonymous) | scopes and endpoints of the OAuth 2.0 provider (OAuth 2.0 provider) |
 //! | [`list_oauth2_clients`](AtlassianClient::list_oauth2_clients), [`get_oauth2_client`](AtlassianClient::get_oauth2_client), [`create_oauth2_client`](AtlassianClient::create_oauth2_client), [`update_oauth2_client`](AtlassianClient::update_oauth2_client), [`delete_oauth2_client`](AtlassianClient::delete_oauth2_client), [`reset_oauth2_client_secret`](AtlassianClient::reset_oauth2_client_secret) | `GET`/`POST rest/oauth2/latest/client`, `GET`/`PUT`/`DELETE …/client/{id}`, `PUT …/client/reset/{clientId}` (system administrator; 401 otherwise) | incoming OAuth 2.0 clients of ExternalApplications (OAuth 2.0 provider) |
+//! | [`put_incoming_consumer`](AtlassianClient::put_incoming_consumer) | `PUT rest/applinks-oauth/1.0/applicationlink/{id}/authentication/consumer` (admin; 201) | the incoming OAuth 1.0a consumer of an ExternalApplication's generic link; no REST delete, the link's deletion removes it (Incoming consumers) |
 //! | [`link_status`](AtlassianClient::link_status) | `GET rest/applinks/3.0/status/{id}` | health: working, error category/type (Status API) |
 //! | [`list_allowlist_rules`](AtlassianClient::list_allowlist_rules), [`create_allowlist_rule`](AtlassianClient::create_allowlist_rule), [`update_allowlist_rule`](AtlassianClient::update_allowlist_rule), [`ensure_allowlist_rule`](AtlassianClient::ensure_allowlist_rule) | `GET`/`POST {base}`, `PUT {base}/{id}`, base probed: `rest/whitelist/latest`, then `rest/whitelist/1.0` | inbound rule for a cloud peer's domain (Allowlist) |
 //!
@@ -38,6 +39,7 @@
 
 mod allowlist;
 mod client;
+mod consumer;
 mod credentials;
 mod discovery;
 mod envelope;
@@ -56,6 +58,7 @@ mod transport_tests;
 
 pub use allowlist::{AllowlistRuleType, NewAllowlistRule};
 pub use client::{AtlassianClient, ClientConfig};
+pub use consumer::IncomingConsumer;
 pub use credentials::Credentials;
 pub use credentials::Secret;
 pub use discovery::Manifest;

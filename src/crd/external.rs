@@ -26,6 +26,21 @@ pub const PLACEHOLDERS: &[&str] = &[
 /// labels or annotations (which anyone who may list Secrets can read).
 pub const SECRET_PLACEHOLDERS: &[&str] = &["clientSecret"];
 
+/// Placeholders of an OAuth 1.0a consumer's Secret.
+pub const OAUTH1_PLACEHOLDERS: &[&str] = &[
+    "consumerKey",
+    "privateKey",
+    "publicKey",
+    "requestTokenUrl",
+    "authorizeUrl",
+    "accessTokenUrl",
+    "baseUrl",
+    "name",
+];
+
+/// The OAuth 1.0a placeholders that expand to a credential.
+pub const OAUTH1_SECRET_PLACEHOLDERS: &[&str] = &["privateKey"];
+
 /// This application (an ApplicationInstance) trusts a non-Atlassian tool. The operator creates
 /// the incoming OAuth 2.0 client in the application and writes the client id, the secret and
 /// the endpoint URLs into a Secret for the tool.
@@ -43,9 +58,16 @@ pub const SECRET_PLACEHOLDERS: &[&str] = &["clientSecret"];
     printcolumn = r#"{"name":"Client ID","type":"string","jsonPath":".status.clientId"}"#,
     printcolumn = r#"{"name":"Secret","type":"string","jsonPath":".status.secretName"}"#,
     printcolumn = r#"{"name":"Scope","type":"string","jsonPath":".spec.oauth2.scope","priority":1}"#,
+    printcolumn = r#"{"name":"Tool URL","type":"string","jsonPath":".spec.oauth1.url","priority":1}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
+#[x_kube(validation = kube::core::Rule::new("has(self.oauth2) != has(self.oauth1)").message(
+    "set exactly one of oauth2 (an incoming OAuth 2.0 client) or oauth1 (an incoming OAuth 1.0a consumer on a generic application link)"
+))]
+#[x_kube(validation = kube::core::Rule::new("has(self.oauth2) == has(oldSelf.oauth2)").message(
+    "switching between oauth2 and oauth1 would leave the old client or consumer behind: create a new ExternalApplication and delete this one"
+))]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalApplicationSpec {
     /// The application (an ApplicationInstance in this namespace, with a system administrator's
@@ -63,14 +85,20 @@ pub struct ExternalApplicationSpec {
     pub display_name: Option<String>,
 
     /// An incoming OAuth 2.0 client (Jira 8.22+, Confluence 7.17+, Bitbucket 7.20+).
-    pub oauth2: OAuth2Client,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<OAuth2Client>,
+
+    /// An incoming OAuth 1.0a consumer, for tools that still use it: a generic application link
+    /// to the tool with its consumer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth1: Option<OAuth1Consumer>,
 
     /// The Secret the tool reads: its name, labels, annotations and keys.
     #[serde(default)]
     pub secret: SecretTemplate,
 
-    /// Scheduled rotation of the client secret. On-demand rotation: set the annotation
-    /// `applinks.io/rotate` to a new value.
+    /// Scheduled rotation of the client secret (OAuth 2.0) or of the generated key pair
+    /// (OAuth 1.0a). On-demand rotation: set the annotation `applinks.io/rotate` to a new value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<Rotation>,
 
@@ -106,6 +134,41 @@ pub struct OAuth2Client {
     ))]
     #[schemars(length(min = 1, max = 255))]
     pub scope: String,
+}
+
+/// An incoming OAuth 1.0a consumer on a generic application link to the tool.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuth1Consumer {
+    /// The tool's base URL: the generic link's application URL. Immutable (the link's id is
+    /// derived from it).
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message(
+        "oauth1.url is immutable: the generic link's id is derived from it; create a new ExternalApplication and delete this one"
+    ))]
+    pub url: super::url::BaseUrl,
+
+    /// The consumer key the tool signs with. Defaults to metadata.name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[-._:a-zA-Z0-9]+$')").message(
+        "consumerKey is letters, digits, '-', '_', '.' and ':'"
+    ))]
+    pub consumer_key: Option<String>,
+
+    /// Where the application sends the user after authorizing, when the tool does not pass a
+    /// callback itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 450))]
+    #[x_kube(validation = kube::core::Rule::new("self.startsWith('https://') || self.startsWith('http://')").message(
+        "callbackUrl must be an absolute http(s) URL"
+    ))]
+    pub callback_url: Option<String>,
+
+    /// A Secret key holding the tool's own RSA public key (PEM), when the tool keeps its private
+    /// key itself. Without it, the operator generates a 2048-bit key pair and writes the private
+    /// key (PKCS#8 PEM) into the Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_secret_ref: Option<super::common::SecretKeyRef>,
 }
 
 /// How the credentials Secret looks. Values of `data` and `annotations` may use placeholders:
@@ -177,7 +240,8 @@ pub struct ExternalApplicationStatus {
     /// The metadata.generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// The client id the tool uses (public; the secret is only in the Secret).
+    /// The client id the tool uses (OAuth 2.0), or its consumer key (OAuth 1.0a). Public; the
+    /// secret is only in the Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// Name of the Secret with the credentials.
@@ -201,10 +265,13 @@ pub struct ExternalApplicationStatus {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientView {
-    /// The client's id in the application (a UUID; not the client id).
+    /// The client's id in the application (a UUID; not the client id), or the generic link's id.
     pub id: String,
     pub name: String,
+    /// Redirect URLs (OAuth 2.0), or the callback (OAuth 1.0a).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect_uris: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
 }
 
@@ -224,5 +291,15 @@ impl ExternalApplication {
             .name
             .clone()
             .unwrap_or_else(|| format!("{}-oauth", kube::ResourceExt::name_any(self)))
+    }
+
+    /// The OAuth 1.0a consumer key.
+    pub fn consumer_key(&self) -> Option<String> {
+        let c = self.spec.oauth1.as_ref()?;
+        Some(
+            c.consumer_key
+                .clone()
+                .unwrap_or_else(|| kube::ResourceExt::name_any(self)),
+        )
     }
 }

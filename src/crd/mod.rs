@@ -14,7 +14,8 @@ mod url;
 pub use common::{ApplicationType, LocalObjectRef, SecretKeyRef, SecretRef};
 pub use external::{
     ClientView, ExternalApplication, ExternalApplicationSpec, ExternalApplicationStatus,
-    OAuth2Client, PLACEHOLDERS, Rotation, SECRET_PLACEHOLDERS, SecretTemplate,
+    OAUTH1_PLACEHOLDERS, OAUTH1_SECRET_PLACEHOLDERS, OAuth1Consumer, OAuth2Client, PLACEHOLDERS,
+    Rotation, SECRET_PLACEHOLDERS, SecretTemplate,
 };
 pub use instance::{
     ApplicationInstance, ApplicationInstanceSpec, ApplicationInstanceStatus, TlsConfig,

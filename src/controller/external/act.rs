@@ -12,15 +12,15 @@ use super::observe::{self, App, Observed, Rules};
 use super::plan::{Rotate, Steps};
 use super::{CLAIM_ID, CLAIM_NAME, FINALIZER, secret, template};
 use crate::atlassian::{OAuth2ClientEntity, OAuth2ClientSpec, Secret as SecretValue};
-use crate::crd::ExternalApplication;
+use crate::crd::{ExternalApplication, OAuth2Client};
 use crate::errors::Error;
 use crate::failpoint;
 use crate::reasons;
 
 /// What acting did, for the status.
 pub(super) struct Acted {
-    /// The client after the steps.
-    pub(super) client: Option<OAuth2ClientEntity>,
+    /// The client after the steps (without its secret).
+    pub(super) client: OAuth2ClientEntity,
     /// A new secret was issued (created or rotated).
     pub(super) issued: bool,
     /// Changes made, for the message.
@@ -30,6 +30,7 @@ pub(super) struct Acted {
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn act(
     obj: &ExternalApplication,
+    oauth2: &OAuth2Client,
     ctx: &Context,
     api: &Api<ExternalApplication>,
     ns: &str,
@@ -50,11 +51,8 @@ pub(super) async fn act(
     };
     let mut client = observed.client.clone();
     let mut secret: Option<SecretValue> = client.as_ref().and_then(|c| c.client_secret.clone());
-    let mut acted = Acted {
-        client: None,
-        issued: false,
-        changes: Vec::new(),
-    };
+    let mut issued = false;
+    let mut changes = Vec::new();
     if steps.claim {
         step("claim", || async {
             let patch = json!({"metadata": {"annotations": {CLAIM_NAME: spec.name}}});
@@ -93,8 +91,8 @@ pub(super) async fn act(
             .await;
         secret = created.client_secret.clone();
         client = Some(created);
-        acted.issued = true;
-        acted.changes.push("created the client");
+        issued = true;
+        changes.push("created the client");
     }
     let Some(mut current) = client else {
         return Err(Error::InvalidSpec("no client after the plan ran".into()));
@@ -131,7 +129,7 @@ pub(super) async fn act(
             "Reconcile",
         )
         .await;
-        acted.changes.push("updated the client");
+        changes.push("updated the client");
     }
     if let Some(why) = steps.rotate {
         let reset = step("rotate", || async {
@@ -168,8 +166,8 @@ pub(super) async fn act(
             "Reconcile",
         )
         .await;
-        acted.issued = true;
-        acted.changes.push("issued a new secret");
+        issued = true;
+        changes.push("issued a new secret");
     }
     if steps.write_secret {
         let Some(value) = secret.as_ref() else {
@@ -181,8 +179,14 @@ pub(super) async fn act(
                 },
             ));
         };
-        let inputs = observe::inputs(obj, app, rules, &current);
-        let rendered = template::render(&obj.spec.secret, &obj.name_any(), &inputs, value.expose());
+        let inputs = observe::inputs(obj, oauth2, app, rules, &current);
+        let rendered = template::render(
+            &obj.spec.secret,
+            &template::OAUTH2,
+            &obj.name_any(),
+            &inputs,
+            &[("clientSecret", value.expose().to_string())].into(),
+        );
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
         step("secret-write", || async {
             secret::write(
@@ -206,15 +210,18 @@ pub(super) async fn act(
             "Reconcile",
         )
         .await;
-        acted.changes.push("wrote the Secret");
+        changes.push("wrote the Secret");
     }
     current.client_secret = None;
-    acted.client = Some(current);
-    Ok(acted)
+    Ok(Acted {
+        client: current,
+        issued,
+        changes,
+    })
 }
 
 /// Runs one changing step between its failpoints.
-async fn step<T, F, Fut>(name: &str, f: F) -> Result<T, Error>
+pub(super) async fn step<T, F, Fut>(name: &str, f: F) -> Result<T, Error>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<T, Error>>,

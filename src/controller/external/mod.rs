@@ -17,6 +17,7 @@
 //! making a second one; a client or Secret this resource does not own is never changed.
 
 mod act;
+mod consumer;
 mod observe;
 mod plan;
 mod secret;
@@ -32,7 +33,7 @@ use kube::{Api, ResourceExt};
 
 use super::{Context, finalizer, outcome, status_patch};
 use crate::conditions;
-use crate::crd::{ApplicationInstance, DeletionPolicy, ExternalApplication};
+use crate::crd::{ApplicationInstance, ClientView, DeletionPolicy, ExternalApplication};
 use crate::errors::Error;
 use crate::reasons;
 use outcome::Verdict;
@@ -104,12 +105,29 @@ async fn run(
     now: k8s_openapi::jiff::Timestamp,
 ) -> Result<Option<status::Pass>, Error> {
     let app = observe::resolve(obj, ctx, ns).await?;
+    let oauth2 = match (&obj.spec.oauth2, &obj.spec.oauth1) {
+        (Some(oauth2), None) => oauth2,
+        (None, Some(oauth1)) => {
+            if deleting {
+                consumer::delete(obj, ctx, api, &app, oauth1).await?;
+                return Ok(None);
+            }
+            return consumer::pass(obj, oauth1, ctx, api, ns, &app, now)
+                .await
+                .map(Some);
+        }
+        _ => {
+            return Err(Error::InvalidSpec(
+                "set exactly one of spec.oauth2 or spec.oauth1 (the CRD installed in this cluster is older than the operator: upgrade it)".into(),
+            ));
+        }
+    };
     if deleting {
         act::delete(obj, ctx, api, &app).await?;
         return Ok(None);
     }
-    let rules = observe::check_rules(obj, &app).await?;
-    let observed = observe::observe(obj, ctx, ns, &app, &rules, now).await?;
+    let rules = observe::check_rules(obj, oauth2, &app).await?;
+    let observed = observe::observe(obj, oauth2, ctx, ns, &app, &rules, now).await?;
     let steps = match plan::plan(&observed.desired, &observed.plan_input) {
         plan::Plan::Act(steps) => steps,
         plan::Plan::NameTaken { id } => {
@@ -120,12 +138,26 @@ async fn run(
             });
         }
     };
-    let acted = act::act(obj, ctx, api, ns, &app, &rules, &observed, &steps).await?;
+    let acted = act::act(obj, oauth2, ctx, api, ns, &app, &rules, &observed, &steps).await?;
+    let client = acted.client;
     Ok(Some(status::Pass {
         app_label: app.label,
-        observed,
-        steps,
-        acted,
+        settled: format!(
+            "OAuth 2.0 client {} has scope {}; its credentials are in Secret {}",
+            client.client_id, oauth2.scope, observed.secret_name
+        ),
+        client_id: client.client_id.clone(),
+        view: ClientView {
+            id: client.id,
+            name: client.name,
+            redirect_uris: client.redirects,
+            scope: client.scope,
+        },
+        secret_name: observed.secret_name,
+        issued: acted.issued,
+        rotated: steps.rotate.is_some(),
+        rotate_request: observed.rotate_request,
+        changes: acted.changes,
     }))
 }
 
@@ -159,7 +191,7 @@ async fn guard_finalizer(
         .await;
         return Ok(Some(Action::await_change()));
     }
-    let claimed = [CLAIM_NAME, CLAIM_ID]
+    let claimed = [CLAIM_NAME, CLAIM_ID, consumer::CLAIM_LINK]
         .iter()
         .any(|k| obj.annotations().contains_key(*k));
     if !claimed {

@@ -11,6 +11,7 @@ use super::secret::{self, Stored};
 use super::template::{self, Inputs};
 use super::{CLAIM_ID, CLAIM_NAME, ROTATE};
 use crate::atlassian::{AtlassianClient, OAuth2ClientEntity, ProviderMetadata};
+use crate::crd::OAuth2Client;
 use crate::crd::{ApplicationInstance, ExternalApplication};
 use crate::errors::Error;
 
@@ -34,6 +35,7 @@ pub(super) async fn resolve(
     ctx: &Context,
     ns: &str,
 ) -> Result<App, Error> {
+    let oauth2 = obj.spec.oauth2.is_some();
     let name = &obj.spec.instance_ref.name;
     let instance = ctx
         .instances
@@ -46,22 +48,16 @@ pub(super) async fn resolve(
     let type_id = s.type_id.clone().unwrap_or_else(|| "generic".into());
     if s.cloud == Some(true) {
         return Err(Error::OAuth2NotSupported(format!(
-            "ApplicationInstance {name:?} is an Atlassian Cloud site: its OAuth 2.0 apps are made in the Atlassian developer console, not through the server REST API"
+            "ApplicationInstance {name:?} is an Atlassian Cloud site: its OAuth apps are made in the Atlassian developer console, not through the server REST API"
         )));
     }
-    let Some((_, product, min)) = MINIMUM.iter().find(|(t, _, _)| *t == type_id) else {
+    if type_id == "generic" {
         return Err(Error::OAuth2NotSupported(format!(
-            "ApplicationInstance {name:?} is {type_id:?}, which has no OAuth 2.0 provider for external applications (Jira, Confluence, Bitbucket and Bamboo have one)"
+            "ApplicationInstance {name:?} is a generic application without Application Links: it cannot trust a tool; reference a Jira, Confluence, Bitbucket or Bamboo instance"
         )));
-    };
-    if let Some(version) = s.version.as_deref()
-        && let Some(found) = major_minor(version)
-        && found < *min
-    {
-        return Err(Error::OAuth2NotSupported(format!(
-            "ApplicationInstance {name:?} runs {product} {version}; incoming OAuth 2.0 clients need {product} {}.{} or later: upgrade it",
-            min.0, min.1
-        )));
+    }
+    if oauth2 {
+        check_version(name, &type_id, s.version.as_deref())?;
     }
     if s.administered != Some(true) {
         return Err(Error::InstanceNotAdministered { name: name.clone() });
@@ -72,6 +68,25 @@ pub(super) async fn resolve(
         base_url: instance.spec.url.normalized().to_string(),
         client,
     })
+}
+
+/// The product's version has the OAuth 2.0 provider.
+fn check_version(name: &str, type_id: &str, version: Option<&str>) -> Result<(), Error> {
+    let Some((_, product, min)) = MINIMUM.iter().find(|(t, _, _)| *t == type_id) else {
+        return Err(Error::OAuth2NotSupported(format!(
+            "ApplicationInstance {name:?} is {type_id:?}, which has no OAuth 2.0 provider for external applications (Jira, Confluence, Bitbucket and Bamboo have one); use oauth1 instead"
+        )));
+    };
+    if let Some(version) = version
+        && let Some(found) = major_minor(version)
+        && found < *min
+    {
+        return Err(Error::OAuth2NotSupported(format!(
+            "ApplicationInstance {name:?} runs {product} {version}; incoming OAuth 2.0 clients need {product} {}.{} or later: upgrade it, or use oauth1",
+            min.0, min.1
+        )));
+    }
+    Ok(())
 }
 
 fn major_minor(version: &str) -> Option<(u64, u64)> {
@@ -86,8 +101,12 @@ pub(super) struct Rules {
     pub(super) metadata: ProviderMetadata,
 }
 
-pub(super) async fn check_rules(obj: &ExternalApplication, app: &App) -> Result<Rules, Error> {
-    template::check(&obj.spec.secret).map_err(Error::InvalidSecretTemplate)?;
+pub(super) async fn check_rules(
+    obj: &ExternalApplication,
+    spec: &OAuth2Client,
+    app: &App,
+) -> Result<Rules, Error> {
+    template::check(&obj.spec.secret, &template::OAUTH2).map_err(Error::InvalidSecretTemplate)?;
     let metadata = app
         .client
         .oauth2_metadata()
@@ -101,7 +120,7 @@ pub(super) async fn check_rules(obj: &ExternalApplication, app: &App) -> Result<
         })?;
     let offered = &metadata.scopes_supported;
     if !offered.is_empty() {
-        for scope in obj.spec.oauth2.scope.split_whitespace() {
+        for scope in spec.scope.split_whitespace() {
             if !offered.iter().any(|o| o.eq_ignore_ascii_case(scope)) {
                 return Err(Error::ScopeNotOffered {
                     scope: scope.to_string(),
@@ -126,8 +145,10 @@ pub(super) struct Observed {
     pub(super) rotate_request: Option<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn observe(
     obj: &ExternalApplication,
+    spec: &OAuth2Client,
     ctx: &Context,
     ns: &str,
     app: &App,
@@ -136,15 +157,10 @@ pub(super) async fn observe(
 ) -> Result<Observed, Error> {
     let desired = Desired {
         name: obj.client_name(),
-        redirects: obj.spec.oauth2.redirect_uris.clone(),
-        scope: obj.spec.oauth2.scope.clone(),
+        redirects: spec.redirect_uris.clone(),
+        scope: spec.scope.clone(),
     };
-    let secret_name = obj.secret_name();
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let stored = secret::read(&secrets, &secret_name, &secret::uid(obj)).await?;
-    if matches!(stored, Stored::Foreign) {
-        return Err(Error::SecretNotOwned { name: secret_name });
-    }
+    let (secret_name, stored) = read_secret(obj, ctx, ns).await?;
     let clients =
         app.client.list_oauth2_clients().await.map_err(|e| {
             Error::remote(format!("listing the OAuth 2.0 clients of {}", app.label), e)
@@ -171,34 +187,16 @@ pub(super) async fn observe(
         .iter()
         .find(|c| c.name == desired.name && ours.as_ref().is_none_or(|o| o.id != c.id))
         .map(|c| c.id.clone());
-    let rotate_request = annotations.get(ROTATE).cloned();
-    let old = obj.status.clone().unwrap_or_default();
-    let rotation = if rotate_request.is_some() && rotate_request != old.rotation_request {
-        Some(Rotate::Requested)
-    } else if super::status::rotation_due(obj, &old, now).is_some_and(|d| d.is_zero()) {
-        Some(Rotate::Due)
-    } else {
-        None
-    };
+    let (rotate_request, rotation) = rotation(obj, now);
     let secret_state = match &ours {
         None => plan::SecretState::Absent,
         Some(c) => {
-            let inputs = inputs(obj, app, rules, c);
-            let rendered = c
+            let inputs = inputs(obj, spec, app, rules, c);
+            let secrets = c
                 .client_secret
                 .as_ref()
-                .map(|s| template::render(&obj.spec.secret, &obj.name_any(), &inputs, s.expose()));
-            // Labels and annotations the operator writes, without the secret.
-            let shape = template::render(&obj.spec.secret, &obj.name_any(), &inputs, "");
-            let mut expected_annotations = shape.annotations.clone();
-            expected_annotations.remove(template::DATA_DIGEST);
-            secret::state(
-                &stored,
-                &template::inputs_digest(&obj.spec.secret, &obj.name_any(), &inputs),
-                rendered.as_ref(),
-                &shape.labels,
-                &expected_annotations,
-            )
+                .map(|s| [("clientSecret", s.expose().to_string())].into());
+            secret_state(obj, &template::OAUTH2, &stored, &inputs, secrets.as_ref())
         }
     };
     let plan_input = PlanInput {
@@ -228,6 +226,7 @@ pub(super) async fn observe(
 /// The placeholder values for a client.
 pub(super) fn inputs(
     obj: &ExternalApplication,
+    spec: &OAuth2Client,
     app: &App,
     rules: &Rules,
     client: &OAuth2ClientEntity,
@@ -237,12 +236,80 @@ pub(super) fn inputs(
             .clone()
             .unwrap_or_else(|| format!("{}rest/oauth2/latest/{path}", app.base_url))
     };
-    Inputs {
-        client_id: client.client_id.clone(),
-        authorize_url: endpoint(&rules.metadata.authorization_endpoint, "authorize"),
-        token_url: endpoint(&rules.metadata.token_endpoint, "token"),
-        base_url: app.base_url.clone(),
-        scope: obj.spec.oauth2.scope.clone(),
-        name: obj.client_name(),
+    Inputs::default()
+        .with("clientId", client.client_id.clone())
+        .with(
+            "authorizeUrl",
+            endpoint(&rules.metadata.authorization_endpoint, "authorize"),
+        )
+        .with(
+            "tokenUrl",
+            endpoint(&rules.metadata.token_endpoint, "token"),
+        )
+        .with("baseUrl", app.base_url.clone())
+        .with("scope", spec.scope.clone())
+        .with("name", obj.client_name())
+}
+
+/// The Secret's name and what is there; a Secret someone else owns stops the pass.
+pub(super) async fn read_secret(
+    obj: &ExternalApplication,
+    ctx: &Context,
+    ns: &str,
+) -> Result<(String, Stored), Error> {
+    let secret_name = obj.secret_name();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let stored = secret::read(&secrets, &secret_name, &secret::uid(obj)).await?;
+    if matches!(stored, Stored::Foreign) {
+        return Err(Error::SecretNotOwned { name: secret_name });
     }
+    Ok((secret_name, stored))
+}
+
+/// Whether the stored Secret is what the operator would write from these inputs; `secrets` when
+/// the secret values are known (else the digests decide).
+pub(super) fn secret_state(
+    obj: &ExternalApplication,
+    vocabulary: &template::Vocabulary,
+    stored: &Stored,
+    inputs: &Inputs,
+    secrets: Option<&std::collections::BTreeMap<&'static str, String>>,
+) -> plan::SecretState {
+    let owner = obj.name_any();
+    let rendered =
+        secrets.map(|s| template::render(&obj.spec.secret, vocabulary, &owner, inputs, s));
+    // Labels and annotations the operator writes, without the secrets.
+    let shape = template::render(
+        &obj.spec.secret,
+        vocabulary,
+        &owner,
+        inputs,
+        &Default::default(),
+    );
+    let mut expected_annotations = shape.annotations.clone();
+    expected_annotations.remove(template::DATA_DIGEST);
+    secret::state(
+        stored,
+        &template::inputs_digest(&obj.spec.secret, &owner, inputs),
+        rendered.as_ref(),
+        &shape.labels,
+        &expected_annotations,
+    )
+}
+
+/// The `applinks.io/rotate` value, and whether a rotation is asked for (annotation or schedule).
+pub(super) fn rotation(
+    obj: &ExternalApplication,
+    now: k8s_openapi::jiff::Timestamp,
+) -> (Option<String>, Option<Rotate>) {
+    let rotate_request = obj.annotations().get(ROTATE).cloned();
+    let old = obj.status.clone().unwrap_or_default();
+    let rotation = if rotate_request.is_some() && rotate_request != old.rotation_request {
+        Some(Rotate::Requested)
+    } else if super::status::rotation_due(obj, &old, now).is_some_and(|d| d.is_zero()) {
+        Some(Rotate::Due)
+    } else {
+        None
+    };
+    (rotate_request, rotation)
 }

@@ -5,19 +5,27 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::act::Acted;
-use super::observe::Observed;
-use super::plan::Steps;
 use crate::controller::outcome::Verdict;
 use crate::crd::{ClientView, ExternalApplication, ExternalApplicationStatus};
 use crate::reasons;
 
-/// One pass that got as far as acting.
+/// What a pass that got as far as acting found and did, in either mode.
 pub(super) struct Pass {
     pub(super) app_label: String,
-    pub(super) observed: Observed,
-    pub(super) steps: Steps,
-    pub(super) acted: Acted,
+    /// Client id (OAuth 2.0) or consumer key (OAuth 1.0a).
+    pub(super) client_id: String,
+    pub(super) view: ClientView,
+    pub(super) secret_name: String,
+    /// A new secret or key was issued.
+    pub(super) issued: bool,
+    /// A rotation was done in this pass.
+    pub(super) rotated: bool,
+    /// The `applinks.io/rotate` value seen.
+    pub(super) rotate_request: Option<String>,
+    /// Changes made, for the message.
+    pub(super) changes: Vec<&'static str>,
+    /// What Ready says when nothing changed.
+    pub(super) settled: String,
 }
 
 /// The shortest rotation period accepted; shorter values are raised to it.
@@ -46,46 +54,36 @@ pub(super) fn of(
     now: Timestamp,
 ) -> (ExternalApplicationStatus, Verdict, Option<Duration>) {
     let old = obj.status.clone().unwrap_or_default();
-    let client = pass.acted.client.as_ref();
-    let secret_issued_at = if pass.acted.issued || old.secret_issued_at.is_none() {
+    let secret_issued_at = if pass.issued || old.secret_issued_at.is_none() {
         Some(now.to_string())
     } else {
         old.secret_issued_at.clone()
     };
-    let rotation_request = if pass.steps.rotate.is_some() || old.rotation_request.is_none() {
-        pass.observed.rotate_request.clone()
+    // A rotation request present at the first pass is taken as handled: the secret was just
+    // issued anyway.
+    let rotation_request = if pass.rotated || old.rotation_request.is_none() {
+        pass.rotate_request.clone()
     } else {
         old.rotation_request.clone()
     };
     let status = ExternalApplicationStatus {
         observed_generation: obj.metadata.generation,
-        client_id: client.map(|c| c.client_id.clone()),
-        secret_name: Some(pass.observed.secret_name.clone()),
-        application: client.map(|c| ClientView {
-            id: c.id.clone(),
-            name: c.name.clone(),
-            redirect_uris: c.redirects.clone(),
-            scope: c.scope.clone(),
-        }),
+        client_id: Some(pass.client_id.clone()),
+        secret_name: Some(pass.secret_name.clone()),
+        application: Some(pass.view.clone()),
         secret_issued_at,
         rotation_request,
         conditions: Vec::new(),
     };
-    let verdict = if pass.acted.changes.is_empty() {
+    let verdict = if pass.changes.is_empty() {
         Verdict::Settled {
             reason: reasons::CREDENTIALS_DELIVERED,
-            message: format!(
-                "OAuth 2.0 client {} exists in {} with scope {}; its credentials are in Secret {}",
-                status.client_id.as_deref().unwrap_or("?"),
-                pass.app_label,
-                obj.spec.oauth2.scope,
-                pass.observed.secret_name
-            ),
+            message: format!("{}; in {}", pass.settled, pass.app_label),
         }
     } else {
         Verdict::Applied {
             reason: reasons::APPLYING,
-            message: format!("{}; checking again", pass.acted.changes.join(", ")),
+            message: format!("{}; checking again", pass.changes.join(", ")),
         }
     };
     let due = rotation_due(obj, &status, now);
@@ -113,10 +111,11 @@ mod tests {
                     name: "bitbucket".into(),
                 },
                 display_name: None,
-                oauth2: OAuth2Client {
+                oauth2: Some(OAuth2Client {
                     redirect_uris: vec!["https://che.example.test/cb".into()],
                     scope: "REPO_WRITE".into(),
-                },
+                }),
+                oauth1: None,
                 secret: Default::default(),
                 rotation: every.map(|e| Rotation { every: e.into() }),
                 deletion_policy: Default::default(),

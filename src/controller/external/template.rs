@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::crd::{PLACEHOLDERS, SECRET_PLACEHOLDERS, SecretTemplate};
+use crate::crd::SecretTemplate;
 
 /// Annotations on the Secret that let the operator tell, without the client secret, whether the
 /// Secret is still what it wrote (providers that show a secret only once): a digest of the
@@ -15,30 +15,50 @@ pub(super) const DATA_DIGEST: &str = "applinks.io/data-sha256";
 /// Label on every Secret the operator writes for an ExternalApplication (its name).
 pub(super) const OWNER_LABEL: &str = "applinks.io/external-application";
 
-/// The values placeholders expand to, except the secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The values placeholders expand to, except the secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(super) struct Inputs {
-    pub(super) client_id: String,
-    pub(super) authorize_url: String,
-    pub(super) token_url: String,
-    pub(super) base_url: String,
-    pub(super) scope: String,
-    pub(super) name: String,
+    pub(super) values: BTreeMap<&'static str, String>,
 }
 
 impl Inputs {
+    pub(super) fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.values.insert(name, value.into());
+        self
+    }
+
     fn value(&self, placeholder: &str) -> Option<&str> {
-        Some(match placeholder {
-            "clientId" => &self.client_id,
-            "authorizeUrl" => &self.authorize_url,
-            "tokenUrl" => &self.token_url,
-            "baseUrl" => &self.base_url,
-            "scope" => &self.scope,
-            "name" => &self.name,
-            _ => return None,
-        })
+        self.values.get(placeholder).map(String::as_str)
     }
 }
+
+/// Which placeholders a mode offers, which of them are secret, and its default data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Vocabulary {
+    pub(super) placeholders: &'static [&'static str],
+    pub(super) secret: &'static [&'static str],
+    pub(super) default_data: &'static [(&'static str, &'static str)],
+}
+
+pub(super) const OAUTH2: Vocabulary = Vocabulary {
+    placeholders: crate::crd::PLACEHOLDERS,
+    secret: crate::crd::SECRET_PLACEHOLDERS,
+    default_data: &[
+        ("clientId", "{{ clientId }}"),
+        ("clientSecret", "{{ clientSecret }}"),
+        ("authorizeUrl", "{{ authorizeUrl }}"),
+        ("tokenUrl", "{{ tokenUrl }}"),
+    ],
+};
+
+pub(super) const OAUTH1: Vocabulary = Vocabulary {
+    placeholders: crate::crd::OAUTH1_PLACEHOLDERS,
+    secret: crate::crd::OAUTH1_SECRET_PLACEHOLDERS,
+    default_data: &[
+        ("consumerKey", "{{ consumerKey }}"),
+        ("privateKey", "{{ privateKey }}"),
+    ],
+};
 
 /// The Secret's content as rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,42 +68,54 @@ pub(super) struct Rendered {
     pub(super) data: BTreeMap<String, String>,
 }
 
-/// The keys a template without `data` gets.
-fn default_data() -> BTreeMap<String, String> {
-    [
-        ("clientId", "{{ clientId }}"),
-        ("clientSecret", "{{ clientSecret }}"),
-        ("authorizeUrl", "{{ authorizeUrl }}"),
-        ("tokenUrl", "{{ tokenUrl }}"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-fn data_of(template: &SecretTemplate) -> BTreeMap<String, String> {
+/// The template's data, or the mode's default keys.
+pub(super) fn data_of(
+    template: &SecretTemplate,
+    vocabulary: &Vocabulary,
+) -> BTreeMap<String, String> {
     if template.data.is_empty() {
-        default_data()
+        vocabulary
+            .default_data
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     } else {
         template.data.clone()
     }
 }
 
+/// The data key whose value is exactly the placeholder (where the operator reads a value it
+/// wrote back, e.g. the private key it generated).
+pub(super) fn key_holding(
+    template: &SecretTemplate,
+    vocabulary: &Vocabulary,
+    placeholder: &str,
+) -> Option<String> {
+    data_of(template, vocabulary)
+        .into_iter()
+        .find(|(_, v)| {
+            placeholders(v).is_ok_and(|p| p == [placeholder])
+                && v.trim().starts_with("{{")
+                && v.trim().ends_with("}}")
+        })
+        .map(|(k, _)| k)
+}
+
 /// Checks every placeholder; the error says which one is unknown or misplaced, and what exists.
-pub(super) fn check(template: &SecretTemplate) -> Result<(), String> {
-    let known = PLACEHOLDERS.join(", ");
+pub(super) fn check(template: &SecretTemplate, vocabulary: &Vocabulary) -> Result<(), String> {
+    let known = vocabulary.placeholders.join(", ");
     for (where_, map, secret_allowed) in [
-        ("data", &data_of(template), true),
+        ("data", &data_of(template, vocabulary), true),
         ("annotations", &template.annotations, false),
     ] {
         for (key, value) in map {
             for name in placeholders(value)? {
-                if !PLACEHOLDERS.contains(&name) {
+                if !vocabulary.placeholders.contains(&name) {
                     return Err(format!(
                         "spec.secret.{where_}.{key} uses the unknown placeholder {{{{ {name} }}}}; the placeholders are {known}"
                     ));
                 }
-                if !secret_allowed && SECRET_PLACEHOLDERS.contains(&name) {
+                if !secret_allowed && vocabulary.secret.contains(&name) {
                     return Err(format!(
                         "spec.secret.{where_}.{key} uses {{{{ {name} }}}}, which is only allowed in spec.secret.data"
                     ));
@@ -91,7 +123,7 @@ pub(super) fn check(template: &SecretTemplate) -> Result<(), String> {
             }
         }
     }
-    for key in data_of(template).keys() {
+    for key in data_of(template, vocabulary).keys() {
         if !key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
@@ -127,7 +159,7 @@ fn placeholders(value: &str) -> Result<Vec<&str>, String> {
     Ok(out)
 }
 
-fn expand(value: &str, inputs: &Inputs, secret: Option<&str>) -> String {
+fn expand(value: &str, inputs: &Inputs, secrets: &BTreeMap<&'static str, String>) -> String {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(start) = rest.find("{{") {
@@ -139,9 +171,9 @@ fn expand(value: &str, inputs: &Inputs, secret: Option<&str>) -> String {
             return out;
         };
         let name = after[..end].trim();
-        match (name, secret) {
-            ("clientSecret", Some(s)) => out.push_str(s),
-            (n, _) => out.push_str(inputs.value(n).unwrap_or_default()),
+        match secrets.get(name) {
+            Some(s) => out.push_str(s),
+            None => out.push_str(inputs.value(name).unwrap_or_default()),
         }
         rest = &after[end + 2..];
     }
@@ -149,22 +181,24 @@ fn expand(value: &str, inputs: &Inputs, secret: Option<&str>) -> String {
     out
 }
 
-/// Renders the Secret. `secret` is the client secret (data only). The digests are added as
-/// annotations; the owner label is added to the user's labels.
+/// Renders the Secret. `secrets` are the secret placeholders' values (data only). The digests
+/// are added as annotations; the owner label is added to the user's labels.
 pub(super) fn render(
     template: &SecretTemplate,
+    vocabulary: &Vocabulary,
     owner: &str,
     inputs: &Inputs,
-    secret: &str,
+    secrets: &BTreeMap<&'static str, String>,
 ) -> Rendered {
-    let data: BTreeMap<String, String> = data_of(template)
+    let data: BTreeMap<String, String> = data_of(template, vocabulary)
         .iter()
-        .map(|(k, v)| (k.clone(), expand(v, inputs, Some(secret))))
+        .map(|(k, v)| (k.clone(), expand(v, inputs, secrets)))
         .collect();
+    let none = BTreeMap::new();
     let mut annotations: BTreeMap<String, String> = template
         .annotations
         .iter()
-        .map(|(k, v)| (k.clone(), expand(v, inputs, None)))
+        .map(|(k, v)| (k.clone(), expand(v, inputs, &none)))
         .collect();
     annotations.insert(
         INPUTS_DIGEST.to_string(),
@@ -186,12 +220,7 @@ pub(super) fn inputs_digest(template: &SecretTemplate, owner: &str, inputs: &Inp
     let text = serde_json::json!({
         "template": template,
         "owner": owner,
-        "clientId": inputs.client_id,
-        "authorizeUrl": inputs.authorize_url,
-        "tokenUrl": inputs.token_url,
-        "baseUrl": inputs.base_url,
-        "scope": inputs.scope,
-        "name": inputs.name,
+        "inputs": inputs.values,
     });
     h.update(text.to_string().as_bytes());
     hex(&h.finalize())
@@ -218,14 +247,23 @@ mod tests {
     use super::*;
 
     fn inputs() -> Inputs {
-        Inputs {
-            client_id: "c1".into(),
-            authorize_url: "https://bb.example.test/rest/oauth2/latest/authorize".into(),
-            token_url: "https://bb.example.test/rest/oauth2/latest/token".into(),
-            base_url: "https://bb.example.test/".into(),
-            scope: "REPO_WRITE".into(),
-            name: "che".into(),
-        }
+        Inputs::default()
+            .with("clientId", "c1")
+            .with(
+                "authorizeUrl",
+                "https://bb.example.test/rest/oauth2/latest/authorize",
+            )
+            .with(
+                "tokenUrl",
+                "https://bb.example.test/rest/oauth2/latest/token",
+            )
+            .with("baseUrl", "https://bb.example.test/")
+            .with("scope", "REPO_WRITE")
+            .with("name", "che")
+    }
+
+    fn secret(value: &str) -> BTreeMap<&'static str, String> {
+        [("clientSecret", value.to_string())].into()
     }
 
     fn template(data: &[(&str, &str)], annotations: &[(&str, &str)]) -> SecretTemplate {
@@ -252,8 +290,8 @@ mod tests {
             &[("id", "{{ clientId }}"), ("secret", "{{clientSecret}}")],
             &[("che.eclipse.org/scm-server-endpoint", "{{ baseUrl }}")],
         );
-        check(&t).unwrap();
-        let r = render(&t, "che", &inputs(), "s3cr3t");
+        check(&t, &OAUTH2).unwrap();
+        let r = render(&t, &OAUTH2, "che", &inputs(), &secret("s3cr3t"));
         assert_eq!(r.data["id"], "c1");
         assert_eq!(r.data["secret"], "s3cr3t");
         assert_eq!(r.data.len(), 2);
@@ -272,7 +310,13 @@ mod tests {
 
     #[test]
     fn default_data_has_the_four_keys_and_text_around_placeholders_is_kept() {
-        let r = render(&SecretTemplate::default(), "x", &inputs(), "s");
+        let r = render(
+            &SecretTemplate::default(),
+            &OAUTH2,
+            "x",
+            &inputs(),
+            &secret("s"),
+        );
         let keys: Vec<_> = r.data.keys().cloned().collect();
         assert_eq!(
             keys,
@@ -282,7 +326,7 @@ mod tests {
             &[("config", "id={{ clientId }}\nsecret={{ clientSecret }}\n")],
             &[],
         );
-        let r = render(&t, "x", &inputs(), "s");
+        let r = render(&t, &OAUTH2, "x", &inputs(), &secret("s"));
         assert_eq!(r.data["config"], "id=c1\nsecret=s\n");
     }
 
@@ -311,7 +355,7 @@ mod tests {
             ),
         ];
         for (t, expected) in table {
-            let err = check(t).unwrap_err();
+            let err = check(t, &OAUTH2).unwrap_err();
             assert!(err.contains(expected), "{err}");
         }
     }
@@ -321,8 +365,7 @@ mod tests {
         let t = SecretTemplate::default();
         let a = inputs_digest(&t, "x", &inputs());
         assert_eq!(a, inputs_digest(&t, "x", &inputs()));
-        let mut other = inputs();
-        other.client_id = "c2".into();
+        let other = inputs().with("clientId", "c2");
         assert_ne!(a, inputs_digest(&t, "x", &other));
         let d1 = data_digest(&[("a".to_string(), "bc".to_string())].into());
         let d2 = data_digest(&[("ab".to_string(), "c".to_string())].into());
