@@ -194,14 +194,23 @@ pub fn websudo_refusal(fmt: Fmt) -> Response {
 
 /// The session id of a `Cookie: JSESSIONID=…` header.
 pub fn session_id(req: &Request<Body>) -> Option<String> {
-    req.headers()
+    session_id_of(req.headers())
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+pub fn cookie_of(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|p| p.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
+}
+
+pub fn session_id_of(headers: &HeaderMap) -> Option<String> {
+    cookie_of(headers, SESSION_COOKIE)
 }
 
 /// The REST version segment's routes `/rest/applinks/{v}/…`, with the version stripped.
@@ -390,6 +399,7 @@ mod tests {
             rate_limit: None,
             rest_line: RestLine::Modern,
             missing_content_type_415: false,
+            oauth2: Default::default(),
         };
         let pats = Session {
             username: "u".into(),

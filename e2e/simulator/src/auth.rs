@@ -26,6 +26,8 @@ pub enum Via {
     ThreeLo,
     /// A `JSESSIONID` cookie of a session created through the control API.
     Session,
+    /// An OAuth 2.0 access token of the app's provider (`Authorization: Bearer`).
+    OAuth2,
 }
 
 impl Via {
@@ -38,6 +40,7 @@ impl Via {
             Via::TwoLoImpersonation => "2loi",
             Via::ThreeLo => "3lo",
             Via::Session => "session",
+            Via::OAuth2 => "oauth2",
         }
     }
 }
@@ -50,6 +53,9 @@ pub struct Caller {
     pub al_user: Option<UserConfig>,
     /// A Basic login refused for a CAPTCHA and served as anonymous (`captcha_mode: anonymous`).
     pub login_denied: bool,
+    /// The client and scope of an OAuth 2.0 bearer request (its `user` is already capped by
+    /// the scope).
+    pub oauth2: Option<crate::oauth2_provider::Grant>,
 }
 
 impl Caller {
@@ -59,6 +65,7 @@ impl Caller {
             via: Via::Anonymous,
             al_user: None,
             login_denied: false,
+            oauth2: None,
         }
     }
 
@@ -170,6 +177,34 @@ fn rejected(response: Response, label: &'static str) -> Rejected {
     }
 }
 
+fn rejected_because(mut response: Response, label: &'static str, reason: &str) -> Rejected {
+    response
+        .extensions_mut()
+        .insert(crate::state::LogReason(reason.to_string()));
+    rejected(response, label)
+}
+
+/// An OAuth 2.0 caller.
+fn oauth2_caller(
+    caller: Caller,
+    user: crate::config::UserConfig,
+    grant: crate::oauth2_provider::Grant,
+) -> Caller {
+    Caller {
+        user: Some(user),
+        via: Via::OAuth2,
+        oauth2: Some(grant),
+        ..caller
+    }
+}
+
+/// The password of a Basic header, if it decodes.
+fn basic_password(b64: &str) -> Option<String> {
+    let decoded = STANDARD.decode(b64.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':').map(|(_, p)| p.to_string())
+}
+
 /// Checks a Basic login the way Seraph does: blocked Basic (REST only) first, then the CAPTCHA
 /// lock-out (even for the right password), then the password, counting failures.
 fn basic_login(app: &App, req: &Request<Body>, b64: &str) -> Result<Option<UserConfig>, Rejected> {
@@ -196,8 +231,13 @@ fn basic_login(app: &App, req: &Request<Body>, b64: &str) -> Result<Option<UserC
     }
     let user = app.check_password(username, password);
     acc.record_login(username, user.is_some());
-    user.map(Some)
-        .ok_or_else(|| rejected(unauthorized_basic(fmt), "rejected"))
+    user.map(Some).ok_or_else(|| {
+        rejected_because(
+            unauthorized_basic(fmt),
+            "rejected",
+            "wrong username or password",
+        )
+    })
 }
 
 /// Resolves the caller of an Atlassian request, or answers it (bad credentials, OAuth problems).
@@ -231,6 +271,14 @@ pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Rejected> {
         return Ok(caller);
     };
     if let Some(b64) = auth.strip_prefix("Basic ") {
+        // The OAuth 2.0 filter also takes an access token as a Basic password
+        // (`atlassian.oauth2.provider.token.via.basic.authentication`, default on).
+        if let Some(password) = basic_password(b64)
+            && let crate::oauth2_provider::Bearer::Valid(user, grant) =
+                crate::oauth2_provider::authenticate(app, &password)
+        {
+            return Ok(oauth2_caller(caller, *user, grant));
+        }
         match basic_login(app, req, b64)? {
             Some(user) => {
                 caller.user = Some(user);
@@ -250,17 +298,32 @@ pub fn resolve(app: &App, req: &Request<Body>) -> Result<Caller, Rejected> {
                 via,
                 al_user: caller.al_user,
                 login_denied: false,
+                oauth2: None,
             })
             .map_err(|p| rejected(p.response(&app.base_url), "rejected"));
     }
     if let Some(token) = auth.strip_prefix("Bearer ") {
-        return match app.check_token(token.trim()) {
+        let token = token.trim();
+        // The OAuth 2.0 filter runs first; a token it does not recognise goes on to the
+        // personal access token filter, which refuses what it does not know either.
+        let oauth2_problem = match crate::oauth2_provider::authenticate(app, token) {
+            crate::oauth2_provider::Bearer::Valid(user, grant) => {
+                return Ok(oauth2_caller(caller, *user, grant));
+            }
+            crate::oauth2_provider::Bearer::Invalid(why) => Some(why),
+            crate::oauth2_provider::Bearer::NotOAuth2 => None,
+        };
+        return match app.check_token(token) {
             Some(u) => {
                 caller.user = Some(u);
                 caller.via = Via::Bearer;
                 Ok(caller)
             }
-            None => Err(rejected(unauthorized_basic(fmt), "rejected")),
+            None => Err(rejected_because(
+                unauthorized_basic(fmt),
+                "rejected",
+                oauth2_problem.unwrap_or("unknown bearer token"),
+            )),
         };
     }
     Err(rejected(unauthorized_basic(fmt), "rejected"))

@@ -56,6 +56,44 @@ impl Default for RateLimit {
     }
 }
 
+/// The OAuth 2.0 provider's knobs (oauth2-provider-plugin 3.1.5 system properties, plus the
+/// unconfirmed "secret shown only once" of newer lines). The same object is the config block
+/// `oauth2:` and the setting `oauth2` (`PATCH /_sim/settings` merges its fields).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuth2Settings {
+    /// List and get omit `clientSecret`; only create and reset show it [?].
+    pub secret_shown_once: bool,
+    /// `atlassian.oauth2.provider.skip.base.url.https.requirement`: the consent and error pages
+    /// also work on an http base URL (the product answers 400 there otherwise).
+    pub skip_base_url_https: bool,
+    /// `atlassian.oauth2.provider.skip.redirect.url.https.requirement`: http redirects allowed
+    /// for any host, not only localhost.
+    pub skip_redirect_https: bool,
+    /// `atlassian.oauth2.provider.disallow.localhost.redirect`: http://localhost refused too.
+    pub disallow_localhost_redirect: bool,
+    /// `atlassian.oauth2.provider.access.token.expiration.seconds`.
+    pub access_token_secs: u64,
+    /// `atlassian.oauth2.provider.refresh.token.expiration.seconds`.
+    pub refresh_token_secs: u64,
+    /// `atlassian.oauth2.provider.max.client.delay.seconds`: authorization code lifetime.
+    pub code_secs: u64,
+}
+
+impl Default for OAuth2Settings {
+    fn default() -> Self {
+        OAuth2Settings {
+            secret_shown_once: false,
+            skip_base_url_https: false,
+            skip_redirect_https: false,
+            disallow_localhost_redirect: false,
+            access_token_secs: 3_600,
+            refresh_token_secs: 90 * 86_400,
+            code_secs: 60,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimConfig {
@@ -152,6 +190,9 @@ pub struct AppConfig {
     /// answers at `rest/whitelist/1.0`); `none` = not served.
     #[serde(default)]
     pub allowlist_base: Option<String>,
+    /// OAuth 2.0 provider settings (default: the product's defaults, see `OAuth2Settings`).
+    #[serde(default)]
+    pub oauth2: Option<OAuth2Settings>,
 }
 
 fn default_host() -> String {
@@ -209,6 +250,7 @@ impl AppConfig {
             rate_limit: None,
             rest_line: None,
             allowlist_base: None,
+            oauth2: None,
         }
     }
 

@@ -40,6 +40,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/stop", post(stop))
         .route("/start", post(start))
         .route("/reset", post(reset))
+        .merge(crate::oauth2_provider::control_routes())
 }
 
 /// What scripts need to reach an app (also the entries of the ready file).
@@ -262,10 +263,23 @@ async fn patch_settings(State(app): State<Arc<App>>, body: Bytes) -> Response {
     let mut current = json!(*settings);
     if let (Some(c), Some(p)) = (current.as_object_mut(), patch.as_object()) {
         for (k, v) in p {
-            if !c.contains_key(k) {
+            let Some(slot) = c.get_mut(k) else {
                 return bad(format!("unknown or start-time-only setting {k}"));
+            };
+            // The `oauth2` group merges field by field, so a patch of one lifetime keeps the
+            // group's other fields (`rate_limit` is replaced whole, its omitted fields defaulted).
+            if let (true, Some(inner), Some(vp)) =
+                (k == "oauth2", slot.as_object_mut(), v.as_object())
+            {
+                for (ik, iv) in vp {
+                    if !inner.contains_key(ik) {
+                        return bad(format!("unknown setting {k}.{ik}"));
+                    }
+                    inner.insert(ik.clone(), iv.clone());
+                }
+            } else {
+                *slot = v.clone();
             }
-            c.insert(k.clone(), v.clone());
         }
     }
     match serde_json::from_value::<crate::profile::Settings>(current) {
@@ -458,6 +472,7 @@ async fn reset(State(app): State<Arc<App>>) -> Response {
         st.persisted = Persisted::default();
         st.request_tokens.clear();
         st.access_tokens.clear();
+        st.xsrf_tokens.clear();
     }
     *app.faults.lock().expect("faults") = Faults::default();
     *app.log.lock().expect("log") = RequestLog::default();

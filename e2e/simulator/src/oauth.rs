@@ -136,6 +136,16 @@ impl Problem {
     /// except the 2LO-disabled case, whose body is empty (what applinks reads as
     /// AUTH_LEVEL_UNSUPPORTED).
     pub fn response(self, realm: &str) -> Response {
+        let mut r = self.bare_response(realm);
+        let reason = match self {
+            Problem::TwoLoNotAllowed => "2LO not allowed for the consumer".to_string(),
+            p => format!("oauth_problem={}", p.name()),
+        };
+        r.extensions_mut().insert(crate::state::LogReason(reason));
+        r
+    }
+
+    fn bare_response(self, realm: &str) -> Response {
         if self == Problem::TwoLoNotAllowed {
             let challenge = format!("OAuth realm=\"{}\"", encode(realm));
             return (

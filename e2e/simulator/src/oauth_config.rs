@@ -137,6 +137,9 @@ pub async fn put_consumer(
     let l = find(&app, fmt, &id)?;
     let b: ConsumerBody = parse_xml_or_json(&body)
         .map_err(|e| ApiError::list(fmt, 400, format!("Invalid consumer: {e}")))?;
+    if q.auto_configure.as_deref() != Some("true") && !b.outgoing && l.type_id == "generic" {
+        return put_generic_incoming(&app, fmt, &l, b);
+    }
     if b.two_lo_impersonation_allowed && (!caller.is_sysadmin() || app.is_cloud()) {
         return Err(ApiError::list(
             fmt,
@@ -228,16 +231,57 @@ pub async fn put_consumer(
     Ok(StatusCode::CREATED.into_response())
 }
 
-pub async fn delete_consumer(
-    State(app): State<Arc<App>>,
-    fmt: Fmt,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult {
-    caller.require_admin(fmt)?;
-    let l = find(&app, fmt, &id)?;
-    app.state.lock().expect("state").remove_consumer(&l.id);
-    Ok(StatusCode::NO_CONTENT.into_response())
+/// An incoming consumer on a generic link (`OAuthApplicationLinkResource.putConsumer`,
+/// `validate3rdPartyConsumer`, `createBasicConsumer`): key and public key are required (400);
+/// the name is not checked, so a missing one fails in the consumer's builder (500); the 2LO
+/// flags of the body are not copied, so the consumer is 3LO only.
+fn put_generic_incoming(app: &App, fmt: Fmt, l: &Link, b: ConsumerBody) -> ApiResult {
+    let mut missing = vec![];
+    if b.key.as_deref().is_none_or(str::is_empty) {
+        missing.push("key");
+    }
+    if b.public_key.as_deref().is_none_or(str::is_empty) {
+        missing.push("publicKey");
+    }
+    if !missing.is_empty() {
+        return Err(ApiError::List(
+            fmt,
+            400,
+            missing.iter().map(|m| format!("{m} is required")).collect(),
+            missing.iter().map(|m| m.to_string()).collect(),
+        ));
+    }
+    let pk = b.public_key.clone().unwrap_or_default();
+    if crate::keys::parse_public_key(&pk).is_err() {
+        return Err(ApiError::list_field(
+            fmt,
+            400,
+            format!("Invalid public key for the consumer of link {}", l.id),
+            "publicKey",
+        ));
+    }
+    let Some(name) = b.name.clone() else {
+        return Err(ApiError::status(
+            fmt,
+            500,
+            "java.lang.NullPointerException: name",
+        ));
+    };
+    let consumer = Consumer {
+        key: b.key.clone().unwrap_or_default(),
+        name,
+        description: b.description.clone(),
+        callback: b.callback.clone(),
+        public_key: Some(pk),
+        two_lo_allowed: false,
+        executing_two_lo_user: None,
+        two_lo_impersonation_allowed: false,
+    };
+    app.state
+        .lock()
+        .expect("state")
+        .add_consumer(&l.id, consumer);
+    Ok(StatusCode::CREATED.into_response())
 }
 
 /// `DELETE consumer-token/{id}`: the simulator holds no per-user outgoing tokens, so this only

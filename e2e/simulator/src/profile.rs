@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::AppConfig;
-pub use crate::config::{CaptchaMode, RateLimit, RestLine};
+pub use crate::config::{CaptchaMode, OAuth2Settings, RateLimit, RestLine};
 use crate::product::Product;
 
 /// The part of a profile that can change at runtime.
@@ -34,6 +34,9 @@ pub struct Settings {
     /// Platform 7+, §1.9; off by default so that a test can switch the guess on).
     #[serde(default)]
     pub missing_content_type_415: bool,
+    /// The OAuth 2.0 provider's settings (lifetimes, HTTPS rules, secret visibility).
+    #[serde(default)]
+    pub oauth2: OAuth2Settings,
 }
 
 /// Static facts of a profile plus the initial settings.
@@ -146,6 +149,7 @@ impl Profile {
             rate_limit: cfg.rate_limit.clone().filter(|r| r.enabled),
             rest_line: cfg.rest_line.unwrap_or(l.rest),
             missing_content_type_415: false,
+            oauth2: cfg.oauth2.clone().unwrap_or_default(),
         };
         Profile {
             version: cfg.version.clone().unwrap_or_else(|| l.version.into()),

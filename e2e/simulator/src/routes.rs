@@ -7,8 +7,8 @@ use axum::routing::{get, post, put};
 
 use crate::app::App;
 use crate::{
-    allowlist, applinks_v3, basicauth, control, links, manifest, oauth_config, permission,
-    providers, servlets, status, ui,
+    allowlist, applinks_v3, basicauth, control, links, manifest, oauth_config, oauth1_dance,
+    oauth2_provider, permission, product_api, providers, servlets, status, ui,
 };
 
 /// Resources every applinks version serves (classic `core.rest` and UI resources).
@@ -104,9 +104,8 @@ fn applinks_oauth() -> Router<Arc<App>> {
     )
     .route(
         "/applicationlink/{id}/authentication/consumer",
-        get(oauth_config::get_consumer)
-            .put(oauth_config::put_consumer)
-            .delete(oauth_config::delete_consumer),
+        // No DELETE: the product removes a consumer only with its link (§5).
+        get(oauth_config::get_consumer).put(oauth_config::put_consumer),
     )
     .route(
         "/consumer-token/{id}",
@@ -145,6 +144,11 @@ pub fn router(app: Arc<App>) -> Router {
                 get(allowlist::list).post(allowlist::create),
             );
     }
+    // The OAuth 2.0 provider exists only from the product line that bundles it (§5).
+    if oauth2_provider::app_vocabulary(&app).is_some() {
+        r = r.merge(oauth2_provider::routes());
+    }
+    r = r.merge(product_api::routes(app.cfg.product));
     if !app.is_cloud() && app.cfg.product != crate::Product::Generic {
         r = r.route(
             "/rest/basicauth/1.0/config",
@@ -161,7 +165,7 @@ pub fn router(app: Arc<App>) -> Router {
     )
     .route(
         "/plugins/servlet/oauth/authorize",
-        get(servlets::authorize).post(servlets::authorize),
+        get(oauth1_dance::authorize_get).post(oauth1_dance::authorize_post),
     )
     .route(
         "/plugins/servlet/oauth/access-token",

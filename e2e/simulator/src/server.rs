@@ -156,6 +156,10 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response {
         route: resp.extensions().get::<RouteTag>().map(|r| r.0.clone()),
         status: status.as_u16(),
         auth: via.to_string(),
+        reason: resp
+            .extensions()
+            .get::<crate::state::LogReason>()
+            .map(|r| r.0.clone()),
         micros: started.elapsed().as_micros() as u64,
     });
     if method != Method::GET && status.is_success() {
@@ -249,7 +253,7 @@ async fn admit(
     let settings = app.settings();
     let mut rate = None;
     if let (Some(rl), Some(user)) = (&settings.rate_limit, &caller.user)
-        && matches!(caller.via, Via::Basic | Via::Bearer)
+        && matches!(caller.via, Via::Basic | Via::Bearer | Via::OAuth2)
         && path.starts_with("/rest/")
         && !rl.exempt.contains(&user.username)
     {
@@ -263,7 +267,11 @@ async fn admit(
         }
         rate = Some(outcome);
     }
-    if auth::xsrf_blocked(&req, settings.rest_line) {
+    if let Some(r) = crate::oauth2_provider::scope_refusal(app, &caller, req.method()) {
+        return (r, via);
+    }
+    if auth::xsrf_blocked(&req, settings.rest_line) && !crate::oauth2_provider::xsrf_excluded(path)
+    {
         return (auth::xsrf_response(fmt), via);
     }
     if settings.missing_content_type_415

@@ -3,13 +3,12 @@
 use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use crate::app::App;
-use crate::auth::{Caller, signed_base_uri};
+use crate::auth::signed_base_uri;
 use crate::keys::random_token;
 use crate::oauth::{self, Problem, Signed, form_pairs};
 use crate::state::{AccessToken, RequestToken};
@@ -116,67 +115,12 @@ pub async fn request_token(State(app): State<Arc<App>>, req: Request) -> Respons
             callback,
             verifier: None,
             user: None,
+            denied: false,
         },
     );
     form_response(format!(
         "oauth_token={token}&oauth_token_secret={secret}&oauth_callback_confirmed=true"
     ))
-}
-
-#[derive(Deserialize)]
-pub struct AuthorizeQuery {
-    oauth_token: Option<String>,
-}
-
-/// The user approves the request token. The simulator approves at once for any logged-in user
-/// (Basic auth), where a browser would see a consent form.
-pub async fn authorize(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Query(q): Query<AuthorizeQuery>,
-) -> Response {
-    let Some(user) = caller.user else {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"Atlassian\"")],
-            "login required",
-        )
-            .into_response();
-    };
-    let token = q.oauth_token.unwrap_or_default();
-    let verifier = random_token();
-    let callback = {
-        let mut st = app.state.lock().expect("state");
-        let Some(rt) = st.request_tokens.get_mut(&token) else {
-            return Problem::TokenRejected.response(&app.base_url);
-        };
-        rt.verifier = Some(verifier.clone());
-        rt.user = Some(user.username.clone());
-        rt.callback.clone()
-    };
-    if callback == "oob" {
-        let html = format!(
-            "<html><body><p>Verification code: <code id=\"oauth_verifier\">{verifier}</code></p></body></html>"
-        );
-        return (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/html;charset=UTF-8")],
-            html,
-        )
-            .into_response();
-    }
-    let mut url = match url::Url::parse(&callback) {
-        Ok(u) => u,
-        Err(_) => return Problem::ParameterRejected("oauth_callback").response(&app.base_url),
-    };
-    url.query_pairs_mut()
-        .append_pair("oauth_token", &token)
-        .append_pair("oauth_verifier", &verifier);
-    let mut r = StatusCode::FOUND.into_response();
-    if let Ok(v) = HeaderValue::from_str(url.as_str()) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r
 }
 
 pub async fn access_token(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
@@ -189,6 +133,9 @@ pub async fn access_token(State(app): State<Arc<App>>, req: Request<Body>) -> Re
     let Some(rt) = st.request_tokens.get(&token).cloned() else {
         return Problem::TokenRejected.response(&app.base_url);
     };
+    if rt.denied {
+        return Problem::PermissionDenied.response(&app.base_url);
+    }
     if rt.consumer_key != signed.consumer_key {
         return Problem::TokenRejected.response(&app.base_url);
     }

@@ -145,6 +145,12 @@ pub struct Persisted {
     pub consumers: BTreeMap<String, Consumer>,
     pub allowlist: Allowlist,
     pub next_id: u64,
+    /// OAuth 2.0 provider: clients and (hashed) tokens.
+    #[serde(default)]
+    pub oauth2: crate::oauth2_provider::OAuth2Store,
+    /// What the small product REST surface stores (preferences, watches, builds).
+    #[serde(default)]
+    pub rest_data: crate::product_api::RestData,
 }
 
 #[derive(Clone, Debug)]
@@ -153,6 +159,8 @@ pub struct RequestToken {
     pub callback: String,
     pub verifier: Option<String>,
     pub user: Option<String>,
+    /// The user pressed "Deny" on the authorize page.
+    pub denied: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -168,6 +176,8 @@ pub struct AppState {
     pub request_tokens: HashMap<String, RequestToken>,
     pub access_tokens: HashMap<String, AccessToken>,
     pub nonces: NonceStore,
+    /// XSRF tokens handed out by the OAuth 1.0a authorize page (token → username).
+    pub xsrf_tokens: HashMap<String, String>,
 }
 
 impl AppState {
@@ -364,8 +374,15 @@ pub struct LogEntry {
     pub route: Option<String>,
     pub status: u16,
     pub auth: String,
+    /// Why the request was refused, when a resource says (e.g. `invalid_grant: …`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub micros: u64,
 }
+
+/// Response extension: the refusal reason recorded in the request log. Never a secret.
+#[derive(Clone, Debug)]
+pub struct LogReason(pub String);
 
 #[derive(Debug, Default)]
 pub struct RequestLog {

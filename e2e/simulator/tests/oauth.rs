@@ -371,12 +371,19 @@ async fn applinks_oauth_consumer_endpoints() {
     assert_eq!(code, 400);
     let (_, v) = json(env.admin(Method::GET, "wiki", &p).send().await.unwrap()).await;
     assert_eq!(v[0]["config"]["consumerKey.outbound"], "x");
+    // There is no REST DELETE of a consumer (deleting the link removes it).
     let r = env
         .admin(Method::DELETE, "wiki", &format!("{base}/consumer"))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 204);
+    assert_eq!(r.status(), 405);
+    let r = env
+        .admin(Method::GET, "wiki", &format!("{base}/consumer"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the consumer is still there");
     let r = env
         .admin(
             Method::DELETE,
@@ -561,31 +568,34 @@ async fn three_legged_dance() {
         .unwrap();
     assert_eq!(r.status(), 401);
 
-    let (code, _) = text(
-        env.req(
+    let r = env
+        .req(
             Method::GET,
             "wiki",
             &format!("/plugins/servlet/oauth/authorize?oauth_token={request_token}"),
         )
         .send()
         .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(code, 401, "the user must log in");
-    let (code, html) = text(
-        env.req(
-            Method::GET,
-            "wiki",
-            &format!("/plugins/servlet/oauth/authorize?oauth_token={request_token}"),
-        )
+        .unwrap();
+    assert_eq!(r.status(), 302, "the user must log in");
+    let login = r.headers()["location"].to_str().unwrap();
+    assert!(login.contains("/login.action?os_destination="), "{login}");
+    // The form needs the XSRF token of the page: without it the approval is refused.
+    let r = env
+        .req(Method::POST, "wiki", "/plugins/servlet/oauth/authorize")
         .basic_auth("admin", Some("admin"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("oauth_token={request_token}&approve=Allow"))
         .send()
         .await
-        .unwrap(),
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let (code, html) = text(
+        env.oauth1_decide("wiki", ("admin", "admin"), &request_token, "approve")
+            .await,
     )
     .await;
-    assert_eq!(code, 200);
+    assert_eq!(code, 200, "oob: the verifier is shown");
     let verifier = html
         .split("<code id=\"oauth_verifier\">")
         .nth(1)
@@ -676,20 +686,20 @@ async fn authorize_redirects_to_callback() {
     .await;
     let token = applink_sim::oauth::form_pairs(&body)[0].1.clone();
     let r = env
-        .req(
-            Method::GET,
-            "wiki",
-            &format!("/plugins/servlet/oauth/authorize?oauth_token={token}"),
-        )
-        .basic_auth("user", Some("user"))
-        .send()
-        .await
-        .unwrap();
+        .oauth1_decide("wiki", ("user", "user"), &token, "approve")
+        .await;
     assert_eq!(r.status(), 302);
-    let loc = r.headers()["location"].to_str().unwrap();
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
     assert!(
         loc.starts_with("https://jira.test/cb?oauth_token="),
         "{loc}"
     );
-    assert!(loc.contains("oauth_verifier="));
+    let verifier = url::Url::parse(&loc)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "oauth_verifier")
+        .map(|(_, v)| v.to_string())
+        .unwrap();
+    assert_eq!(verifier.len(), 6, "six letters and digits");
+    assert!(verifier.chars().all(|c| c.is_ascii_alphanumeric()));
 }

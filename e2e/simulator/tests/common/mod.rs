@@ -119,3 +119,86 @@ pub async fn text(r: Response) -> (u16, String) {
     let s = r.status().as_u16();
     (s, r.text().await.expect("body"))
 }
+
+/// The value of `name="…" value="…"` in an HTML form.
+pub fn form_value(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let rest = &html[at..];
+    let v = rest.split("value=\"").nth(1)?.split('"').next()?;
+    Some(
+        v.replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// A `Set-Cookie` value (`name=value`, attributes dropped).
+pub fn set_cookie(r: &Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+impl Env {
+    /// The user's browser on the OAuth 1.0a authorize page: GET (logged in with Basic), then
+    /// POST the form with `decision` (`approve` or `deny`). Returns the POST's answer.
+    pub async fn oauth1_decide(
+        &self,
+        app: &str,
+        user: (&str, &str),
+        request_token: &str,
+        decision: &str,
+    ) -> Response {
+        let r = self
+            .req(
+                Method::GET,
+                app,
+                &format!("/plugins/servlet/oauth/authorize?oauth_token={request_token}"),
+            )
+            .basic_auth(user.0, Some(user.1))
+            .send()
+            .await
+            .expect("authorize page");
+        assert_eq!(r.status(), 200, "authorize page");
+        let cookie = set_cookie(&r, "atlassian.xsrf.token").expect("XSRF cookie");
+        let html = r.text().await.expect("page");
+        let atl = form_value(&html, "atl_token").expect("atl_token in the form");
+        assert_eq!(
+            form_value(&html, "oauth_token").as_deref(),
+            Some(request_token)
+        );
+        self.req(Method::POST, app, "/plugins/servlet/oauth/authorize")
+            .basic_auth(user.0, Some(user.1))
+            .header("Cookie", cookie)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form_body(&[
+                ("oauth_token", request_token),
+                ("atl_token", &atl),
+                (decision, "x"),
+            ]))
+            .send()
+            .await
+            .expect("authorize decision")
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body.
+pub fn form_body(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                applink_sim::oauth::encode(k),
+                applink_sim::oauth::encode(v)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
