@@ -336,7 +336,12 @@ async fn tool_public_key(
 }
 
 fn inputs(app: &App, key: &str, name: &str, public_key: &str) -> Inputs {
-    let servlet = |p: &str| format!("{}plugins/servlet/oauth/{p}", app.base_url);
+    let servlet = |p: &str| {
+        format!(
+            "{}/plugins/servlet/oauth/{p}",
+            app.base_url.trim_end_matches('/')
+        )
+    };
     Inputs::default()
         .with("consumerKey", key)
         .with("publicKey", public_key)

@@ -232,9 +232,12 @@ pub(super) fn inputs(
     client: &OAuth2ClientEntity,
 ) -> Inputs {
     let endpoint = |advertised: &Option<String>, path: &str| {
-        advertised
-            .clone()
-            .unwrap_or_else(|| format!("{}rest/oauth2/latest/{path}", app.base_url))
+        advertised.clone().unwrap_or_else(|| {
+            format!(
+                "{}/rest/oauth2/latest/{path}",
+                app.base_url.trim_end_matches('/')
+            )
+        })
     };
     Inputs::default()
         .with("clientId", client.client_id.clone())

@@ -1,0 +1,480 @@
+//! ExternalApplication end to end: the real kube-apiserver, the operator binary and the
+//! simulator's OAuth 2.0 provider and OAuth 1.0a consumers. Each scenario asserts on the
+//! resource, on the Secret the tool reads, and on the application's own state and log.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::e2e::{self, Operator, Sim, env};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+
+const EXT: &str = "externalapplication";
+
+fn ext(client: &kube::Client, ns: &str) -> Api<kube::api::DynamicObject> {
+    let ar = kube::api::ApiResource {
+        group: "applinks.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "applinks.io/v1alpha1".into(),
+        kind: "ExternalApplication".into(),
+        plural: "externalapplications".into(),
+    };
+    Api::namespaced_with(client.clone(), ns, &ar)
+}
+
+/// The resource's status, once `pred` holds for it.
+async fn wait_ext<F>(client: &kube::Client, ns: &str, name: &str, what: &str, pred: F) -> Value
+where
+    F: Fn(&Value) -> bool,
+{
+    let api = ext(client, ns);
+    e2e::wait_for(what, || {
+        let api = api.clone();
+        let pred = &pred;
+        async move {
+            let obj = api
+                .get_opt(name)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("not found")?;
+            let v = serde_json::to_value(&obj).map_err(|e| e.to_string())?;
+            if pred(&v) {
+                Ok(v)
+            } else {
+                Err(format!("status {}", v["status"]))
+            }
+        }
+    })
+    .await
+}
+
+fn ready(v: &Value) -> Option<(&str, &str, &str)> {
+    let c = v["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")?;
+    Some((
+        c["status"].as_str()?,
+        c["reason"].as_str()?,
+        c["message"].as_str().unwrap_or_default(),
+    ))
+}
+
+fn reason_is(reason: &'static str) -> impl Fn(&Value) -> bool {
+    move |v| ready(v).is_some_and(|(_, r, _)| r == reason)
+}
+
+async fn secret_data(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Option<BTreeMap<String, String>> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let s = api.get_opt(name).await.ok().flatten()?;
+    Some(
+        s.data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
+            .collect(),
+    )
+}
+
+/// The simulated application's clients, secrets included (the test's view).
+async fn clients(sim: &Sim, app: &str) -> Vec<Value> {
+    sim.control(app, reqwest::Method::GET, "oauth2", None).await["clients"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn writes_to(entries: &[Value], prefix: &str) -> usize {
+    entries
+        .iter()
+        .filter(|e| {
+            matches!(e["method"].as_str(), Some("POST" | "PUT" | "DELETE"))
+                && e["path"].as_str().is_some_and(|p| p.starts_with(prefix))
+        })
+        .count()
+}
+
+const CHE: &str = r#"apiVersion: applinks.io/v1alpha1
+kind: ExternalApplication
+metadata: {name: che}
+spec:
+  instanceRef: {name: bitbucket}
+  displayName: Eclipse Che
+  oauth2:
+    redirectUris: ["https://che.example.test/api/oauth/callback"]
+    scope: REPO_WRITE
+  secret:
+    name: bitbucket-oauth-config
+    labels:
+      app.kubernetes.io/part-of: che.eclipse.org
+      app.kubernetes.io/component: oauth-scm-configuration
+    annotations:
+      che.eclipse.org/oauth-scm-server: bitbucket
+      che.eclipse.org/scm-server-endpoint: "{{ baseUrl }}"
+    data:
+      id: "{{ clientId }}"
+      secret: "{{ clientSecret }}"
+"#;
+
+/// The whole life of an OAuth 2.0 client: created with the Secret Che reads; deleted behind the
+/// operator's back and made again; rotated on demand; deleted with the resource.
+#[tokio::test]
+async fn oauth2_client_is_created_repaired_rotated_and_deleted() {
+    let env = env("ext-oauth2").await;
+    let sim = Sim::start(
+        "control_port: 0\napps:\n- name: bitbucket\n  product: bitbucket\n  key_bits: 1024\n",
+    );
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("bitbucket", sim.app("bitbucket"), "bitbucket", true),
+    );
+    e2e::apply(&env.ns, CHE);
+    let v = wait_ext(
+        &env.client,
+        &env.ns,
+        "che",
+        "che delivered",
+        reason_is("CredentialsDelivered"),
+    )
+    .await;
+    let client_id = v["status"]["clientId"].as_str().unwrap().to_string();
+    let data = secret_data(&env.client, &env.ns, "bitbucket-oauth-config")
+        .await
+        .unwrap();
+    assert_eq!(data.keys().collect::<Vec<_>>(), ["id", "secret"]);
+    assert_eq!(data["id"], client_id);
+    let in_app = clients(&sim, "bitbucket").await;
+    assert_eq!(in_app.len(), 1, "{in_app:?}");
+    assert_eq!(in_app[0]["clientId"], client_id.as_str());
+    assert_eq!(in_app[0]["clientSecret"], data["secret"].as_str());
+    assert_eq!(in_app[0]["name"], "Eclipse Che");
+    assert_eq!(in_app[0]["scope"], "REPO_WRITE");
+    // The Secret is shaped for Che and owned by the resource; the secret is nowhere else.
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    let s = secrets.get("bitbucket-oauth-config").await.unwrap();
+    let labels = s.metadata.labels.clone().unwrap();
+    assert_eq!(
+        labels["app.kubernetes.io/component"],
+        "oauth-scm-configuration"
+    );
+    let ann = s.metadata.annotations.clone().unwrap();
+    assert_eq!(
+        ann["che.eclipse.org/scm-server-endpoint"],
+        sim.app("bitbucket").base_url.trim_end_matches('/')
+    );
+    assert_eq!(
+        s.metadata.owner_references.unwrap()[0].kind,
+        "ExternalApplication"
+    );
+    let shown = serde_json::to_string(&v).unwrap();
+    assert!(
+        !shown.contains(&data["secret"]),
+        "the status never holds the secret"
+    );
+
+    // Deleted in the application behind the operator's back: made again at the next resync,
+    // and the Secret follows.
+    let old_id = in_app[0]["id"].as_str().unwrap().to_string();
+    let code = sim
+        .send(
+            "bitbucket",
+            reqwest::Method::DELETE,
+            &format!("rest/oauth2/latest/client/{old_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200);
+    let v = wait_ext(&env.client, &env.ns, "che", "che recreated", |v| {
+        v["status"]["clientId"]
+            .as_str()
+            .is_some_and(|c| c != client_id)
+            && reason_is("CredentialsDelivered")(v)
+    })
+    .await;
+    let new_client_id = v["status"]["clientId"].as_str().unwrap().to_string();
+    let data = e2e::wait_for("Secret follows the new client", || async {
+        let d = secret_data(&env.client, &env.ns, "bitbucket-oauth-config")
+            .await
+            .ok_or("no Secret")?;
+        if d["id"] == new_client_id {
+            Ok(d)
+        } else {
+            Err(format!("id {}", d["id"]))
+        }
+    })
+    .await;
+    let in_app = clients(&sim, "bitbucket").await;
+    assert_eq!(in_app.len(), 1, "one client, never two: {in_app:?}");
+    assert_eq!(in_app[0]["clientSecret"], data["secret"].as_str());
+
+    // Rotation on demand: a new secret in the application and in the Secret.
+    let api = ext(&env.client, &env.ns);
+    let old_secret = data["secret"].clone();
+    api.patch(
+        "che",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"applinks.io/rotate": "1"}}})),
+    )
+    .await
+    .unwrap();
+    wait_ext(&env.client, &env.ns, "che", "rotation handled", |v| {
+        v["status"]["rotationRequest"] == "1" && reason_is("CredentialsDelivered")(v)
+    })
+    .await;
+    let data = secret_data(&env.client, &env.ns, "bitbucket-oauth-config")
+        .await
+        .unwrap();
+    assert_ne!(data["secret"], old_secret);
+    let in_app = clients(&sim, "bitbucket").await;
+    assert_eq!(in_app[0]["clientSecret"], data["secret"].as_str());
+    assert_eq!(
+        in_app[0]["clientId"],
+        new_client_id.as_str(),
+        "rotation keeps the client id"
+    );
+
+    // Settled: passes at the resync read, never write.
+    let before = writes_to(&sim.log_entries("bitbucket").await, "/rest/oauth2");
+    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    let after = writes_to(&sim.log_entries("bitbucket").await, "/rest/oauth2");
+    assert_eq!(before, after, "no write while nothing changes");
+
+    // Deleted with the resource: the client goes (verified), then the Secret (ownerReference).
+    e2e::delete(&env.ns, EXT, "che");
+    e2e::wait_for("che gone", || async {
+        match api.get_opt("che").await {
+            Ok(None) => Ok(()),
+            other => Err(format!(
+                "{:?}",
+                other.map(|o| o.map(|o| o.data["status"].clone()))
+            )),
+        }
+    })
+    .await;
+    assert!(clients(&sim, "bitbucket").await.is_empty());
+    e2e::wait_for("Secret collected", || async {
+        match secret_data(&env.client, &env.ns, "bitbucket-oauth-config").await {
+            None => Ok(()),
+            Some(_) => Err("still there".to_string()),
+        }
+    })
+    .await;
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+/// What users get wrong, each a clear condition and nothing half-made in the application.
+#[tokio::test]
+async fn oauth2_bad_input_is_reported_and_nothing_is_created() {
+    let env = env("ext-bad").await;
+    let sim = Sim::start(
+        "control_port: 0\napps:\n- name: bitbucket\n  product: bitbucket\n  key_bits: 1024\n- name: jira\n  product: jira\n  key_bits: 1024\n  users:\n  - {username: admin, password: admin, role: admin}\n- name: old\n  product: bitbucket\n  version: 7.17.0\n  key_bits: 1024\n",
+    );
+    let _op = Operator::start(&env.ns, &[]);
+    for (name, type_) in [
+        ("bitbucket", "bitbucket"),
+        ("jira", "jira"),
+        ("old", "bitbucket"),
+    ] {
+        e2e::apply(
+            &env.ns,
+            &e2e::instance_yaml(name, sim.app(name), type_, true),
+        );
+    }
+    // Someone else's client has the name; someone else's Secret has the Secret's name.
+    let code = sim
+        .send(
+            "bitbucket",
+            reqwest::Method::POST,
+            "rest/oauth2/latest/client",
+            Some(json!({"name": "taken", "redirects": ["https://x.example.test/cb"], "scope": "REPO_READ"})),
+        )
+        .await;
+    assert_eq!(code, 200);
+    e2e::apply(
+        &env.ns,
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: theirs}\nstringData: {keep: me}\n",
+    );
+    let one = |name: &str, instance: &str, extra: &str, scope: &str| {
+        format!(
+            "apiVersion: applinks.io/v1alpha1\nkind: ExternalApplication\nmetadata: {{name: {name}}}\nspec:\n  instanceRef: {{name: {instance}}}\n  oauth2:\n    redirectUris: [\"https://tool.example.test/cb\"]\n    scope: {scope}\n{extra}"
+        )
+    };
+    e2e::apply(&env.ns, &one("scope", "bitbucket", "", "WRITE"));
+    e2e::apply(&env.ns, &one("taken", "bitbucket", "", "REPO_READ"));
+    e2e::apply(
+        &env.ns,
+        &one(
+            "secret",
+            "bitbucket",
+            "  secret: {name: theirs}\n",
+            "REPO_READ",
+        ),
+    );
+    e2e::apply(&env.ns, &one("admin", "jira", "", "READ"));
+    e2e::apply(&env.ns, &one("old", "old", "", "REPO_READ"));
+    e2e::apply(
+        &env.ns,
+        &one(
+            "tmpl",
+            "bitbucket",
+            "  secret:\n    data: {x: \"{{ clientID }}\"}\n",
+            "REPO_READ",
+        ),
+    );
+    for (name, reason, says) in [
+        ("scope", "ScopeNotOffered", "REPO_WRITE"),
+        ("taken", "ClientNameTaken", "spec.displayName"),
+        ("secret", "SecretNotOwned", "will not overwrite"),
+        ("admin", "NotSystemAdministrator", "System Administrator"),
+        ("old", "OAuth2NotSupported", "7.20"),
+        ("tmpl", "InvalidSecretTemplate", "clientID"),
+    ] {
+        let v = wait_ext(&env.client, &env.ns, name, name, reason_is(reason)).await;
+        let (status, _, message) = ready(&v).unwrap();
+        assert_eq!(status, "False", "{name}");
+        assert!(message.contains(says), "{name}: {message}");
+        let stalled = v["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "Stalled" && c["status"] == "True");
+        assert!(stalled, "{name}: a person must act");
+    }
+    let in_app = clients(&sim, "bitbucket").await;
+    assert_eq!(in_app.len(), 1, "only the pre-existing client: {in_app:?}");
+    assert_eq!(in_app[0]["name"], "taken");
+    assert!(clients(&sim, "jira").await.is_empty());
+    let theirs = secret_data(&env.client, &env.ns, "theirs").await.unwrap();
+    assert_eq!(
+        theirs,
+        BTreeMap::from([("keep".to_string(), "me".to_string())])
+    );
+    // The plain admin's 401 from the provider is about permission: the instance keeps its
+    // credentials and stays Ready.
+    let jira = e2e::instance(&env.client, &env.ns, "jira").await;
+    let jira_ready = jira
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(jira_ready.status, "True", "{}", jira_ready.message);
+    // Fixing the scope makes it Ready without anything else.
+    e2e::apply(&env.ns, &one("scope", "bitbucket", "", "REPO_WRITE"));
+    wait_ext(
+        &env.client,
+        &env.ns,
+        "scope",
+        "scope fixed",
+        reason_is("CredentialsDelivered"),
+    )
+    .await;
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+/// OAuth 1.0a: a generic link to the tool and its consumer, the key pair generated by the
+/// operator (the private key only in the Secret), rotated on demand, deleted with the resource.
+#[tokio::test]
+async fn oauth1_consumer_with_a_generated_key_pair() {
+    use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
+    let env = env("ext-oauth1").await;
+    let sim =
+        Sim::start("control_port: 0\napps:\n- name: jira\n  product: jira\n  key_bits: 1024\n");
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    e2e::apply(
+        &env.ns,
+        "apiVersion: applinks.io/v1alpha1\nkind: ExternalApplication\nmetadata: {name: tool}\nspec:\n  instanceRef: {name: jira}\n  displayName: Build tool\n  oauth1:\n    url: https://tool.example.test\n    consumerKey: build-tool\n  secret:\n    data:\n      consumer.key: \"{{ consumerKey }}\"\n      private.key: \"{{ privateKey }}\"\n",
+    );
+    let v = wait_ext(
+        &env.client,
+        &env.ns,
+        "tool",
+        "tool delivered",
+        reason_is("CredentialsDelivered"),
+    )
+    .await;
+    assert_eq!(v["status"]["clientId"], "build-tool");
+    let data = secret_data(&env.client, &env.ns, "tool-oauth")
+        .await
+        .unwrap();
+    assert_eq!(data["consumer.key"], "build-tool");
+    let private =
+        rsa::RsaPrivateKey::from_pkcs8_pem(&data["private.key"]).expect("a PKCS#8 private key");
+    let public = private
+        .to_public_key()
+        .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+        .unwrap();
+    let link_id = v["status"]["application"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let links = sim.links("jira").await;
+    let link = &links[&link_id];
+    assert_eq!(link["typeId"], "generic", "{link}");
+    let key_body =
+        |pem: &str| -> String { pem.lines().filter(|l| !l.starts_with("-----")).collect() };
+    assert_eq!(
+        link["incoming"]["key"], "build-tool",
+        "the consumer is on the link: {link}"
+    );
+    assert_eq!(
+        key_body(link["incoming"]["public_key"].as_str().unwrap()),
+        key_body(&public),
+        "the consumer trusts the Secret's key: {link}"
+    );
+    assert!(!serde_json::to_string(&v).unwrap().contains("PRIVATE KEY"));
+
+    // Rotation: a new key pair in the Secret and on the consumer.
+    let api = ext(&env.client, &env.ns);
+    api.patch(
+        "tool",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"applinks.io/rotate": "r1"}}})),
+    )
+    .await
+    .unwrap();
+    wait_ext(&env.client, &env.ns, "tool", "rotated", |v| {
+        v["status"]["rotationRequest"] == "r1" && reason_is("CredentialsDelivered")(v)
+    })
+    .await;
+    let rotated = secret_data(&env.client, &env.ns, "tool-oauth")
+        .await
+        .unwrap();
+    assert_ne!(rotated["private.key"], data["private.key"]);
+    let links = sim.links("jira").await;
+    assert_ne!(
+        key_body(links[&link_id]["incoming"]["public_key"].as_str().unwrap()),
+        key_body(&public),
+        "the old key is no longer trusted"
+    );
+
+    e2e::delete(&env.ns, EXT, "tool");
+    e2e::wait_for("tool gone", || async {
+        match api.get_opt("tool").await {
+            Ok(None) => Ok(()),
+            other => Err(format!(
+                "{:?}",
+                other.map(|o| o.map(|o| o.data["status"].clone()))
+            )),
+        }
+    })
+    .await;
+    assert!(
+        !sim.links("jira").await.contains_key(&link_id),
+        "the link and its consumer are gone"
+    );
+    common::delete_namespace(&env.client, &env.ns).await;
+}
