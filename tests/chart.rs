@@ -1120,14 +1120,18 @@ fn chart_alerts_on_links_and_instances_not_ready_and_on_reconcile_errors() {
             "ApplicationInstanceNotReady",
             "ApplicationLinkNotReady",
             "ApplinkOperatorNotReady",
-            "ApplinkReconcileErrors"
+            "ApplinkReconcileErrors",
+            "ExternalApplicationNotReady"
         ]
         .into()
     );
     // The expressions use the metrics the operator exports (src/health.rs) and the results its
     // controllers count (ok / applied / not_ready, else an error reason), in the release namespace.
     let health = std::fs::read_to_string(common::repo_path("src/health.rs")).unwrap();
-    // Both controllers count through the one outcome reporter.
+    // Every controller counts through the one outcome reporter, under its kind.
+    let external =
+        std::fs::read_to_string(common::repo_path("src/controller/external/mod.rs")).unwrap();
+    assert!(external.contains("kind: \"ExternalApplication\""));
     let outcome = std::fs::read_to_string(common::repo_path("src/controller/outcome.rs")).unwrap();
     for result in ["\"applied\"", "\"not_ready\"", "\"ok\""] {
         assert!(outcome.contains(result), "the controllers count {result}");
