@@ -131,7 +131,7 @@ async fn oauth2_client_is_created_repaired_rotated_and_deleted() {
     let sim = Sim::start(
         "control_port: 0\napps:\n- name: bitbucket\n  product: bitbucket\n  key_bits: 1024\n",
     );
-    let _op = Operator::start(&env.ns, &[]);
+    let op = Operator::start(&env.ns, &[]);
     e2e::apply(
         &env.ns,
         &e2e::instance_yaml("bitbucket", sim.app("bitbucket"), "bitbucket", true),
@@ -174,11 +174,7 @@ async fn oauth2_client_is_created_repaired_rotated_and_deleted() {
         s.metadata.owner_references.unwrap()[0].kind,
         "ExternalApplication"
     );
-    let shown = serde_json::to_string(&v).unwrap();
-    assert!(
-        !shown.contains(&data["secret"]),
-        "the status never holds the secret"
-    );
+    let mut issued = vec![data["secret"].clone()];
 
     // Deleted in the application behind the operator's back: made again at the next resync,
     // and the Secret follows.
@@ -211,6 +207,7 @@ async fn oauth2_client_is_created_repaired_rotated_and_deleted() {
         }
     })
     .await;
+    issued.push(data["secret"].clone());
     let in_app = clients(&sim, "bitbucket").await;
     assert_eq!(in_app.len(), 1, "one client, never two: {in_app:?}");
     assert_eq!(in_app[0]["clientSecret"], data["secret"].as_str());
@@ -233,6 +230,7 @@ async fn oauth2_client_is_created_repaired_rotated_and_deleted() {
         .await
         .unwrap();
     assert_ne!(data["secret"], old_secret);
+    issued.push(data["secret"].clone());
     let in_app = clients(&sim, "bitbucket").await;
     assert_eq!(in_app[0]["clientSecret"], data["secret"].as_str());
     assert_eq!(
@@ -246,6 +244,21 @@ async fn oauth2_client_is_created_repaired_rotated_and_deleted() {
     tokio::time::sleep(std::time::Duration::from_secs(8)).await;
     let after = writes_to(&sim.log_entries("bitbucket").await, "/rest/oauth2");
     assert_eq!(before, after, "no write while nothing changes");
+
+    // No issued secret in the operator's debug log, the resource or its events.
+    let seen = format!(
+        "{}\n{}",
+        op.logs(),
+        e2e::kubectl(
+            &env.ns,
+            &["get", "externalapplications,events", "-o", "json"],
+            None
+        )
+        .unwrap()
+    );
+    for secret in &issued {
+        assert!(!seen.contains(secret.as_str()), "a client secret leaked");
+    }
 
     // Deleted with the resource: the client goes (verified), then the Secret (ownerReference).
     e2e::delete(&env.ns, EXT, "che");
@@ -389,7 +402,7 @@ async fn oauth1_consumer_with_a_generated_key_pair() {
     let env = env("ext-oauth1").await;
     let sim =
         Sim::start("control_port: 0\napps:\n- name: jira\n  product: jira\n  key_bits: 1024\n");
-    let _op = Operator::start(&env.ns, &[]);
+    let op = Operator::start(&env.ns, &[]);
     e2e::apply(
         &env.ns,
         &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
@@ -435,7 +448,17 @@ async fn oauth1_consumer_with_a_generated_key_pair() {
         key_body(&public),
         "the consumer trusts the Secret's key: {link}"
     );
-    assert!(!serde_json::to_string(&v).unwrap().contains("PRIVATE KEY"));
+    let seen = format!(
+        "{}\n{}",
+        op.logs(),
+        e2e::kubectl(
+            &env.ns,
+            &["get", "externalapplications,events", "-o", "json"],
+            None
+        )
+        .unwrap()
+    );
+    assert!(!seen.contains("PRIVATE KEY"), "the private key leaked");
 
     // Rotation: a new key pair in the Secret and on the consumer.
     let api = ext(&env.client, &env.ns);
