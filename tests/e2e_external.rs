@@ -501,3 +501,117 @@ async fn oauth1_consumer_with_a_generated_key_pair() {
     );
     common::delete_namespace(&env.client, &env.ns).await;
 }
+
+/// A provider that shows a secret only once (create and reset): the operator keeps it from the
+/// create, and when the Secret is lost it issues a new one rather than leave the tool without.
+#[tokio::test]
+async fn oauth2_secret_shown_only_once_is_kept_and_reissued_when_the_secret_is_lost() {
+    let env = env("ext-once").await;
+    let sim = Sim::start(
+        "control_port: 0\napps:\n- name: bitbucket\n  product: bitbucket\n  key_bits: 1024\n  oauth2: {secret_shown_once: true}\n",
+    );
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("bitbucket", sim.app("bitbucket"), "bitbucket", true),
+    );
+    e2e::apply(&env.ns, CHE);
+    wait_ext(
+        &env.client,
+        &env.ns,
+        "che",
+        "che delivered",
+        reason_is("CredentialsDelivered"),
+    )
+    .await;
+    let (code, listed) = sim.get("bitbucket", "rest/oauth2/latest/client").await;
+    assert_eq!(code, 200);
+    assert!(
+        listed[0].get("clientSecret").is_none(),
+        "the provider hides it: {listed}"
+    );
+    let first = secret_data(&env.client, &env.ns, "bitbucket-oauth-config")
+        .await
+        .unwrap();
+    assert_eq!(
+        clients(&sim, "bitbucket").await[0]["clientSecret"],
+        first["secret"].as_str()
+    );
+    // Settled passes do not rotate a secret they cannot read back.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    let same = secret_data(&env.client, &env.ns, "bitbucket-oauth-config")
+        .await
+        .unwrap();
+    assert_eq!(same, first, "kept, not reissued");
+
+    e2e::delete(&env.ns, "secret", "bitbucket-oauth-config");
+    let again = e2e::wait_for("Secret written again", || async {
+        match secret_data(&env.client, &env.ns, "bitbucket-oauth-config").await {
+            Some(d) if d["secret"] != first["secret"] => Ok(d),
+            other => Err(format!(
+                "{:?}",
+                other.map(|d| d.keys().cloned().collect::<Vec<_>>())
+            )),
+        }
+    })
+    .await;
+    assert_eq!(again["id"], first["id"], "the same client");
+    assert_eq!(
+        clients(&sim, "bitbucket").await[0]["clientSecret"],
+        again["secret"].as_str()
+    );
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+/// An application that is down: retried with backoff (Reconciling, not Stalled), and Ready by
+/// itself once it is back.
+#[tokio::test]
+async fn oauth2_with_the_application_down_waits_and_recovers() {
+    let env = env("ext-down").await;
+    let sim = Sim::start(
+        "control_port: 0\napps:\n- name: bitbucket\n  product: bitbucket\n  key_bits: 1024\n",
+    );
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("bitbucket", sim.app("bitbucket"), "bitbucket", true),
+    );
+    e2e::wait_instance(&env.client, &env.ns, "bitbucket", "Ready", |(s, _, _)| {
+        s == "True"
+    })
+    .await;
+    sim.control("bitbucket", reqwest::Method::POST, "stop", None)
+        .await;
+    e2e::apply(&env.ns, CHE);
+    let v = wait_ext(&env.client, &env.ns, "che", "che waits", |v| {
+        ready(v).is_some_and(|(s, r, _)| {
+            s == "False" && ["Unreachable", "InstanceNotReady", "TransportError"].contains(&r)
+        })
+    })
+    .await;
+    let conditions = v["status"]["conditions"].as_array().unwrap();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c["type"] == "Reconciling" && c["status"] == "True"),
+        "retried, not stalled: {conditions:?}"
+    );
+    assert!(
+        !conditions
+            .iter()
+            .any(|c| c["type"] == "Stalled" && c["status"] == "True")
+    );
+    assert!(clients(&sim, "bitbucket").await.is_empty());
+    sim.control("bitbucket", reqwest::Method::POST, "start", None)
+        .await;
+    wait_ext(
+        &env.client,
+        &env.ns,
+        "che",
+        "che recovered",
+        reason_is("CredentialsDelivered"),
+    )
+    .await;
+    assert_eq!(clients(&sim, "bitbucket").await.len(), 1);
+    common::delete_namespace(&env.client, &env.ns).await;
+}
