@@ -1224,7 +1224,8 @@ async fn token_endpoint_refusals() {
     };
     let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
     let other_id = leak(other["clientId"].as_str().unwrap());
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    type Case = (Vec<(&'static str, &'static str)>, u16, &'static str);
+    let cases: Vec<Case> = vec![
         (vec![("grant_type", "")], 400, "invalid_request"),
         (
             vec![("grant_type", "password")],
@@ -1315,7 +1316,7 @@ async fn refresh_rotates_and_old_tokens_stop_working() {
     );
     let refresh = |rt: &str, secret: &str| {
         let env = &env;
-        let f = vec![
+        let f = [
             ("grant_type", "refresh_token".to_string()),
             ("refresh_token", rt.to_string()),
             ("client_id", c["clientId"].as_str().unwrap().to_string()),
