@@ -50,7 +50,9 @@ async fn run_script(python: &str, script: &str, env: &[(&str, String)]) -> (bool
     cmd.arg(clients_dir().join(script))
         .stderr(Stdio::inherit())
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        // Keep the source tree free of __pycache__.
+        .env("PYTHONDONTWRITEBYTECODE", "1");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -114,7 +116,10 @@ async fn authlib_completes_the_oauth2_flow_and_the_oauth1_dance() {
                     "OAUTH2_AUTHORIZE_URL",
                     format!("{base}/rest/oauth2/latest/authorize"),
                 ),
-                ("OAUTH2_TOKEN_URL", format!("{base}/rest/oauth2/latest/token")),
+                (
+                    "OAUTH2_TOKEN_URL",
+                    format!("{base}/rest/oauth2/latest/token"),
+                ),
                 ("OAUTH2_USERNAME", "user".into()),
                 ("OAUTH2_PASSWORD", "user".into()),
                 ("OAUTH2_REDIRECT_URI", REDIRECT.into()),
@@ -150,7 +155,10 @@ async fn authlib_completes_the_oauth2_flow_and_the_oauth1_dance() {
                 "OAUTH2_AUTHORIZE_URL",
                 format!("{base}/rest/oauth2/latest/authorize"),
             ),
-            ("OAUTH2_TOKEN_URL", format!("{base}/rest/oauth2/latest/token")),
+            (
+                "OAUTH2_TOKEN_URL",
+                format!("{base}/rest/oauth2/latest/token"),
+            ),
             ("OAUTH2_USERNAME", "user".into()),
             ("OAUTH2_PASSWORD", "user".into()),
             ("OAUTH2_REDIRECT_URI", REDIRECT.into()),
@@ -170,7 +178,11 @@ async fn authlib_completes_the_oauth2_flow_and_the_oauth1_dance() {
     let dir = std::env::temp_dir().join(format!("oauth1-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let key_file = dir.join("private.key");
-    std::fs::write(&key_file, key.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes()).unwrap();
+    std::fs::write(
+        &key_file,
+        key.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes(),
+    )
+    .unwrap();
     let (code, _) = json(
         env.admin(Method::PUT, "jira", "/rest/applinks/2.0/applicationlink")
             .json(&json!({"name": "Che", "typeId": "generic", "rpcUrl": "https://che.example.com"}))
@@ -218,7 +230,13 @@ async fn authlib_completes_the_oauth2_flow_and_the_oauth1_dance() {
     assert_eq!(v["rest_user"], "user");
     assert_eq!(v["callback_confirmed"], true);
     assert_eq!(v["verifier_length"], 6);
-    let (_, log) = json(env.control(Method::GET, "jira", "/log").send().await.unwrap()).await;
+    let (_, log) = json(
+        env.control(Method::GET, "jira", "/log")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let entries = log["entries"].as_array().unwrap();
     assert!(entries.iter().any(|e| e["auth"] == "oauth2"));
     assert!(entries.iter().any(|e| e["auth"] == "3lo"));
