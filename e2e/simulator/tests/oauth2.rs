@@ -1751,3 +1751,56 @@ async fn control_consent_and_revoke() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn clients_and_tokens_survive_a_restart_with_a_state_dir() {
+    let dir = std::env::temp_dir().join(format!("oauth2-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let boot = |dir: std::path::PathBuf| async move {
+        let sim = applink_sim::Simulator::start(
+            applink_sim::SimConfig {
+                control_port: Some(0),
+                apps: vec![app("jira", Product::Jira)],
+            },
+            Some(dir),
+        )
+        .await
+        .unwrap();
+        Env {
+            sim,
+            http: applink_sim::peer::build_client(
+                rustls::RootCertStore::empty(),
+                std::time::Duration::from_secs(30),
+            ),
+        }
+    };
+    let env = boot(dir.clone()).await;
+    let c = client(&env, "jira", "Tool", "READ").await;
+    let t = tokens(&env, "jira", &c, "READ").await;
+    let access = t["access_token"].as_str().unwrap().to_string();
+    env.sim.shutdown().await;
+    let file = std::fs::read_to_string(dir.join("jira.json")).unwrap();
+    assert!(!file.contains(&access), "no usable token on disk");
+    use base64::Engine;
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(access.split('.').nth(1).unwrap())
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&payload).unwrap();
+    let id = claims["id"].as_str().unwrap();
+    assert_eq!(id.len(), 32, "{claims}");
+    assert!(!file.contains(id), "only the token id's hash is stored");
+
+    let env = boot(dir.clone()).await;
+    let (_, list) = json(
+        env.admin(Method::GET, "jira", "/rest/oauth2/latest/client")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list[0]["clientId"], c["clientId"]);
+    let r = with_bearer(&env, Method::GET, "jira", "/rest/api/2/myself", &access).await;
+    assert_eq!(r.status(), 200, "the token still authenticates");
+    env.sim.shutdown().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
