@@ -655,8 +655,8 @@ struct ControlConsent {
     username: String,
     client_id: String,
     redirect_uri: String,
-    #[serde(default)]
-    scope: Option<String>,
+    /// Required, as on the consent page (a blank scope is `invalid_scope`).
+    scope: String,
     #[serde(default)]
     state: Option<String>,
     #[serde(default)]
@@ -693,7 +693,7 @@ pub async fn control_consent(State(app): State<Arc<App>>, body: Bytes) -> Respon
         redirect_uri: Some(c.redirect_uri),
         state: c.state,
         response_type: Some(c.response_type.unwrap_or_else(|| "code".into())),
-        scope: c.scope,
+        scope: Some(c.scope),
         code_challenge_method: c.code_challenge_method,
         code_challenge: c.code_challenge,
         atl_token: None,
