@@ -615,3 +615,197 @@ async fn oauth2_with_the_application_down_waits_and_recovers() {
     assert_eq!(clients(&sim, "bitbucket").await.len(), 1);
     common::delete_namespace(&env.client, &env.ns).await;
 }
+
+/// The Python of e2e/oauth-clients (authlib, pinned), built or reused by its setup script.
+fn oauth_python() -> String {
+    let out = std::process::Command::new(common::repo_path("e2e/oauth-clients/setup.sh"))
+        .output()
+        .expect("e2e/oauth-clients/setup.sh runs");
+    assert!(
+        out.status.success(),
+        "setup.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Runs one of the client scripts with these environment variables; (exit ok, stdout, stderr).
+fn run_client(py: &str, script: &str, env: &[(&str, &str)]) -> (bool, Value, String) {
+    let out = std::process::Command::new(py)
+        .arg(common::repo_path(&format!("e2e/oauth-clients/{script}")))
+        .envs(env.iter().copied())
+        .output()
+        .expect("the client script runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    (
+        out.status.success(),
+        serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// A tool that nobody on this project wrote (authlib's OAuth 2.0 client) completes the
+/// authorization-code flow with PKCE using only what the Secret holds, calls the REST API,
+/// refreshes; after a rotation the old secret fails and the new one works; after the resource
+/// is deleted its token fails.
+#[tokio::test]
+async fn a_real_oauth2_client_works_with_only_the_secret() {
+    let py = oauth_python();
+    let env = env("ext-authlib").await;
+    let sim = Sim::start(
+        "control_port: 0\napps:\n- name: jira\n  product: jira\n  key_bits: 1024\n  oauth2: {skip_base_url_https: true}\n",
+    );
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    e2e::apply(
+        &env.ns,
+        "apiVersion: applinks.io/v1alpha1\nkind: ExternalApplication\nmetadata: {name: tool}\nspec:\n  instanceRef: {name: jira}\n  displayName: Build tool\n  oauth2:\n    redirectUris: [\"http://localhost:8765/callback\"]\n    scope: WRITE\n",
+    );
+    wait_ext(
+        &env.client,
+        &env.ns,
+        "tool",
+        "tool delivered",
+        reason_is("CredentialsDelivered"),
+    )
+    .await;
+    let data = secret_data(&env.client, &env.ns, "tool-oauth")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    let flow = |d: &BTreeMap<String, String>| {
+        run_client(
+            &py,
+            "oauth2_flow.py",
+            &[
+                ("OAUTH2_CLIENT_ID", d["clientId"].as_str()),
+                ("OAUTH2_CLIENT_SECRET", d["clientSecret"].as_str()),
+                ("OAUTH2_AUTHORIZE_URL", d["authorizeUrl"].as_str()),
+                ("OAUTH2_TOKEN_URL", d["tokenUrl"].as_str()),
+                ("OAUTH2_USERNAME", "user"),
+                ("OAUTH2_PASSWORD", "user"),
+                ("OAUTH2_REDIRECT_URI", "http://localhost:8765/callback"),
+                ("OAUTH2_SCOPE", "READ"),
+                ("OAUTH2_REST_PATH", "/rest/api/2/myself"),
+                ("OAUTH2_TOKEN_FILE", token_file.to_str().unwrap()),
+            ],
+        )
+    };
+    let (ok, result, stderr) = flow(&data);
+    assert!(ok, "authlib's flow failed: {stderr}");
+    assert_eq!(result["rest_status"], 200, "{result}");
+    assert_eq!(result["rest_user"], "user", "{result}");
+    assert_eq!(result["refresh"]["rotated"], true, "{result}");
+    assert_eq!(result["rest_status_after_refresh"], 200, "{result}");
+
+    // Rotation: the old secret is refused at the token endpoint, the Secret's new one works.
+    ext(&env.client, &env.ns)
+        .patch(
+            "tool",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"applinks.io/rotate": "now"}}})),
+        )
+        .await
+        .unwrap();
+    wait_ext(&env.client, &env.ns, "tool", "rotated", |v| {
+        v["status"]["rotationRequest"] == "now" && reason_is("CredentialsDelivered")(v)
+    })
+    .await;
+    let rotated = secret_data(&env.client, &env.ns, "tool-oauth")
+        .await
+        .unwrap();
+    assert_ne!(rotated["clientSecret"], data["clientSecret"]);
+    let (ok, _, stderr) = flow(&data);
+    assert!(!ok, "the old secret still works");
+    assert!(stderr.contains("invalid_client"), "{stderr}");
+    let (ok, result, stderr) = flow(&rotated);
+    assert!(ok, "the rotated secret fails: {stderr}");
+    assert_eq!(result["rest_status"], 200);
+
+    // Deleting the resource deletes the client, and with it the tool's tokens.
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let myself = format!("{}/rest/api/2/myself", sim.app("jira").base_url);
+    let status = reqwest::Client::new()
+        .get(&myself)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200, "the token works before the deletion");
+    e2e::delete(&env.ns, EXT, "tool");
+    let api = ext(&env.client, &env.ns);
+    e2e::wait_for("tool gone", || async {
+        match api.get_opt("tool").await {
+            Ok(None) => Ok(()),
+            other => Err(format!(
+                "{:?}",
+                other.map(|o| o.map(|o| o.data["status"].clone()))
+            )),
+        }
+    })
+    .await;
+    let status = reqwest::Client::new()
+        .get(&myself)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 401, "the token dies with the client");
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+/// A real OAuth 1.0a client (authlib, RSA-SHA1) signs with the private key the operator put in
+/// the Secret, completes the three-legged dance and calls the REST API.
+#[tokio::test]
+async fn a_real_oauth1_client_works_with_only_the_secret() {
+    let py = oauth_python();
+    let env = env("ext-oauth1-authlib").await;
+    let sim =
+        Sim::start("control_port: 0\napps:\n- name: jira\n  product: jira\n  key_bits: 1024\n");
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    e2e::apply(
+        &env.ns,
+        "apiVersion: applinks.io/v1alpha1\nkind: ExternalApplication\nmetadata: {name: tool}\nspec:\n  instanceRef: {name: jira}\n  oauth1:\n    url: https://tool.example.test\n    consumerKey: build-tool\n  secret:\n    data:\n      consumer.key: \"{{ consumerKey }}\"\n      private.key: \"{{ privateKey }}\"\n",
+    );
+    wait_ext(
+        &env.client,
+        &env.ns,
+        "tool",
+        "tool delivered",
+        reason_is("CredentialsDelivered"),
+    )
+    .await;
+    let data = secret_data(&env.client, &env.ns, "tool-oauth")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("private.key");
+    std::fs::write(&key_file, &data["private.key"]).unwrap();
+    let (ok, result, stderr) = run_client(
+        &py,
+        "oauth1_flow.py",
+        &[
+            ("OAUTH1_CONSUMER_KEY", data["consumer.key"].as_str()),
+            ("OAUTH1_PRIVATE_KEY_FILE", key_file.to_str().unwrap()),
+            ("OAUTH1_BASE_URL", sim.app("jira").base_url.as_str()),
+            ("OAUTH1_USERNAME", "user"),
+            ("OAUTH1_PASSWORD", "user"),
+            ("OAUTH1_REST_PATH", "/rest/api/2/myself"),
+        ],
+    );
+    assert!(ok, "authlib's OAuth 1.0a dance failed: {stderr}");
+    assert_eq!(result["rest_status"], 200, "{result}");
+    assert_eq!(result["rest_user"], "user", "signed as the approving user: {result}");
+    assert_eq!(result["signature_method"], "RSA-SHA1", "{result}");
+    common::delete_namespace(&env.client, &env.ns).await;
+}

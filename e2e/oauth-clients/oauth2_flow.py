@@ -13,6 +13,7 @@ Exit status 0 when the flow completed (token, both REST calls 2xx, refresh), els
 failed step on stderr.
 """
 
+import os
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
@@ -40,6 +41,7 @@ def options():
     flowlib.arg(p, "--control-url", "OAUTH2_CONTROL_URL", "the app's control API, e.g. http://127.0.0.1:PORT/_sim/apps/jira (consent control)", required=False)
     flowlib.arg(p, "--ca-bundle", "OAUTH2_CA_BUNDLE", "CA certificates for https (default: the system's)", required=False)
     flowlib.arg(p, "--timeout", "OAUTH2_TIMEOUT", "seconds per request", required=False, default="30")
+    flowlib.arg(p, "--token-file", "OAUTH2_TOKEN_FILE", "write the final access token here (mode 600), for a later check that it stopped working", required=False)
     return p.parse_args()
 
 
@@ -159,6 +161,10 @@ def main():
     old_access_status = requests.get(
         rest_url, headers={"Authorization": f"Bearer {old_access}"}, verify=verify, timeout=timeout
     ).status_code
+    if o.token_file:
+        fd = os.open(o.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(refreshed["access_token"])
 
     return {
         "ok": True,

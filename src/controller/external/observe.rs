@@ -27,7 +27,7 @@ const MINIMUM: &[(&str, &str, (u64, u64))] = &[
     ("jira", "Jira", (8, 22)),
     ("confluence", "Confluence", (7, 17)),
     ("stash", "Bitbucket", (7, 20)),
-    ("bamboo", "Bamboo", (9, 0)),
+    ("bamboo", "Bamboo", (9, 1)),
 ];
 
 pub(super) async fn resolve(
