@@ -54,6 +54,13 @@ echo "==> waiting for every link to be Ready"
 echo "==> kubectl get applicationinstances,applinks -o wide"
 "$kubectl" get applicationinstances,applinks -o wide
 
+echo "==> an ExternalApplication: Eclipse Che trusted by Bitbucket through OAuth 2.0"
+"$kubectl" apply -f examples/external/che-bitbucket-oauth2.yaml
+"$kubectl" wait --for=condition=Ready externalapplications --all --timeout=60s
+"$kubectl" get externalapplications -o wide
+echo "    the Secret Che reads (keys only; the values stay in the Secret):"
+"$kubectl" get secret bitbucket-oauth-config -o go-template='    labels: {{.metadata.labels}}{{"\n"}}    keys:{{range $k, $v := .data}} {{$k}}{{end}}{{"\n"}}'
+
 echo "==> Jira's own status API for its link to Confluence:"
 conf_id=$("$kubectl" get applicationinstance confluence -o jsonpath='{.status.applicationId}')
 curl -fsS -u admin:admin -H 'Accept: application/json' "http://127.0.0.1:18080/rest/applinks/3.0/status/$conf_id"
