@@ -805,7 +805,98 @@ async fn a_real_oauth1_client_works_with_only_the_secret() {
     );
     assert!(ok, "authlib's OAuth 1.0a dance failed: {stderr}");
     assert_eq!(result["rest_status"], 200, "{result}");
-    assert_eq!(result["rest_user"], "user", "signed as the approving user: {result}");
+    assert_eq!(
+        result["rest_user"], "user",
+        "signed as the approving user: {result}"
+    );
     assert_eq!(result["signature_method"], "RSA-SHA1", "{result}");
+    common::delete_namespace(&env.client, &env.ns).await;
+}
+
+/// The tool keeps its own key pair: the operator trusts the public key from the tool's Secret,
+/// writes no key at all, and a real client signs with the tool's private key. `Orphan` leaves
+/// the link and its consumer in the application.
+#[tokio::test]
+async fn oauth1_with_the_tools_own_key_and_orphan_deletion() {
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let py = oauth_python();
+    let env = env("ext-toolkey").await;
+    let sim =
+        Sim::start("control_port: 0\napps:\n- name: jira\n  product: jira\n  key_bits: 1024\n");
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
+    let public = private
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let pem = private.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+    let indented: String = public.lines().map(|l| format!("    {l}\n")).collect();
+    e2e::apply(
+        &env.ns,
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: tool-public-key}}\nstringData:\n  publicKey: |\n{indented}"
+        ),
+    );
+    e2e::apply(
+        &env.ns,
+        "apiVersion: applinks.io/v1alpha1\nkind: ExternalApplication\nmetadata: {name: tool}\nspec:\n  instanceRef: {name: jira}\n  oauth1:\n    url: https://tool.example.test\n    consumerKey: own-key-tool\n    publicKeySecretRef: {name: tool-public-key, key: publicKey}\n  secret:\n    data:\n      consumer.key: \"{{ consumerKey }}\"\n  deletionPolicy: Orphan\n",
+    );
+    let v = wait_ext(
+        &env.client,
+        &env.ns,
+        "tool",
+        "tool delivered",
+        reason_is("CredentialsDelivered"),
+    )
+    .await;
+    let data = secret_data(&env.client, &env.ns, "tool-oauth")
+        .await
+        .unwrap();
+    assert_eq!(
+        data,
+        BTreeMap::from([("consumer.key".to_string(), "own-key-tool".to_string())])
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("private.key");
+    std::fs::write(&key_file, &pem).unwrap();
+    let (ok, result, stderr) = run_client(
+        &py,
+        "oauth1_flow.py",
+        &[
+            ("OAUTH1_CONSUMER_KEY", "own-key-tool"),
+            ("OAUTH1_PRIVATE_KEY_FILE", key_file.to_str().unwrap()),
+            ("OAUTH1_BASE_URL", sim.app("jira").base_url.as_str()),
+            ("OAUTH1_USERNAME", "user"),
+            ("OAUTH1_PASSWORD", "user"),
+            ("OAUTH1_REST_PATH", "/rest/api/2/myself"),
+        ],
+    );
+    assert!(ok, "the tool's own key is not trusted: {stderr}");
+    assert_eq!(result["rest_status"], 200, "{result}");
+
+    let link_id = v["status"]["application"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    e2e::delete(&env.ns, EXT, "tool");
+    let api = ext(&env.client, &env.ns);
+    e2e::wait_for("tool gone", || async {
+        match api.get_opt("tool").await {
+            Ok(None) => Ok(()),
+            other => Err(format!(
+                "{:?}",
+                other.map(|o| o.map(|o| o.data["status"].clone()))
+            )),
+        }
+    })
+    .await;
+    assert!(
+        sim.links("jira").await.contains_key(&link_id),
+        "deletionPolicy Orphan leaves the link and its consumer"
+    );
     common::delete_namespace(&env.client, &env.ns).await;
 }
