@@ -689,7 +689,12 @@ async fn hostile_applications() {
     // The detector itself finds a leak where there is one.
     let planted = json!([{"method": "GET", "path": "/x", "body": "",
         "headers": [["authorization", format!("Basic {}", base64(format!("admin:{password}").as_bytes()))]]}]);
-    assert_eq!(leaks(planted.as_array().unwrap(), &[&password]).len(), 2);
+    let found = leaks(planted.as_array().unwrap(), &[&password]);
+    assert!(
+        found.iter().any(|f| f.ends_with("sent authorization"))
+            && found.iter().any(|f| f.ends_with("contains a secret")),
+        "{found:?}"
+    );
     let recorded = sim.recorded().await;
     let leaked = leaks(&recorded, &[&password, "admin:admin"]);
     assert!(leaked.is_empty(), "the other origin received: {leaked:?}");
