@@ -271,6 +271,11 @@ impl AtlassianClient {
             if !failure.retryable || attempt >= max_attempts {
                 return Err(failure.error);
             }
+            // An application that let a whole timeout pass is slow or cut off: one more try
+            // covers a lost connection, more would hold the worker for minutes.
+            if failure.timed_out && attempt >= self.inner.retry.max_timeout_attempts.max(1) {
+                return Err(failure.error);
+            }
             let Some(delay) = self.inner.retry.delay_for(attempt, failure.retry_after) else {
                 return Err(failure.error);
             };
@@ -365,15 +370,22 @@ impl AtlassianClient {
         } else {
             self.inner.max_body_bytes.min(MAX_ERROR_BODY_BYTES)
         };
+        let declared = resp.content_length();
         let (body, truncated) = read_capped(&mut resp, limit)
             .await
-            .map_err(|e| self.transport_failure(&e, shown))?;
+            .map_err(|(e, read)| self.body_failure(&e, shown, read, declared))?;
         if status.is_success() {
             if truncated {
                 return Err(Failure::fatal(ApiError::ResponseTooLarge {
                     url: shown.to_owned(),
                     limit,
                 }));
+            }
+            if let Some(error) =
+                html_instead_of_rest(content_type.as_deref(), &body, resp.headers(), shown)
+            {
+                // A page, not the resource: asking again gets the same page.
+                return Err(Failure::fatal(error));
             }
             return Ok(Reply {
                 status,
@@ -419,9 +431,8 @@ impl AtlassianClient {
             409 => ApiError::Conflict { url, message },
             429 => {
                 return Failure {
-                    error: ApiError::RateLimited { url, retry_after },
-                    retryable: true,
                     retry_after,
+                    ..Failure::retry(ApiError::RateLimited { url, retry_after })
                 };
             }
             // A 500 from a write is the product failing on this request (a malformed body, a
@@ -433,14 +444,13 @@ impl AtlassianClient {
             },
             code @ (500 | 502 | 503 | 504) => {
                 return Failure {
-                    error: ApiError::Server {
+                    // Retry-After is only meaningful with 503 (and 429).
+                    retry_after: if code == 503 { retry_after } else { None },
+                    ..Failure::retry(ApiError::Server {
                         url,
                         status: code,
                         message,
-                    },
-                    retryable: true,
-                    // Retry-After is only meaningful with 503 (and 429).
-                    retry_after: if code == 503 { retry_after } else { None },
+                    })
                 };
             }
             code if status.is_server_error() => ApiError::Server {
@@ -459,17 +469,41 @@ impl AtlassianClient {
 
     fn transport_failure(&self, err: &reqwest::Error, shown: &str) -> Failure {
         let url = shown.to_owned();
-        if let Some(detail) = tls::find_tls_error(err) {
+        if let Some(problem) = tls::find_tls_error(err) {
             // Certificate problems do not fix themselves: no retry.
-            return Failure::fatal(ApiError::Tls { url, detail });
+            let host = self.inner.base.host_str().unwrap_or_default().to_owned();
+            return Failure::fatal(match problem {
+                tls::TlsProblem::Expired { not_after } => {
+                    ApiError::TlsCertificateExpired { url, not_after }
+                }
+                tls::TlsProblem::WrongHost { presented } => ApiError::TlsHostnameMismatch {
+                    url,
+                    host: host
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_owned(),
+                    presented,
+                },
+                tls::TlsProblem::Other(detail) => ApiError::Tls { url, detail },
+            });
         }
         if err.is_timeout() {
-            return Failure::retry(ApiError::Timeout {
+            return Failure::timeout(ApiError::Timeout {
                 url,
                 timeout: self.inner.timeout,
+                progress: None,
             });
         }
         let detail = root_cause(err);
+        if is_dns_error(err) {
+            // The answer of the resolver comes back at once and is cached by it: asking again
+            // within the second changes nothing. The controller re-checks with backoff.
+            return Failure::fatal(ApiError::UnknownHost {
+                url,
+                host: self.inner.base.host_str().unwrap_or_default().to_owned(),
+                detail,
+            });
+        }
         if err.is_redirect() {
             return Failure::fatal(ApiError::Redirected {
                 url,
@@ -481,6 +515,89 @@ impl AtlassianClient {
         }
         Failure::retry(ApiError::Transport { url, detail })
     }
+
+    /// A failure while the body was being read: the headers came, the rest did not.
+    fn body_failure(
+        &self,
+        err: &reqwest::Error,
+        shown: &str,
+        read: usize,
+        declared: Option<u64>,
+    ) -> Failure {
+        let of = declared.map(|n| format!(" of {n}")).unwrap_or_default();
+        if err.is_timeout() {
+            return Failure::timeout(ApiError::Timeout {
+                url: shown.to_owned(),
+                timeout: self.inner.timeout,
+                progress: Some(format!(
+                    "the answer began, but only {read}{of} bytes of its body came in that time: the application or a proxy in front of it sends it too slowly"
+                )),
+            });
+        }
+        Failure::retry(ApiError::Transport {
+            url: shown.to_owned(),
+            detail: format!(
+                "the connection was closed while the answer was being read, after {read}{of} bytes of its body ({}); a proxy or load balancer cut it, or the application stopped",
+                root_cause(err)
+            ),
+        })
+    }
+}
+
+/// A 2xx HTML page where a REST answer was expected: a login page (a proxy or single sign-on
+/// in front of the application, or Seraph serving an anonymous page), or some other page.
+fn html_instead_of_rest(
+    content_type: Option<&str>,
+    body: &[u8],
+    headers: &reqwest::header::HeaderMap,
+    shown: &str,
+) -> Option<ApiError> {
+    let start = body.trim_ascii_start();
+    let starts_html = start.len() >= 5
+        && (start[..5].eq_ignore_ascii_case(b"<html")
+            || start.len() >= 9 && start[..9].eq_ignore_ascii_case(b"<!doctype"));
+    let html_type = content_type.is_some_and(|ct| ct.to_ascii_lowercase().contains("html"));
+    if !(starts_html || html_type && !body.is_empty()) {
+        return None;
+    }
+    let anonymous = headers
+        .get("x-ausername")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|u| u.eq_ignore_ascii_case("anonymous"));
+    let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]).to_ascii_lowercase();
+    let login_form = text.contains("type=\"password\"")
+        || text.contains("type='password'")
+        || text.contains("log in")
+        || text.contains("login");
+    let ct = content_type.unwrap_or("no Content-Type");
+    if anonymous || login_form {
+        let mut detail = format!("200, {ct}");
+        if anonymous {
+            detail.push_str(", X-AUSERNAME: anonymous: served as an anonymous user");
+        }
+        return Some(ApiError::LoginPageServed {
+            url: shown.to_owned(),
+            detail,
+        });
+    }
+    Some(ApiError::MalformedResponse {
+        url: shown.to_owned(),
+        detail: format!(
+            "expected JSON but got an HTML page ({ct}); is spec.url the application's base URL, and not a portal, a proxy's page or another context path?"
+        ),
+    })
+}
+
+/// Whether the resolver could not find the host (hyper's connector names the step "dns error").
+fn is_dns_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.to_string() == "dns error" {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// Header with which Seraph says why it refused a login (`CAPTCHA_CHALLENGE; login-url=…`).
@@ -580,16 +697,17 @@ fn normalize_base(mut url: Url) -> Result<Url, ApiError> {
     Ok(url)
 }
 
-/// Reads at most `limit` bytes; the flag says whether the body was longer.
+/// Reads at most `limit` bytes; the flag says whether the body was longer. An error comes with
+/// the number of bytes read before it.
 async fn read_capped(
     resp: &mut reqwest::Response,
     limit: usize,
-) -> Result<(Vec<u8>, bool), reqwest::Error> {
+) -> Result<(Vec<u8>, bool), (reqwest::Error, usize)> {
     if resp.content_length().is_some_and(|len| len > limit as u64) {
         return Ok((Vec::new(), true));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| (e, body.len()))? {
         if body.len() + chunk.len() > limit {
             let room = limit - body.len();
             body.extend_from_slice(&chunk[..room]);
@@ -604,6 +722,8 @@ struct Failure {
     error: ApiError,
     retryable: bool,
     retry_after: Option<Duration>,
+    /// The whole request timeout went by: retried fewer times (`max_timeout_attempts`).
+    timed_out: bool,
 }
 
 impl Failure {
@@ -612,6 +732,7 @@ impl Failure {
             error,
             retryable: false,
             retry_after: None,
+            timed_out: false,
         }
     }
 
@@ -620,6 +741,14 @@ impl Failure {
             error,
             retryable: true,
             retry_after: None,
+            timed_out: false,
+        }
+    }
+
+    fn timeout(error: ApiError) -> Self {
+        Self {
+            timed_out: true,
+            ..Self::retry(error)
         }
     }
 }
@@ -750,7 +879,41 @@ impl Reply {
                 "expected JSON but got an HTML page; is the URL the application's base URL and not a login or proxy page?",
             ));
         }
-        serde_json::from_slice(&self.body).map_err(|e| self.malformed(format!("invalid JSON: {e}")))
+        serde_json::from_slice(&self.body).map_err(|e| self.malformed(self.why_not_json(&e)))
+    }
+
+    /// What the body is instead of the JSON that was asked for (`Accept: application/json`),
+    /// described without quoting it (it may hold anything).
+    fn why_not_json(&self, e: &serde_json::Error) -> String {
+        let ct = self.content_type.as_deref().unwrap_or("no Content-Type");
+        let len = self.body.len();
+        if let Err(u) = std::str::from_utf8(&self.body) {
+            return format!(
+                "the body ({len} bytes, {ct}) is not valid UTF-8 (an invalid byte at offset {}); JSON must be UTF-8: the application or a proxy re-encodes its answers (check its character encoding settings)",
+                u.valid_up_to()
+            );
+        }
+        if self.is_xml() {
+            return format!(
+                "expected JSON (asked with Accept: application/json) but got XML ({ct}); a proxy in front of the application drops the Accept header, or the resource has no JSON rendering on this version"
+            );
+        }
+        let start = self.body.trim_ascii_start();
+        if start.is_empty() {
+            return format!("expected JSON but the body is empty ({ct})");
+        }
+        let json_start = matches!(start[0], b'{' | b'[');
+        if e.is_eof() && json_start {
+            return format!(
+                "the JSON body ends mid-document after {len} bytes ({ct}): the answer was cut short by the application or a proxy; it is asked again on the next check"
+            );
+        }
+        if !json_start && ct.contains("json") {
+            return format!(
+                "the body ({len} bytes) claims to be JSON ({ct}) but is not: it looks like plain text, such as a proxy's error message ({e})"
+            );
+        }
+        format!("invalid JSON ({len} bytes, {ct}): {e}")
     }
 
     pub(crate) fn malformed(&self, detail: impl Into<String>) -> ApiError {

@@ -15,9 +15,24 @@ pub enum ApiError {
     Unreachable { url: String, detail: String },
 
     #[error(
-        "request to {url} timed out after {timeout:?}; the application is overloaded or not answering"
+        "request to {url} timed out after {timeout:?}{}",
+        match .progress { Some(p) => format!(" ({p})"), None => "; the application is overloaded or not answering, or the network to it drops packets".to_owned() }
     )]
-    Timeout { url: String, timeout: Duration },
+    Timeout {
+        url: String,
+        timeout: Duration,
+        /// What had arrived when the time was up, if anything.
+        progress: Option<String>,
+    },
+
+    #[error(
+        "the host name {host:?} of {url} does not resolve ({detail}); fix the host in spec.url, or the DNS record for it (from where the operator runs)"
+    )]
+    UnknownHost {
+        url: String,
+        host: String,
+        detail: String,
+    },
 
     #[error(
         "TLS handshake with {url} failed ({detail}); add the CA that signed the application's certificate to the instance's CA bundle, or fix the certificate"
@@ -25,7 +40,27 @@ pub enum ApiError {
     Tls { url: String, detail: String },
 
     #[error(
-        "{url} redirected to another origin ({location}); credentials are never sent there. Set the instance URL to the address the application answers on directly"
+        "the TLS certificate served at {url} has expired{}; renew it where TLS ends for this address (the application's HTTPS connector, or the proxy or load balancer in front of it). Certificates are always verified, so nothing is sent until then",
+        expired_at(.not_after)
+    )]
+    TlsCertificateExpired {
+        url: String,
+        not_after: Option<String>,
+    },
+
+    #[error(
+        "the TLS certificate served at {url} is not valid for the host {host:?}{}; set spec.url to a host name the certificate names, or reissue the certificate with {host:?} among its subject alternative names",
+        names(.presented)
+    )]
+    TlsHostnameMismatch {
+        url: String,
+        host: String,
+        presented: Vec<String>,
+    },
+
+    #[error(
+        "{url} redirected to {location}, which is another origin ({}); the redirect was not followed and no credentials were sent there. Set spec.url to the address the application answers on directly, or stop the proxy in front of it from redirecting REST requests",
+        origins(.url, .location)
     )]
     Redirected { url: String, location: String },
 
@@ -33,6 +68,11 @@ pub enum ApiError {
         "{url} answered 401 to a request only a system administrator may make ({action}): the instance's credentials are an administrator's but not a system administrator's. Use the credentials of a user in a group with the System Administrator global permission"
     )]
     NotSystemAdministrator { url: String, action: &'static str },
+
+    #[error(
+        "{url} answered with an HTML login page ({detail}) instead of the REST resource: a proxy or single sign-on in front of the application, or the application itself, sends the operator's requests to a login page. Let requests to /rest/ reach the application with Basic or token authentication (exempt them from single sign-on), or set spec.url to the application's own base URL"
+    )]
+    LoginPageServed { url: String, detail: String },
 
     #[error("{action} needs administrator credentials, but none are configured for {url}")]
     CredentialsMissing { url: String, action: &'static str },
@@ -155,7 +195,9 @@ pub enum ApiError {
     #[error("{url} sent a response that could not be understood: {detail}")]
     MalformedResponse { url: String, detail: String },
 
-    #[error("{url} sent a response larger than the {limit}-byte limit")]
+    #[error(
+        "{url} sent a response of more than {limit} bytes, the most the operator reads from one answer; it stopped reading there. No applinks resource answers this much: spec.url may point at something else (a file server, a proxy's error dump), or a proxy rewrites the answer"
+    )]
     ResponseTooLarge { url: String, limit: usize },
 
     #[error("HTTP request to {url} failed: {detail}")]
@@ -167,6 +209,31 @@ fn suffix(message: &Option<String>) -> String {
         Some(m) if !m.is_empty() => format!(": {m}"),
         _ => String::new(),
     }
+}
+
+fn expired_at(not_after: &Option<String>) -> String {
+    match not_after {
+        Some(t) => format!(" (not valid after {t})"),
+        None => String::new(),
+    }
+}
+
+fn names(presented: &[String]) -> String {
+    if presented.is_empty() {
+        String::new()
+    } else {
+        format!(" (it names {})", presented.join(", "))
+    }
+}
+
+/// "a → b" of the two origins, so the message shows where the request was sent away to.
+fn origins(from: &str, to: &str) -> String {
+    let origin = |u: &str| {
+        url::Url::parse(u)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| u.to_owned())
+    };
+    format!("{} instead of {}", origin(to), origin(from))
 }
 
 fn retry_hint(retry_after: &Option<Duration>) -> String {
@@ -183,8 +250,12 @@ impl ApiError {
             Self::InvalidConfig { .. } => "InvalidClientConfig",
             Self::Unreachable { .. } => "Unreachable",
             Self::Timeout { .. } => "Timeout",
+            Self::UnknownHost { .. } => "UnknownHost",
             Self::Tls { .. } => "TlsError",
+            Self::TlsCertificateExpired { .. } => "TlsCertificateExpired",
+            Self::TlsHostnameMismatch { .. } => "TlsHostnameMismatch",
             Self::Redirected { .. } => "RedirectedToOtherOrigin",
+            Self::LoginPageServed { .. } => "LoginPageServed",
             Self::CredentialsMissing { .. } => "CredentialsMissing",
             Self::NotSystemAdministrator { .. } => "NotSystemAdministrator",
             Self::Unauthorized { .. } => "CredentialsRejected",

@@ -52,6 +52,8 @@ mod status;
 mod tls;
 
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod test_support;
 #[cfg(test)]
 mod transport_tests;

@@ -5,7 +5,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime};
 
 /// How the client retries idempotent requests after transient failures
-/// (connect errors, timeouts, 429, 500/502/503/504).
+/// (connect errors, broken connections, timeouts, 429, 500/502/503/504).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Total attempts including the first; 1 disables retries.
@@ -17,6 +17,8 @@ pub struct RetryPolicy {
     /// A `Retry-After` longer than this is not waited for inside the client: the error is
     /// returned (with the delay) so the controller can requeue instead of blocking a worker.
     pub max_retry_after: Duration,
+    /// Attempts when each one let the whole request timeout pass (at most `max_attempts`).
+    pub max_timeout_attempts: u32,
 }
 
 impl Default for RetryPolicy {
@@ -26,6 +28,7 @@ impl Default for RetryPolicy {
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(5),
             max_retry_after: Duration::from_secs(30),
+            max_timeout_attempts: 2,
         }
     }
 }
@@ -104,6 +107,7 @@ mod tests {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_millis(800),
             max_retry_after: Duration::from_secs(1),
+            max_timeout_attempts: 2,
         };
         for _ in 0..50 {
             let b1 = p.backoff(1);

@@ -18,6 +18,7 @@ pub(crate) fn fast_retry() -> RetryPolicy {
         initial_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(20),
         max_retry_after: Duration::from_secs(2),
+        max_timeout_attempts: 2,
     }
 }
 

@@ -64,13 +64,24 @@ pub(crate) fn client_config(
     Ok(config)
 }
 
+/// What was wrong with the TLS handshake, so the message can say what to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TlsProblem {
+    /// The certificate's `notAfter` has passed (when known: that time, as an HTTP date).
+    Expired { not_after: Option<String> },
+    /// The certificate does not name the host of the URL; `presented` are the names it has.
+    WrongHost { presented: Vec<String> },
+    /// Anything else (an unknown issuer, a protocol failure), described.
+    Other(String),
+}
+
 /// Finds a TLS failure in an error's source chain. `io::Error::source()` skips the error it
 /// wraps, so wrapped errors are unpacked explicitly.
-pub(crate) fn find_tls_error(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+pub(crate) fn find_tls_error(err: &(dyn std::error::Error + 'static)) -> Option<TlsProblem> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = current {
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(describe_tls(tls));
+            return Some(classify(tls));
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>()
             && let Some(inner) = io.get_ref()
@@ -83,21 +94,38 @@ pub(crate) fn find_tls_error(err: &(dyn std::error::Error + 'static)) -> Option<
     None
 }
 
-fn describe_tls(err: &rustls::Error) -> String {
+fn classify(err: &rustls::Error) -> TlsProblem {
     use rustls::CertificateError as C;
     match err {
         rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
-            "certificate signed by an unknown authority".to_owned()
+            TlsProblem::Other("certificate signed by an unknown authority".to_owned())
         }
-        rustls::Error::InvalidCertificate(C::NotValidForName)
-        | rustls::Error::InvalidCertificate(C::NotValidForNameContext { .. }) => {
-            "certificate is not valid for this host name".to_owned()
+        rustls::Error::InvalidCertificate(C::NotValidForName) => {
+            TlsProblem::WrongHost { presented: vec![] }
         }
-        rustls::Error::InvalidCertificate(C::Expired)
-        | rustls::Error::InvalidCertificate(C::ExpiredContext { .. }) => {
-            "certificate has expired".to_owned()
+        rustls::Error::InvalidCertificate(C::NotValidForNameContext { presented, .. }) => {
+            TlsProblem::WrongHost {
+                presented: presented.iter().map(|n| bare_name(n)).collect(),
+            }
         }
-        other => other.to_string(),
+        rustls::Error::InvalidCertificate(C::Expired) => TlsProblem::Expired { not_after: None },
+        rustls::Error::InvalidCertificate(C::ExpiredContext { not_after, .. }) => {
+            let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(not_after.as_secs());
+            TlsProblem::Expired {
+                not_after: Some(httpdate::fmt_http_date(when)),
+            }
+        }
+        other => TlsProblem::Other(other.to_string()),
+    }
+}
+
+/// `DnsName("jira.example.com")` (how rustls reports a presented name) → `jira.example.com`.
+fn bare_name(presented: &str) -> String {
+    match (presented.find('('), presented.rfind(')')) {
+        (Some(open), Some(close)) if open < close => {
+            presented[open + 1..close].trim_matches('"').to_owned()
+        }
+        _ => presented.to_owned(),
     }
 }
 
@@ -116,11 +144,24 @@ mod tests {
     }
 
     #[test]
+    fn presented_names_are_shown_bare() {
+        assert_eq!(
+            bare_name("DnsName(\"jira.example.com\")"),
+            "jira.example.com"
+        );
+        assert_eq!(bare_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(bare_name("plain"), "plain");
+    }
+
+    #[test]
     fn tls_error_found_inside_io_error() {
         let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         let io = std::io::Error::other(tls);
         let found = find_tls_error(&io).unwrap();
-        assert!(found.contains("unknown authority"), "{found}");
+        assert!(
+            matches!(&found, TlsProblem::Other(d) if d.contains("unknown authority")),
+            "{found:?}"
+        );
         let plain = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert!(find_tls_error(&plain).is_none());
     }

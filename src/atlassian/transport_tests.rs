@@ -126,8 +126,8 @@ async fn malformed_json_and_html_pages() {
     let err = client.manifest().await.unwrap_err();
     assert_eq!(err.reason(), "MalformedResponse");
     let err = client.list_links().await.unwrap_err();
-    assert_eq!(err.reason(), "MalformedResponse");
-    assert!(err.to_string().contains("HTML"), "{err}");
+    assert_eq!(err.reason(), "LoginPageServed");
+    assert!(err.to_string().contains("HTML login page"), "{err}");
 }
 
 #[tokio::test]

@@ -73,6 +73,8 @@ pub struct Sim {
     child: Child,
     /// The separate control port, which stays up while an app stops listening.
     control_url: Option<String>,
+    /// The recording listener (another origin), with the control port.
+    pub recorder_url: Option<String>,
     pub apps: HashMap<String, SimApp>,
     pub dir: tempfile::TempDir,
     http: reqwest::Client,
@@ -142,9 +144,11 @@ impl Sim {
         let control_url = doc["controlUrl"]
             .as_str()
             .map(|u| u.trim_end_matches('/').to_string());
+        let recorder_url = doc["recorderUrl"].as_str().map(str::to_string);
         Sim {
             child,
             control_url,
+            recorder_url,
             apps,
             dir,
             http,
@@ -238,6 +242,21 @@ impl Sim {
             .unwrap_or(0)
     }
 
+    /// What the recording listener received (`requests`: method, path, headers, body).
+    pub async fn recorded(&self) -> Vec<Value> {
+        let c = self.control_url.as_deref().expect("a control port");
+        let v: Value = self
+            .http
+            .get(format!("{c}/_sim/recorder"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["requests"].as_array().cloned().unwrap_or_default()
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -314,6 +333,10 @@ impl Operator {
             std::thread::sleep(Duration::from_millis(50));
         }
         false
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Whether the process is still up (no panic, no abort).
@@ -639,6 +662,106 @@ impl Pki {
             &format!(
                 "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\nstringData:\n  ca.crt: |\n{ca}"
             ),
+        );
+    }
+
+    /// A certificate for 127.0.0.1/localhost signed by this CA that expired in 2021
+    /// (`expired.crt`, `expired.key`). `openssl ca` sets the dates: `x509 -days` cannot go back.
+    pub fn expired_cert(&self) -> (String, String) {
+        let d = self.dir.path();
+        std::fs::write(
+            d.join("ca.cnf"),
+            "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("index.txt"), "").unwrap();
+        std::fs::write(d.join("serial"), "1000\n").unwrap();
+        self.openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "expired.key",
+            "-out",
+            "expired.csr",
+        ]);
+        self.openssl(&[
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20210101000000Z",
+            "-in",
+            "expired.csr",
+            "-out",
+            "expired.crt",
+            "-keyfile",
+            "ca.key",
+            "-cert",
+            "ca.crt",
+            "-extfile",
+            "ext",
+            "-notext",
+        ]);
+        (self.path("expired.crt"), self.path("expired.key"))
+    }
+
+    /// A valid certificate signed by this CA for another host only (`elsewhere.example.test`).
+    pub fn wrong_host_cert(&self) -> (String, String) {
+        let d = self.dir.path();
+        std::fs::write(
+            d.join("ext-wrong"),
+            "subjectAltName=DNS:elsewhere.example.test\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        self.openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=elsewhere.example.test",
+            "-keyout",
+            "wrong.key",
+            "-out",
+            "wrong.csr",
+        ]);
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "wrong.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext-wrong",
+            "-out",
+            "wrong.crt",
+        ]);
+        (self.path("wrong.crt"), self.path("wrong.key"))
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
         );
     }
 

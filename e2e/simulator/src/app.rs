@@ -34,6 +34,8 @@ pub struct App {
     pub(crate) listener: tokio::sync::Mutex<ListenerCtl>,
     pub(crate) router: OnceLock<Router>,
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The certificate `tls` serves, swappable at run time (`PUT /_sim/tls`).
+    pub tls_cert: Option<Arc<crate::faults::SwapCert>>,
 }
 
 impl App {

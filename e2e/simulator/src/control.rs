@@ -41,6 +41,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/start", post(start))
         .route("/reset", post(reset))
         .merge(crate::oauth2_provider::control_routes())
+        .route("/tls", axum::routing::put(crate::faults::put_tls))
 }
 
 /// What scripts need to reach an app (also the entries of the ready file).
@@ -398,7 +399,8 @@ fn bad(e: impl std::fmt::Display) -> Response {
 }
 
 async fn put_faults(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    match serde_json::from_slice::<Faults>(&body) {
+    let parsed = serde_json::from_slice::<Faults>(&body).map_err(|e| e.to_string());
+    match parsed.and_then(|f| crate::faults::validate(&f.responses).map(|()| f)) {
         Ok(f) => {
             *app.faults.lock().expect("faults") = f.clone();
             json_response(StatusCode::OK, &json!(f))
@@ -424,7 +426,8 @@ async fn patch_faults(State(app): State<Arc<App>>, body: Bytes) -> Response {
             c.insert(k.clone(), v.clone());
         }
     }
-    match serde_json::from_value::<Faults>(current) {
+    let parsed = serde_json::from_value::<Faults>(current).map_err(|e| e.to_string());
+    match parsed.and_then(|f| crate::faults::validate(&f.responses).map(|()| f)) {
         Ok(f) => {
             *faults = f.clone();
             json_response(StatusCode::OK, &json!(f))

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod basicauth;
 pub mod config;
 pub mod control;
+pub mod faults;
 pub mod keys;
 pub mod links;
 pub mod manifest;

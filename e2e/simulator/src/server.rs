@@ -141,7 +141,13 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let (mut resp, via) = process(&app, req).await;
+    let (mut resp, via) = match crate::faults::take(&app, &method, &path) {
+        Some(fault) => {
+            let real = |req| async { process(&app, req).await.0 };
+            (crate::faults::serve(&app, fault, req, real).await, "fault")
+        }
+        None => process(&app, req).await,
+    };
     let skew = app.faults.lock().expect("faults").clock_skew_secs;
     if skew != 0
         && let Ok(v) = HeaderValue::from_str(&http_date(crate::oauth::now_secs() + skew))

@@ -8,8 +8,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use rustls::RootCertStore;
+use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -18,6 +18,7 @@ use crate::app::App;
 use crate::app::ListenerCtl;
 use crate::config::{AppConfig, SimConfig};
 use crate::control;
+use crate::faults::{Recorder, SwapCert};
 use crate::keys::{consumer_key, java_uuid3, private_key, public_key_b64};
 use crate::oauth::Signer;
 use crate::peer::build_client;
@@ -44,6 +45,8 @@ pub struct Simulator {
     apps: BTreeMap<String, Arc<App>>,
     control_url: Option<String>,
     control_task: Option<tokio::task::JoinHandle<()>>,
+    /// The recording listener (another origin), started with the control port.
+    recorder: Option<Arc<Recorder>>,
 }
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
@@ -53,20 +56,27 @@ fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn tls_acceptor(cfg: &AppConfig) -> Result<Option<tokio_rustls::TlsAcceptor>, String> {
+/// The app's TLS acceptor and its swappable certificate (`faults::SwapCert`).
+type Tls = (tokio_rustls::TlsAcceptor, Arc<SwapCert>);
+
+fn tls_acceptor(cfg: &AppConfig) -> Result<Option<Tls>, String> {
     let Some(tls) = &cfg.tls else { return Ok(None) };
-    let certs = load_certs(&tls.cert)?;
-    let key = PrivateKeyDer::from_pem_file(&tls.key)
-        .map_err(|e| format!("{}: {e}", tls.key.display()))?;
+    let cert = Arc::new(SwapCert::load(&tls.cert, &tls.key)?);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| e.to_string())?;
+        .with_cert_resolver(cert.clone());
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(server))))
+    // No session resumption: every connection makes a full handshake, so a swapped certificate
+    // (`PUT /_sim/tls`) is presented to, and checked by, every client at once.
+    server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    server.send_tls13_tickets = 0;
+    Ok(Some((
+        tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+        cert,
+    )))
 }
 
 fn roots(cfg: &AppConfig) -> Result<RootCertStore, String> {
@@ -157,7 +167,8 @@ async fn prepare(
         state_dir,
         listener: tokio::sync::Mutex::new(ListenerCtl::default()),
         router: OnceLock::new(),
-        tls,
+        tls_cert: tls.as_ref().map(|(_, c)| c.clone()),
+        tls: tls.map(|(a, _)| a),
         cfg,
     });
     let _ = app.router.set(crate::routes::router(app.clone()));
@@ -195,6 +206,7 @@ impl Simulator {
             apps,
             control_url: None,
             control_task: None,
+            recorder: None,
         };
         if let Some(port) = config.control_port {
             sim.start_control(port).await?;
@@ -217,8 +229,21 @@ impl Simulator {
             })?
             .port();
         let infos: Vec<Value> = self.apps.values().map(|a| control::app_info(a)).collect();
-        let mut router =
-            Router::new().route("/_sim/apps", get(move || async move { axum::Json(infos) }));
+        let recorder = Arc::new(Recorder::start().await.map_err(|source| StartError::Io {
+            app: "recorder".into(),
+            source,
+        })?);
+        let (r1, r2) = (recorder.clone(), recorder.clone());
+        let mut router = Router::new()
+            .route("/_sim/apps", get(move || async move { axum::Json(infos) }))
+            .route(
+                "/_sim/recorder",
+                get(move || async move { axum::Json(r1.json()) }).delete(move || async move {
+                    r2.clear();
+                    axum::http::StatusCode::NO_CONTENT
+                }),
+            );
+        self.recorder = Some(recorder);
         for (name, app) in &self.apps {
             router = router.nest(
                 &format!("/_sim/apps/{name}"),
@@ -244,10 +269,17 @@ impl Simulator {
         self.control_url.as_deref()
     }
 
+    /// The recording listener (with the control port): another origin that records every
+    /// request (`GET /_sim/recorder` on the control port).
+    pub fn recorder(&self) -> Option<&Recorder> {
+        self.recorder.as_deref()
+    }
+
     /// The ready-file document: each app's name, base URL, port and application id.
     pub fn ready_json(&self) -> Value {
         json!({
             "controlUrl": self.control_url,
+            "recorderUrl": self.recorder.as_ref().map(|r| r.url.clone()),
             "apps": self.apps.values().map(|a| control::app_info(a)).collect::<Vec<_>>(),
         })
     }

@@ -363,6 +363,9 @@ pub struct Faults {
     /// The base URL the application believes it has (behind an unconfigured proxy): reported as
     /// the manifest's `url` and used to verify incoming OAuth signatures.
     pub configured_base_url: Option<String>,
+    /// Hostile and broken answers by path (`faults.rs`): login pages, truncated or non-JSON
+    /// bodies, huge and dripping bodies, connections closed mid-body, cross-origin redirects.
+    pub responses: Vec<crate::faults::ResponseFault>,
 }
 
 #[derive(Clone, Debug, Serialize)]

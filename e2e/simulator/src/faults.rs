@@ -1,0 +1,622 @@
+//! Hostile and broken answers, as real networks and proxies give them: an HTML login page with
+//! 200, JSON cut mid-body, the wrong content type, XML where JSON was asked, invalid UTF-8, a
+//! 100 MB body, a reply that drips a byte a second, a connection closed mid-body, a redirect to
+//! another origin. Each is a rule in the app's fault set (`Faults::responses`, set through
+//! `PUT`/`PATCH /_sim/faults`) matching a path prefix, optionally a method, a number of times or
+//! always. Also here: the recording listener (a second origin that records whatever is sent to
+//! it) and the server certificate that can be swapped at run time (expired, wrong host).
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body::Frame;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::app::App;
+use crate::respond::json_response;
+
+/// What a matching request gets instead of (or made from) the real answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// 200 `text/html` login page with the headers of an anonymous Seraph page, as a proxy or
+    /// single sign-on in front of the application serves it to REST calls.
+    HtmlLogin,
+    /// The real answer cut in half, sent as a complete message (its `Content-Length` is the
+    /// cut length): JSON that ends mid-document.
+    TruncatedJson,
+    /// The real answer with another `Content-Type` (default `text/plain`).
+    WrongContentType,
+    /// A proxy's plain-text error text served 200 with `Content-Type: application/json`.
+    NotJson,
+    /// XML although JSON was asked: the real answer rendered as XML where the resource has an
+    /// XML rendering, else an XML document of the classic `Status` shape.
+    Xml,
+    /// The real answer with bytes that are not UTF-8 inside its first string value.
+    InvalidUtf8,
+    /// 200 `application/json` with `bytes` (default 100 MiB) streamed in 64 KiB chunks; never
+    /// held in memory. `Content-Length` only with `declare_length`.
+    Huge,
+    /// The real answer's headers at once, then its body one byte every `interval_ms` (1000).
+    Drip,
+    /// The real answer's headers (with its `Content-Length`) and half its body, then the
+    /// connection is closed.
+    Reset,
+    /// 302 to `location` + the request's path and query (another origin).
+    Redirect,
+}
+
+/// One rule of an app's fault set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseFault {
+    pub kind: FaultKind,
+    /// Prefix of the request path (before any `.json` suffix is removed); default every path.
+    #[serde(default = "root")]
+    pub path: String,
+    /// Only this method (any case); default every method.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Matches this many more requests, then no more; absent: always.
+    #[serde(default)]
+    pub times: Option<u32>,
+    /// `redirect`: the other origin (`http://127.0.0.1:PORT`), the request's path appended.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// `huge`: body size (default 100 MiB).
+    #[serde(default)]
+    pub bytes: Option<u64>,
+    /// `huge`: send `Content-Length` (default: chunked, so the size is only known by reading).
+    #[serde(default)]
+    pub declare_length: bool,
+    /// `drip`: pause between bytes (default 1000 ms).
+    #[serde(default)]
+    pub interval_ms: Option<u64>,
+    /// `wrong-content-type`: the type to claim (default `text/plain`).
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Requests this rule has answered (read-only; reset with the fault set).
+    #[serde(default)]
+    pub served: u64,
+}
+
+fn root() -> String {
+    "/".into()
+}
+
+pub const DEFAULT_HUGE_BYTES: u64 = 100 * 1024 * 1024;
+const CHUNK: usize = 64 * 1024;
+
+/// Checks the rules a control request sets: each kind's required fields.
+pub fn validate(rules: &[ResponseFault]) -> Result<(), String> {
+    for r in rules {
+        if !r.path.starts_with('/') {
+            return Err(format!("fault path {:?} must start with /", r.path));
+        }
+        if r.kind == FaultKind::Redirect {
+            let loc = r.location.as_deref().unwrap_or("");
+            if url::Url::parse(loc)
+                .map(|u| u.host().is_none())
+                .unwrap_or(true)
+            {
+                return Err("a redirect fault needs location: an absolute URL".into());
+            }
+        }
+        if let Some(m) = &r.method
+            && Method::from_bytes(m.to_ascii_uppercase().as_bytes()).is_err()
+        {
+            return Err(format!("fault method {m:?} is not an HTTP method"));
+        }
+    }
+    Ok(())
+}
+
+/// The first rule matching this request, counted as served (and used up when it has `times`).
+pub fn take(app: &App, method: &Method, path: &str) -> Option<ResponseFault> {
+    let mut faults = app.faults.lock().expect("faults");
+    let rule = faults.responses.iter_mut().find(|r| {
+        path.starts_with(&r.path)
+            && r.method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()))
+            && r.times != Some(0)
+    })?;
+    if let Some(t) = &mut rule.times {
+        *t -= 1;
+    }
+    rule.served += 1;
+    Some(rule.clone())
+}
+
+/// Answers a request that a rule matched. `real` computes the real answer for the kinds made
+/// from it.
+pub async fn serve<F, Fut>(
+    app: &App,
+    fault: ResponseFault,
+    mut req: Request<Body>,
+    real: F,
+) -> Response
+where
+    F: FnOnce(Request<Body>) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".into());
+    match fault.kind {
+        FaultKind::HtmlLogin => return login_page(app),
+        FaultKind::NotJson => {
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+            )
+                .into_response();
+        }
+        FaultKind::Redirect => {
+            let base = fault
+                .location
+                .as_deref()
+                .unwrap_or("")
+                .trim_end_matches('/');
+            let mut r = StatusCode::FOUND.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("{base}{path_and_query}")) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            return r;
+        }
+        FaultKind::Huge => {
+            return huge(
+                fault.bytes.unwrap_or(DEFAULT_HUGE_BYTES),
+                fault.declare_length,
+            );
+        }
+        FaultKind::Xml => {
+            req.headers_mut()
+                .insert(header::ACCEPT, HeaderValue::from_static("application/xml"));
+        }
+        _ => {}
+    }
+    let resp = real(req).await;
+    let (mut parts, body) = resp.into_parts();
+    let body = axum::body::to_bytes(body, 16 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    // The body changes below; hyper sets the length of a full body itself.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    match fault.kind {
+        FaultKind::TruncatedJson => {
+            let cut = body.len() / 2;
+            Response::from_parts(parts, Body::from(body.slice(..cut)))
+        }
+        FaultKind::WrongContentType => {
+            let ct = fault.content_type.as_deref().unwrap_or("text/plain");
+            if let Ok(v) = HeaderValue::from_str(ct) {
+                parts.headers.insert(header::CONTENT_TYPE, v);
+            }
+            Response::from_parts(parts, Body::from(body))
+        }
+        FaultKind::Xml => {
+            let is_xml = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.contains("xml"));
+            if is_xml {
+                return Response::from_parts(parts, Body::from(body));
+            }
+            // JSON-only resources (V3) have no XML rendering: a proxy's or an old line's XML.
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/xml;charset=UTF-8"),
+            );
+            let doc = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><status><status-code>{}</status-code><message>OK</message></status>",
+                parts.status.as_u16()
+            );
+            Response::from_parts(parts, Body::from(doc))
+        }
+        FaultKind::InvalidUtf8 => Response::from_parts(parts, Body::from(break_utf8(&body))),
+        FaultKind::Drip => {
+            let interval = Duration::from_millis(fault.interval_ms.unwrap_or(1000).max(1));
+            set_length(&mut parts.headers, body.len() as u64);
+            Response::from_parts(parts, drip(body, interval))
+        }
+        FaultKind::Reset => {
+            set_length(&mut parts.headers, body.len() as u64);
+            Response::from_parts(parts, cut_off(body))
+        }
+        // Answered above.
+        FaultKind::HtmlLogin | FaultKind::NotJson | FaultKind::Redirect | FaultKind::Huge => {
+            Response::from_parts(parts, Body::from(body))
+        }
+    }
+}
+
+fn set_length(headers: &mut HeaderMap, len: u64) {
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+}
+
+/// The login page of an anonymous request: 200, HTML, and the headers Seraph puts on every
+/// answer (`X-AUSERNAME: anonymous`, a session, the XSRF cookie).
+fn login_page(app: &App) -> Response {
+    let login = app.login_url();
+    let name = &app.ident.display_name;
+    let page = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Log in - {name}</title></head>\n<body id=\"login\"><form id=\"login-form\" action=\"{login}\" method=\"post\">\n<label for=\"login-form-username\">Username</label><input id=\"login-form-username\" name=\"os_username\" type=\"text\">\n<label for=\"login-form-password\">Password</label><input id=\"login-form-password\" name=\"os_password\" type=\"password\">\n<input id=\"login-form-submit\" type=\"submit\" value=\"Log In\"></form></body></html>\n"
+    );
+    let session = crate::keys::random_token();
+    let mut r = (StatusCode::OK, page).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html;charset=UTF-8"),
+    );
+    h.insert("x-ausername", HeaderValue::from_static("anonymous"));
+    h.insert("x-seraph-loginreason", HeaderValue::from_static("OUT"));
+    if let Ok(v) = HeaderValue::from_str(&session[..session.len().min(8)]) {
+        h.insert("x-asessionid", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{}={session}; Path=/; HttpOnly",
+        crate::access::SESSION_COOKIE
+    )) {
+        h.append(header::SET_COOKIE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "atlassian.xsrf.token={}|lout; Path=/",
+        &session[..session.len().min(16)]
+    )) {
+        h.append(header::SET_COOKIE, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, no-transform"),
+    );
+    r
+}
+
+/// Puts 0xFF 0xFE (never valid in UTF-8) at the start of the body's first string value.
+fn break_utf8(body: &[u8]) -> Vec<u8> {
+    let at = body
+        .windows(2)
+        .position(|w| w == b":\"")
+        .map(|p| p + 2)
+        .or_else(|| body.iter().position(|b| *b == b'"').map(|p| p + 1));
+    match at {
+        Some(i) => [&body[..i], b"\xff\xfe", &body[i..]].concat(),
+        None => [b"{\"name\":\"\xff\xfe\"}".as_slice()].concat(),
+    }
+}
+
+/// A body fed by a task through a small channel: what is in flight is bounded by the channel,
+/// and the task ends when the client goes away (the receiver is dropped).
+struct ChannelBody {
+    rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    size: Option<u64>,
+}
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self.size {
+            Some(n) => http_body::SizeHint::with_exact(n),
+            None => http_body::SizeHint::default(),
+        }
+    }
+}
+
+fn channel_body(size: Option<u64>) -> (mpsc::Sender<Result<Bytes, std::io::Error>>, Body) {
+    let (tx, rx) = mpsc::channel(4);
+    (tx, Body::new(ChannelBody { rx, size }))
+}
+
+fn huge(bytes: u64, declare_length: bool) -> Response {
+    let (tx, body) = channel_body(declare_length.then_some(bytes));
+    tokio::spawn(async move {
+        // A JSON array of strings, so that a reader sees a plausible start.
+        let mut sent = 0u64;
+        let head = Bytes::from_static(b"[\"");
+        let filler = Bytes::from(vec![b'a'; CHUNK]);
+        let mut first = true;
+        while sent < bytes {
+            let left = (bytes - sent) as usize;
+            let chunk = if first {
+                first = false;
+                head.slice(..left.min(head.len()))
+            } else {
+                filler.slice(..left.min(CHUNK))
+            };
+            sent += chunk.len() as u64;
+            if tx.send(Ok(chunk)).await.is_err() {
+                return; // the client stopped reading
+            }
+        }
+    });
+    let mut r = Response::new(body);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn drip(body: Bytes, interval: Duration) -> Body {
+    let (tx, out) = channel_body(Some(body.len() as u64));
+    tokio::spawn(async move {
+        for i in 0..body.len() {
+            tokio::time::sleep(interval).await;
+            if tx.send(Ok(body.slice(i..i + 1))).await.is_err() {
+                return;
+            }
+        }
+    });
+    out
+}
+
+fn cut_off(body: Bytes) -> Body {
+    let (tx, out) = channel_body(Some(body.len() as u64));
+    tokio::spawn(async move {
+        let half = body.len() / 2;
+        if half > 0 && tx.send(Ok(body.slice(..half))).await.is_err() {
+            return;
+        }
+        // Let the server write the first half out before the connection goes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // A body error makes the server close the connection with the message unfinished.
+        let _ = tx
+            .send(Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "simulated connection reset",
+            )))
+            .await;
+    });
+    out
+}
+
+// --- The recording listener -------------------------------------------------------------------
+
+/// One request that reached the recording listener, as it was sent.
+#[derive(Clone, Debug, Serialize)]
+pub struct Recorded {
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Every header, in order, values as sent (lossy UTF-8).
+    pub headers: Vec<(String, String)>,
+    /// The body (at most 64 KiB, lossy UTF-8).
+    pub body: String,
+}
+
+/// A second origin that records every request and answers plausibly, so that a client that
+/// follows a redirect there goes on as if it had reached the application.
+pub struct Recorder {
+    pub url: String,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+const MAX_RECORDED: usize = 10_000;
+
+impl Recorder {
+    pub async fn start() -> std::io::Result<Recorder> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let port = listener.local_addr()?.port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let router = Router::new().fallback(record).with_state(requests.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Recorder {
+            url: format!("http://127.0.0.1:{port}"),
+            requests,
+            task,
+        })
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().expect("recorder").clone()
+    }
+
+    pub fn clear(&self) {
+        self.requests.lock().expect("recorder").clear();
+    }
+
+    pub fn json(&self) -> Value {
+        json!({"url": self.url, "requests": self.requests()})
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn record(State(requests): State<Arc<Mutex<Vec<Recorded>>>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let entry = Recorded {
+        method: parts.method.to_string(),
+        path: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let path = parts.uri.path().to_owned();
+    {
+        let mut r = requests.lock().expect("recorder");
+        if r.len() < MAX_RECORDED {
+            r.push(entry);
+        }
+    }
+    // Plausible: what the application's REST would answer to a successful call.
+    if parts.method == Method::GET && path.ends_with("/manifest") {
+        return json_response(
+            StatusCode::OK,
+            &json!({"id": "00000000-0000-3000-8000-000000000000", "name": "recorder",
+                    "typeId": "generic", "version": "1.0", "applinksVersion": "9.1.4"}),
+        );
+    }
+    json_response(
+        StatusCode::OK,
+        &json!({"status-code": 200, "message": "OK"}),
+    )
+}
+
+// --- A server certificate that can change at run time -----------------------------------------
+
+/// The app's certificate and key, swappable (`PUT /_sim/tls`) to serve an expired or a
+/// wrong-host certificate and back, without restarting the simulator.
+#[derive(Debug)]
+pub struct SwapCert(RwLock<Arc<CertifiedKey>>);
+
+impl SwapCert {
+    pub fn load(cert: &std::path::Path, key: &std::path::Path) -> Result<SwapCert, String> {
+        Ok(SwapCert(RwLock::new(Arc::new(certified_key(cert, key)?))))
+    }
+
+    pub fn replace(&self, cert: &std::path::Path, key: &std::path::Path) -> Result<(), String> {
+        let k = certified_key(cert, key)?;
+        *self.0.write().expect("tls cert") = Arc::new(k);
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for SwapCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.read().expect("tls cert").clone())
+    }
+}
+
+fn certified_key(cert: &std::path::Path, key: &std::path::Path) -> Result<CertifiedKey, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("{}: {e}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate", cert.display()));
+    }
+    let der = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&der)
+        .map_err(|e| format!("{}: {e}", key.display()))?;
+    Ok(CertifiedKey::new(certs, signing))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCert {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+/// `PUT /_sim/tls {"cert": PEM file, "key": PEM file}`: serves that certificate from the next
+/// connection on, and closes the open ones so that clients make a new handshake.
+pub async fn put_tls(
+    State(app): State<Arc<App>>,
+    uri: axum::extract::OriginalUri,
+    body: Bytes,
+) -> Response {
+    let n: NewCert = match serde_json::from_slice(&body) {
+        Ok(n) => n,
+        Err(e) => return bad(e),
+    };
+    let Some(swap) = &app.tls_cert else {
+        return bad("this app does not serve HTTPS");
+    };
+    if let Err(e) = swap.replace(&n.cert, &n.key) {
+        return bad(e);
+    }
+    if uri.path().starts_with("/_sim/apps/") {
+        app.stop_listening().await;
+        if let Err(e) = app.start_listening().await {
+            return json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"error": e.to_string()}),
+            );
+        }
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    // On the app's own port the restart would cut this very answer: just after it.
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        app.stop_listening().await;
+        let _ = app.start_listening().await;
+    });
+    StatusCode::ACCEPTED.into_response()
+}
+
+fn bad(e: impl std::fmt::Display) -> Response {
+    json_response(StatusCode::BAD_REQUEST, &json!({"error": e.to_string()}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_utf8_goes_into_the_first_string() {
+        let out = break_utf8(br#"{"id":"abc","n":1}"#);
+        assert!(std::str::from_utf8(&out).is_err());
+        assert!(out.starts_with(b"{\"id\":\"\xff\xfeabc\""));
+        assert!(std::str::from_utf8(&break_utf8(b"")).is_err());
+    }
+
+    #[test]
+    fn redirects_need_an_absolute_location() {
+        let rule = |loc: Option<&str>| ResponseFault {
+            kind: FaultKind::Redirect,
+            path: "/".into(),
+            method: None,
+            times: None,
+            location: loc.map(str::to_owned),
+            bytes: None,
+            declare_length: false,
+            interval_ms: None,
+            content_type: None,
+            served: 0,
+        };
+        assert!(validate(&[rule(None)]).is_err());
+        assert!(validate(&[rule(Some("/relative"))]).is_err());
+        assert!(validate(&[rule(Some("http://127.0.0.1:1"))]).is_ok());
+    }
+}
