@@ -82,7 +82,9 @@ async fn guard_finalizer(
     let has = finalizer::has(obj, IN_USE_FINALIZER);
     if obj.metadata.deletion_timestamp.is_none() {
         if !has {
+            crate::failpoint::hit("before-instance-finalizer-add");
             finalizer::add(api, obj, IN_USE_FINALIZER).await?;
+            crate::failpoint::hit("after-instance-finalizer-add");
         }
         return Ok(None);
     }
@@ -99,7 +101,9 @@ async fn guard_finalizer(
             .map(|r| format!("ExternalApplication {}", r.name)),
     );
     if names.is_empty() {
+        crate::failpoint::hit("before-instance-finalizer-removal");
         finalizer::remove(api, obj, IN_USE_FINALIZER).await?;
+        crate::failpoint::hit("after-instance-finalizer-removal");
         return Ok(Some(Action::await_change()));
     }
     // Links still use it; they are being deleted or will be. Say so in a condition of its own:

@@ -169,7 +169,9 @@ async fn guard_finalizer(
     }
     if obj.spec.deletion_policy == DeletionPolicy::Orphan {
         // The way out of a blocked deletion: no remote call at all.
+        crate::failpoint::hit("before-finalizer-removal");
         finalizer::remove(api, obj, FINALIZER).await?;
+        crate::failpoint::hit("after-finalizer-removal");
         ctx.event(
             obj,
             EventType::Normal,
@@ -186,7 +188,9 @@ async fn guard_finalizer(
     if !claimed {
         // Claims are written before any create: without one, nothing was ever made, so there is
         // nothing to delete (and no application needs to be reachable for the deletion).
+        crate::failpoint::hit("before-finalizer-removal");
         finalizer::remove(api, obj, FINALIZER).await?;
+        crate::failpoint::hit("after-finalizer-removal");
         return Ok(Some(Action::await_change()));
     }
     Ok(None)
