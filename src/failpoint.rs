@@ -116,7 +116,10 @@ mod tests {
         assert!(!pass(&config, "after-claim"));
         assert!(!pass(&config, "after-claim"));
         assert!(pass(&config, "after-create"));
-        assert!(!pass(&config, "after-create"), "only the n-th, not later ones");
+        assert!(
+            !pass(&config, "after-create"),
+            "only the n-th, not later ones"
+        );
     }
 
     #[test]

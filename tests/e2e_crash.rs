@@ -205,7 +205,9 @@ struct Run {
 async fn flow_run(flow: Flow, point: Option<(&'static str, u32)>, tag: &str) -> Run {
     let mut run = Run::default();
     if let Err(e) = flow_steps(flow, point, tag, &mut run).await {
-        let at = point.map(|(p, n)| format!("{p}#{n}")).unwrap_or("trace".into());
+        let at = point
+            .map(|(p, n)| format!("{p}#{n}"))
+            .unwrap_or("trace".into());
         run.broken = Some(format!("{} at {at}: {e}", flow.name()));
     }
     run
@@ -267,9 +269,21 @@ async fn flow_steps(
         }
     }
     drop(op);
-    let _op = Operator::start(w.ns(), &[]);
-    w.wait_converged(WITHIN).await?;
-    w.phase_done().await
+    let op = Operator::start(w.ns(), &[]);
+    let done = match w.wait_converged(WITHIN).await {
+        Ok(()) => w.phase_done().await,
+        Err(e) => Err(e),
+    };
+    done.map_err(|e| format!("{e} (operator log: {})", keep_log(&op, tag)))
+}
+
+/// Copies the restarted operator's log where it outlives the run, for a broken invariant.
+fn keep_log(op: &Operator, tag: &str) -> String {
+    let path = std::env::temp_dir().join(format!("applink-crash-{tag}.log"));
+    match std::fs::write(&path, op.logs()) {
+        Ok(()) => path.display().to_string(),
+        Err(e) => format!("not kept: {e}"),
+    }
 }
 
 fn env_flag(name: &str) -> bool {
@@ -285,7 +299,9 @@ fn figure(rows: &BTreeMap<String, (usize, usize)>) -> String {
     let mut out = String::new();
     let (mut s, mut t) = (0, 0);
     for (flow, (survived, tried)) in rows {
-        out.push_str(&format!("  {flow}: kills survived {survived} / tried {tried}\n"));
+        out.push_str(&format!(
+            "  {flow}: kills survived {survived} / tried {tried}\n"
+        ));
         s += survived;
         t += tried;
     }
@@ -335,15 +351,27 @@ async fn killed_at_every_point_of_every_flow() {
     } else {
         runs.extend_from_slice(SAMPLE);
     }
+    // `APPLINK_E2E_CRASH_ONLY=relocate:after-relocate#2` runs that kill, `relocate:` every kill
+    // of the flow (to look into one).
+    if let Ok(only) = std::env::var("APPLINK_E2E_CRASH_ONLY") {
+        runs = FLOWS
+            .iter()
+            .flat_map(|f| f.points().iter().map(move |p| (*f, *p)))
+            .flat_map(|(f, p)| (1..=MAX_NTH).map(move |n| (f, p, n)))
+            .filter(|(f, p, n)| format!("{}:{p}#{n}", f.name()).starts_with(&only))
+            .collect();
+        assert!(!runs.is_empty(), "no such kill: {only}");
+    }
     let total = runs.len();
-    let results: Vec<((Flow, &str, u32), Run)> = futures::stream::iter(runs.into_iter().enumerate())
-        .map(|(i, (flow, point, nth))| async move {
-            let run = flow_run(flow, Some((point, nth)), &i.to_string()).await;
-            ((flow, point, nth), run)
-        })
-        .buffer_unordered(3)
-        .collect()
-        .await;
+    let results: Vec<((Flow, &str, u32), Run)> =
+        futures::stream::iter(runs.into_iter().enumerate())
+            .map(|(i, (flow, point, nth))| async move {
+                let run = flow_run(flow, Some((point, nth)), &i.to_string()).await;
+                ((flow, point, nth), run)
+            })
+            .buffer_unordered(3)
+            .collect()
+            .await;
     let mut rows: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut missed = vec![];
     for ((flow, point, nth), run) in results {
@@ -442,7 +470,10 @@ async fn random_steps(
             let after = Duration::from_millis(rng.between(100, 2500));
             tokio::time::sleep(after).await;
             if !op.is_running() {
-                return Err(format!("{phase}: the operator exited by itself: {}", op.logs()));
+                return Err(format!(
+                    "{phase}: the operator exited by itself: {}",
+                    op.logs()
+                ));
             }
             op.stop(); // SIGKILL
             *done += 1;
@@ -485,6 +516,9 @@ async fn random_kills_under_load() {
         started.elapsed().as_secs_f64()
     );
     let failures: Vec<&String> = results.iter().filter_map(|(_, b)| b.as_ref()).collect();
-    assert!(failures.is_empty(), "seed {seed}: invariants broken: {failures:#?}");
+    assert!(
+        failures.is_empty(),
+        "seed {seed}: invariants broken: {failures:#?}"
+    );
     assert_eq!(tried, rounds * 3 * kills, "every planned kill happened");
 }

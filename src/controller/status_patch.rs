@@ -113,7 +113,10 @@ mod tests {
     #[test]
     fn failpoint_names_per_kind() {
         assert_eq!(failpoint_name("ApplicationLink"), "link-status-write");
-        assert_eq!(failpoint_name("ApplicationInstance"), "instance-status-write");
+        assert_eq!(
+            failpoint_name("ApplicationInstance"),
+            "instance-status-write"
+        );
         assert_eq!(
             failpoint_name("ExternalApplication"),
             "externalapplication-status-write"

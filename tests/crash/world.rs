@@ -130,10 +130,7 @@ impl World {
         for (app, _) in APPS.iter().filter(|(a, _)| *a != FOREIGN) {
             let body = json!({"id": foreign.id, "typeId": "jira", "name": "foreign-jira",
                 "rpcUrl": foreign.base_url, "incoming": "default", "outgoing": "default"});
-            let view = w
-                .sim
-                .control(app, Method::POST, "links", Some(body))
-                .await;
+            let view = w.sim.control(app, Method::POST, "links", Some(body)).await;
             w.foreign_requests += 1;
             w.foreign_links.insert(app.to_string(), view);
         }
@@ -217,7 +214,9 @@ impl World {
         let display = p.base_url.replace("127.0.0.1", "localhost");
         let body = json!({"id": p.id, "typeId": type_id, "name": format!("by hand to {peer}"),
             "rpcUrl": p.base_url, "displayUrl": display});
-        self.sim.control(app, Method::POST, "links", Some(body)).await;
+        self.sim
+            .control(app, Method::POST, "links", Some(body))
+            .await;
         self.hand_made.entry(app.into()).or_default().insert(p.id);
     }
 
@@ -238,7 +237,10 @@ impl World {
                 "rpcUrl": l["rpcUrl"], "displayUrl": l["displayUrl"], "primary": l["primary"],
                 "system": l["system"], "incoming": level(&l["oauth"]["incoming"]),
                 "outgoing": level(&l["oauth"]["outgoing"])});
-            let view = self.sim.control(to, Method::POST, "links", Some(body)).await;
+            let view = self
+                .sim
+                .control(to, Method::POST, "links", Some(body))
+                .await;
             let id = l["id"].as_str().unwrap_or_default().to_string();
             if id == foreign_id {
                 if level(&l["oauth"]["incoming"]) != "disabled" {
@@ -327,16 +329,35 @@ impl World {
             let st = l.status.clone().unwrap_or_default();
             let ready = e2e::condition(&st.conditions, "Ready");
             let current = st.observed_generation == l.metadata.generation;
-            if !current || ready.as_ref().map(|c| (c.0.as_str(), c.1.as_str())) != Some(("True", reason)) {
-                return Err(format!("{name}: Ready {ready:?}, want True/{reason} (current: {current})"));
+            if !current
+                || ready.as_ref().map(|c| (c.0.as_str(), c.1.as_str())) != Some(("True", reason))
+            {
+                return Err(format!(
+                    "{name}: Ready {ready:?}, want True/{reason} (current: {current})"
+                ));
             }
         }
+        // A link's status does not change when an instance moves until the operator acts, so
+        // the ends' URLs are part of convergence, not only of the checks.
         let expected = self.expected_ends();
         for app in self.live_apps() {
-            let have: BTreeSet<String> = self.own_ends(&app).await.into_keys().collect();
+            let ends = self.own_ends(&app).await;
+            let have: BTreeSet<String> = ends.keys().cloned().collect();
             let want = expected.get(&app).cloned().unwrap_or_default();
             if have != want {
                 return Err(format!("{app} holds ends {have:?}, want {want:?}"));
+            }
+            for (id, view) in &ends {
+                let rpc = trim(view["rpcUrl"].as_str().unwrap_or_default()).to_string();
+                let peer = self
+                    .app_of_id(id)
+                    .ok_or_else(|| format!("{app}: end {id} points at no declared application"))?;
+                if rpc != self.sim.app(&peer).base_url {
+                    return Err(format!(
+                        "{app}: end {id} points at {rpc}, not at {peer}'s {}",
+                        self.sim.app(&peer).base_url
+                    ));
+                }
             }
         }
         Ok(())
@@ -391,17 +412,8 @@ impl World {
         for app in self.live_apps() {
             let ends = self.own_ends(&app).await;
             let mut peers = BTreeSet::new();
-            for (id, view) in &ends {
+            for view in ends.values() {
                 let rpc = trim(view["rpcUrl"].as_str().unwrap_or_default()).to_string();
-                let peer = self
-                    .app_of_id(id)
-                    .ok_or_else(|| format!("{app}: end {id} points at no declared application"))?;
-                if rpc != self.sim.app(&peer).base_url {
-                    return Err(format!(
-                        "{app}: end {id} points at {rpc}, not at {peer}'s {}",
-                        self.sim.app(&peer).base_url
-                    ));
-                }
                 if !peers.insert(rpc.clone()) {
                     return Err(format!("{app}: two links to {rpc} (a duplicate)"));
                 }
