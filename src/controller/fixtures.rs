@@ -72,16 +72,29 @@ pub(crate) fn settings() -> Settings {
     }
 }
 
-/// A reflector cache holding `objs`, as a watch would have filled it.
+/// A reflector cache holding `objs`, as a watch's first complete listing fills it.
 pub(crate) fn store_of<K>(objs: impl IntoIterator<Item = K>) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
     let (store, mut writer) = reflector::store();
+    writer.apply_watcher_event(&watcher::Event::Init);
     for obj in objs {
-        writer.apply_watcher_event(&watcher::Event::Apply(obj));
+        writer.apply_watcher_event(&watcher::Event::InitApply(obj));
     }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
     store
+}
+
+/// A cache whose watch has not finished its first listing (just after a start). The writer is
+/// returned so that the cache stays pending rather than failing.
+pub(crate) fn unsynced_store<K>() -> (Store<K>, reflector::store::Writer<K>)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    let (store, mut writer) = reflector::store();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    (store, writer)
 }
 
 /// One request the mock API server received.

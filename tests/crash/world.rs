@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use applink_operator::crd::ApplicationLink;
+use applink_operator::crd::{ApplicationInstance, ApplicationLink};
 use kube::Api;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -301,10 +301,30 @@ impl World {
             .collect()
     }
 
-    /// Whether the operator has converged on the model: every link in it Ready (Working, or
+    /// Whether the operator has converged on the model: every instance Ready at its URL, every
+    /// link in it Ready (Working, or
     /// OneWayLink for a one-way link) for its current generation, no other link left, and every
     /// application holding exactly the ends the model gives it.
     pub async fn converged(&self) -> Result<(), String> {
+        let instances = Api::<ApplicationInstance>::namespaced(self.env.client.clone(), self.ns());
+        for (name, inst) in &self.model.instances {
+            let i = instances
+                .get(name)
+                .await
+                .map_err(|e| format!("instance {name}: {e}"))?;
+            let st = i.status.clone().unwrap_or_default();
+            let ready = e2e::condition(&st.conditions, "Ready").map(|c| c.0);
+            let url = st.url.as_deref().map(trim).map(str::to_string);
+            if st.observed_generation != i.metadata.generation
+                || ready.as_deref() != Some("True")
+                || url.as_deref() != Some(self.sim.app(&inst.app).base_url.as_str())
+            {
+                return Err(format!(
+                    "instance {name}: Ready {ready:?} at {url:?} (generation {:?}, observed {:?})",
+                    i.metadata.generation, st.observed_generation
+                ));
+            }
+        }
         let api = Api::<ApplicationLink>::namespaced(self.env.client.clone(), self.ns());
         let list = api
             .list(&Default::default())
