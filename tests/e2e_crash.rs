@@ -66,15 +66,10 @@ impl Flow {
         }
     }
 
-    /// Every failpoint the flow passes (a traced run of the full suite checks this list). The
-    /// first link to use an instance adds the instance's in-use finalizer and changes its status.
+    /// Every failpoint the flow passes (a traced run of the full suite checks this list).
     fn points(self) -> &'static [&'static str] {
         match self {
             Flow::Create => &[
-                "before-instance-finalizer-add",
-                "after-instance-finalizer-add",
-                "before-instance-status-write",
-                "after-instance-status-write",
                 "before-finalizer-add",
                 "after-finalizer-add",
                 "before-claim",
@@ -115,10 +110,6 @@ impl Flow {
                 "after-link-status-write",
             ],
             Flow::Adopt => &[
-                "before-instance-finalizer-add",
-                "after-instance-finalizer-add",
-                "before-instance-status-write",
-                "after-instance-status-write",
                 "before-finalizer-add",
                 "after-finalizer-add",
                 "before-claim",

@@ -55,6 +55,8 @@ impl Context {
             instances,
             links,
             externals: store_of(Vec::<crate::crd::ExternalApplication>::new()),
+            instances_synced: super::synced::Synced::ready(),
+            links_synced: super::synced::Synced::ready(),
             metrics: Arc::new(crate::health::Metrics::default()),
         })
     }
@@ -84,17 +86,6 @@ where
     }
     writer.apply_watcher_event(&watcher::Event::InitDone);
     store
-}
-
-/// A cache whose watch has not finished its first listing (just after a start). The writer is
-/// returned so that the cache stays pending rather than failing.
-pub(crate) fn unsynced_store<K>() -> (Store<K>, reflector::store::Writer<K>)
-where
-    K: kube::Resource<DynamicType = ()> + Clone + 'static,
-{
-    let (store, mut writer) = reflector::store();
-    writer.apply_watcher_event(&watcher::Event::Init);
-    (store, writer)
 }
 
 /// One request the mock API server received.

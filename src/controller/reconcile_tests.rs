@@ -328,8 +328,9 @@ async fn instance_finalizer_stays_while_a_link_names_it() {
 async fn a_link_pass_waits_for_the_instance_cache() {
     let obj = link(json!({}));
     let (client, api) = mock_api(|_| unexpected());
-    let (instances, _writer) = unsynced_store();
-    let ctx = Context::for_tests(client, settings(), instances, store_of([]));
+    let mut ctx = Context::for_tests(client, settings(), store_of([]), store_of([]));
+    let (_mark, pending) = super::synced::pending();
+    Arc::get_mut(&mut ctx).expect("one owner").instances_synced = pending;
     let err = link::reconcile(Arc::new(obj), ctx.clone())
         .await
         .expect_err("nothing is decided on an empty cache");
@@ -350,8 +351,9 @@ async fn an_instance_deletion_waits_for_the_link_cache() {
         deleting(&[IN_USE_FINALIZER]),
     );
     let (client, api) = mock_api(|_| unexpected());
-    let (links, _writer) = unsynced_store();
-    let ctx = Context::for_tests(client, settings(), store_of([]), links);
+    let mut ctx = Context::for_tests(client, settings(), store_of([]), store_of([]));
+    let (_mark, pending) = super::synced::pending();
+    Arc::get_mut(&mut ctx).expect("one owner").links_synced = pending;
     let err = instance::reconcile(Arc::new(obj), ctx.clone())
         .await
         .expect_err("nothing is decided on an empty cache");

@@ -6,7 +6,6 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::conditions;
 use crate::crd::{ApplicationInstance, ApplicationInstanceStatus, ApplicationLink};
-use crate::errors::Error;
 use crate::reasons::READY;
 
 /// Keeps an instance while links use it: deleting a link needs the instance's URL and
@@ -111,24 +110,4 @@ pub fn link_relevant(i: &ApplicationInstance) -> Option<u64> {
             .hash(&mut h);
     }
     Some(h.finish())
-}
-
-/// How long a pass waits for the other kind's cache to be filled before it gives up and is
-/// retried.
-const SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Waits until `store` has listed every object once. Each controller's runner waits for its
-/// own cache only; the other kind's fills on its own schedule, and read before that it is empty:
-/// a link would see its instances "not found" (a false Stalled condition and Warning event after
-/// each restart), and an instance being deleted would see no link using it and drop its in-use
-/// finalizer while links still need it to delete their ends.
-pub async fn wait_synced<K>(store: &Store<K>, kind: &'static str) -> Result<(), Error>
-where
-    K: kube::runtime::reflector::Lookup + Clone + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    match tokio::time::timeout(SYNC_WAIT, store.wait_until_ready()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) | Err(_) => Err(Error::CacheNotSynced { kind }),
-    }
 }

@@ -31,7 +31,7 @@ pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Resu
     let ns = obj.namespace().unwrap_or_default();
     let api: Api<ApplicationInstance> = Api::namespaced(ctx.client.clone(), &ns);
     // Which links use this instance is read from the link cache: not before it is filled.
-    relations::wait_synced(&ctx.links, "ApplicationLink").await?;
+    ctx.links_synced.wait("ApplicationLink").await?;
     if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
         return Ok(action);
     }

@@ -57,7 +57,7 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
     let deleting = obj.metadata.deletion_timestamp.is_some();
     tracing::debug!(link = %key, deleting, generation = ?obj.metadata.generation, "reconcile");
     // Nothing is decided on an instance cache that has not been filled yet.
-    super::relations::wait_synced(&ctx.instances, "ApplicationInstance").await?;
+    ctx.instances_synced.wait("ApplicationInstance").await?;
     if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
         return Ok(action);
     }
