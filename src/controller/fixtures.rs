@@ -57,6 +57,7 @@ impl Context {
             externals: store_of(Vec::<crate::crd::ExternalApplication>::new()),
             instances_synced: super::synced::Synced::ready(),
             links_synced: super::synced::Synced::ready(),
+            externals_synced: super::synced::Synced::ready(),
             metrics: Arc::new(crate::health::Metrics::default()),
         })
     }

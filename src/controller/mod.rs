@@ -77,6 +77,7 @@ pub(crate) struct Context {
     /// cache waits for it.
     pub(crate) instances_synced: synced::Synced,
     pub(crate) links_synced: synced::Synced,
+    pub(crate) externals_synced: synced::Synced,
     pub(crate) metrics: Arc<crate::health::Metrics>,
 }
 
@@ -186,6 +187,7 @@ pub async fn run(
         .expect("a shared store has subscribers");
     let (mark_instances, instances_synced) = synced::pending();
     let (mark_links, links_synced) = synced::pending();
+    let (mark_externals, externals_synced) = synced::pending();
     let instance_watch = watcher(instances, watcher::Config::default().any_semantic())
         .default_backoff()
         .inspect(on_init_done(synced.clone(), metrics.clone()))
@@ -230,6 +232,7 @@ pub async fn run(
         externals: external_store.clone(),
         instances_synced,
         links_synced,
+        externals_synced,
         metrics: metrics.clone(),
     });
     // One shutdown signal shared by both controllers.
@@ -276,7 +279,9 @@ pub async fn run(
     // watch on every Secret): drift of a Secret is repaired at the next resync.
     let external_stream = watcher(externals, watcher::Config::default().any_semantic())
         .default_backoff()
-        .reflect(external_writer)
+        .reflect(external_writer);
+    let external_stream = mark_externals
+        .on_init_done(external_stream)
         .applied_objects()
         .predicate_filter(external::wakes, Default::default());
     let externals_by_instance = external_store.clone();

@@ -30,8 +30,10 @@ const IN_USE_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let api: Api<ApplicationInstance> = Api::namespaced(ctx.client.clone(), &ns);
-    // Which links use this instance is read from the link cache: not before it is filled.
+    // Which links and external applications use this instance is read from their caches: not
+    // before they are filled.
     ctx.links_synced.wait("ApplicationLink").await?;
+    ctx.externals_synced.wait("ExternalApplication").await?;
     if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
         return Ok(action);
     }
