@@ -1,7 +1,6 @@
 //! The crash suites' world: one namespace, simulated applications seeded with links the operator
 //! does not own, a model of what the cluster and the applications must hold, and the invariants
 //! checked against both after each round.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -56,7 +55,6 @@ pub struct Inst {
 pub struct Link {
     pub source: String,
     pub target: String,
-    pub adopt: bool,
 }
 
 /// What the cluster and the applications must hold once the operator has converged.
@@ -189,7 +187,6 @@ impl World {
             Link {
                 source: source.into(),
                 target: target.into(),
-                adopt,
             },
         );
     }
