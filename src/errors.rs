@@ -50,6 +50,11 @@ pub enum Error {
     #[error("ApplicationInstance {name:?} is not ready yet ({why})")]
     InstanceNotReady { name: String, why: String },
 
+    /// The operator's cache of another kind has not listed everything once yet (just after a
+    /// start): reading it now would find nothing, so the pass waits and is retried.
+    #[error("the operator's cache of {kind} objects has not been filled yet")]
+    CacheNotSynced { kind: &'static str },
+
     #[error(
         "ApplicationInstance {name:?} has no valid administrator credentials, so the operator cannot create the source end; add credentialsSecretRef to it"
     )]
@@ -172,6 +177,7 @@ impl Error {
             Self::CaBundleInvalid { .. } => "CaBundleInvalid",
             Self::InstanceNotFound { .. } => "InstanceNotFound",
             Self::InstanceNotReady { .. } => "InstanceNotReady",
+            Self::CacheNotSynced { .. } => "CacheNotSynced",
             Self::SourceNotAdministered { .. } => "SourceNotAdministered",
             Self::ImpersonationNotAllowed(_) => "ImpersonationNotAllowed",
             Self::HttpsRequired(_) => "HttpsRequired",
@@ -196,7 +202,7 @@ impl Error {
     pub fn is_stalled(&self) -> bool {
         match self {
             Self::Remote { source, .. } => !source.is_transient(),
-            Self::Kube(_) | Self::InstanceNotReady { .. } => false,
+            Self::Kube(_) | Self::InstanceNotReady { .. } | Self::CacheNotSynced { .. } => false,
             _ => true,
         }
     }

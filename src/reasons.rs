@@ -137,6 +137,7 @@ const ALL: &[&str] = &[
     "CaBundleInvalid",
     "InstanceNotFound",
     "InstanceNotReady",
+    "CacheNotSynced",
     "SourceNotAdministered",
     "ImpersonationNotAllowed",
     "HttpsRequired",

@@ -55,6 +55,9 @@ impl Context {
             instances,
             links,
             externals: store_of(Vec::<crate::crd::ExternalApplication>::new()),
+            instances_synced: super::synced::Synced::ready(),
+            links_synced: super::synced::Synced::ready(),
+            externals_synced: super::synced::Synced::ready(),
             metrics: Arc::new(crate::health::Metrics::default()),
         })
     }
@@ -72,15 +75,17 @@ pub(crate) fn settings() -> Settings {
     }
 }
 
-/// A reflector cache holding `objs`, as a watch would have filled it.
+/// A reflector cache holding `objs`, as a watch's first complete listing fills it.
 pub(crate) fn store_of<K>(objs: impl IntoIterator<Item = K>) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
     let (store, mut writer) = reflector::store();
+    writer.apply_watcher_event(&watcher::Event::Init);
     for obj in objs {
-        writer.apply_watcher_event(&watcher::Event::Apply(obj));
+        writer.apply_watcher_event(&watcher::Event::InitApply(obj));
     }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
     store
 }
 

@@ -13,6 +13,7 @@ mod outcome;
 mod reconcile_tests;
 mod relations;
 mod status_patch;
+mod synced;
 
 use link::admin_client as link_admin_client;
 pub(crate) use link::generic_id as link_id_of_url;
@@ -72,6 +73,11 @@ pub(crate) struct Context {
     pub(crate) links: Store<ApplicationLink>,
     /// The ExternalApplication controller's cache, read by instance reconciles too.
     pub(crate) externals: Store<ExternalApplication>,
+    /// Set once each cache holds its watch's first listing: a pass reading the other kind's
+    /// cache waits for it.
+    pub(crate) instances_synced: synced::Synced,
+    pub(crate) links_synced: synced::Synced,
+    pub(crate) externals_synced: synced::Synced,
     pub(crate) metrics: Arc<crate::health::Metrics>,
 }
 
@@ -179,10 +185,15 @@ pub async fn run(
     let for_externals = instance_writer
         .subscribe()
         .expect("a shared store has subscribers");
+    let (mark_instances, instances_synced) = synced::pending();
+    let (mark_links, links_synced) = synced::pending();
+    let (mark_externals, externals_synced) = synced::pending();
     let instance_watch = watcher(instances, watcher::Config::default().any_semantic())
         .default_backoff()
         .inspect(on_init_done(synced.clone(), metrics.clone()))
-        .reflect_shared(instance_writer)
+        .reflect_shared(instance_writer);
+    let instance_watch = mark_instances
+        .on_init_done(instance_watch)
         .for_each(|res| async move {
             if let Err(e) = res {
                 warn!(error = %e, "ApplicationInstance watch error");
@@ -194,7 +205,9 @@ pub async fn run(
     let link_stream = watcher(links, watcher::Config::default().any_semantic())
         .default_backoff()
         .inspect(on_init_done(synced, metrics.clone()))
-        .reflect(link_writer)
+        .reflect(link_writer);
+    let link_stream = mark_links
+        .on_init_done(link_stream)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     let externals = api::<ExternalApplication>(&client, &settings.namespace);
@@ -217,6 +230,9 @@ pub async fn run(
         instances: instance_store.clone(),
         links: link_store.clone(),
         externals: external_store.clone(),
+        instances_synced,
+        links_synced,
+        externals_synced,
         metrics: metrics.clone(),
     });
     // One shutdown signal shared by both controllers.
@@ -263,7 +279,9 @@ pub async fn run(
     // watch on every Secret): drift of a Secret is repaired at the next resync.
     let external_stream = watcher(externals, watcher::Config::default().any_semantic())
         .default_backoff()
-        .reflect(external_writer)
+        .reflect(external_writer);
+    let external_stream = mark_externals
+        .on_init_done(external_stream)
         .applied_objects()
         .predicate_filter(external::wakes, Default::default());
     let externals_by_instance = external_store.clone();

@@ -319,3 +319,47 @@ async fn instance_finalizer_stays_while_a_link_names_it() {
     );
     assert_eq!(action, Action::await_change());
 }
+
+/// Just after a start, the link controller may run before the instance cache is filled. The
+/// pass must not read it then: it used to report the instance "not found" (Stalled, a Warning
+/// event, the status written) although the instance exists. Now it waits, gives up without a
+/// single request, and is retried.
+#[tokio::test(start_paused = true)]
+async fn a_link_pass_waits_for_the_instance_cache() {
+    let obj = link(json!({}));
+    let (client, api) = mock_api(|_| unexpected());
+    let mut ctx = Context::for_tests(client, settings(), store_of([]), store_of([]));
+    let (_mark, pending) = super::synced::pending();
+    Arc::get_mut(&mut ctx).expect("one owner").instances_synced = pending;
+    let err = link::reconcile(Arc::new(obj), ctx.clone())
+        .await
+        .expect_err("nothing is decided on an empty cache");
+    assert_eq!(err.reason(), "CacheNotSynced");
+    assert!(!err.is_stalled(), "retried, not Stalled");
+    assert!(api.finish(ctx).await.is_empty(), "no request at all");
+}
+
+/// The same for an instance being deleted: with the link cache not filled yet, no link seems
+/// to use it, and its in-use finalizer used to go while links still needed the instance to
+/// delete their ends. Now the finalizer stays until the cache is filled.
+#[tokio::test(start_paused = true)]
+async fn an_instance_deletion_waits_for_the_link_cache() {
+    let obj = instance(
+        "jira",
+        "jira",
+        "https://jira.example.com",
+        deleting(&[IN_USE_FINALIZER]),
+    );
+    let (client, api) = mock_api(|_| unexpected());
+    let mut ctx = Context::for_tests(client, settings(), store_of([]), store_of([]));
+    let (_mark, pending) = super::synced::pending();
+    Arc::get_mut(&mut ctx).expect("one owner").links_synced = pending;
+    let err = instance::reconcile(Arc::new(obj), ctx.clone())
+        .await
+        .expect_err("nothing is decided on an empty cache");
+    assert_eq!(err.reason(), "CacheNotSynced");
+    assert!(
+        api.finish(ctx).await.is_empty(),
+        "the finalizer is not removed"
+    );
+}

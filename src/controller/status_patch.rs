@@ -48,6 +48,7 @@ pub async fn write<K, S>(
 ) -> Result<bool, crate::errors::Error>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K::DynamicType: Default,
     S: serde::Serialize,
 {
     // Status structs always serialize (plain data, string keys).
@@ -56,15 +57,24 @@ where
     let Some(patch) = merge_patch(&old, &new) else {
         return Ok(false);
     };
-    crate::failpoint::hit("before-status-write");
+    // One pair of points per kind (`before-link-status-write`, `after-instance-status-write`), so a
+    // crash test can stop a link's write without stopping at an instance's first.
+    let point = failpoint_name(&K::kind(&Default::default()));
+    crate::failpoint::hit(&format!("before-{point}"));
     api.patch_status(
         name,
         &PatchParams::default(),
         &Patch::Merge(&serde_json::json!({ "status": patch })),
     )
     .await?;
-    crate::failpoint::hit("after-status-write");
+    crate::failpoint::hit(&format!("after-{point}"));
     Ok(true)
+}
+
+/// `ApplicationLink` -> `link-status-write`; a kind without the prefix keeps its whole name.
+fn failpoint_name(kind: &str) -> String {
+    let short = kind.strip_prefix("Application").unwrap_or(kind);
+    format!("{}-status-write", short.to_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -98,6 +108,19 @@ mod tests {
         for (why, old, new, want) in cases {
             assert_eq!(merge_patch(&old, &new), want, "{why}");
         }
+    }
+
+    #[test]
+    fn failpoint_names_per_kind() {
+        assert_eq!(failpoint_name("ApplicationLink"), "link-status-write");
+        assert_eq!(
+            failpoint_name("ApplicationInstance"),
+            "instance-status-write"
+        );
+        assert_eq!(
+            failpoint_name("ExternalApplication"),
+            "externalapplication-status-write"
+        );
     }
 
     /// Applying the patch to the old value gives exactly the new one (RFC 7386 semantics).

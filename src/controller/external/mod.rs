@@ -52,6 +52,8 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
     let api: Api<ExternalApplication> = Api::namespaced(ctx.client.clone(), &ns);
     let deleting = obj.metadata.deletion_timestamp.is_some();
     tracing::debug!(external = %key, deleting, generation = ?obj.metadata.generation, "reconcile");
+    // The instance it names is read from the instance cache: not before it is filled.
+    ctx.instances_synced.wait("ApplicationInstance").await?;
     if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
         return Ok(action);
     }

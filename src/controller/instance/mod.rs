@@ -30,6 +30,10 @@ const IN_USE_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let api: Api<ApplicationInstance> = Api::namespaced(ctx.client.clone(), &ns);
+    // Which links and external applications use this instance is read from their caches: not
+    // before they are filled.
+    ctx.links_synced.wait("ApplicationLink").await?;
+    ctx.externals_synced.wait("ExternalApplication").await?;
     if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
         return Ok(action);
     }
@@ -82,7 +86,9 @@ async fn guard_finalizer(
     let has = finalizer::has(obj, IN_USE_FINALIZER);
     if obj.metadata.deletion_timestamp.is_none() {
         if !has {
+            crate::failpoint::hit("before-instance-finalizer-add");
             finalizer::add(api, obj, IN_USE_FINALIZER).await?;
+            crate::failpoint::hit("after-instance-finalizer-add");
         }
         return Ok(None);
     }
@@ -99,7 +105,9 @@ async fn guard_finalizer(
             .map(|r| format!("ExternalApplication {}", r.name)),
     );
     if names.is_empty() {
+        crate::failpoint::hit("before-instance-finalizer-removal");
         finalizer::remove(api, obj, IN_USE_FINALIZER).await?;
+        crate::failpoint::hit("after-instance-finalizer-removal");
         return Ok(Some(Action::await_change()));
     }
     // Links still use it; they are being deleted or will be. Say so in a condition of its own:

@@ -56,6 +56,8 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
     let api: Api<ApplicationLink> = Api::namespaced(ctx.client.clone(), &ns);
     let deleting = obj.metadata.deletion_timestamp.is_some();
     tracing::debug!(link = %key, deleting, generation = ?obj.metadata.generation, "reconcile");
+    // Nothing is decided on an instance cache that has not been filled yet.
+    ctx.instances_synced.wait("ApplicationInstance").await?;
     if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
         return Ok(action);
     }
@@ -169,7 +171,9 @@ async fn guard_finalizer(
     }
     if obj.spec.deletion_policy == DeletionPolicy::Orphan {
         // The way out of a blocked deletion: no remote call at all.
+        crate::failpoint::hit("before-finalizer-removal");
         finalizer::remove(api, obj, FINALIZER).await?;
+        crate::failpoint::hit("after-finalizer-removal");
         ctx.event(
             obj,
             EventType::Normal,
@@ -186,7 +190,9 @@ async fn guard_finalizer(
     if !claimed {
         // Claims are written before any create: without one, nothing was ever made, so there is
         // nothing to delete (and no application needs to be reachable for the deletion).
+        crate::failpoint::hit("before-finalizer-removal");
         finalizer::remove(api, obj, FINALIZER).await?;
+        crate::failpoint::hit("after-finalizer-removal");
         return Ok(Some(Action::await_change()));
     }
     Ok(None)
