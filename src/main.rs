@@ -127,10 +127,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         error!(error = %e, "no Kubernetes configuration found");
         anyhow::anyhow!("cannot build a Kubernetes client: {e}")
     })?;
-    if let Err(e) = applink_operator::preflight::check_crds(&client).await {
-        error!(error = %e, "preflight failed");
-        return Err(e.into());
-    }
+    let served = match applink_operator::preflight::check_crds(&client).await {
+        Ok(served) => served,
+        Err(e) => {
+            error!(error = %e, "preflight failed");
+            return Err(e.into());
+        }
+    };
     let settings = Settings {
         namespace: args.namespace,
         instance_check_interval: args.instance_check_interval,
@@ -138,6 +141,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         request_timeout: args.request_timeout,
         max_requests_per_application: args.max_requests_per_application,
         concurrency: args.concurrency,
+        external_applications: served.external_applications,
     };
     info!(
         namespace = settings.namespace.as_deref().unwrap_or("<all>"),

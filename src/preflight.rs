@@ -5,6 +5,14 @@ use kube::Client;
 
 /// The resources the operator serves, as the API server must list them.
 const REQUIRED: [&str; 2] = ["applicationinstances", "applicationlinks"];
+/// Served by the current CRDs; an operator upgraded before its CRDs runs without it.
+const EXTERNAL_APPLICATIONS: &str = "externalapplications";
+
+/// What of the API the preflight found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Served {
+    pub external_applications: bool,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PreflightError {
@@ -17,7 +25,7 @@ pub enum PreflightError {
 }
 
 /// Checks through discovery (which needs no extra RBAC) that both CRDs are served.
-pub async fn check_crds(client: &Client) -> Result<(), PreflightError> {
+pub async fn check_crds(client: &Client) -> Result<Served, PreflightError> {
     let served: Vec<String> = match client
         .list_api_group_resources(&format!("{}/v1alpha1", crate::crd::GROUP))
         .await
@@ -31,7 +39,9 @@ pub async fn check_crds(client: &Client) -> Result<(), PreflightError> {
         .filter(|r| !served.iter().any(|s| s == r))
         .collect();
     if missing.is_empty() {
-        Ok(())
+        Ok(Served {
+            external_applications: served.iter().any(|s| s == EXTERNAL_APPLICATIONS),
+        })
     } else {
         Err(PreflightError::CrdsMissing {
             missing: missing.join(", "),

@@ -36,6 +36,62 @@ impl Drop for ControlPlane {
     }
 }
 
+/// A control plane of its own, up, with a client and a test namespace.
+async fn own_control_plane(
+    prefix: &str,
+    except_crds: &[&str],
+) -> (ControlPlane, kube::Client, common::TestNamespace) {
+    let _ = common::client().await;
+    let cp = ControlPlane {
+        run: tempfile::tempdir().unwrap(),
+    };
+    cp.script("up");
+    let kc = Kubeconfig::read_from(cp.kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    common::install_crds_except(&client, except_crds).await;
+    let ns = common::namespace_in(&client, Some(cp.kubeconfig()), prefix).await;
+    (cp, client, ns)
+}
+
+/// `helm upgrade` never updates CRDs: an operator upgraded before its CRDs finds no
+/// ExternalApplication CRD. It says how to install it and keeps managing instances and links
+/// (instance passes do not wait for a cache that will never fill).
+#[tokio::test]
+async fn operator_upgraded_before_its_crds_keeps_managing_links() {
+    let (cp, client, ns) =
+        own_control_plane("old-crds", &["externalapplications.applinks.io"]).await;
+    let sim = Sim::start(
+        "control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n- {name: confluence, product: confluence, key_bits: 1024}\n",
+    );
+    let kubeconfig = cp.kubeconfig().display().to_string();
+    let mut op = Operator::start(&ns, &[("KUBECONFIG", kubeconfig.as_str())]);
+    for doc in [
+        e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+        e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
+        e2e::link_yaml("l", "jira", "confluence", "OAuth"),
+    ] {
+        for part in doc.split("\n---\n") {
+            let v: serde_json::Value = serde_yaml::from_str(part).unwrap();
+            common::apply(&client, &ns, &v).await.unwrap();
+        }
+    }
+    e2e::wait_link_ready(&client, &ns, "l", "True").await;
+    let logs = op.logs();
+    assert!(
+        logs.contains("the ExternalApplication CRD is not installed"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("CacheNotSynced"),
+        "no pass waited for it: {logs}"
+    );
+    assert!(!op.wait_exit(std::time::Duration::from_millis(100)));
+    op.stop();
+}
+
 #[tokio::test]
 async fn operator_recovers_from_an_apiserver_restart() {
     // Fails loudly without the harness, like the other integration tests.

@@ -72,6 +72,7 @@ pub(crate) fn settings() -> Settings {
         request_timeout: Duration::from_millis(500),
         max_requests_per_application: 4,
         concurrency: 0,
+        external_applications: true,
     }
 }
 

@@ -46,6 +46,9 @@ pub struct Settings {
     pub max_requests_per_application: usize,
     /// Reconciles of each kind running at once (0: no limit).
     pub concurrency: u16,
+    /// Whether the ExternalApplication CRD is served (older CRD sets lack it: the operator
+    /// then runs without that controller instead of failing).
+    pub external_applications: bool,
 }
 
 /// Backoff of a failing object: from this, doubling, up to [`BACKOFF_MAX`].
@@ -182,9 +185,13 @@ pub async fn run(
     let for_links = instance_writer
         .subscribe()
         .expect("a shared store has subscribers");
-    let for_externals = instance_writer
-        .subscribe()
-        .expect("a shared store has subscribers");
+    // A subscriber nobody reads would stall the shared stream once its buffer is full: only
+    // when the ExternalApplication controller runs.
+    let for_externals = settings.external_applications.then(|| {
+        instance_writer
+            .subscribe()
+            .expect("a shared store has subscribers")
+    });
     let (mark_instances, instances_synced) = synced::pending();
     let (mark_links, links_synced) = synced::pending();
     let (mark_externals, externals_synced) = synced::pending();
@@ -277,27 +284,37 @@ pub async fn run(
     // ExternalApplications: reconciled on spec changes (and the rotate annotation), and when
     // the instance they name changes. Their Secrets are not watched (that would need list and
     // watch on every Secret): drift of a Secret is repaired at the next resync.
-    let external_stream = watcher(externals, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .reflect(external_writer);
-    let external_stream = mark_externals
-        .on_init_done(external_stream)
-        .applied_objects()
-        .predicate_filter(external::wakes, Default::default());
-    let externals_by_instance = external_store.clone();
-    let external_controller = Controller::for_stream(external_stream, external_store)
-        .with_config(config.clone())
-        .watches_shared_stream(
-            changed(for_externals, relations::link_relevant),
-            move |instance| external::of_instance(&externals_by_instance, &instance),
-        )
-        .graceful_shutdown_on(stop(rx.clone()))
-        .run(external::reconcile, external::error_policy, ctx.clone())
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                warn!(error = %e, "ExternalApplication reconcile failed");
-            }
-        });
+    let external_controller = async move {
+        let Some(for_externals) = for_externals else {
+            warn!(
+                "the ExternalApplication CRD is not installed, so ExternalApplications are not reconciled; install it (kubectl apply --server-side -f charts/applink-operator/crds/; helm upgrade does not update CRDs) and restart the operator"
+            );
+            mark_externals.empty_for_good();
+            return;
+        };
+        let external_stream = watcher(externals, watcher::Config::default().any_semantic())
+            .default_backoff()
+            .reflect(external_writer);
+        let external_stream = mark_externals
+            .on_init_done(external_stream)
+            .applied_objects()
+            .predicate_filter(external::wakes, Default::default());
+        let externals_by_instance = external_store.clone();
+        Controller::for_stream(external_stream, external_store)
+            .with_config(config.clone())
+            .watches_shared_stream(
+                changed(for_externals, relations::link_relevant),
+                move |instance| external::of_instance(&externals_by_instance, &instance),
+            )
+            .graceful_shutdown_on(stop(rx.clone()))
+            .run(external::reconcile, external::error_policy, ctx.clone())
+            .for_each(|res| async move {
+                if let Err(e) = res {
+                    warn!(error = %e, "ExternalApplication reconcile failed");
+                }
+            })
+            .await
+    };
     info!("controllers started");
     // The shared watch ends with the process; the controllers end on shutdown.
     tokio::select! {

@@ -50,6 +50,12 @@ impl Synced {
 }
 
 impl MarkSynced {
+    /// Marks a cache that will never be filled as filled: its kind is not served (an older CRD
+    /// set), so there is nothing in it to wait for.
+    pub(crate) fn empty_for_good(self) {
+        self.0.send_replace(true);
+    }
+
     /// Marks the cache filled at the first `InitDone` that passes: put this after the
     /// reflector in the stream, so the cache already holds the listing.
     pub(crate) fn on_init_done<K, S>(self, stream: S) -> impl Stream<Item = S::Item>
