@@ -70,6 +70,11 @@ struct RunArgs {
     /// limited separately by --max-requests-per-application.
     #[arg(long, env = "APPLINK_CONCURRENCY", default_value_t = 8)]
     concurrency: u16,
+    /// Reconcile ExternalApplications (incoming OAuth clients whose credentials the operator
+    /// writes into Secrets). `false` runs without that controller, for installations that grant
+    /// no Secret writes.
+    #[arg(long, env = "APPLINK_EXTERNAL_APPLICATIONS", default_value_t = true, action = clap::ArgAction::Set)]
+    external_applications: bool,
     /// Elect one active replica through a Lease (for more than one replica).
     #[arg(long, env = "APPLINK_LEADER_ELECTION")]
     leader_election: bool,
@@ -141,7 +146,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         request_timeout: args.request_timeout,
         max_requests_per_application: args.max_requests_per_application,
         concurrency: args.concurrency,
-        external_applications: served.external_applications,
+        external_applications: args.external_applications && served.external_applications,
     };
     info!(
         namespace = settings.namespace.as_deref().unwrap_or("<all>"),

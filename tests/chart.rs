@@ -227,6 +227,22 @@ fn grants(role: &Value) -> BTreeSet<(String, String, String)> {
 /// Exactly what the operator does: watch and write its three kinds (status, finalizers), read
 /// the Secrets and ConfigMaps an instance names, write Events.
 fn needed() -> BTreeSet<(String, String, String)> {
+    needed_with(true)
+}
+
+/// What it needs with or without the ExternalApplication controller.
+fn needed_with(external_applications: bool) -> BTreeSet<(String, String, String)> {
+    let mut set = needed_all();
+    if !external_applications {
+        set.retain(|(g, r, v)| {
+            !r.starts_with("externalapplications")
+                && !(g.is_empty() && r == "secrets" && (v == "create" || v == "patch"))
+        });
+    }
+    set
+}
+
+fn needed_all() -> BTreeSet<(String, String, String)> {
     let mut set = BTreeSet::new();
     let mut add = |g: &str, rs: &[&str], vs: &[&str]| {
         for r in rs {
@@ -271,7 +287,11 @@ fn needed() -> BTreeSet<(String, String, String)> {
 
 /// The role grants what the operator needs, and nothing else.
 fn assert_grants_exactly_needed(role: &Value) {
-    let (have, need) = (grants(role), needed());
+    assert_grants_exactly(role, needed());
+}
+
+fn assert_grants_exactly(role: &Value, need: BTreeSet<(String, String, String)>) {
+    let have = grants(role);
     let missing: Vec<_> = need.difference(&have).collect();
     let extra: Vec<_> = have.difference(&need).collect();
     assert!(
@@ -445,6 +465,26 @@ fn chart_renders_cluster_wide_rbac_exactly() {
             "--health-addr=0.0.0.0:8080",
         ],
         "no --namespace: all namespaces"
+    );
+}
+
+/// Without ExternalApplications the operator writes no Secret, so the chart grants none.
+#[test]
+fn chart_grants_no_secret_writes_when_external_applications_are_off() {
+    let docs = render("ops", &["externalApplications.enabled=false"]);
+    assert_grants_exactly(one(&docs, "ClusterRole"), needed_with(false));
+    assert!(args(one(&docs, "Deployment")).contains(&"--external-applications=false".to_string()));
+    let docs = render(
+        "ops",
+        &["externalApplications.enabled=false", "watchNamespace=team"],
+    );
+    assert_grants_exactly(one(&docs, "Role"), needed_with(false));
+    let on = render("ops", &[]);
+    assert!(
+        !args(one(&on, "Deployment"))
+            .iter()
+            .any(|a| a.starts_with("--external-applications")),
+        "on by default"
     );
 }
 

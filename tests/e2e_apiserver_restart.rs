@@ -81,7 +81,7 @@ async fn operator_upgraded_before_its_crds_keeps_managing_links() {
     e2e::wait_link_ready(&client, &ns, "l", "True").await;
     let logs = op.logs();
     assert!(
-        logs.contains("the ExternalApplication CRD is not installed"),
+        logs.contains("ExternalApplications are not reconciled"),
         "{logs}"
     );
     assert!(

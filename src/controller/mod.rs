@@ -287,7 +287,7 @@ pub async fn run(
     let external_controller = async move {
         let Some(for_externals) = for_externals else {
             warn!(
-                "the ExternalApplication CRD is not installed, so ExternalApplications are not reconciled; install it (kubectl apply --server-side -f charts/applink-operator/crds/; helm upgrade does not update CRDs) and restart the operator"
+                "ExternalApplications are not reconciled: turned off (--external-applications=false), or their CRD is not installed (kubectl apply --server-side -f charts/applink-operator/crds/; helm upgrade does not update CRDs; then restart the operator)"
             );
             mark_externals.empty_for_good();
             return;

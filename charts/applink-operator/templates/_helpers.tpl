@@ -94,24 +94,27 @@ ApplicationInstance references (get only: credentials and CA bundles), and Event
 events.k8s.io/v1; core v1 kept for older reporters). Discovery of applinks.io needs no rule.
 */}}
 {{- define "applink-operator.rules" -}}
+{{- $ext := .Values.externalApplications.enabled }}
 - apiGroups: ["applinks.io"]
-  resources: ["applicationinstances", "applicationlinks", "externalapplications"]
+  resources: ["applicationinstances", "applicationlinks"{{ if $ext }}, "externalapplications"{{ end }}]
   verbs: ["get", "list", "watch", "patch", "update"]
 - apiGroups: ["applinks.io"]
-  resources: ["applicationinstances/status", "applicationlinks/status", "externalapplications/status"]
+  resources: ["applicationinstances/status", "applicationlinks/status"{{ if $ext }}, "externalapplications/status"{{ end }}]
   verbs: ["get", "patch", "update"]
 - apiGroups: ["applinks.io"]
-  resources: ["applicationlinks/finalizers", "externalapplications/finalizers"]
+  resources: ["applicationlinks/finalizers"{{ if $ext }}, "externalapplications/finalizers"{{ end }}]
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets", "configmaps"]
   verbs: ["get"]
+{{- if $ext }}
 {{- /* ExternalApplications deliver credentials as Secrets. RBAC cannot limit create and patch
   to the Secrets the operator owns (names are the users' to choose, and rules do not match
   owners or labels): the operator itself never writes a Secret without its ownerReference. */}}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["create", "patch"]
+{{- end }}
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
