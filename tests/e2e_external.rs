@@ -51,6 +51,21 @@ where
     .await
 }
 
+/// Waits until the resource is gone (its finalizer released).
+async fn wait_ext_gone(client: &kube::Client, ns: &str, name: &str) {
+    let api = ext(client, ns);
+    e2e::wait_for(&format!("{name} gone"), || async {
+        match api.get_opt(name).await {
+            Ok(None) => Ok(()),
+            other => Err(format!(
+                "{:?}",
+                other.map(|o| o.map(|o| o.data["status"].clone()))
+            )),
+        }
+    })
+    .await;
+}
+
 fn ready(v: &Value) -> Option<(&str, &str, &str)> {
     let c = v["status"]["conditions"]
         .as_array()?
@@ -262,16 +277,7 @@ async fn oauth2_client_is_created_repaired_rotated_and_deleted() {
 
     // Deleted with the resource: the client goes (verified), then the Secret (ownerReference).
     e2e::delete(&env.ns, EXT, "che");
-    e2e::wait_for("che gone", || async {
-        match api.get_opt("che").await {
-            Ok(None) => Ok(()),
-            other => Err(format!(
-                "{:?}",
-                other.map(|o| o.map(|o| o.data["status"].clone()))
-            )),
-        }
-    })
-    .await;
+    wait_ext_gone(&env.client, &env.ns, "che").await;
     assert!(clients(&sim, "bitbucket").await.is_empty());
     e2e::wait_for("Secret collected", || async {
         match secret_data(&env.client, &env.ns, "bitbucket-oauth-config").await {
@@ -485,16 +491,7 @@ async fn oauth1_consumer_with_a_generated_key_pair() {
     );
 
     e2e::delete(&env.ns, EXT, "tool");
-    e2e::wait_for("tool gone", || async {
-        match api.get_opt("tool").await {
-            Ok(None) => Ok(()),
-            other => Err(format!(
-                "{:?}",
-                other.map(|o| o.map(|o| o.data["status"].clone()))
-            )),
-        }
-    })
-    .await;
+    wait_ext_gone(&env.client, &env.ns, "tool").await;
     assert!(
         !sim.links("jira").await.contains_key(&link_id),
         "the link and its consumer are gone"
@@ -738,17 +735,7 @@ async fn a_real_oauth2_client_works_with_only_the_secret() {
         .status();
     assert_eq!(status, 200, "the token works before the deletion");
     e2e::delete(&env.ns, EXT, "tool");
-    let api = ext(&env.client, &env.ns);
-    e2e::wait_for("tool gone", || async {
-        match api.get_opt("tool").await {
-            Ok(None) => Ok(()),
-            other => Err(format!(
-                "{:?}",
-                other.map(|o| o.map(|o| o.data["status"].clone()))
-            )),
-        }
-    })
-    .await;
+    wait_ext_gone(&env.client, &env.ns, "tool").await;
     let status = reqwest::Client::new()
         .get(&myself)
         .bearer_auth(&token)
@@ -883,17 +870,7 @@ async fn oauth1_with_the_tools_own_key_and_orphan_deletion() {
         .unwrap()
         .to_string();
     e2e::delete(&env.ns, EXT, "tool");
-    let api = ext(&env.client, &env.ns);
-    e2e::wait_for("tool gone", || async {
-        match api.get_opt("tool").await {
-            Ok(None) => Ok(()),
-            other => Err(format!(
-                "{:?}",
-                other.map(|o| o.map(|o| o.data["status"].clone()))
-            )),
-        }
-    })
-    .await;
+    wait_ext_gone(&env.client, &env.ns, "tool").await;
     assert!(
         sim.links("jira").await.contains_key(&link_id),
         "deletionPolicy Orphan leaves the link and its consumer"
