@@ -41,6 +41,7 @@ async fn own_control_plane(
     prefix: &str,
     except_crds: &[&str],
 ) -> (ControlPlane, kube::Client, common::TestNamespace) {
+    // Fails loudly without the harness, like the other integration tests.
     let _ = common::client().await;
     let cp = ControlPlane {
         run: tempfile::tempdir().unwrap(),
@@ -94,19 +95,7 @@ async fn operator_upgraded_before_its_crds_keeps_managing_links() {
 
 #[tokio::test]
 async fn operator_recovers_from_an_apiserver_restart() {
-    // Fails loudly without the harness, like the other integration tests.
-    let _ = common::client().await;
-    let cp = ControlPlane {
-        run: tempfile::tempdir().unwrap(),
-    };
-    cp.script("up");
-    let kc = Kubeconfig::read_from(cp.kubeconfig()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
-    common::install_crds(&client).await;
-    let ns = common::namespace_in(&client, Some(cp.kubeconfig()), "restart").await;
+    let (cp, client, ns) = own_control_plane("restart", &[]).await;
 
     let sim = Sim::start(
         "control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n- {name: confluence, product: confluence, key_bits: 1024}\n- {name: bamboo, product: bamboo, key_bits: 1024}\n",

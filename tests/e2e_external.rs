@@ -641,6 +641,30 @@ fn run_client(py: &str, script: &str, env: &[(&str, &str)]) -> (bool, Value, Str
     )
 }
 
+/// authlib's OAuth 1.0a dance as the user `user`, signing with the private key in `key_pem`.
+fn oauth1_flow(
+    py: &str,
+    consumer_key: &str,
+    key_pem: &str,
+    base_url: &str,
+) -> (bool, Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("private.key");
+    std::fs::write(&key_file, key_pem).unwrap();
+    run_client(
+        py,
+        "oauth1_flow.py",
+        &[
+            ("OAUTH1_CONSUMER_KEY", consumer_key),
+            ("OAUTH1_PRIVATE_KEY_FILE", key_file.to_str().unwrap()),
+            ("OAUTH1_BASE_URL", base_url),
+            ("OAUTH1_USERNAME", "user"),
+            ("OAUTH1_PASSWORD", "user"),
+            ("OAUTH1_REST_PATH", "/rest/api/2/myself"),
+        ],
+    )
+}
+
 /// A tool that nobody on this project wrote (authlib's OAuth 2.0 client) completes the
 /// authorization-code flow with PKCE using only what the Secret holds, calls the REST API,
 /// refreshes; after a rotation the old secret fails and the new one works; after the resource
@@ -775,20 +799,11 @@ async fn a_real_oauth1_client_works_with_only_the_secret() {
     let data = secret_data(&env.client, &env.ns, "tool-oauth")
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("private.key");
-    std::fs::write(&key_file, &data["private.key"]).unwrap();
-    let (ok, result, stderr) = run_client(
+    let (ok, result, stderr) = oauth1_flow(
         &py,
-        "oauth1_flow.py",
-        &[
-            ("OAUTH1_CONSUMER_KEY", data["consumer.key"].as_str()),
-            ("OAUTH1_PRIVATE_KEY_FILE", key_file.to_str().unwrap()),
-            ("OAUTH1_BASE_URL", sim.app("jira").base_url.as_str()),
-            ("OAUTH1_USERNAME", "user"),
-            ("OAUTH1_PASSWORD", "user"),
-            ("OAUTH1_REST_PATH", "/rest/api/2/myself"),
-        ],
+        &data["consumer.key"],
+        &data["private.key"],
+        &sim.app("jira").base_url,
     );
     assert!(ok, "authlib's OAuth 1.0a dance failed: {stderr}");
     assert_eq!(result["rest_status"], 200, "{result}");
@@ -847,21 +862,7 @@ async fn oauth1_with_the_tools_own_key_and_orphan_deletion() {
         data,
         BTreeMap::from([("consumer.key".to_string(), "own-key-tool".to_string())])
     );
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("private.key");
-    std::fs::write(&key_file, &pem).unwrap();
-    let (ok, result, stderr) = run_client(
-        &py,
-        "oauth1_flow.py",
-        &[
-            ("OAUTH1_CONSUMER_KEY", "own-key-tool"),
-            ("OAUTH1_PRIVATE_KEY_FILE", key_file.to_str().unwrap()),
-            ("OAUTH1_BASE_URL", sim.app("jira").base_url.as_str()),
-            ("OAUTH1_USERNAME", "user"),
-            ("OAUTH1_PASSWORD", "user"),
-            ("OAUTH1_REST_PATH", "/rest/api/2/myself"),
-        ],
-    );
+    let (ok, result, stderr) = oauth1_flow(&py, "own-key-tool", &pem, &sim.app("jira").base_url);
     assert!(ok, "the tool's own key is not trusted: {stderr}");
     assert_eq!(result["rest_status"], 200, "{result}");
 
