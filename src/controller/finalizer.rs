@@ -7,6 +7,65 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::errors::Error;
+use crate::reasons;
+
+/// What a kind's deletion guard needs to know.
+pub struct Guard<'a> {
+    pub finalizer: &'static str,
+    /// `deletionPolicy: Orphan`: the deletion ends here, with no remote call.
+    pub orphan: bool,
+    /// Event note of an orphaned deletion.
+    pub orphan_note: &'a str,
+    /// Annotations written before anything is created remotely: without one, nothing was made.
+    pub claims: &'a [&'a str],
+}
+
+/// Adds the finalizer, or ends a deletion that needs no remote call. `Some(action)` ends the
+/// pass. Adding it does not requeue: the pass goes on, since a requeue would read the object
+/// back from a cache that may not have seen the finalizer yet, and add it again.
+pub async fn guard<K>(
+    obj: &K,
+    ctx: &super::Context,
+    api: &Api<K>,
+    g: Guard<'_>,
+) -> Result<Option<kube::runtime::controller::Action>, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    use kube::runtime::controller::Action;
+    let has = has(obj, g.finalizer);
+    if obj.meta().deletion_timestamp.is_none() {
+        if !has {
+            crate::failpoint::hit("before-finalizer-add");
+            add(api, obj, g.finalizer).await?;
+            crate::failpoint::hit("after-finalizer-add");
+        }
+        return Ok(None);
+    }
+    if !has {
+        return Ok(Some(Action::await_change()));
+    }
+    let claimed = g.claims.iter().any(|k| obj.annotations().contains_key(*k));
+    if !g.orphan && claimed {
+        return Ok(None);
+    }
+    // Orphan is the way out of a blocked deletion; without a claim nothing was ever made, so
+    // nothing needs deleting (and no application needs to be reachable).
+    crate::failpoint::hit("before-finalizer-removal");
+    remove(api, obj, g.finalizer).await?;
+    crate::failpoint::hit("after-finalizer-removal");
+    if g.orphan {
+        ctx.event(
+            obj,
+            kube::runtime::events::EventType::Normal,
+            reasons::ORPHANED,
+            g.orphan_note,
+            "Delete",
+        )
+        .await;
+    }
+    Ok(Some(Action::await_change()))
+}
 
 pub fn has<K: Resource>(obj: &K, name: &str) -> bool {
     obj.finalizers().iter().any(|f| f == name)

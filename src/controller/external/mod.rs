@@ -27,7 +27,6 @@ mod template;
 use std::sync::Arc;
 
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
 
@@ -163,45 +162,23 @@ async fn run(
     }))
 }
 
-/// Adds the finalizer, or ends a deletion that needs no remote call (as for links).
+/// The finalizer, or the end of a deletion that needs no remote call ([`finalizer::guard`]).
 async fn guard_finalizer(
     obj: &ExternalApplication,
     ctx: &Context,
     api: &Api<ExternalApplication>,
 ) -> Result<Option<Action>, Error> {
-    let has = finalizer::has(obj, FINALIZER);
-    if obj.metadata.deletion_timestamp.is_none() {
-        if !has {
-            crate::failpoint::hit("before-finalizer-add");
-            finalizer::add(api, obj, FINALIZER).await?;
-            crate::failpoint::hit("after-finalizer-add");
-        }
-        return Ok(None);
-    }
-    if !has {
-        return Ok(Some(Action::await_change()));
-    }
-    if obj.spec.deletion_policy == DeletionPolicy::Orphan {
-        finalizer::remove(api, obj, FINALIZER).await?;
-        ctx.event(
-            obj,
-            EventType::Normal,
-            reasons::ORPHANED,
-            "deletionPolicy Orphan: the OAuth 2.0 client was left in the application; the Secret goes with this resource",
-            "Delete",
-        )
-        .await;
-        return Ok(Some(Action::await_change()));
-    }
-    let claimed = [CLAIM_NAME, CLAIM_ID, consumer::CLAIM_LINK]
-        .iter()
-        .any(|k| obj.annotations().contains_key(*k));
-    if !claimed {
-        // The claim is written before any create: without one, nothing was ever made.
-        finalizer::remove(api, obj, FINALIZER).await?;
-        return Ok(Some(Action::await_change()));
-    }
-    Ok(None)
+    let guard = finalizer::Guard {
+        finalizer: FINALIZER,
+        orphan: obj.spec.deletion_policy == DeletionPolicy::Orphan,
+        orphan_note: if obj.spec.oauth1.is_some() {
+            "deletionPolicy Orphan: the generic link and its consumer were left in the application; the Secret goes with this resource"
+        } else {
+            "deletionPolicy Orphan: the OAuth 2.0 client was left in the application; the Secret goes with this resource"
+        },
+        claims: &[CLAIM_NAME, CLAIM_ID, consumer::CLAIM_LINK],
+    };
+    finalizer::guard(obj, ctx, api, guard).await
 }
 
 pub fn error_policy(_obj: Arc<ExternalApplication>, err: &Error, _ctx: Arc<Context>) -> Action {

@@ -23,7 +23,6 @@ mod status;
 use std::sync::Arc;
 
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
 use super::{Context, finalizer, outcome, status_patch};
@@ -149,53 +148,19 @@ fn steps(plan: Plan, resolved: &resolve::Resolved) -> Result<Vec<planner::Step>,
     }
 }
 
-/// Adds the finalizer, or ends a deletion that needs no remote call. `Some(action)` ends the
-/// pass. Adding it does not requeue: the pass goes on, since a requeue would read the object
-/// back from a cache that may not have seen the finalizer yet, and add it again.
+/// The finalizer, or the end of a deletion that needs no remote call ([`finalizer::guard`]).
 async fn guard_finalizer(
     obj: &ApplicationLink,
     ctx: &Context,
     api: &Api<ApplicationLink>,
 ) -> Result<Option<Action>, Error> {
-    let has = finalizer::has(obj, FINALIZER);
-    if obj.metadata.deletion_timestamp.is_none() {
-        if !has {
-            crate::failpoint::hit("before-finalizer-add");
-            finalizer::add(api, obj, FINALIZER).await?;
-            crate::failpoint::hit("after-finalizer-add");
-        }
-        return Ok(None);
-    }
-    if !has {
-        return Ok(Some(Action::await_change()));
-    }
-    if obj.spec.deletion_policy == DeletionPolicy::Orphan {
-        // The way out of a blocked deletion: no remote call at all.
-        crate::failpoint::hit("before-finalizer-removal");
-        finalizer::remove(api, obj, FINALIZER).await?;
-        crate::failpoint::hit("after-finalizer-removal");
-        ctx.event(
-            obj,
-            EventType::Normal,
-            reasons::ORPHANED,
-            "deletionPolicy Orphan: both link ends were left in the applications",
-            "Delete",
-        )
-        .await;
-        return Ok(Some(Action::await_change()));
-    }
-    let claimed = [CLAIM_SOURCE, CLAIM_TARGET]
-        .iter()
-        .any(|k| obj.annotations().contains_key(*k));
-    if !claimed {
-        // Claims are written before any create: without one, nothing was ever made, so there is
-        // nothing to delete (and no application needs to be reachable for the deletion).
-        crate::failpoint::hit("before-finalizer-removal");
-        finalizer::remove(api, obj, FINALIZER).await?;
-        crate::failpoint::hit("after-finalizer-removal");
-        return Ok(Some(Action::await_change()));
-    }
-    Ok(None)
+    let guard = finalizer::Guard {
+        finalizer: FINALIZER,
+        orphan: obj.spec.deletion_policy == DeletionPolicy::Orphan,
+        orphan_note: "deletionPolicy Orphan: both link ends were left in the applications",
+        claims: &[CLAIM_SOURCE, CLAIM_TARGET],
+    };
+    finalizer::guard(obj, ctx, api, guard).await
 }
 
 pub fn error_policy(_obj: Arc<ApplicationLink>, err: &Error, _ctx: Arc<Context>) -> Action {
