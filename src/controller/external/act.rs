@@ -180,10 +180,9 @@ pub(super) async fn act(
             ));
         };
         let inputs = observe::inputs(obj, oauth2, app, rules, &current);
-        let rendered = template::render(
-            &obj.spec.secret,
+        let rendered = observe::render(
+            obj,
             &template::OAUTH2,
-            &obj.name_any(),
             &inputs,
             &[("clientSecret", value.expose().to_string())].into(),
         );

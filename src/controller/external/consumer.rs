@@ -14,7 +14,6 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::super::{Context, finalizer};
 use super::FINALIZER;
@@ -95,7 +94,8 @@ pub(super) async fn pass(
         .iter()
         .map(|p| ("privateKey", p.clone()))
         .collect();
-    let secret_state = observe::secret_state(obj, &OAUTH1, &stored, &inputs, Some(&secrets));
+    let rendered = observe::render(obj, &OAUTH1, &inputs, &secrets);
+    let secret_state = secret::state(&stored, &rendered, true);
     let digest = consumer_digest(&wanted.consumer);
     let consumer_enabled = match &link {
         Some(_) => app
@@ -161,7 +161,6 @@ pub(super) async fn pass(
         changes.push("created the link");
     }
     if secret_state != SecretState::Current || wanted.generated {
-        let rendered = template::render(&obj.spec.secret, &OAUTH1, &obj_name, &inputs, &secrets);
         let api_secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
         step("secret-write", || async {
             secret::write(&api_secrets, obj, &secret_name, &stored, &rendered).await
@@ -353,9 +352,7 @@ fn inputs(app: &App, key: &str, name: &str, public_key: &str) -> Inputs {
 }
 
 fn consumer_digest(c: &IncomingConsumer) -> String {
-    let mut h = Sha256::new();
-    h.update(serde_json::to_vec(c).unwrap_or_default());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    template::sha256_hex(&serde_json::to_vec(c).unwrap_or_default())
 }
 
 /// Deletes the generic link (its consumer goes with it) and verifies it is gone.

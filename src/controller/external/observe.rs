@@ -113,9 +113,14 @@ pub(super) async fn check_rules(
         .await
         .map_err(|e| Error::remote(format!("reading the OAuth 2.0 provider of {}", app.label), e))?
         .ok_or_else(|| {
+            let needs: Vec<String> = MINIMUM
+                .iter()
+                .map(|(_, product, (major, minor))| format!("{product} {major}.{minor}"))
+                .collect();
             Error::OAuth2NotSupported(format!(
-                "{} has no OAuth 2.0 provider (rest/oauth2/latest/.well-known/oauth-authorization-server answers 404): it needs Jira 8.22, Confluence 7.17, Bitbucket 7.20 or later",
-                app.label
+                "{} has no OAuth 2.0 provider (rest/oauth2/latest/.well-known/oauth-authorization-server answers 404): it needs {} or later",
+                app.label,
+                needs.join(", ")
             ))
         })?;
     let offered = &metadata.scopes_supported;
@@ -168,21 +173,12 @@ pub(super) async fn observe(
     let annotations = obj.annotations();
     let recorded_id = annotations.get(CLAIM_ID).cloned();
     let claimed_name = annotations.get(CLAIM_NAME);
-    let ours = clients
-        .iter()
-        .find(|c| recorded_id.as_deref() == Some(c.id.as_str()))
-        .or_else(|| {
-            // Created just before a crash, before its id was recorded: found by the claim.
-            recorded_id
-                .is_none()
-                .then(|| {
-                    clients
-                        .iter()
-                        .find(|c| claimed_name.is_some_and(|n| *n == c.name))
-                })
-                .flatten()
-        })
-        .cloned();
+    let ours = match &recorded_id {
+        Some(id) => clients.iter().find(|c| &c.id == id),
+        // Created just before a crash, before its id was recorded: found by the claim.
+        None => claimed_name.and_then(|n| clients.iter().find(|c| &c.name == n)),
+    }
+    .cloned();
     let name_taken_by = clients
         .iter()
         .find(|c| c.name == desired.name && ours.as_ref().is_none_or(|o| o.id != c.id))
@@ -192,11 +188,13 @@ pub(super) async fn observe(
         None => plan::SecretState::Absent,
         Some(c) => {
             let inputs = inputs(obj, spec, app, rules, c);
-            let secrets = c
+            let secrets: std::collections::BTreeMap<_, _> = c
                 .client_secret
-                .as_ref()
-                .map(|s| [("clientSecret", s.expose().to_string())].into());
-            secret_state(obj, &template::OAUTH2, &stored, &inputs, secrets.as_ref())
+                .iter()
+                .map(|s| ("clientSecret", s.expose().to_string()))
+                .collect();
+            let expected = render(obj, &template::OAUTH2, &inputs, &secrets);
+            secret::state(&stored, &expected, c.client_secret.is_some())
         }
     };
     let plan_input = PlanInput {
@@ -262,41 +260,28 @@ pub(super) async fn read_secret(
 ) -> Result<(String, Stored), Error> {
     let secret_name = obj.secret_name();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let stored = secret::read(&secrets, &secret_name, &secret::uid(obj)).await?;
+    let uid = obj.uid().unwrap_or_default();
+    let stored = secret::read(&secrets, &secret_name, &uid).await?;
     if matches!(stored, Stored::Foreign) {
         return Err(Error::SecretNotOwned { name: secret_name });
     }
     Ok((secret_name, stored))
 }
 
-/// Whether the stored Secret is what the operator would write from these inputs; `secrets` when
-/// the secret values are known (else the digests decide).
-pub(super) fn secret_state(
+/// The Secret this resource's template renders to; secret placeholders without a value in
+/// `secrets` render empty.
+pub(super) fn render(
     obj: &ExternalApplication,
     vocabulary: &template::Vocabulary,
-    stored: &Stored,
     inputs: &Inputs,
-    secrets: Option<&std::collections::BTreeMap<&'static str, String>>,
-) -> plan::SecretState {
-    let owner = obj.name_any();
-    let rendered =
-        secrets.map(|s| template::render(&obj.spec.secret, vocabulary, &owner, inputs, s));
-    // Labels and annotations the operator writes, without the secrets.
-    let shape = template::render(
+    secrets: &std::collections::BTreeMap<&'static str, String>,
+) -> template::Rendered {
+    template::render(
         &obj.spec.secret,
         vocabulary,
-        &owner,
+        &obj.name_any(),
         inputs,
-        &Default::default(),
-    );
-    let mut expected_annotations = shape.annotations.clone();
-    expected_annotations.remove(template::DATA_DIGEST);
-    secret::state(
-        stored,
-        &template::inputs_digest(&obj.spec.secret, &owner, inputs),
-        rendered.as_ref(),
-        &shape.labels,
-        &expected_annotations,
+        secrets,
     )
 }
 

@@ -10,7 +10,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Resource, ResourceExt};
 
 use super::plan::SecretState;
-use super::template::{self, DATA_DIGEST, INPUTS_DIGEST, Rendered};
+use super::template::{self, DATA_DIGEST, Rendered};
 use crate::crd::ExternalApplication;
 use crate::errors::Error;
 
@@ -52,16 +52,12 @@ pub(super) async fn read(api: &Api<Secret>, name: &str, owner_uid: &str) -> Resu
     })
 }
 
-/// Whether the stored Secret is what the operator would write. `expected` is the rendering with
-/// the secret when the application still shows it; without it, the digests written with the
-/// Secret tell whether it was edited or rendered from other inputs.
-pub(super) fn state(
-    stored: &Stored,
-    expected_inputs_digest: &str,
-    expected: Option<&Rendered>,
-    expected_labels: &BTreeMap<String, String>,
-    expected_annotations: &BTreeMap<String, String>,
-) -> SecretState {
+/// Whether the stored Secret is what the operator would write: `expected`'s labels and
+/// annotations (the inputs digest among them) are there, and the data digest written with the
+/// Secret still matches its data. With `data_known` (the secret values were known when
+/// `expected` was rendered) the data must equal it too; without, the digests tell whether the
+/// Secret was edited or rendered from other inputs.
+pub(super) fn state(stored: &Stored, expected: &Rendered, data_known: bool) -> SecretState {
     let Stored::Ours {
         labels,
         annotations,
@@ -70,18 +66,20 @@ pub(super) fn state(
     else {
         return SecretState::Absent;
     };
-    let subset = |want: &BTreeMap<String, String>, have: &BTreeMap<String, String>| {
-        want.iter().all(|(k, v)| have.get(k) == Some(v))
-    };
-    let digests_hold = annotations.get(INPUTS_DIGEST).map(String::as_str)
-        == Some(expected_inputs_digest)
-        && annotations.get(DATA_DIGEST) == Some(&template::data_digest(data));
-    let data_matches = expected.is_none_or(|r| &r.data == data);
-    if digests_hold
-        && data_matches
-        && subset(expected_labels, labels)
-        && subset(expected_annotations, annotations)
-    {
+    let labels_hold = expected
+        .labels
+        .iter()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    // The data digest is compared with the stored data, not with `expected`'s (which differs
+    // whenever the secret values were not known).
+    let annotations_hold = expected
+        .annotations
+        .iter()
+        .filter(|(k, _)| k.as_str() != DATA_DIGEST)
+        .all(|(k, v)| annotations.get(k) == Some(v));
+    let data_digest_holds = annotations.get(DATA_DIGEST) == Some(&template::data_digest(data));
+    let data_holds = !data_known || &expected.data == data;
+    if labels_hold && annotations_hold && data_digest_holds && data_holds {
         SecretState::Current
     } else {
         SecretState::Stale
@@ -122,19 +120,10 @@ pub(super) async fn write(
         ..Default::default()
     };
     if let Stored::Ours { data, .. } = stored {
-        let mut applied = secret;
-        applied.metadata.managed_fields = None;
-        let value = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": applied.metadata,
-            "type": applied.type_,
-            "data": applied.data,
-        });
         api.patch(
             name,
             &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&value),
+            &Patch::Apply(&secret),
         )
         .await?;
         // Keys written by the first create belong to another field manager entry, so an apply
@@ -162,7 +151,98 @@ pub(super) async fn write(
     Ok(())
 }
 
-/// Owner reference check for tests and the resolver: the resource's uid.
-pub(super) fn uid(obj: &ExternalApplication) -> String {
-    obj.meta().uid.clone().unwrap_or_default()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::SecretTemplate;
+
+    fn expected(secret: &str) -> Rendered {
+        let inputs = template::Inputs::default().with("clientId", "c1");
+        template::render(
+            &SecretTemplate::default(),
+            &template::OAUTH2,
+            "tool",
+            &inputs,
+            &[("clientSecret", secret.to_string())].into(),
+        )
+    }
+
+    fn stored(r: &Rendered) -> Stored {
+        Stored::Ours {
+            labels: r.labels.clone(),
+            annotations: r.annotations.clone(),
+            data: r.data.clone(),
+        }
+    }
+
+    #[test]
+    fn state_table() {
+        let written = expected("s1");
+        let edit = |f: &dyn Fn(&mut Rendered)| {
+            let mut r = written.clone();
+            f(&mut r);
+            stored(&r)
+        };
+        let cases: Vec<(&str, Stored, Rendered, bool, SecretState)> = vec![
+            (
+                "absent",
+                Stored::Absent,
+                written.clone(),
+                true,
+                SecretState::Absent,
+            ),
+            (
+                "as written",
+                stored(&written),
+                written.clone(),
+                true,
+                SecretState::Current,
+            ),
+            (
+                "as written, secret unknown: the digests decide",
+                stored(&written),
+                expected(""),
+                false,
+                SecretState::Current,
+            ),
+            (
+                "data edited, secret unknown",
+                edit(&|r| {
+                    r.data.insert("clientSecret".into(), "typed by hand".into());
+                }),
+                expected(""),
+                false,
+                SecretState::Stale,
+            ),
+            (
+                "the secret rotated behind the operator's back",
+                stored(&written),
+                expected("s2"),
+                true,
+                SecretState::Stale,
+            ),
+            (
+                "a label removed",
+                edit(&|r| {
+                    r.labels.clear();
+                }),
+                written.clone(),
+                true,
+                SecretState::Stale,
+            ),
+            (
+                "rendered from other inputs",
+                edit(&|r| {
+                    r.annotations
+                        .insert(template::INPUTS_DIGEST.into(), "old".into());
+                }),
+                written.clone(),
+                true,
+                SecretState::Stale,
+            ),
+        ];
+        for (name, stored, expected, known, want) in cases {
+            assert_eq!(state(&stored, &expected, known), want, "{name}");
+        }
+    }
 }

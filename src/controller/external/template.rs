@@ -215,7 +215,7 @@ pub(super) fn render(
 }
 
 /// Digest of everything the Secret is rendered from except the client secret.
-pub(super) fn inputs_digest(template: &SecretTemplate, owner: &str, inputs: &Inputs) -> String {
+fn inputs_digest(template: &SecretTemplate, owner: &str, inputs: &Inputs) -> String {
     let mut h = Sha256::new();
     let text = serde_json::json!({
         "template": template,
@@ -240,6 +240,11 @@ pub(super) fn data_digest(data: &BTreeMap<String, String>) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of `bytes`, lowercase hex.
+pub(super) fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 #[cfg(test)]
