@@ -66,6 +66,33 @@ async fn wait_ext_gone(client: &kube::Client, ns: &str, name: &str) {
     .await;
 }
 
+/// The resource's status once its credentials are delivered.
+async fn wait_delivered(client: &kube::Client, ns: &str, name: &str) -> Value {
+    wait_ext(
+        client,
+        ns,
+        name,
+        &format!("{name} delivered"),
+        reason_is("CredentialsDelivered"),
+    )
+    .await
+}
+
+/// A test namespace, one simulated application named after its product (`extra`: more lines of
+/// its config), its instance with the administrator's credentials, and an operator.
+async fn one_app(prefix: &str, product: &str, extra: &str) -> (e2e::Env, Sim, Operator) {
+    let env = env(prefix).await;
+    let sim = Sim::start(&format!(
+        "control_port: 0\napps:\n- name: {product}\n  product: {product}\n  key_bits: 1024\n{extra}"
+    ));
+    let op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml(product, sim.app(product), product, true),
+    );
+    (env, sim, op)
+}
+
 fn ready(v: &Value) -> Option<(&str, &str, &str)> {
     let c = v["status"]["conditions"]
         .as_array()?
@@ -142,24 +169,9 @@ spec:
 /// operator's back and made again; rotated on demand; deleted with the resource.
 #[tokio::test]
 async fn oauth2_client_is_created_repaired_rotated_and_deleted() {
-    let env = env("ext-oauth2").await;
-    let sim = Sim::start(
-        "control_port: 0\napps:\n- name: bitbucket\n  product: bitbucket\n  key_bits: 1024\n",
-    );
-    let op = Operator::start(&env.ns, &[]);
-    e2e::apply(
-        &env.ns,
-        &e2e::instance_yaml("bitbucket", sim.app("bitbucket"), "bitbucket", true),
-    );
+    let (env, sim, op) = one_app("ext-oauth2", "bitbucket", "").await;
     e2e::apply(&env.ns, CHE);
-    let v = wait_ext(
-        &env.client,
-        &env.ns,
-        "che",
-        "che delivered",
-        reason_is("CredentialsDelivered"),
-    )
-    .await;
+    let v = wait_delivered(&env.client, &env.ns, "che").await;
     let client_id = v["status"]["clientId"].as_str().unwrap().to_string();
     let data = secret_data(&env.client, &env.ns, "bitbucket-oauth-config")
         .await
@@ -405,26 +417,12 @@ async fn oauth2_bad_input_is_reported_and_nothing_is_created() {
 #[tokio::test]
 async fn oauth1_consumer_with_a_generated_key_pair() {
     use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
-    let env = env("ext-oauth1").await;
-    let sim =
-        Sim::start("control_port: 0\napps:\n- name: jira\n  product: jira\n  key_bits: 1024\n");
-    let op = Operator::start(&env.ns, &[]);
-    e2e::apply(
-        &env.ns,
-        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
-    );
+    let (env, sim, op) = one_app("ext-oauth1", "jira", "").await;
     e2e::apply(
         &env.ns,
         "apiVersion: applinks.io/v1alpha1\nkind: ExternalApplication\nmetadata: {name: tool}\nspec:\n  instanceRef: {name: jira}\n  displayName: Build tool\n  oauth1:\n    url: https://tool.example.test\n    consumerKey: build-tool\n  secret:\n    data:\n      consumer.key: \"{{ consumerKey }}\"\n      private.key: \"{{ privateKey }}\"\n",
     );
-    let v = wait_ext(
-        &env.client,
-        &env.ns,
-        "tool",
-        "tool delivered",
-        reason_is("CredentialsDelivered"),
-    )
-    .await;
+    let v = wait_delivered(&env.client, &env.ns, "tool").await;
     assert_eq!(v["status"]["clientId"], "build-tool");
     let data = secret_data(&env.client, &env.ns, "tool-oauth")
         .await
@@ -503,24 +501,14 @@ async fn oauth1_consumer_with_a_generated_key_pair() {
 /// create, and when the Secret is lost it issues a new one rather than leave the tool without.
 #[tokio::test]
 async fn oauth2_secret_shown_only_once_is_kept_and_reissued_when_the_secret_is_lost() {
-    let env = env("ext-once").await;
-    let sim = Sim::start(
-        "control_port: 0\napps:\n- name: bitbucket\n  product: bitbucket\n  key_bits: 1024\n  oauth2: {secret_shown_once: true}\n",
-    );
-    let _op = Operator::start(&env.ns, &[]);
-    e2e::apply(
-        &env.ns,
-        &e2e::instance_yaml("bitbucket", sim.app("bitbucket"), "bitbucket", true),
-    );
-    e2e::apply(&env.ns, CHE);
-    wait_ext(
-        &env.client,
-        &env.ns,
-        "che",
-        "che delivered",
-        reason_is("CredentialsDelivered"),
+    let (env, sim, _op) = one_app(
+        "ext-once",
+        "bitbucket",
+        "  oauth2: {secret_shown_once: true}\n",
     )
     .await;
+    e2e::apply(&env.ns, CHE);
+    wait_delivered(&env.client, &env.ns, "che").await;
     let (code, listed) = sim.get("bitbucket", "rest/oauth2/latest/client").await;
     assert_eq!(code, 200);
     assert!(
@@ -564,15 +552,7 @@ async fn oauth2_secret_shown_only_once_is_kept_and_reissued_when_the_secret_is_l
 /// itself once it is back.
 #[tokio::test]
 async fn oauth2_with_the_application_down_waits_and_recovers() {
-    let env = env("ext-down").await;
-    let sim = Sim::start(
-        "control_port: 0\napps:\n- name: bitbucket\n  product: bitbucket\n  key_bits: 1024\n",
-    );
-    let _op = Operator::start(&env.ns, &[]);
-    e2e::apply(
-        &env.ns,
-        &e2e::instance_yaml("bitbucket", sim.app("bitbucket"), "bitbucket", true),
-    );
+    let (env, sim, _op) = one_app("ext-down", "bitbucket", "").await;
     e2e::wait_instance(&env.client, &env.ns, "bitbucket", "Ready", |(s, _, _)| {
         s == "True"
     })
@@ -672,27 +652,17 @@ fn oauth1_flow(
 #[tokio::test]
 async fn a_real_oauth2_client_works_with_only_the_secret() {
     let py = oauth_python();
-    let env = env("ext-authlib").await;
-    let sim = Sim::start(
-        "control_port: 0\napps:\n- name: jira\n  product: jira\n  key_bits: 1024\n  oauth2: {skip_base_url_https: true}\n",
-    );
-    let _op = Operator::start(&env.ns, &[]);
-    e2e::apply(
-        &env.ns,
-        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
-    );
+    let (env, sim, _op) = one_app(
+        "ext-authlib",
+        "jira",
+        "  oauth2: {skip_base_url_https: true}\n",
+    )
+    .await;
     e2e::apply(
         &env.ns,
         "apiVersion: applinks.io/v1alpha1\nkind: ExternalApplication\nmetadata: {name: tool}\nspec:\n  instanceRef: {name: jira}\n  displayName: Build tool\n  oauth2:\n    redirectUris: [\"http://localhost:8765/callback\"]\n    scope: WRITE\n",
     );
-    wait_ext(
-        &env.client,
-        &env.ns,
-        "tool",
-        "tool delivered",
-        reason_is("CredentialsDelivered"),
-    )
-    .await;
+    wait_delivered(&env.client, &env.ns, "tool").await;
     let data = secret_data(&env.client, &env.ns, "tool-oauth")
         .await
         .unwrap();
@@ -776,26 +746,12 @@ async fn a_real_oauth2_client_works_with_only_the_secret() {
 #[tokio::test]
 async fn a_real_oauth1_client_works_with_only_the_secret() {
     let py = oauth_python();
-    let env = env("ext-oauth1-authlib").await;
-    let sim =
-        Sim::start("control_port: 0\napps:\n- name: jira\n  product: jira\n  key_bits: 1024\n");
-    let _op = Operator::start(&env.ns, &[]);
-    e2e::apply(
-        &env.ns,
-        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
-    );
+    let (env, sim, _op) = one_app("ext-oauth1-authlib", "jira", "").await;
     e2e::apply(
         &env.ns,
         "apiVersion: applinks.io/v1alpha1\nkind: ExternalApplication\nmetadata: {name: tool}\nspec:\n  instanceRef: {name: jira}\n  oauth1:\n    url: https://tool.example.test\n    consumerKey: build-tool\n  secret:\n    data:\n      consumer.key: \"{{ consumerKey }}\"\n      private.key: \"{{ privateKey }}\"\n",
     );
-    wait_ext(
-        &env.client,
-        &env.ns,
-        "tool",
-        "tool delivered",
-        reason_is("CredentialsDelivered"),
-    )
-    .await;
+    wait_delivered(&env.client, &env.ns, "tool").await;
     let data = secret_data(&env.client, &env.ns, "tool-oauth")
         .await
         .unwrap();
@@ -822,14 +778,7 @@ async fn a_real_oauth1_client_works_with_only_the_secret() {
 async fn oauth1_with_the_tools_own_key_and_orphan_deletion() {
     use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
     let py = oauth_python();
-    let env = env("ext-toolkey").await;
-    let sim =
-        Sim::start("control_port: 0\napps:\n- name: jira\n  product: jira\n  key_bits: 1024\n");
-    let _op = Operator::start(&env.ns, &[]);
-    e2e::apply(
-        &env.ns,
-        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
-    );
+    let (env, sim, _op) = one_app("ext-toolkey", "jira", "").await;
     let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
     let public = private
         .to_public_key()
@@ -847,14 +796,7 @@ async fn oauth1_with_the_tools_own_key_and_orphan_deletion() {
         &env.ns,
         "apiVersion: applinks.io/v1alpha1\nkind: ExternalApplication\nmetadata: {name: tool}\nspec:\n  instanceRef: {name: jira}\n  oauth1:\n    url: https://tool.example.test\n    consumerKey: own-key-tool\n    publicKeySecretRef: {name: tool-public-key, key: publicKey}\n  secret:\n    data:\n      consumer.key: \"{{ consumerKey }}\"\n  deletionPolicy: Orphan\n",
     );
-    let v = wait_ext(
-        &env.client,
-        &env.ns,
-        "tool",
-        "tool delivered",
-        reason_is("CredentialsDelivered"),
-    )
-    .await;
+    let v = wait_delivered(&env.client, &env.ns, "tool").await;
     let data = secret_data(&env.client, &env.ns, "tool-oauth")
         .await
         .unwrap();
