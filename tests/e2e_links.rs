@@ -397,10 +397,12 @@ async fn linked_with_a_copy(prefix: &str, copy_running: bool) -> (Env, Sim, Oper
     }
     assert_eq!(sim.app("confluence-copy").id, sim.app("confluence").id);
     let op = Operator::start(&env.ns, &[]);
-    for (n, t) in [("jira", "jira"), ("confluence", "confluence")] {
-        e2e::apply(&env.ns, &e2e::instance_yaml(n, sim.app(n), t, true));
-    }
-    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    e2e::apply_oauth_link(
+        &env.ns,
+        &sim,
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+    );
     e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
     (env, sim, op)
 }

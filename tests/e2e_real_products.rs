@@ -142,10 +142,12 @@ async fn relocation_onto_a_url_a_stale_link_uses_names_that_link() {
     sim.control("confluence-copy", reqwest::Method::POST, "stop", None)
         .await;
     let _op = Operator::start(&env.ns, &[]);
-    for (n, t) in [("jira", "jira"), ("confluence", "confluence")] {
-        e2e::apply(&env.ns, &e2e::instance_yaml(n, sim.app(n), t, true));
-    }
-    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    e2e::apply_oauth_link(
+        &env.ns,
+        &sim,
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+    );
     e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
     // Somebody once linked Jira to the new address by hand (another id: a generic link).
     let new_url = sim.app("confluence-copy").base_url.clone();
@@ -188,10 +190,12 @@ async fn a_shared_consumer_removed_with_another_link_is_restored() {
         "control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n- {name: confluence, product: confluence, key_bits: 1024}\n- {name: jira-staging, product: jira, seed: jira, display_name: jira, key_bits: 1024}\n",
     );
     let _op = Operator::start(&env.ns, &[]);
-    for (n, t) in [("jira", "jira"), ("confluence", "confluence")] {
-        e2e::apply(&env.ns, &e2e::instance_yaml(n, sim.app(n), t, true));
-    }
-    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    e2e::apply_oauth_link(
+        &env.ns,
+        &sim,
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+    );
     e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
     // A hand-made link in Confluence to a copy of Jira (same consumer key), with incoming OAuth.
     let copy = sim
@@ -244,10 +248,7 @@ async fn first_link_on_fresh_applications_from_a_fresh_operator() {
         "control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n- {name: bitbucket, product: bitbucket, key_bits: 1024}\n",
     );
     let _op = Operator::start(&env.ns, &[]);
-    for (n, t) in [("jira", "jira"), ("bitbucket", "bitbucket")] {
-        e2e::apply(&env.ns, &e2e::instance_yaml(n, sim.app(n), t, true));
-    }
-    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "bitbucket", "OAuth"));
+    e2e::apply_oauth_link(&env.ns, &sim, ("jira", "jira"), ("bitbucket", "bitbucket"));
     e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
     for app in ["jira", "bitbucket"] {
         let entries = sim.log_entries(app).await;
@@ -314,10 +315,12 @@ async fn a_corrupted_link_is_named_and_the_link_made_once_it_is_gone() {
     )
     .await;
     let _op = Operator::start(&env.ns, &[]);
-    for (n, t) in [("jira", "jira"), ("confluence", "confluence")] {
-        e2e::apply(&env.ns, &e2e::instance_yaml(n, sim.app(n), t, true));
-    }
-    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    e2e::apply_oauth_link(
+        &env.ns,
+        &sim,
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+    );
     let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "CorruptedLink").await;
     let conds = link.status.unwrap().conditions;
     let (_, _, msg) = e2e::condition(&conds, "Ready").unwrap();

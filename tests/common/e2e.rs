@@ -524,6 +524,15 @@ pub fn instance_yaml(name: &str, app: &SimApp, type_: &str, credentials: bool) -
     y
 }
 
+/// Instances with the administrator's credentials for two simulated apps (`(name, type)`), and
+/// an OAuth link `l` from the first to the second.
+pub fn apply_oauth_link(ns: &str, sim: &Sim, source: (&str, &str), target: (&str, &str)) {
+    for (n, t) in [source, target] {
+        apply(ns, &instance_yaml(n, sim.app(n), t, true));
+    }
+    apply(ns, &link_yaml("l", source.0, target.0, "OAuth"));
+}
+
 pub fn link_yaml(name: &str, source: &str, target: &str, auth: &str) -> String {
     format!(
         "apiVersion: applinks.io/v1alpha1\nkind: ApplicationLink\nmetadata: {{name: {name}}}\nspec:\n  source: {{instanceRef: {{name: {source}}}}}\n  target: {{instanceRef: {{name: {target}}}}}\n  authentication: {auth}\n"
