@@ -49,13 +49,26 @@ pub fn links_of_instance(
     links: &Store<ApplicationLink>,
     instance: &ApplicationInstance,
 ) -> Vec<ObjectRef<ApplicationLink>> {
+    referring(links, instance, names_instance)
+}
+
+/// The objects of `store` in the instance's namespace for which `names(object, instance name)`
+/// holds.
+pub fn referring<K>(
+    store: &Store<K>,
+    instance: &ApplicationInstance,
+    names: impl Fn(&K, &str) -> bool,
+) -> Vec<ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
     let ns = instance.namespace();
     let name = instance.name_any();
-    links
+    store
         .state()
         .iter()
-        .filter(|l| l.namespace() == ns && names_instance(l, &name))
-        .map(|l| ObjectRef::from_obj(l.as_ref()))
+        .filter(|o| o.namespace() == ns && names(o, &name))
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
         .collect()
 }
 

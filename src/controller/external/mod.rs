@@ -201,12 +201,5 @@ pub fn of_instance(
     store: &Store<ExternalApplication>,
     instance: &ApplicationInstance,
 ) -> Vec<ObjectRef<ExternalApplication>> {
-    let ns = instance.namespace();
-    let name = instance.name_any();
-    store
-        .state()
-        .iter()
-        .filter(|e| e.namespace() == ns && e.spec.instance_ref.name == name)
-        .map(|e| ObjectRef::from_obj(e.as_ref()))
-        .collect()
+    super::relations::referring(store, instance, |e, name| e.spec.instance_ref.name == name)
 }
