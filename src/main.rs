@@ -49,6 +49,12 @@ struct RunArgs {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "APPLINK_NAMESPACE")]
     namespace: Option<String>,
+    /// Reconcile only objects whose labels match this selector (e.g.
+    /// `sharding.applinks.io/key=shard1`), the way Flux shards its controllers: several operator
+    /// Deployments split one cluster's objects. Objects a shard does not select are invisible to
+    /// it, including instances its links name: keep a link and its instances in one shard.
+    #[arg(long, env = "APPLINK_WATCH_LABEL_SELECTOR")]
+    watch_label_selector: Option<String>,
     /// How often an ApplicationInstance's manifest and credentials are re-checked, unless the
     /// instance sets spec.checkInterval.
     #[arg(long, env = "APPLINK_INSTANCE_CHECK_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
@@ -141,6 +147,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let settings = Settings {
         namespace: args.namespace,
+        label_selector: args.watch_label_selector,
         instance_check_interval: args.instance_check_interval,
         link_resync_interval: args.link_resync_interval,
         request_timeout: args.request_timeout,
@@ -150,6 +157,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     info!(
         namespace = settings.namespace.as_deref().unwrap_or("<all>"),
+        selector = settings.label_selector.as_deref().unwrap_or("<all>"),
         "starting applink-operator {}",
         env!("CARGO_PKG_VERSION")
     );

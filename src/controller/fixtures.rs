@@ -67,6 +67,7 @@ impl Context {
 pub(crate) fn settings() -> Settings {
     Settings {
         namespace: None,
+        label_selector: None,
         instance_check_interval: Duration::from_secs(300),
         link_resync_interval: Duration::from_secs(600),
         request_timeout: Duration::from_millis(500),

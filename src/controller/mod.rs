@@ -40,6 +40,8 @@ use crate::crd::{ApplicationInstance, ApplicationLink, ExternalApplication};
 pub struct Settings {
     /// Watch one namespace only; all namespaces when `None`.
     pub namespace: Option<String>,
+    /// Watch only objects with these labels (a shard); all objects when `None`.
+    pub label_selector: Option<String>,
     pub instance_check_interval: Duration,
     pub link_resync_interval: Duration,
     pub request_timeout: Duration,
@@ -166,6 +168,15 @@ where
     })
 }
 
+/// The watch configuration every kind shares: the shard's label selector, if any.
+fn watch_config(settings: &Settings) -> watcher::Config {
+    let config = watcher::Config::default().any_semantic();
+    match &settings.label_selector {
+        Some(selector) => config.labels(selector),
+        None => config,
+    }
+}
+
 /// Runs both controllers until `shutdown` resolves; in-flight reconciles finish first.
 pub async fn run(
     client: Client,
@@ -195,7 +206,7 @@ pub async fn run(
     let (mark_instances, instances_synced) = synced::pending();
     let (mark_links, links_synced) = synced::pending();
     let (mark_externals, externals_synced) = synced::pending();
-    let instance_watch = watcher(instances, watcher::Config::default().any_semantic())
+    let instance_watch = watcher(instances, watch_config(&settings))
         .default_backoff()
         .inspect(on_init_done(synced.clone(), metrics.clone()))
         .reflect_shared(instance_writer);
@@ -209,7 +220,7 @@ pub async fn run(
     let (link_store, link_writer) = reflector::store();
     // Reconcile on spec (generation) changes only: the operator's own status writes and
     // ownership annotations must not retrigger it (that would bypass the backoff).
-    let link_stream = watcher(links, watcher::Config::default().any_semantic())
+    let link_stream = watcher(links, watch_config(&settings))
         .default_backoff()
         .inspect(on_init_done(synced, metrics.clone()))
         .reflect(link_writer);
@@ -292,7 +303,7 @@ pub async fn run(
             mark_externals.empty_for_good();
             return;
         };
-        let external_stream = watcher(externals, watcher::Config::default().any_semantic())
+        let external_stream = watcher(externals, watch_config(&settings))
             .default_backoff()
             .reflect(external_writer);
         let external_stream = mark_externals

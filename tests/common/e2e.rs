@@ -277,6 +277,9 @@ impl Drop for Sim {
     }
 }
 
+/// The label a cluster-wide test operator selects its objects by (Flux's sharding convention).
+pub const SHARD_LABEL: &str = "sharding.applinks.io/key";
+
 /// The operator as a separate process, watching one namespace; killed when dropped.
 pub struct Operator {
     child: Child,
@@ -290,13 +293,29 @@ impl Operator {
     }
 
     pub fn start_with(ns: &str, extra_env: &[(&str, &str)], extra_args: &[&str]) -> Operator {
+        Self::launch(&["--namespace", ns], extra_env, extra_args)
+    }
+
+    /// The operator as the chart installs it by default: every namespace (no `--namespace`).
+    /// `shard` is a label value: the operator reconciles only objects labelled
+    /// `sharding.applinks.io/key=<shard>` ([`SHARD_LABEL`]), so that tests running at once each
+    /// keep their own cluster-wide operator without fighting over the others' objects.
+    pub fn start_cluster_wide(
+        shard: &str,
+        extra_env: &[(&str, &str)],
+        extra_args: &[&str],
+    ) -> Operator {
+        let selector = format!("{SHARD_LABEL}={shard}");
+        Self::launch(&["--watch-label-selector", &selector], extra_env, extra_args)
+    }
+
+    fn launch(scope: &[&str], extra_env: &[(&str, &str)], extra_args: &[&str]) -> Operator {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("operator.log");
         let bin = crate::common::repo_path("target/debug/applink-operator");
         let mut cmd = Command::new(&bin);
+        cmd.args(scope);
         cmd.args([
-            "--namespace",
-            ns,
             "--link-resync-interval",
             "3s",
             "--instance-check-interval",

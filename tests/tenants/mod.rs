@@ -1,0 +1,1 @@
+//! The attack scenarios, one module per finding.
