@@ -35,7 +35,7 @@ import json, sys
 doc = json.load(open(sys.argv[1])); n = int(sys.argv[2])
 for a in doc["apps"]:
     name = a["name"]
-    print(f"apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}-admin}}\nstringData: {{username: admin, password: admin}}\n---")
+    print(f"apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}-admin, annotations: {{applinks.io/allowed-urls: '{a['baseUrl']}'}}}}\nstringData: {{username: admin, password: admin}}\n---")
     print(f"apiVersion: applinks.io/v1alpha1\nkind: ApplicationInstance\nmetadata: {{name: {name}}}\nspec: {{url: {a['baseUrl']}, credentialsSecretRef: {{name: {name}-admin}}}}\n---")
 for i in range(1, n + 1):
     print(f"apiVersion: applinks.io/v1alpha1\nkind: ApplicationLink\nmetadata: {{name: jira-{i}}}\nspec: {{source: {{instanceRef: {{name: jira-{i}}}}}, target: {{instanceRef: {{name: confluence}}}}}}\n---")

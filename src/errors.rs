@@ -26,6 +26,11 @@ pub enum Error {
     #[error("{detail}")]
     SecretIncomplete { name: String, detail: String },
 
+    /// The Secret does not allow its credentials to be sent to this URL (its
+    /// `applinks.io/allowed-urls` annotation); `detail` says what to add.
+    #[error("{detail}")]
+    CredentialsNotAllowed { name: String, detail: String },
+
     /// The CA bundle's Secret or ConfigMap, or its key, is missing.
     #[error("{detail}")]
     CaBundleNotFound {
@@ -102,6 +107,16 @@ pub enum Error {
         new_url: String,
     },
 
+    #[error(
+        "the application at the new URL {new_url} shows this instance's id {id}, but the old URL {old_url} only failed ({detail}), which does not prove a move: nothing was changed and no credentials were sent to {new_url}. The move is proven when the old URL answers with another application or none, redirects to the new URL, or its host name is gone; if it is down for good, confirm with the annotation applinks.io/confirm-move-from={old_url}"
+    )]
+    RelocationUnconfirmed {
+        id: String,
+        old_url: String,
+        new_url: String,
+        detail: String,
+    },
+
     #[error("{0}")]
     OAuth2NotSupported(String),
 
@@ -173,6 +188,7 @@ impl Error {
             Self::Remote { source, .. } => source.reason(),
             Self::SecretNotFound { .. } => "SecretNotFound",
             Self::SecretIncomplete { .. } => "SecretIncomplete",
+            Self::CredentialsNotAllowed { .. } => "CredentialsNotAllowed",
             Self::CaBundleNotFound { .. } => "CaBundleNotFound",
             Self::CaBundleInvalid { .. } => "CaBundleInvalid",
             Self::InstanceNotFound { .. } => "InstanceNotFound",
@@ -186,6 +202,7 @@ impl Error {
             Self::NotOwned { .. } => "LinkNotOwned",
             Self::DuplicateApplicationId { .. } => "DuplicateApplicationId",
             Self::OldUrlStillServesApplication { .. } => "OldUrlStillServesApplication",
+            Self::RelocationUnconfirmed { .. } => "RelocationUnconfirmed",
             Self::InvalidSpec(_) => "InvalidSpec",
             Self::OAuth2NotSupported(_) => "OAuth2NotSupported",
             Self::ScopeNotOffered { .. } => "ScopeNotOffered",
@@ -202,7 +219,10 @@ impl Error {
     pub fn is_stalled(&self) -> bool {
         match self {
             Self::Remote { source, .. } => !source.is_transient(),
-            Self::Kube(_) | Self::InstanceNotReady { .. } | Self::CacheNotSynced { .. } => false,
+            Self::Kube(_)
+            | Self::InstanceNotReady { .. }
+            | Self::CacheNotSynced { .. }
+            | Self::RelocationUnconfirmed { .. } => false,
             _ => true,
         }
     }

@@ -108,12 +108,64 @@ fn credentials_from(
     }
 }
 
+/// The annotation by which a credentials Secret names the applications its credentials may be
+/// sent to: base URLs, separated by commas or white space. Whoever can create an
+/// ApplicationInstance could otherwise point one at their own server and receive the password
+/// of any Secret in the namespace; the Secret's owner says where it may go.
+pub const ALLOWED_URLS: &str = "applinks.io/allowed-urls";
+
+/// The URLs a Secret's [`ALLOWED_URLS`] annotation lists (empty when it has none).
+pub fn allowed_urls(secret: &Secret) -> Vec<String> {
+    secret
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ALLOWED_URLS))
+        .map(|v| {
+            v.split([',', ' ', '\n', '\t'])
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether the Secret allows its credentials to go to `url`; else the message that says what
+/// to add. URLs compare as Atlassian compares them (trailing slash and case ignored): an entry
+/// allows exactly that base URL, never another path or port on the same host.
+fn check_allowed(name: &str, secret: &Secret, url: &str) -> Result<(), String> {
+    let listed = allowed_urls(secret);
+    if listed
+        .iter()
+        .any(|allowed| crate::crd::same_url(allowed, url))
+    {
+        return Ok(());
+    }
+    let fix = format!(
+        "kubectl annotate secret {name} {ALLOWED_URLS}={}",
+        url.trim_end_matches('/')
+    );
+    Err(if listed.is_empty() {
+        format!(
+            "Secret {name:?} does not say where its credentials may be sent, so they were not sent to {url}: add the annotation {ALLOWED_URLS} listing this application's URL ({fix}; several URLs separated by commas)"
+        )
+    } else {
+        format!(
+            "Secret {name:?} allows its credentials only for {} (annotation {ALLOWED_URLS}), not for {url}, so they were not sent: if {url} is the same application, add it to the annotation ({fix},<the URLs already listed>)",
+            listed.join(", ")
+        )
+    })
+}
+
 /// Credentials from the referenced Secret (a token when the token key is present, else Basic)
-/// and the Secret's resourceVersion, which keys the "rejected, do not resend" memory.
+/// and the Secret's resourceVersion, which keys the "rejected, do not resend" memory. `url` is
+/// where they are about to be sent: the Secret must allow it ([`ALLOWED_URLS`]).
 pub async fn credentials(
     client: &Client,
     namespace: &str,
     r: &SecretRef,
+    url: &str,
 ) -> Result<(Credentials, Option<String>), Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let secret = api
@@ -124,12 +176,19 @@ pub async fn credentials(
             name: r.name.clone(),
         })?;
     let version = secret.metadata.resource_version.clone();
-    credentials_from(&r.name, &entries(&secret), r)
-        .map(|c| (c, version))
-        .map_err(|detail| Error::SecretIncomplete {
+    // What the Secret holds is judged first (nothing is sent either way): a Secret being
+    // written is fixed in one go, keys then annotation.
+    let credentials = credentials_from(&r.name, &entries(&secret), r).map_err(|detail| {
+        Error::SecretIncomplete {
             name: r.name.clone(),
             detail,
-        })
+        }
+    })?;
+    check_allowed(&r.name, &secret, url).map_err(|detail| Error::CredentialsNotAllowed {
+        name: r.name.clone(),
+        detail,
+    })?;
+    Ok((credentials, version))
 }
 
 /// A PEM CA bundle from one key of a Secret or ConfigMap's entries.

@@ -870,7 +870,7 @@ async fn chart_rbac_suffices_for_the_operator_binary() {
     let manifests = r#"
 apiVersion: v1
 kind: Secret
-metadata: {name: admin}
+metadata: {name: admin, annotations: {applinks.io/allowed-urls: "http://127.0.0.1:9/jira"}}
 stringData: {username: admin, password: admin}
 ---
 apiVersion: v1

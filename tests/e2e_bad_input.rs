@@ -34,13 +34,15 @@ fn sim_config(apps: &[(&str, &str)], extra: &[User]) -> String {
     y
 }
 
-fn secret_yaml(name: &str, string_data: &[(&str, &str)]) -> String {
+/// A credentials Secret that allows its credentials to go to `allowed` (a URL).
+fn secret_yaml(name: &str, allowed: &str, string_data: &[(&str, &str)]) -> String {
     let data: Vec<String> = string_data
         .iter()
         .map(|(k, v)| format!("{k:?}: {v:?}"))
         .collect();
     format!(
-        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\nstringData: {{{}}}\n",
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, annotations: {{{}: '{allowed}'}}}}\nstringData: {{{}}}\n",
+        e2e::ALLOWED_URLS,
         data.join(", ")
     )
 }
@@ -94,7 +96,7 @@ async fn unusable_secrets_stall_the_instance_with_the_key_to_fix() {
     let cases: Vec<Case> = vec![
         (
             "no-password",
-            Some(secret_yaml("no-password", &[("username", "admin")])),
+            Some(secret_yaml("no-password", &url, &[("username", "admin")])),
             creds("no-password"),
             "SecretIncomplete",
             vec![
@@ -106,6 +108,7 @@ async fn unusable_secrets_stall_the_instance_with_the_key_to_fix() {
             "empty-password",
             Some(secret_yaml(
                 "empty-password",
+                &url,
                 &[("username", "admin"), ("password", "")],
             )),
             creds("empty-password"),
@@ -114,7 +117,7 @@ async fn unusable_secrets_stall_the_instance_with_the_key_to_fix() {
         ),
         (
             "custom-key-missing",
-            Some(secret_yaml("custom-key-missing", &good)),
+            Some(secret_yaml("custom-key-missing", &url, &good)),
             "  credentialsSecretRef: {name: custom-key-missing, usernameKey: login}\n".into(),
             "SecretIncomplete",
             vec![
@@ -124,14 +127,14 @@ async fn unusable_secrets_stall_the_instance_with_the_key_to_fix() {
         ),
         (
             "wrong-keys",
-            Some(secret_yaml("wrong-keys", &[("user", "admin"), ("pass", "admin")])),
+            Some(secret_yaml("wrong-keys", &url, &[("user", "admin"), ("pass", "admin")])),
             creds("wrong-keys"),
             "SecretIncomplete",
             vec!["has none of the keys \"username\", \"password\" and \"token\" (it has \"pass\", \"user\")"],
         ),
         (
             "empty-token",
-            Some(secret_yaml("empty-token", &[("token", "")])),
+            Some(secret_yaml("empty-token", &url, &[("token", "")])),
             creds("empty-token"),
             "SecretIncomplete",
             vec!["key \"token\" of Secret \"empty-token\" is empty: put the administrator's personal access token there"],
@@ -147,8 +150,8 @@ async fn unusable_secrets_stall_the_instance_with_the_key_to_fix() {
             "ca-key-missing",
             Some(format!(
                 "{}---\n{}",
-                secret_yaml("ca-key-missing-admin", &good),
-                secret_yaml("ca-key-missing", &[("tls.crt", "x")])
+                secret_yaml("ca-key-missing-admin", &url, &good),
+                secret_yaml("ca-key-missing", &url, &[("tls.crt", "x")])
             )),
             "  credentialsSecretRef: {name: ca-key-missing-admin}\n  tls: {caSecretRef: {name: ca-key-missing}}\n".into(),
             "CaBundleNotFound",
@@ -201,6 +204,7 @@ async fn a_rotated_secret_keeps_the_link_ready_and_is_used() {
             &env.ns,
             &secret_yaml(
                 &format!("{name}-admin"),
+                &sim.app(name).base_url,
                 &[("username", "ops"), ("password", &password)],
             ),
         );
@@ -223,7 +227,11 @@ async fn a_rotated_secret_keeps_the_link_ready_and_is_used() {
     e2e::kubectl(
         &env.ns,
         &["replace", "-f", "-"],
-        Some(&secret_yaml("confluence-admin", &[("token", &token)])),
+        Some(&secret_yaml(
+            "confluence-admin",
+            &sim.app("confluence").base_url,
+            &[("token", &token)],
+        )),
     )
     .unwrap();
     // Until the operator has used the token in a few passes, the link must stay Ready.
@@ -529,6 +537,7 @@ async fn no_credential_leaks(prefix: &str, format: &str) {
         &env.ns,
         &secret_yaml(
             "jira-admin",
+            &sim.app("jira").base_url,
             &[
                 ("username", "ops"),
                 ("password", &jira_pw),
@@ -540,12 +549,17 @@ async fn no_credential_leaks(prefix: &str, format: &str) {
     // Confluence: a personal access token. Bitbucket: a wrong password.
     e2e::apply(
         &env.ns,
-        &secret_yaml("confluence-admin", &[("token", &conf_token)]),
+        &secret_yaml(
+            "confluence-admin",
+            &sim.app("confluence").base_url,
+            &[("token", &conf_token)],
+        ),
     );
     e2e::apply(
         &env.ns,
         &secret_yaml(
             "bitbucket-admin",
+            &sim.app("bitbucket").base_url,
             &[("username", "bbops"), ("password", &wrong_pw)],
         ),
     );

@@ -338,15 +338,16 @@ async fn hostile_applications() {
     let cases = cases(&recorder);
     let mut op = Operator::start(&env.ns, &[]);
     pki.apply_ca_secret(&env.ns, "hostile-ca");
-    let secret = |name: &str| {
+    let secret = |name: &str, url: &str| {
         format!(
-            "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}-admin}}\nstringData: {{username: admin, password: {password}}}\n---\n"
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}-admin, annotations: {{{}: '{url}'}}}}\nstringData: {{username: admin, password: {password}}}\n---\n",
+            e2e::ALLOWED_URLS
         )
     };
     let instance = |name: &str, url: &str, type_: &str, tls: bool| {
         let mut y = format!(
             "{}apiVersion: applinks.io/v1alpha1\nkind: ApplicationInstance\nmetadata: {{name: {name}}}\nspec:\n  url: {url}\n  type: {type_}\n  credentialsSecretRef: {{name: {name}-admin}}\n",
-            secret(name)
+            secret(name, url)
         );
         if tls {
             y.push_str("  tls: {caSecretRef: {name: hostile-ca}}\n");

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 /// An ApplicationInstance whose Secret holds a personal access token.
 fn token_instance_yaml(name: &str, url: &str, type_: &str, token: &str) -> String {
     format!(
-        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}-token}}\nstringData: {{token: {token}}}\n---\napiVersion: applinks.io/v1alpha1\nkind: ApplicationInstance\nmetadata: {{name: {name}}}\nspec:\n  url: {url}\n  type: {type_}\n  credentialsSecretRef: {{name: {name}-token}}\n"
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}-token, annotations: {{applinks.io/allowed-urls: '{url}'}}}}\nstringData: {{token: {token}}}\n---\napiVersion: applinks.io/v1alpha1\nkind: ApplicationInstance\nmetadata: {{name: {name}}}\nspec:\n  url: {url}\n  type: {type_}\n  credentialsSecretRef: {{name: {name}-token}}\n"
     )
 }
 

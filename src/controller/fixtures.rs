@@ -313,12 +313,13 @@ pub(crate) fn instance(name: &str, type_id: &str, url: &str, extra: Value) -> Ap
     serde_json::from_value(v).expect("a valid ApplicationInstance")
 }
 
-/// The Secret `name` with an administrator's user name and password.
-pub(crate) fn admin_secret(name: &str) -> Value {
+/// The Secret `name` with an administrator's user name and password, allowed for `allowed`.
+pub(crate) fn admin_secret(name: &str, allowed: &[String]) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": NS, "resourceVersion": "3"},
+        "metadata": {"name": name, "namespace": NS, "resourceVersion": "3",
+                     "annotations": {crate::secrets::ALLOWED_URLS: allowed.join(",")}},
         // "admin" and "secret", base64.
         "data": {"username": "YWRtaW4=", "password": "c2VjcmV0"},
     })

@@ -36,7 +36,10 @@ fn condition<'a>(status_patch: &'a Value, type_: &str) -> &'a Value {
 
 /// The mock API server's answers for a link pass: PATCHes of the link and its status are
 /// applied to `obj`, events are created, everything else is unexpected.
-fn link_server(obj: ApplicationLink) -> impl FnMut(&Seen) -> Reply + Send + 'static {
+fn link_server(
+    obj: ApplicationLink,
+    allowed: Vec<String>,
+) -> impl FnMut(&Seen) -> Reply + Send + 'static {
     move |req| match (req.method.as_str(), req.path.as_str()) {
         ("PATCH", p) if p == LINK || p == link_status_path() => {
             if req.content_type == "application/json-patch+json" {
@@ -46,9 +49,10 @@ fn link_server(obj: ApplicationLink) -> impl FnMut(&Seen) -> Reply + Send + 'sta
             }
         }
         ("POST", EVENTS) => event_created(req),
-        ("GET", p) if p.starts_with(SECRETS) => {
-            ok(admin_secret(p.rsplit('/').next().unwrap_or_default()))
-        }
+        ("GET", p) if p.starts_with(SECRETS) => ok(admin_secret(
+            p.rsplit('/').next().unwrap_or_default(),
+            &allowed,
+        )),
         _ => unexpected(),
     }
 }
@@ -59,7 +63,7 @@ fn link_server(obj: ApplicationLink) -> impl FnMut(&Seen) -> Reply + Send + 'sta
 #[tokio::test]
 async fn new_link_gets_the_finalizer_then_reports_the_missing_instance() {
     let obj = link(json!({}));
-    let (client, api) = mock_api(link_server(obj.clone()));
+    let (client, api) = mock_api(link_server(obj.clone(), vec![]));
     let ctx = Context::for_tests(client, settings(), store_of([]), store_of([]));
 
     let action = link::reconcile(Arc::new(obj), ctx.clone())
@@ -107,7 +111,7 @@ async fn new_link_gets_the_finalizer_then_reports_the_missing_instance() {
 #[tokio::test]
 async fn unchanged_status_is_not_written_again() {
     let obj = link(json!({}));
-    let (client, api) = mock_api(link_server(obj.clone()));
+    let (client, api) = mock_api(link_server(obj.clone(), vec![]));
     let ctx = Context::for_tests(client, settings(), store_of([]), store_of([]));
     let first = link::reconcile(Arc::new(obj.clone()), ctx.clone())
         .await
@@ -175,7 +179,7 @@ async fn orphan_deletion_removes_the_finalizer_without_remote_calls() {
         }),
     );
     let obj = link(extra);
-    let (client, api) = mock_api(link_server(obj.clone()));
+    let (client, api) = mock_api(link_server(obj.clone(), vec![url.clone()]));
     let instances = store_of([
         instance("jira", "jira", &url, json!({})),
         instance("confluence", "confluence", &url, json!({})),
@@ -216,7 +220,7 @@ async fn unreachable_applications_block_the_deletion() {
         &json!({"metadata": {"annotations": {CLAIM_SOURCE: "confluence-id", CLAIM_TARGET: "jira-id"}}}),
     );
     let obj = link(extra);
-    let (client, api) = mock_api(link_server(obj.clone()));
+    let (client, api) = mock_api(link_server(obj.clone(), vec![url.clone()]));
     let instances = store_of([
         instance("jira", "jira", &url, json!({})),
         instance("confluence", "confluence", &url, json!({})),

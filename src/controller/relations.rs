@@ -72,8 +72,10 @@ where
         .collect()
 }
 
-/// Other instances (any namespace the operator watches) that recorded the same application id:
-/// two instances of one application, or a clone that kept its Server ID.
+/// Other instances of the same namespace that recorded the same application id: two instances
+/// of one application, or a clone that kept its Server ID. Never across namespaces: another
+/// tenant's instance must neither stop this one nor learn its name and URL (an application that
+/// several teams use is declared once, as a shared application).
 pub fn same_application(
     instances: &Store<ApplicationInstance>,
     me: &ApplicationInstance,
@@ -83,16 +85,13 @@ pub fn same_application(
     let mut found: Vec<(String, String)> = instances
         .state()
         .iter()
-        .filter(|i| !(i.namespace() == my_ns && i.name_any() == my_name))
+        .filter(|i| i.namespace() == my_ns && i.name_any() != my_name)
         .filter(|i| i.metadata.deletion_timestamp.is_none())
         .filter_map(|i| {
             let s = i.status.as_ref()?;
             (s.application_id.as_deref() == Some(application_id)
                 && s.url.as_deref() == Some(i.spec.url.as_str()))
-            .then(|| {
-                let ns = i.namespace().unwrap_or_default();
-                (format!("{ns}/{}", i.name_any()), i.spec.url.to_string())
-            })
+            .then(|| (i.name_any(), i.spec.url.to_string()))
         })
         .collect();
     found.sort();

@@ -7,6 +7,11 @@ use super::Condition;
 use super::common::{ApplicationType, SecretKeyRef, SecretRef, add_refused_property};
 use super::url::BaseUrl;
 
+/// CEL regex of a loopback `http://` URL (localhost, 127.0.0.0/8, [::1]): traffic that never
+/// leaves the machine needs no opt-in for plain HTTP.
+pub(crate) const LOOPBACK_RE: &str =
+    r"^[hH][tT][tT][pP]://(localhost|127\\.[0-9]+\\.[0-9]+\\.[0-9]+|\\[::1\\])(:[0-9]+)?(/.*)?$";
+
 /// One running Atlassian (or generic) application that links can point at. With credentials
 /// the operator administers it and can create and authenticate link ends in it; without, it
 /// can only be the target of one-way links.
@@ -38,6 +43,9 @@ use super::url::BaseUrl;
 #[x_kube(validation = kube::core::Rule::new(
     "!has(self.cloud) || !self.cloud || !has(self.type) || self.type in ['jira', 'confluence', 'bitbucket']"
 ).message("only Jira, Confluence and Bitbucket have an Atlassian Cloud edition: remove cloud: true or change type"))]
+#[x_kube(validation = kube::core::Rule::new(format!(
+    "!has(self.credentialsSecretRef) || self.url.matches('^[hH][tT][tT][pP][sS]://') || self.url.matches('{LOOPBACK_RE}') || (has(self.allowPlainHttp) && self.allowPlainHttp)"
+)).message("the administrator's credentials would go over plain HTTP: use an https:// url, or, for an application reachable only over HTTP on a network you trust, set allowPlainHttp: true (loopback addresses need neither)"))]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = refuse_inline_credentials)]
 pub struct ApplicationInstanceSpec {
@@ -47,6 +55,19 @@ pub struct ApplicationInstanceSpec {
     /// application, once the application answering at the new URL proves to be the same one
     /// (same manifest id).
     pub url: BaseUrl,
+
+    /// The application's id (its manifest id, the Server ID Atlassian derives it from), pinned
+    /// from Git: credentials are sent only to an application at `url` that shows this id.
+    /// Without it, the id first verified is recorded in status and pinned from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub application_id: Option<String>,
+
+    /// Allows administrator credentials (and the client secrets the application issues) to go
+    /// over plain `http://` to a host that is not a loopback address. Off by default: anyone on
+    /// the path could read them. Only for an application on a network you trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_plain_http: Option<bool>,
 
     /// URL users see in their browser, when it differs from `url` (e.g. behind a proxy).
     /// Defaults to `url`.
@@ -88,6 +109,22 @@ pub struct ApplicationInstanceSpec {
 }
 
 impl ApplicationInstanceSpec {
+    /// Whether credentials may go to `url` over this transport: HTTPS, a loopback address, or
+    /// plain HTTP opted into (`allowPlainHttp`). The CRD's rule refuses the rest at admission;
+    /// this holds for objects admitted under an older CRD too. The error says what to change.
+    pub fn credentials_transport_ok(&self) -> Result<(), String> {
+        let url = self.url.as_str();
+        let lower = url.to_ascii_lowercase();
+        let host = self.url.host();
+        let loopback = host == "localhost" || host == "::1" || host.starts_with("127.");
+        if lower.starts_with("https://") || loopback || self.allow_plain_http == Some(true) {
+            return Ok(());
+        }
+        Err(format!(
+            "the administrator's credentials would go over plain HTTP to {url}, where anyone on the path can read them: use an https:// url, or, for an application reachable only over HTTP on a network you trust, set spec.allowPlainHttp: true"
+        ))
+    }
+
     /// Whether this is an Atlassian Cloud site: as declared, else recognised from the URL.
     pub fn is_cloud(&self) -> bool {
         self.cloud.unwrap_or_else(|| self.url.is_atlassian_cloud())
@@ -172,6 +209,10 @@ pub struct ApplicationInstanceStatus {
     /// Whether the operator can administer links here (valid admin credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub administered: Option<bool>,
+    /// The credentials Secret this instance holds (finalizer `applinks.io/credentials-in-use`)
+    /// so that it outlives the links that need it to delete their ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_secret: Option<String>,
     /// Ready, Reachable, CredentialsValid, Reconciling, Stalled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

@@ -306,7 +306,11 @@ impl Operator {
         extra_args: &[&str],
     ) -> Operator {
         let selector = format!("{SHARD_LABEL}={shard}");
-        Self::launch(&["--watch-label-selector", &selector], extra_env, extra_args)
+        Self::launch(
+            &["--watch-label-selector", &selector],
+            extra_env,
+            extra_args,
+        )
     }
 
     fn launch(scope: &[&str], extra_env: &[(&str, &str)], extra_args: &[&str]) -> Operator {
@@ -525,12 +529,16 @@ pub async fn env(prefix: &str) -> Env {
     Env { client, ns }
 }
 
+/// The annotation by which a credentials Secret allows its credentials to go to a URL.
+pub const ALLOWED_URLS: &str = "applinks.io/allowed-urls";
+
 /// YAML of an admin Secret and an ApplicationInstance for a simulated app.
 pub fn instance_yaml(name: &str, app: &SimApp, type_: &str, credentials: bool) -> String {
     let mut y = String::new();
     if credentials {
         y.push_str(&format!(
-            "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}-admin}}\nstringData: {{username: admin, password: admin}}\n---\n"
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}-admin, annotations: {{{ALLOWED_URLS}: '{}'}}}}\nstringData: {{username: admin, password: admin}}\n---\n",
+            app.base_url
         ));
     }
     y.push_str(&format!(

@@ -10,6 +10,7 @@
 //! 6. write (client: Kubernetes): the status, only when it changed.
 
 mod observe;
+mod secret_hold;
 mod status;
 
 use std::sync::Arc;
@@ -39,12 +40,14 @@ pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Resu
     }
     let key = observe::key(&obj);
     let cloud = obj.spec.is_cloud();
+    let held_secret = secret_hold::hold(&obj, &ctx, &ns).await?;
 
     let observed = match observe::resolve_access(&obj, &ctx, &ns).await {
         Ok(access) => observe::observe(&obj, &ctx, &access, cloud).await,
         Err(e) => Err(e),
     };
     let (mut new, verdict, facts) = status::instance_status(&obj, observed);
+    new.held_secret = held_secret;
     let old = obj.status.clone().unwrap_or_default();
     let resync = obj
         .spec
@@ -105,6 +108,12 @@ async fn guard_finalizer(
             .map(|r| format!("ExternalApplication {}", r.name)),
     );
     if names.is_empty() {
+        // The Secret first: a crash in between finds the instance still here and releases
+        // again (a no-op) before its own finalizer goes.
+        let held = obj.status.as_ref().and_then(|s| s.held_secret.as_deref());
+        if let Some(secret) = held {
+            secret_hold::release(obj, ctx, &obj.namespace().unwrap_or_default(), secret).await?;
+        }
         crate::failpoint::hit("before-instance-finalizer-removal");
         finalizer::remove(api, obj, IN_USE_FINALIZER).await?;
         crate::failpoint::hit("after-instance-finalizer-removal");

@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use super::super::Context;
 use super::super::relations;
 use crate::atlassian::{ApiError, AtlassianClient, Credentials, Manifest};
-use crate::crd::{ApplicationInstance, ApplicationType};
+use crate::crd::{ApplicationInstance, ApplicationType, same_url};
 use crate::errors::Error;
 
 /// What the instance's Secrets gave (client required: Kubernetes API).
@@ -28,7 +28,11 @@ pub(super) async fn resolve_access(
 ) -> Result<Access, Error> {
     let (credentials, secret_version) = match &obj.spec.credentials_secret_ref {
         Some(r) => {
-            let (c, v) = crate::secrets::credentials(&ctx.client, ns, r).await?;
+            obj.spec
+                .credentials_transport_ok()
+                .map_err(Error::HttpsRequired)?;
+            let url = obj.spec.url.as_str();
+            let (c, v) = crate::secrets::credentials(&ctx.client, ns, r, url).await?;
             (Some(c), v)
         }
         None => (None, None),
@@ -60,9 +64,9 @@ pub(super) struct Observation {
     /// `None` when not checked (no credentials, or a cloud site, which is never administered
     /// through the server REST).
     pub(super) admin: Option<AdminCheck>,
-    /// When spec.url moved away from the URL the identity was recorded at: whether that old URL
-    /// still serves the same application id (a clone, not a move).
-    pub(super) old_url_still_serves: Option<bool>,
+    /// When spec.url moved away from the URL the identity was recorded at: what the old URL
+    /// says (a clone, a proven move, or nothing yet).
+    pub(super) relocation: Option<Relocation>,
     /// Other instances that recorded the same application id: `(namespace/name, url)`.
     pub(super) same_application: Vec<(String, String)>,
 }
@@ -88,25 +92,19 @@ pub(super) async fn observe(
     let our_clock = SystemTime::now();
 
     let old = obj.status.as_ref();
-    let old_url_still_serves = match (
-        old.and_then(|s| s.url.as_deref()),
-        old.and_then(|s| s.application_id.as_deref()),
-    ) {
-        (Some(old_url), Some(id)) if old_url != url && id == manifest.id => {
-            let old_client = client(ctx, old_url, &Credentials::Anonymous, None, access)?;
-            // Unreachable or another id there: the application really moved.
-            Some(
-                old_client
-                    .manifest()
-                    .await
-                    .is_ok_and(|m| m.id == manifest.id),
-            )
+    // Identity first: the credentials go only to an application that shows the id this
+    // instance is pinned to (spec.applicationId, else the id first verified).
+    let pinned = pinned_id(obj);
+    let identity_ok = pinned.is_none_or(|p| p == manifest.id);
+    let relocation = match old.and_then(|s| s.url.as_deref()) {
+        Some(old_url) if identity_ok && pinned.is_some() && !same_url(old_url, url) => {
+            Some(relocation(ctx, obj, old_url, &manifest.id, access).await?)
         }
         _ => None,
     };
-
+    let send_credentials = identity_ok && relocation.as_ref().is_none_or(Relocation::is_move);
     let admin = match (&access.credentials, cloud) {
-        (Some(creds), false) => {
+        (Some(creds), false) if send_credentials => {
             let admin = client(ctx, url, creds, access.ca.as_deref(), access)?;
             let secret = obj
                 .spec
@@ -127,8 +125,101 @@ pub(super) async fn observe(
         app_clock,
         our_clock,
         admin,
-        old_url_still_serves,
+        relocation,
     })
+}
+
+/// The application id this instance is pinned to: from Git (`spec.applicationId`), else the
+/// one recorded at first verified contact.
+pub(super) fn pinned_id(obj: &ApplicationInstance) -> Option<&str> {
+    obj.spec.application_id.as_deref().or(obj
+        .status
+        .as_ref()
+        .and_then(|s| s.application_id.as_deref()))
+}
+
+/// Annotation by which a person confirms that the application left the old URL for good (its
+/// value: the old URL), when the old URL only fails and so proves nothing.
+pub const CONFIRM_MOVE_FROM: &str = "applinks.io/confirm-move-from";
+
+/// What the old URL says when spec.url changed and the new URL shows the pinned id.
+#[derive(Debug, PartialEq)]
+pub(super) enum Relocation {
+    /// The old URL still serves the same id: a clone (a staging copy keeps its Server ID), not a
+    /// move.
+    StillServes,
+    /// Proven moved: why (another application or none answers there, the name is gone, it
+    /// redirects to the new URL, or a person confirmed it).
+    Moved(String),
+    /// The old URL fails in a way that proves nothing (down, timing out, refusing): an outage
+    /// during a URL edit must not relocate every peer.
+    Unconfirmed { old_url: String, detail: String },
+}
+
+impl Relocation {
+    fn is_move(&self) -> bool {
+        matches!(self, Relocation::Moved(_))
+    }
+}
+
+/// Decides whether the application really left `old_url` (anonymous reads only).
+async fn relocation(
+    ctx: &Context,
+    obj: &ApplicationInstance,
+    old_url: &str,
+    id: &str,
+    access: &Access,
+) -> Result<Relocation, Error> {
+    if obj
+        .annotations()
+        .get(CONFIRM_MOVE_FROM)
+        .is_some_and(|v| same_url(v, old_url))
+    {
+        return Ok(Relocation::Moved(format!(
+            "confirmed by the annotation {CONFIRM_MOVE_FROM}"
+        )));
+    }
+    let old_client = client(ctx, old_url, &Credentials::Anonymous, None, access)?;
+    Ok(judge_old_url(
+        old_url,
+        obj.spec.url.as_str(),
+        id,
+        old_client.manifest().await,
+    ))
+}
+
+/// What proves a move, from the old URL's answer to a manifest read (pure; table-tested).
+pub(super) fn judge_old_url(
+    old_url: &str,
+    new_url: &str,
+    id: &str,
+    answer: Result<Manifest, ApiError>,
+) -> Relocation {
+    match answer {
+        Ok(m) if m.id == id => Relocation::StillServes,
+        Ok(m) => Relocation::Moved(format!(
+            "{old_url} now serves another application ({})",
+            m.id
+        )),
+        Err(ApiError::UnknownHost { .. }) => {
+            Relocation::Moved(format!("the host name of {old_url} no longer resolves"))
+        }
+        Err(
+            ApiError::ManifestRedirected { location, .. } | ApiError::Redirected { location, .. },
+        ) if location
+            .to_ascii_lowercase()
+            .starts_with(&new_url.trim_end_matches('/').to_ascii_lowercase()) =>
+        {
+            Relocation::Moved(format!("{old_url} redirects to {new_url}"))
+        }
+        Err(e) if e.is_not_found() => Relocation::Moved(format!(
+            "{old_url} serves no application links manifest any more"
+        )),
+        Err(e) => Relocation::Unconfirmed {
+            old_url: old_url.to_string(),
+            detail: e.to_string(),
+        },
+    }
 }
 
 fn is_bitbucket(obj: &ApplicationInstance) -> bool {
@@ -168,4 +259,97 @@ pub(super) fn key(obj: &ApplicationInstance) -> String {
         obj.namespace().unwrap_or_default(),
         obj.name_any()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "22222222-2222-2222-2222-222222222222";
+    const OLD: &str = "https://jira.example.test";
+    const NEW: &str = "https://jira-new.example.test";
+
+    fn manifest(id: &str) -> Manifest {
+        Manifest {
+            id: id.into(),
+            ..Default::default()
+        }
+    }
+
+    /// The boundary of "moved": only answers that show the application left the old URL.
+    #[test]
+    fn what_proves_a_move() {
+        let url = OLD.to_string();
+        let cases: Vec<(&str, Result<Manifest, ApiError>, &str)> = vec![
+            ("same id still served: a clone", Ok(manifest(ID)), "still"),
+            ("another application there", Ok(manifest("other")), "moved"),
+            (
+                "host name gone",
+                Err(ApiError::UnknownHost {
+                    url: url.clone(),
+                    host: "jira.example.test".into(),
+                    detail: "no such host".into(),
+                }),
+                "moved",
+            ),
+            (
+                "redirect to the new URL",
+                Err(ApiError::ManifestRedirected {
+                    url: url.clone(),
+                    location: format!("{NEW}/rest/applinks/1.0/manifest"),
+                }),
+                "moved",
+            ),
+            (
+                "redirect elsewhere proves nothing",
+                Err(ApiError::ManifestRedirected {
+                    url: url.clone(),
+                    location: "https://login.example.test/sso".into(),
+                }),
+                "unconfirmed",
+            ),
+            (
+                "no manifest any more (404)",
+                Err(ApiError::NotFound {
+                    url: url.clone(),
+                    message: None,
+                }),
+                "moved",
+            ),
+            (
+                "timeout: an outage, not a move",
+                Err(ApiError::Timeout {
+                    url: url.clone(),
+                    timeout: std::time::Duration::from_secs(15),
+                    progress: None,
+                }),
+                "unconfirmed",
+            ),
+            (
+                "connection refused: a restart, not a move",
+                Err(ApiError::Unreachable {
+                    url: url.clone(),
+                    detail: "connection refused".into(),
+                }),
+                "unconfirmed",
+            ),
+            (
+                "server error",
+                Err(ApiError::Server {
+                    url: url.clone(),
+                    status: 503,
+                    message: None,
+                }),
+                "unconfirmed",
+            ),
+        ];
+        for (name, answer, want) in cases {
+            let got = match judge_old_url(OLD, NEW, ID, answer) {
+                Relocation::StillServes => "still",
+                Relocation::Moved(_) => "moved",
+                Relocation::Unconfirmed { .. } => "unconfirmed",
+            };
+            assert_eq!(got, want, "{name}");
+        }
+    }
 }

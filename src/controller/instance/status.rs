@@ -2,7 +2,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::observe::{AdminCheck, Observation};
+use kube::ResourceExt;
+
+use super::observe::{AdminCheck, Observation, Relocation};
 use crate::conditions::Cond;
 use crate::controller::outcome::Verdict;
 use crate::crd::{ApplicationInstance, ApplicationInstanceStatus};
@@ -66,6 +68,7 @@ pub(super) fn instance_status(
         applinks_version: m.applinks_version.clone(),
         cloud: Some(cloud),
         administered: Some(false),
+        held_secret: None,
         conditions: Vec::new(),
     };
     // Warnings: they do not stop the instance from being used, but they explain the
@@ -78,10 +81,11 @@ pub(super) fn instance_status(
     let refuse = |e: Error, status: ApplicationInstanceStatus, facts| {
         (status, Verdict::from_error(&e), facts)
     };
-    // Identity: once known, an application id never changes; another id at the URL is another
-    // application and is refused without recording anything of it.
-    if let Some(known) = &old.application_id
-        && known != &m.id
+    // Identity: once known (or pinned in spec), an application id never changes; another id at
+    // the URL is another application and is refused without recording anything of it (and no
+    // credentials were sent to it: see observe).
+    if let Some(known) = super::observe::pinned_id(obj)
+        && known != m.id
     {
         let keep = ApplicationInstanceStatus {
             observed_generation: obj.metadata.generation,
@@ -91,28 +95,46 @@ pub(super) fn instance_status(
         return refuse(
             Error::IdentityMismatch {
                 url: url.to_string(),
-                known: known.clone(),
+                known: known.to_string(),
                 found: m.id.clone(),
             },
             keep,
             facts,
         );
     }
-    if o.old_url_still_serves == Some(true) {
-        let keep = ApplicationInstanceStatus {
-            observed_generation: obj.metadata.generation,
-            conditions: Vec::new(),
-            ..old.clone()
-        };
-        return refuse(
-            Error::OldUrlStillServesApplication {
-                id: m.id.clone(),
-                old_url: old.url.clone().unwrap_or_default(),
-                new_url: url.to_string(),
-            },
-            keep,
-            facts,
-        );
+    let keep = || ApplicationInstanceStatus {
+        observed_generation: obj.metadata.generation,
+        conditions: Vec::new(),
+        ..old.clone()
+    };
+    match &o.relocation {
+        Some(Relocation::StillServes) => {
+            return refuse(
+                Error::OldUrlStillServesApplication {
+                    id: m.id.clone(),
+                    old_url: old.url.clone().unwrap_or_default(),
+                    new_url: url.to_string(),
+                },
+                keep(),
+                facts,
+            );
+        }
+        Some(Relocation::Unconfirmed { old_url, detail }) => {
+            return refuse(
+                Error::RelocationUnconfirmed {
+                    id: m.id.clone(),
+                    old_url: old_url.clone(),
+                    new_url: url.to_string(),
+                    detail: crate::conditions::truncate(detail, 300),
+                },
+                keep(),
+                facts,
+            );
+        }
+        Some(Relocation::Moved(why)) => {
+            tracing::info!(instance = %obj.name_any(), why = %why, "relocation proven");
+        }
+        None => {}
     }
     if let Some(t) = obj.spec.app_type
         && !t.matches_type_id(&m.type_id)
@@ -294,7 +316,7 @@ mod tests {
                 who: "basic auth as \"admin\"".into(),
                 result: Ok(()),
             }),
-            old_url_still_serves: None,
+            relocation: None,
             same_application: Vec::new(),
         }
     }
@@ -350,7 +372,7 @@ mod tests {
                 "a clone: the old URL still serves the id",
                 instance("https://staging.example.test", Some((url, ID))),
                 Ok(Observation {
-                    old_url_still_serves: Some(true),
+                    relocation: Some(Relocation::StillServes),
                     ..observation(ID, "https://staging.example.test")
                 }),
                 "OldUrlStillServesApplication",
@@ -361,12 +383,27 @@ mod tests {
                 "a move: the old URL does not serve it any more",
                 instance("https://new.example.test", Some((url, ID))),
                 Ok(Observation {
-                    old_url_still_serves: Some(false),
+                    relocation: Some(Relocation::Moved("gone".into())),
                     ..observation(ID, "https://new.example.test")
                 }),
                 ADMINISTERED,
                 true,
                 Some("https://new.example.test"),
+            ),
+            (
+                "an outage at the old URL proves no move: refused, retried, old URL kept",
+                instance("https://new.example.test", Some((url, ID))),
+                Ok(Observation {
+                    relocation: Some(Relocation::Unconfirmed {
+                        old_url: url.into(),
+                        detail: "timed out".into(),
+                    }),
+                    admin: None,
+                    ..observation(ID, "https://new.example.test")
+                }),
+                "RelocationUnconfirmed",
+                false,
+                Some(url),
             ),
             (
                 "two instances of one application",

@@ -249,7 +249,12 @@ pub(in crate::controller) async fn admin_client(
                 why: "its credentialsSecretRef was removed and it is not re-checked yet".into(),
             });
     };
-    let (creds, version) = match crate::secrets::credentials(&ctx.client, ns, r).await {
+    instance
+        .spec
+        .credentials_transport_ok()
+        .map_err(Error::HttpsRequired)?;
+    let url = instance.spec.url.as_str();
+    let (creds, version) = match crate::secrets::credentials(&ctx.client, ns, r, url).await {
         Ok(c) => c,
         Err(e @ (Error::SecretNotFound { .. } | Error::SecretIncomplete { .. })) => {
             return ctx.clients.last_admin(&key).ok_or(e);
