@@ -117,6 +117,11 @@ pub enum Error {
         detail: String,
     },
 
+    #[error(
+        "ClusterApplicationInstance {name:?} is not shared with namespace {namespace:?}: its allowedNamespaces does not select this namespace's labels. Ask the platform team to label the namespace or widen allowedNamespaces"
+    )]
+    NamespaceNotAllowed { name: String, namespace: String },
+
     #[error("{0}")]
     OAuth2NotSupported(String),
 
@@ -203,6 +208,7 @@ impl Error {
             Self::DuplicateApplicationId { .. } => "DuplicateApplicationId",
             Self::OldUrlStillServesApplication { .. } => "OldUrlStillServesApplication",
             Self::RelocationUnconfirmed { .. } => "RelocationUnconfirmed",
+            Self::NamespaceNotAllowed { .. } => "NamespaceNotAllowed",
             Self::InvalidSpec(_) => "InvalidSpec",
             Self::OAuth2NotSupported(_) => "OAuth2NotSupported",
             Self::ScopeNotOffered { .. } => "ScopeNotOffered",

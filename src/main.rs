@@ -55,6 +55,11 @@ struct RunArgs {
     /// it, including instances its links name: keep a link and its instances in one shard.
     #[arg(long, env = "APPLINK_WATCH_LABEL_SELECTOR")]
     watch_label_selector: Option<String>,
+    /// Namespace of the Secrets and ConfigMaps that ClusterApplicationInstances name (their
+    /// administrator credentials, CA bundles): the operator's own namespace, where tenants have
+    /// no access (default: $POD_NAMESPACE, else `applink-system`).
+    #[arg(long, env = "APPLINK_CLUSTER_RESOURCE_NAMESPACE")]
+    cluster_resource_namespace: Option<String>,
     /// How often an ApplicationInstance's manifest and credentials are re-checked, unless the
     /// instance sets spec.checkInterval.
     #[arg(long, env = "APPLINK_INSTANCE_CHECK_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
@@ -146,8 +151,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     };
     let settings = Settings {
-        namespace: args.namespace,
+        namespace: args.namespace.clone(),
         label_selector: args.watch_label_selector,
+        cluster_resource_namespace: args
+            .cluster_resource_namespace
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "applink-system".into()),
+        // A namespaced installation has no right to cluster-scoped objects.
+        shared_applications: served.shared_applications && args.namespace.is_none(),
         instance_check_interval: args.instance_check_interval,
         link_resync_interval: args.link_resync_interval,
         request_timeout: args.request_timeout,

@@ -7,11 +7,14 @@ use kube::Client;
 const REQUIRED: [&str; 2] = ["applicationinstances", "applicationlinks"];
 /// Served by the current CRDs; an operator upgraded before its CRDs runs without it.
 const EXTERNAL_APPLICATIONS: &str = "externalapplications";
+/// Likewise, the shared applications.
+const CLUSTER_INSTANCES: &str = "clusterapplicationinstances";
 
 /// What of the API the preflight found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Served {
     pub external_applications: bool,
+    pub shared_applications: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +44,7 @@ pub async fn check_crds(client: &Client) -> Result<Served, PreflightError> {
     if missing.is_empty() {
         Ok(Served {
             external_applications: served.iter().any(|s| s == EXTERNAL_APPLICATIONS),
+            shared_applications: served.iter().any(|s| s == CLUSTER_INSTANCES),
         })
     } else {
         Err(PreflightError::CrdsMissing {

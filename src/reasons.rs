@@ -147,6 +147,7 @@ const ALL: &[&str] = &[
     "DuplicateApplicationId",
     "OldUrlStillServesApplication",
     "RelocationUnconfirmed",
+    "NamespaceNotAllowed",
     "LinkNotOwned",
     "InvalidSpec",
     "OAuth2NotSupported",

@@ -407,11 +407,15 @@ async fn linked_with_a_copy(prefix: &str, copy_running: bool) -> (Env, Sim, Oper
     (env, sim, op)
 }
 
-/// Points the confluence instance at the copy's address.
+/// Points the confluence instance at the copy's address, confirming the move (the old address
+/// only refuses connections once stopped, which proves nothing by itself).
 fn move_confluence_to_the_copy(env: &Env, sim: &Sim) {
-    let y = e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true).replace(
-        &sim.app("confluence").base_url,
-        &sim.app("confluence-copy").base_url,
+    let y = e2e::moved_instance_yaml(
+        "confluence",
+        sim.app("confluence-copy"),
+        "confluence",
+        true,
+        sim.app("confluence"),
     );
     e2e::apply(&env.ns, &y);
 }

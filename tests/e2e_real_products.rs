@@ -165,8 +165,13 @@ async fn relocation_onto_a_url_a_stale_link_uses_names_that_link() {
         .await;
     sim.control("confluence-copy", reqwest::Method::POST, "start", None)
         .await;
-    let y = e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true)
-        .replace(&sim.app("confluence").base_url, &new_url);
+    let y = e2e::moved_instance_yaml(
+        "confluence",
+        sim.app("confluence-copy"),
+        "confluence",
+        true,
+        sim.app("confluence"),
+    );
     e2e::apply(&env.ns, &y);
     let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "LinkFieldInUse").await;
     let (_, _, msg) = e2e::condition(&link.status.unwrap().conditions, "Ready").unwrap();

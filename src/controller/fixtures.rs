@@ -55,7 +55,9 @@ impl Context {
             instances,
             links,
             externals: store_of(Vec::<crate::crd::ExternalApplication>::new()),
+            cluster_instances: store_of(Vec::<crate::crd::ClusterApplicationInstance>::new()),
             instances_synced: super::synced::Synced::ready(),
+            cluster_instances_synced: super::synced::Synced::ready(),
             links_synced: super::synced::Synced::ready(),
             externals_synced: super::synced::Synced::ready(),
             metrics: Arc::new(crate::health::Metrics::default()),
@@ -68,6 +70,8 @@ pub(crate) fn settings() -> Settings {
     Settings {
         namespace: None,
         label_selector: None,
+        cluster_resource_namespace: "applink-system".into(),
+        shared_applications: true,
         instance_check_interval: Duration::from_secs(300),
         link_resync_interval: Duration::from_secs(600),
         request_timeout: Duration::from_millis(500),

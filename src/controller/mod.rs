@@ -15,7 +15,6 @@ mod relations;
 mod status_patch;
 mod synced;
 
-use link::admin_client as link_admin_client;
 pub(crate) use link::generic_id as link_id_of_url;
 pub use link::{CLAIM_SOURCE, CLAIM_TARGET, FINALIZER as LINK_FINALIZER};
 pub use relations::IN_USE_FINALIZER;
@@ -29,11 +28,13 @@ use kube::runtime::controller::Controller;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use kube::runtime::{predicates, reflector, watcher};
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 use std::collections::HashMap;
 use tracing::{info, warn};
 
-use crate::crd::{ApplicationInstance, ApplicationLink, ExternalApplication};
+use crate::crd::{
+    ApplicationInstance, ApplicationLink, ClusterApplicationInstance, ExternalApplication,
+};
 
 /// Operator settings from the command line.
 #[derive(Clone, Debug)]
@@ -42,6 +43,11 @@ pub struct Settings {
     pub namespace: Option<String>,
     /// Watch only objects with these labels (a shard); all objects when `None`.
     pub label_selector: Option<String>,
+    /// Where the Secrets and ConfigMaps of ClusterApplicationInstances live (the operator's
+    /// namespace).
+    pub cluster_resource_namespace: String,
+    /// Whether the ClusterApplicationInstance CRD is served (older CRD sets lack it).
+    pub shared_applications: bool,
     pub instance_check_interval: Duration,
     pub link_resync_interval: Duration,
     pub request_timeout: Duration,
@@ -78,11 +84,15 @@ pub(crate) struct Context {
     pub(crate) links: Store<ApplicationLink>,
     /// The ExternalApplication controller's cache, read by instance reconciles too.
     pub(crate) externals: Store<ExternalApplication>,
+    /// The shared applications' cache (ClusterApplicationInstance), read by link and
+    /// ExternalApplication reconciles.
+    pub(crate) cluster_instances: Store<ClusterApplicationInstance>,
     /// Set once each cache holds its watch's first listing: a pass reading the other kind's
     /// cache waits for it.
     pub(crate) instances_synced: synced::Synced,
     pub(crate) links_synced: synced::Synced,
     pub(crate) externals_synced: synced::Synced,
+    pub(crate) cluster_instances_synced: synced::Synced,
     pub(crate) metrics: Arc<crate::health::Metrics>,
 }
 
@@ -230,6 +240,15 @@ pub async fn run(
         .predicate_filter(predicates::generation, Default::default());
     let externals = api::<ExternalApplication>(&client, &settings.namespace);
     let (external_store, external_writer) = reflector::store();
+    // Shared applications (cluster-scoped): one watch of their own, read by link and
+    // ExternalApplication passes from the cache.
+    let (cluster_store, cluster_writer) = reflector::store_shared(SHARED_STREAM_BUFFER);
+    let cluster_for_links = cluster_writer.subscribe().expect("a shared store");
+    let cluster_for_externals = settings
+        .external_applications
+        .then(|| cluster_writer.subscribe().expect("a shared store"));
+    let cluster_for_self = cluster_writer.subscribe().expect("a shared store");
+    let (mark_cluster, cluster_instances_synced) = synced::pending();
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings: settings.clone(),
@@ -248,7 +267,9 @@ pub async fn run(
         instances: instance_store.clone(),
         links: link_store.clone(),
         externals: external_store.clone(),
+        cluster_instances: cluster_store.clone(),
         instances_synced,
+        cluster_instances_synced,
         links_synced,
         externals_synced,
         metrics: metrics.clone(),
@@ -276,14 +297,63 @@ pub async fn run(
             warn!(error = %e, "ApplicationInstance reconcile failed");
         }
     });
+    // The shared applications' watch, when their CRD is served.
+    let cluster_watch = {
+        let settings = settings.clone();
+        let client = client.clone();
+        async move {
+            if !settings.shared_applications {
+                warn!(
+                    "ClusterApplicationInstances are not reconciled: their CRD is not installed (kubectl apply --server-side -f charts/applink-operator/crds/; then restart the operator)"
+                );
+                mark_cluster.empty_for_good();
+                return futures::future::pending::<()>().await;
+            }
+            let api: Api<ClusterApplicationInstance> = Api::all(client);
+            let stream = watcher(api, watch_config(&settings))
+                .default_backoff()
+                .reflect_shared(cluster_writer);
+            mark_cluster
+                .on_init_done(stream)
+                .for_each(|res| async move {
+                    if let Err(e) = res {
+                        warn!(error = %e, "ClusterApplicationInstance watch error");
+                    }
+                })
+                .await
+        }
+    };
+    let cluster_controller = Controller::for_shared_stream(
+        changed(cluster_for_self, predicates::generation),
+        cluster_store,
+    )
+    .with_config(config.clone())
+    .graceful_shutdown_on(stop(rx.clone()))
+    .run(
+        instance::reconcile_cluster,
+        instance::error_policy,
+        ctx.clone(),
+    )
+    .for_each(|res| async move {
+        if let Err(e) = res {
+            warn!(error = %e, "ClusterApplicationInstance reconcile failed");
+        }
+    });
     // A change of an instance (URL, credentials, identity) concerns every link that names it;
     // only the changes links depend on wake them.
     let links_by_instance = link_store.clone();
+    let links_by_shared = link_store.clone();
     let link_controller = Controller::for_stream(link_stream, link_store)
         .with_config(config.clone())
         .watches_shared_stream(
             changed(for_links, relations::link_relevant),
             move |instance| relations::links_of_instance(&links_by_instance, &instance),
+        )
+        .watches_shared_stream(
+            changed(cluster_for_links, relations::shared_relevant),
+            move |shared| {
+                relations::links_of_cluster_instance(&links_by_shared, &shared.name_any())
+            },
         )
         .graceful_shutdown_on(stop(rx.clone()))
         .run(link::reconcile, link::error_policy, ctx.clone())
@@ -311,11 +381,22 @@ pub async fn run(
             .applied_objects()
             .predicate_filter(external::wakes, Default::default());
         let externals_by_instance = external_store.clone();
+        let externals_by_shared = external_store.clone();
+        let cluster_for_externals = cluster_for_externals.expect("subscribed when running");
         Controller::for_stream(external_stream, external_store)
             .with_config(config.clone())
             .watches_shared_stream(
                 changed(for_externals, relations::link_relevant),
-                move |instance| external::of_instance(&externals_by_instance, &instance),
+                move |instance| relations::externals_of_instance(&externals_by_instance, &instance),
+            )
+            .watches_shared_stream(
+                changed(cluster_for_externals, relations::shared_relevant),
+                move |shared| {
+                    relations::externals_of_cluster_instance(
+                        &externals_by_shared,
+                        &shared.name_any(),
+                    )
+                },
             )
             .graceful_shutdown_on(stop(rx.clone()))
             .run(external::reconcile, external::error_policy, ctx.clone())
@@ -330,7 +411,10 @@ pub async fn run(
     // The shared watch ends with the process; the controllers end on shutdown.
     tokio::select! {
         _ = instance_watch => warn!("ApplicationInstance watch ended"),
-        _ = async { tokio::join!(instance_controller, link_controller, external_controller) } => {}
+        _ = cluster_watch => warn!("ClusterApplicationInstance watch ended"),
+        _ = async {
+            tokio::join!(instance_controller, cluster_controller, link_controller, external_controller)
+        } => {}
     }
     info!("controllers stopped");
 }

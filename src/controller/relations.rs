@@ -1,11 +1,21 @@
-//! What relates instances and links, in one place both controllers use: which links name an
-//! instance, when an instance may be used by a link, and which instance changes concern links.
+//! What relates the kinds, in one place every pipeline uses (no pipeline imports another): which
+//! links and ExternalApplications name an instance, which instance they name (a shared
+//! ClusterApplicationInstance included), when it may be used, and which changes concern them.
 
-use kube::ResourceExt;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Namespace;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, ResourceExt};
 
+use super::Context;
+use crate::atlassian::AtlassianClient;
 use crate::conditions;
-use crate::crd::{ApplicationInstance, ApplicationInstanceStatus, ApplicationLink};
+use crate::crd::{
+    ApplicationInstance, ApplicationInstanceStatus, ApplicationLink, ClusterApplicationInstance,
+    ExternalApplication, LocalObjectRef,
+};
+use crate::errors::Error;
 use crate::reasons::READY;
 
 /// Keeps an instance while links use it: deleting a link needs the instance's URL and
@@ -33,15 +43,20 @@ pub fn verified_status(i: &ApplicationInstance) -> Result<&ApplicationInstanceSt
     Ok(s)
 }
 
-/// Whether `link` names the instance `name` as source or target.
-pub fn names_instance(link: &ApplicationLink, name: &str) -> bool {
-    link.spec.source.instance_ref.name == name
+/// Whether `link` names the instance `name` (of the given scope) as source or target.
+pub fn names_instance(link: &ApplicationLink, name: &str, cluster: bool) -> bool {
+    link.spec.source.instance_ref.names(name, cluster)
         || link
             .spec
             .target
             .instance_ref
             .as_ref()
-            .is_some_and(|t| t.name == name)
+            .is_some_and(|t| t.names(name, cluster))
+}
+
+/// Whether the ExternalApplication names the instance `name` (of the given scope).
+pub fn external_names_instance(e: &ExternalApplication, name: &str, cluster: bool) -> bool {
+    e.spec.instance_ref.names(name, cluster)
 }
 
 /// The links in the instance's namespace that name it as source or target.
@@ -49,27 +64,180 @@ pub fn links_of_instance(
     links: &Store<ApplicationLink>,
     instance: &ApplicationInstance,
 ) -> Vec<ObjectRef<ApplicationLink>> {
-    referring(links, instance, names_instance)
+    referring(
+        links,
+        instance.namespace().as_deref(),
+        &instance.name_any(),
+        |l, n| names_instance(l, n, false),
+    )
 }
 
-/// The objects of `store` in the instance's namespace for which `names(object, instance name)`
-/// holds.
-pub fn referring<K>(
-    store: &Store<K>,
+/// The ExternalApplications in the instance's namespace that name it.
+pub fn externals_of_instance(
+    externals: &Store<ExternalApplication>,
     instance: &ApplicationInstance,
+) -> Vec<ObjectRef<ExternalApplication>> {
+    referring(
+        externals,
+        instance.namespace().as_deref(),
+        &instance.name_any(),
+        |e, n| external_names_instance(e, n, false),
+    )
+}
+
+/// The links of every namespace that name the shared application `name`.
+pub fn links_of_cluster_instance(
+    links: &Store<ApplicationLink>,
+    name: &str,
+) -> Vec<ObjectRef<ApplicationLink>> {
+    referring(links, None, name, |l, n| names_instance(l, n, true))
+}
+
+/// The ExternalApplications of every namespace that name the shared application `name`.
+pub fn externals_of_cluster_instance(
+    externals: &Store<ExternalApplication>,
+    name: &str,
+) -> Vec<ObjectRef<ExternalApplication>> {
+    referring(externals, None, name, |e, n| {
+        external_names_instance(e, n, true)
+    })
+}
+
+/// The objects of `store` (in `namespace`, or in every namespace when `None`) for which
+/// `names(object, name)` holds.
+fn referring<K>(
+    store: &Store<K>,
+    namespace: Option<&str>,
+    name: &str,
     names: impl Fn(&K, &str) -> bool,
 ) -> Vec<ObjectRef<K>>
 where
     K: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
-    let ns = instance.namespace();
-    let name = instance.name_any();
     store
         .state()
         .iter()
-        .filter(|o| o.namespace() == ns && names(o, &name))
+        .filter(|o| namespace.is_none_or(|ns| o.namespace().as_deref() == Some(ns)))
+        .filter(|o| names(o, name))
         .map(|o| ObjectRef::from_obj(o.as_ref()))
         .collect()
+}
+
+/// An application a link or ExternalApplication names, resolved to what the instance pipeline
+/// verified: a ClusterApplicationInstance is seen as an ApplicationInstance whose Secrets live
+/// in the operator's namespace.
+pub struct Named {
+    pub instance: Arc<ApplicationInstance>,
+    /// Where its credentials and CA Secrets live.
+    pub secret_namespace: String,
+    /// How users name it: `ApplicationInstance jira`, `ClusterApplicationInstance jira`.
+    pub label: String,
+    /// Names it in the client cache (`<namespace>/<name>` or `cluster/<name>`).
+    pub key: String,
+    pub cluster: bool,
+}
+
+/// The instance `r` names from `namespace`: its own ApplicationInstance, or a shared
+/// ClusterApplicationInstance whose `allowedNamespaces` selects `namespace` (else
+/// `NamespaceNotAllowed`: a tenant never uses an application it was not given).
+pub async fn named_instance(
+    ctx: &Context,
+    namespace: &str,
+    r: &LocalObjectRef,
+) -> Result<Named, Error> {
+    let name = &r.name;
+    if !r.is_cluster() {
+        let instance = ctx
+            .instances
+            .get(&ObjectRef::<ApplicationInstance>::new(name).within(namespace))
+            .ok_or_else(|| Error::InstanceNotFound { name: name.clone() })?;
+        return Ok(Named {
+            instance,
+            secret_namespace: namespace.to_string(),
+            label: format!("ApplicationInstance {name}"),
+            key: format!("{namespace}/{name}"),
+            cluster: false,
+        });
+    }
+    ctx.cluster_instances_synced
+        .wait("ClusterApplicationInstance")
+        .await?;
+    let shared = ctx
+        .cluster_instances
+        .get(&ObjectRef::<ClusterApplicationInstance>::new(name))
+        .ok_or_else(|| Error::InstanceNotFound { name: name.clone() })?;
+    let ns_api: Api<Namespace> = Api::all(ctx.client.clone());
+    let labels = ns_api
+        .get_opt(namespace)
+        .await?
+        .map(|n| n.metadata.labels.unwrap_or_default())
+        .unwrap_or_default();
+    if !crate::crd::selects(&shared.spec.allowed_namespaces, &labels) {
+        return Err(Error::NamespaceNotAllowed {
+            name: name.clone(),
+            namespace: namespace.to_string(),
+        });
+    }
+    let secret_namespace = ctx.settings.cluster_resource_namespace.clone();
+    Ok(Named {
+        instance: Arc::new(cluster_view(&shared, &secret_namespace)),
+        secret_namespace,
+        label: format!("ClusterApplicationInstance {name}"),
+        key: format!("cluster/{name}"),
+        cluster: true,
+    })
+}
+
+/// The admin client of an instance. When its Secret is gone (deleted together with the links,
+/// as `kubectl delete -f` or a namespace deletion does), the last client this process built is
+/// used, so the link ends can still be deleted.
+pub async fn admin_client(
+    ctx: &Context,
+    named: &Named,
+    name: &str,
+) -> Result<AtlassianClient, Error> {
+    let (instance, ns, key) = (&named.instance, named.secret_namespace.as_str(), &named.key);
+    let Some(r) = instance.spec.credentials_secret_ref.as_ref() else {
+        // Administered per its last check, but the reference was removed since.
+        return ctx
+            .clients
+            .last_admin(key)
+            .ok_or_else(|| Error::InstanceNotReady {
+                name: name.to_string(),
+                why: "its credentialsSecretRef was removed and it is not re-checked yet".into(),
+            });
+    };
+    instance
+        .spec
+        .credentials_transport_ok()
+        .map_err(Error::HttpsRequired)?;
+    let url = instance.spec.url.as_str();
+    let (creds, version) = match crate::secrets::credentials(&ctx.client, ns, r, url).await {
+        Ok(c) => c,
+        Err(e @ (Error::SecretNotFound { .. } | Error::SecretIncomplete { .. })) => {
+            return ctx.clients.last_admin(key).ok_or(e);
+        }
+        Err(e) => return Err(e),
+    };
+    let ca = crate::secrets::ca_bundle(&ctx.client, ns, instance.spec.tls.as_ref()).await?;
+    let client = ctx
+        .clients
+        .get(url, &creds, ca.as_deref(), version.as_deref())
+        .map_err(|e| Error::remote("client", e))?;
+    ctx.clients.remember_admin(key, &client);
+    Ok(client)
+}
+
+/// A ClusterApplicationInstance as the instance pipeline handles it: an ApplicationInstance in
+/// the namespace its Secrets live in (`namespace`), with the same spec, status and metadata.
+pub fn cluster_view(shared: &ClusterApplicationInstance, namespace: &str) -> ApplicationInstance {
+    let mut metadata = shared.metadata.clone();
+    metadata.namespace = Some(namespace.to_string());
+    ApplicationInstance {
+        metadata,
+        spec: shared.spec.application.clone(),
+        status: shared.status.clone(),
+    }
 }
 
 /// Other instances of the same namespace that recorded the same application id: two instances
@@ -121,5 +289,17 @@ pub fn link_relevant(i: &ApplicationInstance) -> Option<u64> {
         )
             .hash(&mut h);
     }
+    Some(h.finish())
+}
+
+/// [`link_relevant`] for a shared application: what its users depend on.
+pub fn shared_relevant(i: &ClusterApplicationInstance) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    link_relevant(&cluster_view(i, "")).hash(&mut h);
+    // Which namespaces may use it.
+    serde_json::to_string(&i.spec.allowed_namespaces)
+        .unwrap_or_default()
+        .hash(&mut h);
     Some(h.finish())
 }

@@ -170,14 +170,39 @@ fn secret_key_ref_schema(schema: &mut schemars::Schema) {
     refuse_namespace(schema, "Secret or ConfigMap");
 }
 
-/// Reference to an object of the same namespace. Cross-namespace references are not allowed,
-/// so a namespace's tenants cannot link applications they do not own.
+/// Reference to an application: an ApplicationInstance of the same namespace (cross-namespace
+/// references are not allowed, so a namespace's tenants cannot link applications they do not
+/// own), or a ClusterApplicationInstance that the platform team shares with this namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
 #[schemars(transform = local_object_ref_schema)]
 pub struct LocalObjectRef {
-    /// Name of the object, in the namespace of the referring resource.
+    /// Name of the object: an ApplicationInstance in the namespace of the referring resource,
+    /// or a ClusterApplicationInstance.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
+    /// `ApplicationInstance` (default) or `ClusterApplicationInstance`: an application the
+    /// platform team administers once for the namespaces its `allowedNamespaces` selects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<InstanceKind>,
+}
+
+impl LocalObjectRef {
+    /// Whether this names a shared ClusterApplicationInstance.
+    pub fn is_cluster(&self) -> bool {
+        self.kind == Some(InstanceKind::ClusterApplicationInstance)
+    }
+
+    /// Whether this names the instance `name` of the given scope.
+    pub fn names(&self, name: &str, cluster: bool) -> bool {
+        self.name == name && self.is_cluster() == cluster
+    }
+}
+
+/// The kind of application a reference names.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum InstanceKind {
+    ApplicationInstance,
+    ClusterApplicationInstance,
 }
 
 /// A Secret in the namespace of the resource, holding an application's admin credentials:

@@ -9,9 +9,10 @@ mod common;
 mod external;
 mod instance;
 mod link;
+mod shared;
 mod url;
 
-pub use common::{ApplicationType, LocalObjectRef, SecretKeyRef, SecretRef};
+pub use common::{ApplicationType, InstanceKind, LocalObjectRef, SecretKeyRef, SecretRef};
 pub use external::{
     ClientView, ExternalApplication, ExternalApplicationSpec, ExternalApplicationStatus,
     OAUTH1_PLACEHOLDERS, OAUTH1_SECRET_PLACEHOLDERS, OAuth1Consumer, OAuth2Client, PLACEHOLDERS,
@@ -25,6 +26,7 @@ pub use link::{
     Authentication, DeletionPolicy, EndAuth, EndHealth, EndStatus, LinkMode, LinkSource,
     LinkTarget,
 };
+pub use shared::{ClusterApplicationInstance, ClusterApplicationInstanceSpec, selects};
 pub use url::{BaseUrl, same_url};
 
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -39,6 +41,7 @@ pub fn all()
     use kube::CustomResourceExt;
     vec![
         ApplicationInstance::crd(),
+        ClusterApplicationInstance::crd(),
         ApplicationLink::crd(),
         ExternalApplication::crd(),
     ]

@@ -551,6 +551,25 @@ pub fn instance_yaml(name: &str, app: &SimApp, type_: &str, credentials: bool) -
     y
 }
 
+/// [`instance_yaml`] for an instance whose application moved to `app` from `from`, which no
+/// longer answers: the move is confirmed with `applinks.io/confirm-move-from` (an old URL that
+/// only fails proves no move by itself).
+pub fn moved_instance_yaml(
+    name: &str,
+    app: &SimApp,
+    type_: &str,
+    credentials: bool,
+    from: &SimApp,
+) -> String {
+    instance_yaml(name, app, type_, credentials).replace(
+        &format!("kind: ApplicationInstance\nmetadata: {{name: {name}}}"),
+        &format!(
+            "kind: ApplicationInstance\nmetadata: {{name: {name}, annotations: {{applinks.io/confirm-move-from: '{}'}}}}",
+            from.base_url
+        ),
+    )
+}
+
 /// Instances with the administrator's credentials for two simulated apps (`(name, type)`), and
 /// an OAuth link `l` from the first to the second.
 pub fn apply_oauth_link(ns: &str, sim: &Sim, source: (&str, &str), target: (&str, &str)) {

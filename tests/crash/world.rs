@@ -250,7 +250,18 @@ impl World {
         }
         let inst = self.model.instances[name].clone();
         self.model.instances.get_mut(name).unwrap().app = to.to_string();
-        self.apply_instance(name, inst.type_, inst.credentials);
+        // The old address only refuses connections, which proves no move: confirmed, as an
+        // administrator who decommissioned it would.
+        e2e::apply(
+            self.ns(),
+            &e2e::moved_instance_yaml(
+                name,
+                self.sim.app(to),
+                inst.type_,
+                inst.credentials,
+                self.sim.app(&from),
+            ),
+        );
     }
 
     /// The applications still running that the checks look at.

@@ -107,6 +107,19 @@ events.k8s.io/v1; core v1 kept for older reporters). Discovery of applinks.io ne
 - apiGroups: [""]
   resources: ["secrets", "configmaps"]
   verbs: ["get"]
+{{- if not .Values.watchNamespace }}
+{{- /* Shared applications (cluster-scoped) and the namespace labels their allowedNamespaces
+  selects on: cluster-wide installations only. */}}
+- apiGroups: ["applinks.io"]
+  resources: ["clusterapplicationinstances"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["applinks.io"]
+  resources: ["clusterapplicationinstances/status"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get"]
+{{- end }}
 {{- if $ext }}
 {{- /* ExternalApplications deliver credentials as Secrets. RBAC cannot limit create and patch
   to the Secrets the operator owns (names are the users' to choose, and rules do not match

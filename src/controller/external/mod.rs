@@ -27,12 +27,11 @@ mod template;
 use std::sync::Arc;
 
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
 
 use super::{Context, finalizer, outcome, status_patch};
 use crate::conditions;
-use crate::crd::{ApplicationInstance, ClientView, DeletionPolicy, ExternalApplication};
+use crate::crd::{ClientView, DeletionPolicy, ExternalApplication};
 use crate::errors::Error;
 use crate::reasons;
 use outcome::Verdict;
@@ -194,12 +193,4 @@ pub fn wakes(obj: &ExternalApplication) -> Option<u64> {
     obj.metadata.generation.hash(&mut h);
     obj.annotations().get(ROTATE).hash(&mut h);
     Some(h.finish())
-}
-
-/// The ExternalApplications in the instance's namespace that name it.
-pub fn of_instance(
-    store: &Store<ExternalApplication>,
-    instance: &ApplicationInstance,
-) -> Vec<ObjectRef<ExternalApplication>> {
-    super::relations::referring(store, instance, |e, name| e.spec.instance_ref.name == name)
 }

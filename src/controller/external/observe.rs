@@ -2,7 +2,6 @@
 //! (clients: the instance cache, the application, Kubernetes; read only).
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 
 use super::super::{Context, relations};
@@ -11,8 +10,8 @@ use super::secret::{self, Stored};
 use super::template::{self, Inputs};
 use super::{CLAIM_ID, CLAIM_NAME, ROTATE};
 use crate::atlassian::{AtlassianClient, OAuth2ClientEntity, ProviderMetadata};
+use crate::crd::ExternalApplication;
 use crate::crd::OAuth2Client;
-use crate::crd::{ApplicationInstance, ExternalApplication};
 use crate::errors::Error;
 
 /// The application that trusts the tool.
@@ -37,10 +36,8 @@ pub(super) async fn resolve(
 ) -> Result<App, Error> {
     let oauth2 = obj.spec.oauth2.is_some();
     let name = &obj.spec.instance_ref.name;
-    let instance = ctx
-        .instances
-        .get(&ObjectRef::<ApplicationInstance>::new(name).within(ns))
-        .ok_or_else(|| Error::InstanceNotFound { name: name.clone() })?;
+    let named = relations::named_instance(ctx, ns, &obj.spec.instance_ref).await?;
+    let instance = named.instance.clone();
     let s = relations::verified_status(&instance).map_err(|why| Error::InstanceNotReady {
         name: name.clone(),
         why,
@@ -62,9 +59,9 @@ pub(super) async fn resolve(
     if s.administered != Some(true) {
         return Err(Error::InstanceNotAdministered { name: name.clone() });
     }
-    let client = super::super::link_admin_client(ctx, ns, name, &instance).await?;
+    let client = relations::admin_client(ctx, &named, name).await?;
     Ok(App {
-        label: format!("ApplicationInstance {name}"),
+        label: named.label.clone(),
         base_url: instance.spec.url.normalized().to_string(),
         client,
     })

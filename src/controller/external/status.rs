@@ -109,6 +109,7 @@ mod tests {
             ExternalApplicationSpec {
                 instance_ref: crate::crd::LocalObjectRef {
                     name: "bitbucket".into(),
+                    kind: None,
                 },
                 display_name: None,
                 oauth2: Some(OAuth2Client {

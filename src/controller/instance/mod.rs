@@ -1,5 +1,7 @@
-//! Reconciles `ApplicationInstance`: reads the manifest, verifies type and identity, checks that
-//! the credentials are an administrator's, and records all of it in status.
+//! Reconciles `ApplicationInstance` and the shared `ClusterApplicationInstance` (one pipeline:
+//! the cluster kind is seen as an instance whose Secrets live in the operator's namespace):
+//! reads the manifest, verifies type and identity, checks that the credentials are an
+//! administrator's, and records all of it in status.
 //!
 //! The pipeline, one step per line in [`reconcile`]:
 //! 1. finalizer (client): kept while links use the instance;
@@ -21,54 +23,130 @@ use kube::{Api, ResourceExt};
 use super::relations::{self, IN_USE_FINALIZER};
 use super::{Context, finalizer, outcome, status_patch};
 use crate::conditions;
-use crate::crd::ApplicationInstance;
+use crate::crd::{ApplicationInstance, ClusterApplicationInstance};
 use crate::errors::Error;
 use crate::reasons;
 
 /// While links still use an instance being deleted, look again from the local cache this often.
 const IN_USE_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// An instance of either scope, as one pass handles it.
+struct Subject<'a, K> {
+    /// The object itself (finalizers, events, status writes).
+    obj: &'a K,
+    api: Api<K>,
+    kind: &'static str,
+    /// The object as an ApplicationInstance in the namespace its Secrets live in.
+    view: &'a ApplicationInstance,
+    /// Who uses it (links and ExternalApplications), for the in-use finalizer.
+    users: Vec<String>,
+}
+
 pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
-    let api: Api<ApplicationInstance> = Api::namespaced(ctx.client.clone(), &ns);
     // Which links and external applications use this instance is read from their caches: not
     // before they are filled.
     ctx.links_synced.wait("ApplicationLink").await?;
     ctx.externals_synced.wait("ExternalApplication").await?;
-    if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
+    let mut users: Vec<String> = relations::links_of_instance(&ctx.links, &obj)
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    users.extend(
+        relations::externals_of_instance(&ctx.externals, &obj)
+            .into_iter()
+            .map(|r| format!("ExternalApplication {}", r.name)),
+    );
+    let subject = Subject {
+        obj: &*obj,
+        api: Api::namespaced(ctx.client.clone(), &ns),
+        kind: "ApplicationInstance",
+        view: &obj,
+        users,
+    };
+    pass(subject, &ctx).await
+}
+
+/// A shared ClusterApplicationInstance: the same pass, its Secrets in the operator's namespace,
+/// used by links and ExternalApplications of any namespace.
+pub async fn reconcile_cluster(
+    obj: Arc<ClusterApplicationInstance>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    ctx.links_synced.wait("ApplicationLink").await?;
+    ctx.externals_synced.wait("ExternalApplication").await?;
+    let name = obj.name_any();
+    let mut users: Vec<String> = relations::links_of_cluster_instance(&ctx.links, &name)
+        .into_iter()
+        .map(|r| format!("{}/{}", r.namespace.unwrap_or_default(), r.name))
+        .collect();
+    users.extend(
+        relations::externals_of_cluster_instance(&ctx.externals, &name)
+            .into_iter()
+            .map(|r| {
+                let ns = r.namespace.unwrap_or_default();
+                format!("ExternalApplication {ns}/{}", r.name)
+            }),
+    );
+    let view = relations::cluster_view(&obj, &ctx.settings.cluster_resource_namespace);
+    let subject = Subject {
+        obj: &*obj,
+        api: Api::all(ctx.client.clone()),
+        kind: "ClusterApplicationInstance",
+        view: &view,
+        users,
+    };
+    pass(subject, &ctx).await
+}
+
+async fn pass<K>(subject: Subject<'_, K>, ctx: &Context) -> Result<Action, Error>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let Subject {
+        obj,
+        api,
+        kind,
+        view,
+        users,
+    } = subject;
+    if let Some(action) = guard_finalizer(obj, view, ctx, &api, users).await? {
         return Ok(action);
     }
-    let key = observe::key(&obj);
-    let cloud = obj.spec.is_cloud();
-    let held_secret = secret_hold::hold(&obj, &ctx, &ns).await?;
+    let ns = view.namespace().unwrap_or_default();
+    let key = observe::key(kind, obj);
+    let cloud = view.spec.is_cloud();
+    let held_secret = secret_hold::hold(view, ctx, &ns).await?;
 
-    let observed = match observe::resolve_access(&obj, &ctx, &ns).await {
-        Ok(access) => observe::observe(&obj, &ctx, &access, cloud).await,
+    let observed = match observe::resolve_access(view, ctx, &ns).await {
+        Ok(access) => {
+            observe::observe(view, ctx, &access, cloud, kind == "ApplicationInstance").await
+        }
         Err(e) => Err(e),
     };
-    let (mut new, verdict, facts) = status::instance_status(&obj, observed);
+    let (mut new, verdict, facts) = status::instance_status(view, observed);
     new.held_secret = held_secret;
-    let old = obj.status.clone().unwrap_or_default();
-    let resync = obj
+    let old = view.status.clone().unwrap_or_default();
+    let resync = view
         .spec
         .check_interval
         .as_deref()
         .and_then(|d| humantime::parse_duration(d).ok())
         .unwrap_or(ctx.settings.instance_check_interval);
-    let subject = outcome::Subject {
-        obj: &*obj,
-        kind: "ApplicationInstance",
+    let report = outcome::Subject {
+        obj,
+        kind,
         key: &key,
         resync,
         action: "Check",
     };
-    let delay = outcome::record(&ctx, subject, &old.conditions, &verdict).await;
+    let delay = outcome::record(ctx, report, &old.conditions, &verdict).await;
     let mut conds = verdict.conditions();
     conds.extend(facts);
     new.conditions = conditions::merge(
         &old.conditions,
         conds,
-        obj.metadata.generation,
+        view.metadata.generation,
         &conditions::now(),
     );
     if status_patch::write(&api, &obj.name_any(), &old, &new).await?
@@ -79,15 +157,20 @@ pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Resu
     Ok(Action::requeue(delay))
 }
 
-/// Adds the in-use finalizer, or, when the instance is being deleted, removes it once no link
+/// Adds the in-use finalizer, or, when the instance is being deleted, removes it once nothing
 /// uses the instance. `Some(action)` ends the pass.
-async fn guard_finalizer(
-    obj: &ApplicationInstance,
+async fn guard_finalizer<K>(
+    obj: &K,
+    view: &ApplicationInstance,
     ctx: &Context,
-    api: &Api<ApplicationInstance>,
-) -> Result<Option<Action>, Error> {
+    api: &Api<K>,
+    mut names: Vec<String>,
+) -> Result<Option<Action>, Error>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     let has = finalizer::has(obj, IN_USE_FINALIZER);
-    if obj.metadata.deletion_timestamp.is_none() {
+    if obj.meta().deletion_timestamp.is_none() {
         if !has {
             crate::failpoint::hit("before-instance-finalizer-add");
             finalizer::add(api, obj, IN_USE_FINALIZER).await?;
@@ -98,21 +181,13 @@ async fn guard_finalizer(
     if !has {
         return Ok(Some(Action::await_change()));
     }
-    let mut names: Vec<String> = relations::links_of_instance(&ctx.links, obj)
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
-    names.extend(
-        super::external::of_instance(&ctx.externals, obj)
-            .into_iter()
-            .map(|r| format!("ExternalApplication {}", r.name)),
-    );
     if names.is_empty() {
         // The Secret first: a crash in between finds the instance still here and releases
         // again (a no-op) before its own finalizer goes.
-        let held = obj.status.as_ref().and_then(|s| s.held_secret.as_deref());
+        let held = view.status.as_ref().and_then(|s| s.held_secret.as_deref());
         if let Some(secret) = held {
-            secret_hold::release(obj, ctx, &obj.namespace().unwrap_or_default(), secret).await?;
+            let ns = view.namespace().unwrap_or_default();
+            secret_hold::release(view, ctx, &ns, secret).await?;
         }
         crate::failpoint::hit("before-instance-finalizer-removal");
         finalizer::remove(api, obj, IN_USE_FINALIZER).await?;
@@ -122,7 +197,7 @@ async fn guard_finalizer(
     // Links still use it; they are being deleted or will be. Say so in a condition of its own:
     // Ready stays as it was, since the links still need this instance to delete their ends.
     names.sort();
-    let old = obj.status.clone().unwrap_or_default();
+    let old = view.status.clone().unwrap_or_default();
     let mut new = old.clone();
     new.conditions
         .retain(|c| c.type_ != reasons::DELETION_BLOCKED);
@@ -137,14 +212,14 @@ async fn guard_finalizer(
                 names.join(", ")
             ),
         )],
-        obj.metadata.generation,
+        view.metadata.generation,
         &conditions::now(),
     ));
     status_patch::write(api, &obj.name_any(), &old, &new).await?;
     Ok(Some(Action::requeue(IN_USE_RECHECK)))
 }
 
-pub fn error_policy(_obj: Arc<ApplicationInstance>, err: &Error, _ctx: Arc<Context>) -> Action {
+pub fn error_policy<K>(_obj: Arc<K>, err: &Error, _ctx: Arc<Context>) -> Action {
     // Only Kubernetes API errors reach here; remote failures are handled in reconcile.
     tracing::warn!(error = %err, "instance reconcile error");
     super::kube_error_requeue(err)

@@ -71,11 +71,14 @@ pub(super) struct Observation {
     pub(super) same_application: Vec<(String, String)>,
 }
 
+/// `namespaced`: false for a shared application, whose duplicates are not looked for among
+/// the namespaces' instances.
 pub(super) async fn observe(
     obj: &ApplicationInstance,
     ctx: &Context,
     access: &Access,
     cloud: bool,
+    namespaced: bool,
 ) -> Result<Observation, Error> {
     let url = obj.spec.url.as_str();
     let anonymous = client(ctx, url, &Credentials::Anonymous, None, access)?;
@@ -120,7 +123,11 @@ pub(super) async fn observe(
         _ => None,
     };
     Ok(Observation {
-        same_application: relations::same_application(&ctx.instances, obj, &manifest.id),
+        same_application: if namespaced {
+            relations::same_application(&ctx.instances, obj, &manifest.id)
+        } else {
+            Vec::new()
+        },
         manifest,
         app_clock,
         our_clock,
@@ -170,22 +177,25 @@ async fn relocation(
     id: &str,
     access: &Access,
 ) -> Result<Relocation, Error> {
-    if obj
-        .annotations()
-        .get(CONFIRM_MOVE_FROM)
-        .is_some_and(|v| same_url(v, old_url))
-    {
-        return Ok(Relocation::Moved(format!(
-            "confirmed by the annotation {CONFIRM_MOVE_FROM}"
-        )));
-    }
     let old_client = client(ctx, old_url, &Credentials::Anonymous, None, access)?;
-    Ok(judge_old_url(
+    let judged = judge_old_url(
         old_url,
         obj.spec.url.as_str(),
         id,
         old_client.manifest().await,
-    ))
+    );
+    // A person's confirmation settles an old URL that only fails, never one that still serves
+    // the application (a clone stays a clone).
+    let confirmed = obj
+        .annotations()
+        .get(CONFIRM_MOVE_FROM)
+        .is_some_and(|v| same_url(v, old_url));
+    Ok(match judged {
+        Relocation::Unconfirmed { .. } if confirmed => {
+            Relocation::Moved(format!("confirmed by the annotation {CONFIRM_MOVE_FROM}"))
+        }
+        other => other,
+    })
 }
 
 /// What proves a move, from the old URL's answer to a manifest read (pure; table-tested).
@@ -252,13 +262,20 @@ fn client(
         .map_err(|e| Error::remote("client", e))
 }
 
-/// `namespace/name` of the instance, for the backoff and logs.
-pub(super) fn key(obj: &ApplicationInstance) -> String {
-    format!(
-        "instance/{}/{}",
-        obj.namespace().unwrap_or_default(),
-        obj.name_any()
-    )
+/// Names the instance for the backoff and logs: `instance/<namespace>/<name>`, or
+/// `clusterinstance/<name>` for a shared one.
+pub(super) fn key<K: kube::Resource>(kind: &str, obj: &K) -> String {
+    match obj.meta().namespace.as_deref() {
+        Some(ns) => format!(
+            "instance/{ns}/{}",
+            obj.meta().name.as_deref().unwrap_or_default()
+        ),
+        None => format!(
+            "{}/{}",
+            kind.to_ascii_lowercase(),
+            obj.meta().name.as_deref().unwrap_or_default()
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,6 @@ use crate::planner::{self, End, Plan};
 use crate::reasons;
 use act::Acted;
 use outcome::Verdict;
-pub(in crate::controller) use resolve::admin_client;
 pub(crate) use resolve::generic_id;
 use status::{Pass, Shape};
 

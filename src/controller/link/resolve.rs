@@ -1,12 +1,10 @@
 //! Resolving both applications of a link (client required: the instance cache and Secrets),
 //! and the rules that depend on them (no client).
 
-use kube::runtime::reflector::ObjectRef;
-
 use super::super::Context;
 use super::super::relations;
 use crate::atlassian::{AtlassianClient, Credentials};
-use crate::crd::{ApplicationInstance, ApplicationLink, ApplicationType, Authentication};
+use crate::crd::{ApplicationLink, ApplicationType, Authentication, LocalObjectRef};
 use crate::errors::Error;
 use crate::planner::{End, Peer};
 
@@ -105,9 +103,9 @@ pub(super) async fn resolve(
     ns: &str,
 ) -> Result<Resolved, Error> {
     let source_name = &obj.spec.source.instance_ref.name;
-    let source = instance_app(ctx, ns, source_name).await?;
+    let source = instance_app(ctx, ns, &obj.spec.source.instance_ref).await?;
     let target = match (&obj.spec.target.instance_ref, &obj.spec.target.url) {
-        (Some(r), _) => instance_app(ctx, ns, &r.name).await?,
+        (Some(r), _) => instance_app(ctx, ns, r).await?,
         (None, Some(url)) => {
             inline_app(
                 ctx,
@@ -174,13 +172,10 @@ pub(super) async fn resolve(
     })
 }
 
-async fn instance_app(ctx: &Context, ns: &str, name: &str) -> Result<App, Error> {
-    let instance = ctx
-        .instances
-        .get(&ObjectRef::<ApplicationInstance>::new(name).within(ns))
-        .ok_or_else(|| Error::InstanceNotFound {
-            name: name.to_string(),
-        })?;
+async fn instance_app(ctx: &Context, ns: &str, r: &LocalObjectRef) -> Result<App, Error> {
+    let name = &r.name;
+    let named = relations::named_instance(ctx, ns, r).await?;
+    let instance = named.instance.clone();
     let s = relations::verified_status(&instance).map_err(|why| Error::InstanceNotReady {
         name: name.to_string(),
         why,
@@ -188,10 +183,11 @@ async fn instance_app(ctx: &Context, ns: &str, name: &str) -> Result<App, Error>
     let application_id = s.application_id.clone().unwrap_or_default();
     // Two instances of one application: nothing is written for either (the instance
     // controller says the same on both, but this one may not have been re-checked yet).
-    if let Some((other, other_url)) =
-        relations::same_application(&ctx.instances, &instance, &application_id)
-            .into_iter()
-            .next()
+    if let Some((other, other_url)) = (!named.cluster)
+        .then(|| relations::same_application(&ctx.instances, &instance, &application_id))
+        .into_iter()
+        .flatten()
+        .next()
     {
         return Err(Error::DuplicateApplicationId {
             id: application_id,
@@ -204,12 +200,12 @@ async fn instance_app(ctx: &Context, ns: &str, name: &str) -> Result<App, Error>
     let cloud = s.cloud.unwrap_or(false);
     // A generic application has no Application Links plugin: it never holds a link end.
     let admin = if s.administered == Some(true) && type_id != "generic" && !cloud {
-        Some(admin_client(ctx, ns, name, &instance).await?)
+        Some(relations::admin_client(ctx, &named, name).await?)
     } else {
         None
     };
     Ok(App {
-        label: format!("ApplicationInstance {name}"),
+        label: named.label.clone(),
         id: link_id(&type_id, &application_id, &url),
         name: s
             .application_name
@@ -227,52 +223,6 @@ async fn instance_app(ctx: &Context, ns: &str, name: &str) -> Result<App, Error>
         cloud,
         admin,
     })
-}
-
-/// The admin client of an instance. When its Secret is gone (deleted together with the links,
-/// as `kubectl delete -f` or a namespace deletion does), the last client this process built is
-/// used, so the link ends can still be deleted.
-pub(in crate::controller) async fn admin_client(
-    ctx: &Context,
-    ns: &str,
-    name: &str,
-    instance: &ApplicationInstance,
-) -> Result<AtlassianClient, Error> {
-    let key = format!("{ns}/{name}");
-    let Some(r) = instance.spec.credentials_secret_ref.as_ref() else {
-        // Administered per its last check, but the reference was removed since.
-        return ctx
-            .clients
-            .last_admin(&key)
-            .ok_or_else(|| Error::InstanceNotReady {
-                name: name.to_string(),
-                why: "its credentialsSecretRef was removed and it is not re-checked yet".into(),
-            });
-    };
-    instance
-        .spec
-        .credentials_transport_ok()
-        .map_err(Error::HttpsRequired)?;
-    let url = instance.spec.url.as_str();
-    let (creds, version) = match crate::secrets::credentials(&ctx.client, ns, r, url).await {
-        Ok(c) => c,
-        Err(e @ (Error::SecretNotFound { .. } | Error::SecretIncomplete { .. })) => {
-            return ctx.clients.last_admin(&key).ok_or(e);
-        }
-        Err(e) => return Err(e),
-    };
-    let ca = crate::secrets::ca_bundle(&ctx.client, ns, instance.spec.tls.as_ref()).await?;
-    let client = ctx
-        .clients
-        .get(
-            instance.spec.url.as_str(),
-            &creds,
-            ca.as_deref(),
-            version.as_deref(),
-        )
-        .map_err(|e| Error::remote("client", e))?;
-    ctx.clients.remember_admin(&key, &client);
-    Ok(client)
 }
 
 /// An application nobody here administers: read its manifest anonymously; an application
