@@ -130,6 +130,10 @@ impl Drop for TestNamespace {
                 // operator's finalizers would hold the namespace in Terminating for ever.
                 release_finalizers::<ApplicationLink>(&client, &name).await;
                 release_finalizers::<ApplicationInstance>(&client, &name).await;
+                release_finalizers::<applink_operator::crd::ExternalApplication>(&client, &name)
+                    .await;
+                // Credentials Secrets carry the instances' applinks.io/credentials-in-use.
+                release_finalizers::<k8s_openapi::api::core::v1::Secret>(&client, &name).await;
                 Ok(())
             })
         })
