@@ -147,6 +147,10 @@ for f in "$repo"/examples/*.yaml; do
   sed $sed_args "$f" > "$run/examples/$(basename "$f")"
 done
 ! grep -q '127.0.0.1' "$run/examples"/*.yaml || fail "an example URL was not rewritten"
+# Pods reach the simulator at 10.88.0.1 over plain HTTP, which is not loopback: the instances
+# with credentials must opt in (the upgrade notes' step 2).
+sed -i '/^  url: http:\/\/10\.88\.0\.1/a\  allowPlainHttp: true' "$run/examples/instances.yaml"
+grep -q 'allowPlainHttp: true' "$run/examples/instances.yaml" || fail "allowPlainHttp not added"
 
 writes() { # write requests (POST/PUT/PATCH/DELETE) the applications received, all apps summed
   python3 - "$control" <<'PY'
@@ -175,7 +179,8 @@ step "helm install the previous chart and image ($prev_ref), 2 replicas, leader 
 helm install "$release" "$prev_tree/charts/applink-operator" -n "$ns" --create-namespace \
   "${common_sets[@]}" --set "image.digest=$prev_digest" --wait --timeout 180s >&2
 kubectl create namespace "$apps_ns" >/dev/null
-kubectl -n "$apps_ns" apply -f "$run/examples/instances.yaml" -f "$run/examples/jira-confluence.yaml" \
+# --validate=false: a previous CRD without allowPlainHttp prunes it instead of refusing.
+kubectl -n "$apps_ns" apply --validate=false -f "$run/examples/instances.yaml" -f "$run/examples/jira-confluence.yaml" \
   -f "$run/examples/jira-bitbucket-impersonation.yaml" -f "$run/examples/jira-to-external-url.yaml" >&2
 wait_for "every link Ready under the previous operator" 180 links_ready
 
@@ -184,6 +189,16 @@ before=$(writes)
 transitions0=$(kubectl -n "$ns" get lease applink-operator -o jsonpath='{.spec.leaseTransitions}')
 # Helm never upgrades CRDs: apply this commit's first, as the README says.
 kubectl apply --server-side --force-conflicts -f "$repo/charts/applink-operator/crds/" >&2
+# The upgrade notes: instances reached over plain HTTP opt in (kept if already set).
+for i in $(kubectl -n "$apps_ns" get applicationinstances -o name); do
+  kubectl -n "$apps_ns" patch "$i" --type=merge -p '{"spec":{"allowPlainHttp":true}}' >/dev/null
+done
+instances_observed() { # every instance's latest spec checked and Ready
+  local out; out=$(kubectl -n "$apps_ns" get applicationinstances -o jsonpath='{range .items[*]}{.metadata.generation}={.status.observedGeneration}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}')
+  [ -n "$out" ] && ! awk -F= '$1 != $2 || $3 != "True"' <<<"$out" | grep -q .
+}
+wait_for "the instances re-checked after the opt-in" 120 instances_observed
+wait_for "every link Ready after the opt-in" 120 links_ready
 old_pods=$(kubectl -n "$ns" get pods -l "app.kubernetes.io/instance=$release,pod-template-hash" -o jsonpath='{.items[*].metadata.name}')
 helm upgrade "$release" "$repo/charts/applink-operator" -n "$ns" "${common_sets[@]}" \
   --set "image.digest=$digest" --wait --timeout 300s >"$run/helm-upgrade.log" 2>&1 &

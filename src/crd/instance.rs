@@ -7,10 +7,9 @@ use super::Condition;
 use super::common::{ApplicationType, SecretKeyRef, SecretRef, add_refused_property};
 use super::url::BaseUrl;
 
-/// CEL regex of a loopback `http://` URL (localhost, 127.0.0.0/8, [::1]): traffic that never
-/// leaves the machine needs no opt-in for plain HTTP.
-pub(crate) const LOOPBACK_RE: &str =
-    r"^[hH][tT][tT][pP]://(localhost|127\\.[0-9]+\\.[0-9]+\\.[0-9]+|\\[::1\\])(:[0-9]+)?(/.*)?$";
+/// CEL regex of a loopback `http://` URL (localhost, 127.0.0.0/8, [::1], [::ffff:127.x.y.z]):
+/// traffic that never leaves the machine needs no opt-in for plain HTTP.
+pub(crate) const LOOPBACK_RE: &str = r"^[hH][tT][tT][pP]://(localhost|127\\.[0-9]+\\.[0-9]+\\.[0-9]+|\\[::1\\]|\\[::ffff:127\\.[0-9]+\\.[0-9]+\\.[0-9]+\\])(:[0-9]+)?(/.*)?$";
 
 /// One running Atlassian (or generic) application that links can point at. With credentials
 /// the operator administers it and can create and authenticate link ends in it; without, it
@@ -116,7 +115,14 @@ impl ApplicationInstanceSpec {
         let url = self.url.as_str();
         let lower = url.to_ascii_lowercase();
         let host = self.url.host();
-        let loopback = host == "localhost" || host == "::1" || host.starts_with("127.");
+        let loopback = host == "localhost"
+            || match host.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V6(v6)) => {
+                    v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+                }
+                Ok(ip) => ip.is_loopback(),
+                Err(_) => false,
+            };
         if lower.starts_with("https://") || loopback || self.allow_plain_http == Some(true) {
             return Ok(());
         }
@@ -216,4 +222,42 @@ pub struct ApplicationInstanceStatus {
     /// Ready, Reachable, CredentialsValid, Reconciling, Stalled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_transport() {
+        let spec = |url: &str, allow: Option<bool>| ApplicationInstanceSpec {
+            url: BaseUrl::from(url),
+            application_id: None,
+            allow_plain_http: allow,
+            display_url: None,
+            app_type: None,
+            cloud: None,
+            credentials_secret_ref: None,
+            tls: None,
+            check_interval: None,
+        };
+        let cases = [
+            ("https://jira.example.com", None, true),
+            ("http://127.0.0.1:8080", None, true),
+            ("http://localhost/jira", None, true),
+            ("http://[::1]:8080", None, true),
+            ("http://[::ffff:127.0.0.1]:1", None, true),
+            ("http://jira.example.com", None, false),
+            ("http://10.0.0.5:8080", Some(false), false),
+            ("http://jira.internal", Some(true), true),
+            ("http://127.evil.example.com", None, false),
+        ];
+        for (url, allow, ok) in cases {
+            assert_eq!(
+                spec(url, allow).credentials_transport_ok().is_ok(),
+                ok,
+                "{url}"
+            );
+        }
+    }
 }
