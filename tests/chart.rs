@@ -1188,6 +1188,42 @@ async fn chart_secret_write_policy_refuses_what_a_stolen_token_would_write() {
     assert_eq!(foreign["data"]["password"], "cA==", "unchanged: {foreign}");
     assert!(foreign["metadata"].get("ownerReferences").is_none());
 
+    // The control: without the policy the same token does mint a service-account token (this
+    // control plane runs the token controller), so the refusals above are the policy's doing.
+    let chart = chart_dir();
+    helm_ok(&[
+        "upgrade",
+        release,
+        chart.as_str(),
+        "--namespace",
+        &ns,
+        "--reuse-values",
+        "--set",
+        "rbac.secretWritePolicy=false",
+        "--wait=false",
+    ]);
+    poll("the policy gone", Duration::from_secs(60), || {
+        kubectl_file_as(
+            &kc,
+            dir.path(),
+            token,
+            &["create", "--dry-run=server", "-n", &other],
+        )
+        .ok
+    });
+    let out = kubectl_file_as(&kc, dir.path(), token, &["create", "-n", &other]);
+    assert!(out.ok, "{}", out.stderr);
+    poll(
+        "the token controller fills the minted Secret",
+        Duration::from_secs(60),
+        || {
+            kubectl_json(&["get", "secret", "minted", "-n", &other])["data"]["token"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty())
+        },
+    );
+    kubectl_ok(&["delete", "secret", "minted", "-n", &other]);
+
     helm_ok(&["uninstall", release, "--namespace", &ns, "--timeout", "60s"]);
     assert!(!exists(&[
         "validatingadmissionpolicy",
