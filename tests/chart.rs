@@ -416,7 +416,11 @@ fn assert_deployment(d: &Value, sa: &Value) {
 #[test]
 fn chart_lints() {
     let chart = chart_dir();
-    for sets in [vec![], vec!["--set", "watchNamespace=team-a"]] {
+    for sets in [
+        vec![],
+        vec!["--set", "watchNamespace=team-a"],
+        vec!["--set", "rbac.secretNamespaces={team-a,team-b}"],
+    ] {
         let mut a = vec!["lint", chart.as_str(), "--strict"];
         a.extend_from_slice(&sets);
         let out = helm_ok(&a);
