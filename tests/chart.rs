@@ -195,6 +195,29 @@ fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
     found[0]
 }
 
+/// A ClusterRole for tenants: aggregated into the built-in roles (the operator's own is not).
+fn is_tenant_role(d: &Value) -> bool {
+    d["kind"] == "ClusterRole"
+        && d["metadata"]["labels"].as_object().is_some_and(|l| {
+            l.keys()
+                .any(|k| k.starts_with("rbac.authorization.k8s.io/aggregate-to-"))
+        })
+}
+
+/// The operator's own ClusterRole (besides the tenant roles).
+fn operator_cluster_role(docs: &[Value]) -> &Value {
+    let found: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole" && !is_tenant_role(d))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one ClusterRole for the operator: {found:?}"
+    );
+    found[0]
+}
+
 /// (apiGroup, resource, verb) for every rule, refusing wildcards and name/URL restrictions that
 /// the expected set does not describe.
 fn grants(role: &Value) -> BTreeSet<(String, String, String)> {
@@ -393,7 +416,11 @@ fn assert_deployment(d: &Value, sa: &Value) {
 #[test]
 fn chart_lints() {
     let chart = chart_dir();
-    for sets in [vec![], vec!["--set", "watchNamespace=team-a"]] {
+    for sets in [
+        vec![],
+        vec!["--set", "watchNamespace=team-a"],
+        vec!["--set", "rbac.secretNamespaces={team-a,team-b}"],
+    ] {
         let mut a = vec!["lint", chart.as_str(), "--strict"];
         a.extend_from_slice(&sets);
         let out = helm_ok(&a);
@@ -440,7 +467,9 @@ fn chart_renders_cluster_wide_rbac_exactly() {
             "ClusterRoleBinding",
             "Deployment",
             "Service",
-            "ServiceAccount"
+            "ServiceAccount",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
         ]
         .map(String::from)
         .into(),
@@ -448,7 +477,7 @@ fn chart_renders_cluster_wide_rbac_exactly() {
     );
     let sa = one(&docs, "ServiceAccount");
     assert_eq!(sa["metadata"]["namespace"], "ops");
-    let role = one(&docs, "ClusterRole");
+    let role = operator_cluster_role(&docs);
     assert_grants_exactly_needed(role);
     assert_binding(one(&docs, "ClusterRoleBinding"), "ClusterRole", role, sa);
     let d = one(&docs, "Deployment");
@@ -472,7 +501,11 @@ fn chart_renders_cluster_wide_rbac_exactly() {
 #[test]
 fn chart_grants_no_secret_writes_when_external_applications_are_off() {
     let docs = render("ops", &["externalApplications.enabled=false"]);
-    assert_grants_exactly(one(&docs, "ClusterRole"), needed_with(false));
+    assert_grants_exactly(operator_cluster_role(&docs), needed_with(false));
+    assert!(
+        named(&docs, "ValidatingAdmissionPolicy").is_empty(),
+        "no Secret writes, no policy for them"
+    );
     assert!(args(one(&docs, "Deployment")).contains(&"--external-applications=false".to_string()));
     let docs = render(
         "ops",
@@ -506,15 +539,24 @@ fn chart_renders_namespaced_rbac_when_watching_one_namespace() {
     assert_eq!(
         kinds(&docs),
         [
+            "ClusterRole",
             "Deployment",
             "Role",
             "RoleBinding",
             "Service",
-            "ServiceAccount"
+            "ServiceAccount",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
         ]
         .map(String::from)
         .into(),
-        "no cluster-wide RBAC when one namespace is watched"
+        "no cluster-wide RBAC for the operator when one namespace is watched"
+    );
+    assert!(
+        named(&docs, "ClusterRole")
+            .iter()
+            .all(|d| is_tenant_role(d)),
+        "the only ClusterRoles are the tenants' aggregated ones"
     );
     let sa = one(&docs, "ServiceAccount");
     let role = one(&docs, "Role");
@@ -565,6 +607,182 @@ fn chart_renders_namespaced_rbac_when_watching_one_namespace() {
     );
 }
 
+/// The grants on Secrets and ConfigMaps, and the rest.
+type Grants = BTreeSet<(String, String, String)>;
+fn split_secret_grants(all: Grants) -> (Grants, Grants) {
+    all.into_iter()
+        .partition(|(g, r, _)| g.is_empty() && (r == "secrets" || r == "configmaps"))
+}
+
+/// rbac.secretNamespaces: the ClusterRole keeps the kinds and Events; Secrets and ConfigMaps only
+/// through a Role + RoleBinding in each listed namespace.
+#[test]
+fn chart_renders_secret_rbac_only_in_listed_namespaces() {
+    for ext in [true, false] {
+        let mut sets = vec!["rbac.secretNamespaces={team-a,team-b}"];
+        if !ext {
+            sets.push("externalApplications.enabled=false");
+        }
+        let docs = render("ops", &sets);
+        let (secret_grants, kind_grants) = split_secret_grants(needed_with(ext));
+        let sa = one(&docs, "ServiceAccount");
+        let cluster_role = operator_cluster_role(&docs);
+        assert_grants_exactly(cluster_role, kind_grants);
+        assert_binding(
+            one(&docs, "ClusterRoleBinding"),
+            "ClusterRole",
+            cluster_role,
+            sa,
+        );
+        let (roles, bindings) = (named(&docs, "Role"), named(&docs, "RoleBinding"));
+        assert_eq!(
+            (roles.len(), bindings.len()),
+            (2, 2),
+            "one Role and RoleBinding per listed namespace"
+        );
+        for ns in ["team-a", "team-b"] {
+            let in_ns = |d: &&&Value| d["metadata"]["namespace"] == ns;
+            let role = roles.iter().find(in_ns).expect("a Role in each namespace");
+            assert_eq!(role["metadata"]["name"], "rel-applink-operator-secrets");
+            assert_grants_exactly(role, secret_grants.clone());
+            assert_binding(
+                bindings.iter().find(in_ns).expect("a RoleBinding"),
+                "Role",
+                role,
+                sa,
+            );
+        }
+        assert!(
+            !args(one(&docs, "Deployment"))
+                .iter()
+                .any(|a| a.starts_with("--namespace")),
+            "the operator still watches all namespaces"
+        );
+    }
+    let err = try_render(
+        "ops",
+        &["watchNamespace=team-a", "rbac.secretNamespaces={team-b}"],
+    )
+    .expect_err("secretNamespaces with watchNamespace");
+    assert!(
+        err.contains("rbac.secretNamespaces") && err.contains("unset one of the two"),
+        "{err}"
+    );
+}
+
+/// Tenants get the applinks.io kinds through the built-in view and edit/admin roles, and never
+/// their status.
+#[test]
+fn chart_renders_tenant_roles_aggregated_into_view_and_edit_without_status() {
+    let docs = render("ops", &[]);
+    let tenant: Vec<&Value> = docs.iter().filter(|d| is_tenant_role(d)).collect();
+    assert_eq!(tenant.len(), 2, "view and edit: {tenant:?}");
+    let role = |suffix: &str| {
+        *tenant
+            .iter()
+            .find(|d| d["metadata"]["name"] == format!("ops-rel-applink-operator-{suffix}"))
+            .unwrap_or_else(|| panic!("the {suffix} role"))
+    };
+    let grants_on_kinds = |verbs: &[&str]| -> Grants {
+        let mut set = BTreeSet::new();
+        for r in [
+            "applicationinstances",
+            "applicationlinks",
+            "externalapplications",
+        ] {
+            for v in verbs {
+                set.insert(("applinks.io".into(), r.into(), v.to_string()));
+            }
+        }
+        set
+    };
+    let aggregate = |to: &[&str]| -> Value {
+        to.iter()
+            .map(|r| {
+                (
+                    format!("rbac.authorization.k8s.io/aggregate-to-{r}"),
+                    json!("true"),
+                )
+            })
+            .collect()
+    };
+    let labels_of = |d: &Value| -> Value {
+        d["metadata"]["labels"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.starts_with("rbac.authorization.k8s.io/"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let view = role("view");
+    assert_grants_exactly(view, grants_on_kinds(&["get", "list", "watch"]));
+    assert_eq!(labels_of(view), aggregate(&["view", "edit", "admin"]));
+    let edit = role("edit");
+    // Exact: no status (the operator's record) nor finalizers subresource.
+    assert_grants_exactly(
+        edit,
+        grants_on_kinds(&["create", "update", "patch", "delete", "deletecollection"]),
+    );
+    assert_eq!(labels_of(edit), aggregate(&["edit", "admin"]));
+    for sets in [
+        &["rbac.aggregateToDefaultRoles=false"][..],
+        &["rbac.create=false"],
+    ] {
+        assert!(
+            !render("ops", sets).iter().any(is_tenant_role),
+            "{sets:?}: no tenant roles"
+        );
+    }
+}
+
+/// The admission policy confining the operator's Secret writes: for its ServiceAccount only, and
+/// only where it can work (Kubernetes >= 1.30) and is needed (Secret writes granted).
+#[test]
+fn chart_renders_the_secret_write_policy_for_the_operators_account_only() {
+    let docs = render("ops", &[]);
+    let policy = one(&docs, "ValidatingAdmissionPolicy");
+    let binding = one(&docs, "ValidatingAdmissionPolicyBinding");
+    assert_eq!(
+        policy["metadata"]["name"],
+        "ops-rel-applink-operator-secret-writes"
+    );
+    assert_eq!(binding["spec"]["policyName"], policy["metadata"]["name"]);
+    assert_eq!(binding["spec"]["validationActions"], json!(["Deny"]));
+    assert!(
+        binding["spec"].get("matchResources").is_none(),
+        "every namespace"
+    );
+    assert_eq!(policy["spec"]["failurePolicy"], "Fail");
+    assert_eq!(
+        policy["spec"]["matchConditions"],
+        json!([{"name": "written-by-the-operator",
+                "expression": "request.userInfo.username == 'system:serviceaccount:ops:rel-applink-operator'"}])
+    );
+    assert_eq!(
+        policy["spec"]["matchConstraints"]["resourceRules"],
+        json!([{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                "resources": ["secrets"]}])
+    );
+    let rendered = |sets: &[&str], kube: &str| {
+        let docs = try_render_with("ops", sets, &["--skip-tests", "--kube-version", kube]).unwrap();
+        !named(&docs, "ValidatingAdmissionPolicy").is_empty()
+    };
+    assert!(rendered(&["rbac.secretNamespaces={team-a}"], KUBE_VERSION));
+    assert!(rendered(&["watchNamespace=team-a"], KUBE_VERSION));
+    assert!(rendered(&[], "1.30.0"));
+    assert!(
+        !rendered(&[], "1.29.9"),
+        "no v1 ValidatingAdmissionPolicy before 1.30"
+    );
+    assert!(!rendered(
+        &["externalApplications.enabled=false"],
+        KUBE_VERSION
+    ));
+    assert!(!rendered(&["rbac.secretWritePolicy=false"], KUBE_VERSION));
+    assert!(!rendered(&["rbac.create=false"], KUBE_VERSION));
+}
+
 #[test]
 fn chart_values_schema_refuses_mistakes() {
     for (set, expect) in [
@@ -582,6 +800,8 @@ fn chart_values_schema_refuses_mistakes() {
         ("metrics.serviceMonitor.interval=often", "interval"),
         ("commonLabels.team=1", "team"),
         ("podDisruptionBudget.minAvailable=true", "minAvailable"),
+        ("rbac.secretNamespaces={Team_A}", "secretNamespaces"),
+        ("rbac.secretNamespaces={a,a}", "secretNamespaces"),
     ] {
         let err = try_render("ops", &[set]).expect_err(set);
         assert!(err.contains(expect), "--set {set}: {err}");
@@ -826,6 +1046,474 @@ async fn chart_installs_for_one_namespace_and_its_rbac_stops_there() {
     }
 }
 
+/// Writes `yaml` into `dir` and runs kubectl as `kc` with `args` and `-f` that file.
+fn kubectl_file_as(kc: &Path, dir: &Path, yaml: &str, args: &[&str]) -> Out {
+    let file = dir.join("manifest.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["-f", file.to_str().unwrap()]);
+    kubectl_as(kc, &all)
+}
+
+/// A refusal by the chart's Secret write policy, with the rule's message.
+fn assert_refused_by_policy(out: &Out, message: &str, what: &str) {
+    assert!(
+        !out.ok && out.stderr.contains("secret-writes") && out.stderr.contains(message),
+        "{what}: expected the Secret write policy to refuse with {message:?}, got ok={} {}{}",
+        out.ok,
+        out.stdout,
+        out.stderr
+    );
+}
+
+/// What a stolen operator token would write, tried against the installed chart: RBAC allows
+/// create and patch on every Secret, the ValidatingAdmissionPolicy refuses all but the operator's
+/// own kind of Secret (Opaque, controlled by an ExternalApplication).
+#[tokio::test]
+async fn chart_secret_write_policy_refuses_what_a_stolen_token_would_write() {
+    let client = common::client().await;
+    let ns = common::namespace(&client, "chart-vap").await;
+    let other = common::namespace(&client, "chart-vap-other").await;
+    let release = "applink";
+    install(release, &ns, &[]);
+    let fullname = "applink-applink-operator";
+    let dir = tempfile::tempdir().unwrap();
+    let kc = service_account_kubeconfig(dir.path(), &ns, fullname);
+    assert_can(
+        &kc,
+        &["create secrets", "patch secrets"],
+        &["-n", &other],
+        true,
+    );
+
+    let token = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: minted\n  annotations: {kubernetes.io/service-account.name: default}\ntype: kubernetes.io/service-account-token\n";
+    const NO_TOKEN: &str = "never a service-account token";
+    // The API server loads a new policy asynchronously; until it does, only server-side dry
+    // runs are tried (they pass admission but store nothing).
+    poll(
+        "the policy refuses a service-account-token Secret",
+        Duration::from_secs(60),
+        || {
+            let out = kubectl_file_as(
+                &kc,
+                dir.path(),
+                token,
+                &["create", "--dry-run=server", "-n", &other],
+            );
+            !out.ok && out.stderr.contains(NO_TOKEN)
+        },
+    );
+    let out = kubectl_file_as(&kc, dir.path(), token, &["create", "-n", &other]);
+    assert_refused_by_policy(&out, NO_TOKEN, "a token Secret in a tenant namespace");
+    assert!(!exists(&["secret", "minted", "-n", &other]));
+    let out = kubectl_file_as(
+        &kc,
+        dir.path(),
+        token,
+        &["create", "--dry-run=server", "-n", "kube-system"],
+    );
+    assert_refused_by_policy(&out, NO_TOKEN, "a token Secret in kube-system");
+
+    let plain = "apiVersion: v1\nkind: Secret\nmetadata: {name: plain}\nstringData: {a: b}\n";
+    let out = kubectl_file_as(&kc, dir.path(), plain, &["create", "-n", &other]);
+    assert_refused_by_policy(
+        &out,
+        "controlled by an ExternalApplication",
+        "an Opaque Secret without owner",
+    );
+
+    // What the operator writes: an Opaque Secret controlled by a (real) ExternalApplication.
+    let example = common::repo_path("examples/external/che-bitbucket-oauth1.yaml");
+    kubectl_ok(&["apply", "-n", &other, "-f", example.to_str().unwrap()]);
+    let owner = kubectl_json(&["get", "externalapplication", "che-oauth1", "-n", &other]);
+    let owned = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: delivered\n  labels: {{applinks.io/external-application: che-oauth1}}\n  ownerReferences:\n  - {{apiVersion: applinks.io/v1alpha1, kind: ExternalApplication, name: che-oauth1, uid: {}, controller: true, blockOwnerDeletion: true}}\ntype: Opaque\nstringData: {{consumer.key: eclipse-che}}\n",
+        owner["metadata"]["uid"].as_str().unwrap()
+    );
+    let out = kubectl_file_as(&kc, dir.path(), &owned, &["create", "-n", &other]);
+    assert!(out.ok, "the operator's own kind of Secret: {}", out.stderr);
+    // Kept current the ways the operator does: server-side apply, and a merge patch.
+    let out = kubectl_file_as(
+        &kc,
+        dir.path(),
+        &owned.replace("eclipse-che", "eclipse-che-2"),
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=applink-operator",
+            "-n",
+            &other,
+        ],
+    );
+    assert!(
+        out.ok,
+        "server-side apply of its own Secret: {}",
+        out.stderr
+    );
+    let patch = |name: &str, body: &str| {
+        kubectl_as(
+            &kc,
+            &[
+                "patch",
+                "secret",
+                name,
+                "-n",
+                &other,
+                "--type=merge",
+                "-p",
+                body,
+            ],
+        )
+    };
+    let out = patch("delivered", r#"{"data":{"consumer.key":null}}"#);
+    assert!(out.ok, "a merge patch of its own Secret: {}", out.stderr);
+
+    // Someone else's Secret: not rewritten, not taken over by adding the owner.
+    kubectl_ok(&[
+        "create",
+        "secret",
+        "generic",
+        "foreign",
+        "-n",
+        &other,
+        "--from-literal=password=p",
+    ]);
+    let out = patch("foreign", r#"{"stringData":{"password":"mine"}}"#);
+    // (No owner in the result either: whichever rule the API server reports first.)
+    assert_refused_by_policy(&out, "the applink-operator", "rewriting a foreign Secret");
+    let take_over = format!(
+        r#"{{"metadata":{{"ownerReferences":[{{"apiVersion":"applinks.io/v1alpha1","kind":"ExternalApplication","name":"che-oauth1","uid":"{}","controller":true}}]}}}}"#,
+        owner["metadata"]["uid"].as_str().unwrap()
+    );
+    let out = patch("foreign", &take_over);
+    assert_refused_by_policy(&out, "already controls", "taking a foreign Secret over");
+    let foreign = kubectl_json(&["get", "secret", "foreign", "-n", &other]);
+    assert_eq!(foreign["data"]["password"], "cA==", "unchanged: {foreign}");
+    assert!(foreign["metadata"].get("ownerReferences").is_none());
+
+    // The control: without the policy the same token does mint a service-account token (this
+    // control plane runs the token controller), so the refusals above are the policy's doing.
+    let chart = chart_dir();
+    helm_ok(&[
+        "upgrade",
+        release,
+        chart.as_str(),
+        "--namespace",
+        &ns,
+        "--reuse-values",
+        "--set",
+        "rbac.secretWritePolicy=false",
+        "--wait=false",
+    ]);
+    poll("the policy gone", Duration::from_secs(60), || {
+        kubectl_file_as(
+            &kc,
+            dir.path(),
+            token,
+            &["create", "--dry-run=server", "-n", &other],
+        )
+        .ok
+    });
+    let out = kubectl_file_as(&kc, dir.path(), token, &["create", "-n", &other]);
+    assert!(out.ok, "{}", out.stderr);
+    poll(
+        "the token controller fills the minted Secret",
+        Duration::from_secs(60),
+        || {
+            kubectl_json(&["get", "secret", "minted", "-n", &other])["data"]["token"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty())
+        },
+    );
+    kubectl_ok(&["delete", "secret", "minted", "-n", &other]);
+
+    helm_ok(&["uninstall", release, "--namespace", &ns, "--timeout", "60s"]);
+    assert!(!exists(&[
+        "validatingadmissionpolicy",
+        &format!("{ns}-{fullname}-secret-writes")
+    ]));
+    common::delete_namespace(&client, &ns).await;
+    common::delete_namespace(&client, &other).await;
+}
+
+/// rbac.secretNamespaces installed: the operator's token reads and writes Secrets in the listed
+/// namespace only, kube-system included in what it cannot; the tenants' built-in edit and view
+/// roles gain the applinks.io kinds (never their status).
+#[tokio::test]
+async fn chart_installs_with_listed_secret_namespaces_and_tenant_roles() {
+    let client = common::client().await;
+    let ns = common::namespace(&client, "chart-listed").await;
+    let team = common::namespace(&client, "chart-listed-team").await;
+    let other = common::namespace(&client, "chart-listed-other").await;
+    let release = "applink-operator";
+    install(
+        release,
+        &ns,
+        &[&format!("rbac.secretNamespaces={{{}}}", team.as_str())],
+    );
+    let fullname = "applink-operator";
+    assert!(exists(&["role", "applink-operator-secrets", "-n", &team]));
+    assert!(!exists(&["role", "applink-operator-secrets", "-n", &other]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let kc = service_account_kubeconfig(dir.path(), &ns, fullname);
+    let (on_secrets, on_kinds): (Vec<&str>, Vec<&str>) = ALLOWED
+        .iter()
+        .copied()
+        .partition(|c| c.ends_with(" secrets") || c.ends_with(" configmaps"));
+    assert_can(&kc, ALLOWED, &["-n", &team], true);
+    assert_can(&kc, DENIED, &["-n", &team], false);
+    for scope in [
+        &["-n", other.as_str()][..],
+        &["-n", ns.as_str()],
+        &["-n", "kube-system"],
+    ] {
+        assert_can(&kc, &on_kinds, scope, true);
+        assert_can(&kc, &on_secrets, scope, false);
+        assert_can(&kc, DENIED, scope, false);
+    }
+    assert_can(
+        &kc,
+        &["get secrets", "create secrets"],
+        &["--all-namespaces"],
+        false,
+    );
+
+    // Tenants. The built-in roles select the chart's by label (their aggregationRule, as this
+    // API server serves it): view's rules reach view, edit and admin; edit's reach edit and admin.
+    let cluster_role = |name: &str| kubectl_json(&["get", "clusterrole", name]);
+    let ours = |suffix: &str| format!("{}-{fullname}-{suffix}", ns.as_str());
+    let (view, edit) = (cluster_role(&ours("view")), cluster_role(&ours("edit")));
+    let selects = |builtin: &str, role: &Value| -> bool {
+        cluster_role(builtin)["aggregationRule"]["clusterRoleSelectors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{builtin} is an aggregated role"))
+            .iter()
+            .any(|sel| {
+                sel.get("matchExpressions").is_none()
+                    && sel["matchLabels"]
+                        .as_object()
+                        .is_some_and(|m| m.iter().all(|(k, v)| role["metadata"]["labels"][k] == *v))
+            })
+    };
+    for builtin in ["view", "edit", "admin"] {
+        assert!(
+            selects(builtin, &view),
+            "{builtin} aggregates the view role"
+        );
+        assert_eq!(
+            selects(builtin, &edit),
+            builtin != "view",
+            "{builtin} aggregates the edit role only if it may write"
+        );
+    }
+    // What they grant, bound as a tenant's built-in role would carry them. (This control plane
+    // runs no clusterrole-aggregation controller, which fills the built-in roles on a real
+    // cluster: the chart's roles are bound directly.)
+    for (binding, role, user) in [
+        ("dev-view", "view", "tenant-dev"),
+        ("dev-edit", "edit", "tenant-dev"),
+        ("viewer", "view", "tenant-viewer"),
+    ] {
+        kubectl_ok(&[
+            "create",
+            "rolebinding",
+            binding,
+            &format!("--clusterrole={}", ours(role)),
+            &format!("--user={user}"),
+            "-n",
+            &team,
+        ]);
+    }
+    let admin = admin_kubeconfig();
+    let as_user = |user: &str, checks: &[&str]| -> Vec<String> {
+        checks.iter().map(|c| format!("{c} --as={user}")).collect()
+    };
+    let kinds = [
+        "applicationinstances.applinks.io",
+        "applicationlinks.applinks.io",
+        "externalapplications.applinks.io",
+    ];
+    let verbs_on_kinds = |verbs: &[&str], sub: &str| -> Vec<String> {
+        kinds
+            .iter()
+            .flat_map(|k| verbs.iter().map(move |v| format!("{v} {k}{sub}")))
+            .collect()
+    };
+    let check = |user: &str, checks: Vec<String>, scope: &[&str], expected: bool| {
+        let checks: Vec<String> =
+            as_user(user, &checks.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_can(
+            &admin,
+            &checks.iter().map(String::as_str).collect::<Vec<_>>(),
+            scope,
+            expected,
+        );
+    };
+    // The API server's RBAC cache sees new bindings a moment later.
+    poll(
+        "the tenants' bindings in effect",
+        Duration::from_secs(30),
+        || {
+            can_i(
+                &admin,
+                "create applicationlinks.applinks.io --as=tenant-dev",
+                &["-n", &team],
+            ) && can_i(
+                &admin,
+                "list applicationlinks.applinks.io --as=tenant-viewer",
+                &["-n", &team],
+            )
+        },
+    );
+    let status = verbs_on_kinds(&["patch", "update"], " --subresource=status");
+    check(
+        "tenant-dev",
+        verbs_on_kinds(
+            &[
+                "get", "list", "watch", "create", "update", "patch", "delete",
+            ],
+            "",
+        ),
+        &["-n", &team],
+        true,
+    );
+    check("tenant-dev", status.clone(), &["-n", &team], false);
+    check(
+        "tenant-dev",
+        verbs_on_kinds(&["get", "create"], ""),
+        &["-n", &other],
+        false,
+    );
+    check(
+        "tenant-viewer",
+        verbs_on_kinds(&["get", "list", "watch"], ""),
+        &["-n", &team],
+        true,
+    );
+    check(
+        "tenant-viewer",
+        verbs_on_kinds(&["create", "patch", "delete"], ""),
+        &["-n", &team],
+        false,
+    );
+    check("tenant-viewer", status, &["-n", &team], false);
+
+    helm_ok(&["uninstall", release, "--namespace", &ns, "--timeout", "60s"]);
+    assert!(!exists(&["role", "applink-operator-secrets", "-n", &team]));
+    assert!(!exists(&["clusterrole", &format!("{ns}-{fullname}-edit")]));
+    for n in [&ns, &team, &other] {
+        common::delete_namespace(&client, n).await;
+    }
+}
+
+/// The operator binary, all namespaces, as the ServiceAccount of a listed-Secret-namespaces
+/// install: an instance in the listed namespace reads its Secret and ConfigMap; one elsewhere
+/// is told, in its Ready condition, that its Secret is forbidden, and the operator runs on.
+#[tokio::test]
+async fn chart_listed_secret_namespaces_suffice_for_the_operator_binary_and_stop_it_elsewhere() {
+    let client = common::client().await;
+    let ns = common::namespace(&client, "chart-lrun").await;
+    let team = common::namespace(&client, "chart-lrun-team").await;
+    let other = common::namespace(&client, "chart-lrun-other").await;
+    let release = "applink-operator";
+    install(
+        release,
+        &ns,
+        &[
+            &format!("rbac.secretNamespaces={{{}}}", team.as_str()),
+            "instanceCheckInterval=10s",
+        ],
+    );
+    let d = kubectl_json(&["get", "deployment", release, "-n", &ns]);
+    let dir = tempfile::tempdir().unwrap();
+    let kc = service_account_kubeconfig(dir.path(), &ns, release);
+    // Cluster-wide, so only this test's objects: a shard of its own.
+    let shard = team.as_str();
+    let url = "http://127.0.0.1:9/jira";
+    let manifests = format!(
+        r#"
+apiVersion: v1
+kind: Secret
+metadata:
+  name: admin
+  annotations: {{applinks.io/allowed-urls: "{url}"}}
+stringData: {{username: admin, password: admin}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: ca}}
+data: {{ca.crt: "not a certificate"}}
+---
+apiVersion: applinks.io/v1alpha1
+kind: ApplicationInstance
+metadata:
+  name: jira
+  labels: {{sharding.applinks.io/key: {shard}}}
+spec:
+  url: {url}
+  type: jira
+  credentialsSecretRef: {{name: admin}}
+  tls: {{caConfigMapRef: {{name: ca}}}}
+"#
+    );
+    for n in [&team, &other] {
+        let out = kubectl_file_as(
+            &admin_kubeconfig(),
+            dir.path(),
+            &manifests,
+            &["apply", "-n", n],
+        );
+        assert!(out.ok, "{}", out.stderr);
+    }
+    let log = dir.path().join("operator.log");
+    let selector = format!("--watch-label-selector=sharding.applinks.io/key={shard}");
+    let mut operator = spawn_operator_as(&kc, &d, &log, "applink-operator-listed", &[&selector]);
+    let ready = |n: &str| -> Option<Value> {
+        kubectl_json(&["get", "applicationinstance", "jira", "-n", n])["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready").cloned())
+    };
+    let within = Duration::from_secs(60);
+    poll("both instances' Ready written", within, || {
+        ready(&team).is_some() && ready(&other).is_some()
+    });
+    let listed = ready(&team).unwrap();
+    let reason = listed["reason"].as_str().unwrap_or_default();
+    assert!(
+        ![
+            "KubernetesApiError",
+            "SecretNotFound",
+            "SecretIncomplete",
+            "CaBundleNotFound"
+        ]
+        .contains(&reason),
+        "the Secret and ConfigMap of the listed namespace were read: {listed}"
+    );
+    let unlisted = ready(&other).unwrap();
+    assert_eq!(unlisted["status"], "False", "{unlisted}");
+    assert_eq!(unlisted["reason"], "KubernetesApiError", "{unlisted}");
+    assert!(
+        unlisted["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("forbidden"),
+        "the message says the Secret is forbidden: {unlisted}"
+    );
+    assert!(
+        operator.0.try_wait().unwrap().is_none(),
+        "the operator runs on: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    drop(operator);
+
+    helm_ok(&["uninstall", release, "--namespace", &ns, "--timeout", "60s"]);
+    for n in [&ns, &team, &other] {
+        common::delete_namespace(&client, n).await;
+    }
+}
+
 /// The operator process; killed when dropped, also when the test fails.
 struct OperatorProcess(std::process::Child);
 
@@ -834,6 +1522,36 @@ impl Drop for OperatorProcess {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The operator binary as the ServiceAccount of `kc`, with the Deployment's arguments (the health
+/// endpoint on a free loopback port) and `extra` ones, logging to `log`.
+fn spawn_operator_as(
+    kc: &Path,
+    d: &Value,
+    log: &Path,
+    pod_name: &str,
+    extra: &[&str],
+) -> OperatorProcess {
+    OperatorProcess(
+        Command::new(env!("CARGO_BIN_EXE_applink-operator"))
+            .args(args(d).into_iter().map(|a| {
+                if a.starts_with("--health-addr=") {
+                    "--health-addr=127.0.0.1:0".to_string()
+                } else {
+                    a
+                }
+            }))
+            .args(extra)
+            .env("KUBECONFIG", kc)
+            .env("POD_NAME", pod_name)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(log).unwrap())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .expect("the operator binary starts"),
+    )
 }
 
 /// Polls `ready` every 200 ms until it returns true; panics with `what` after `within`.
@@ -902,25 +1620,7 @@ spec:
 
     let log = dir.path().join("operator.log");
     let pod_name = "applink-operator-chart-test";
-    let _operator = OperatorProcess(
-        Command::new(env!("CARGO_BIN_EXE_applink-operator"))
-            // The Deployment's arguments, with the health endpoint on a free loopback port.
-            .args(args(&d).into_iter().map(|a| {
-                if a.starts_with("--health-addr=") {
-                    "--health-addr=127.0.0.1:0".to_string()
-                } else {
-                    a
-                }
-            }))
-            .env("KUBECONFIG", &kc)
-            .env("POD_NAME", pod_name)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("the operator binary starts"),
-    );
+    let _operator = spawn_operator_as(&kc, &d, &log, pod_name, &[]);
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
     let get = |what: &str, name: &str| kubectl_json(&["get", what, name, "-n", &team]);
     let event_from_operator = |reason: Option<&str>| {

@@ -88,12 +88,20 @@ Usage: include "applink-operator.monitoringApi" (list . "monitoring.coreos.com/v
 {{- end }}
 
 {{/*
-The rules the operator needs, in one place for the ClusterRole and the Role:
-its two kinds (watch and write back status/finalizers), the Secrets and ConfigMaps an
-ApplicationInstance references (get only: credentials and CA bundles), and Events (kube-rs writes
-events.k8s.io/v1; core v1 kept for older reporters). Discovery of applinks.io needs no rule.
+The rules the operator needs, in one place for the ClusterRole and the Roles. Two parts, so that
+rbac.secretNamespaces can move the Secret and ConfigMap grants out of the ClusterRole:
+- "applink-operator.kindRules": its kinds (watch and write back status/finalizers) and Events
+  (kube-rs writes events.k8s.io/v1; core v1 kept for older reporters). Discovery needs no rule.
+- "applink-operator.secretRules": the Secrets and ConfigMaps an ApplicationInstance references
+  (get only: credentials and CA bundles) and, with ExternalApplications, the Secrets it writes.
+"applink-operator.rules" is both (a Role in watchNamespace; the ClusterRole by default).
 */}}
 {{- define "applink-operator.rules" -}}
+{{ include "applink-operator.kindRules" . }}
+{{ include "applink-operator.secretRules" . }}
+{{- end }}
+
+{{- define "applink-operator.kindRules" -}}
 {{- $ext := .Values.externalApplications.enabled }}
 - apiGroups: ["applinks.io"]
   resources: ["applicationinstances", "applicationlinks"{{ if $ext }}, "externalapplications"{{ end }}]
@@ -104,12 +112,9 @@ events.k8s.io/v1; core v1 kept for older reporters). Discovery of applinks.io ne
 - apiGroups: ["applinks.io"]
   resources: ["applicationlinks/finalizers"{{ if $ext }}, "externalapplications/finalizers"{{ end }}]
   verbs: ["update"]
-- apiGroups: [""]
-  resources: ["secrets", "configmaps"]
-  verbs: ["get"]
 {{- if not .Values.watchNamespace }}
 {{- /* Shared applications (cluster-scoped) and the namespace labels their allowedNamespaces
-  selects on: cluster-wide installations only. */}}
+  selects on: cluster-wide installations only (a Role cannot grant cluster-scoped objects). */}}
 - apiGroups: ["applinks.io"]
   resources: ["clusterapplicationinstances"]
   verbs: ["get", "list", "watch", "patch", "update"]
@@ -120,18 +125,24 @@ events.k8s.io/v1; core v1 kept for older reporters). Discovery of applinks.io ne
   resources: ["namespaces"]
   verbs: ["get"]
 {{- end }}
-{{- if $ext }}
-{{- /* ExternalApplications deliver credentials as Secrets. RBAC cannot limit create and patch
-  to the Secrets the operator owns (names are the users' to choose, and rules do not match
-  owners or labels): the operator itself never writes a Secret without its ownerReference. */}}
-- apiGroups: [""]
-  resources: ["secrets"]
-  verbs: ["create", "patch"]
-{{- end }}
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- end }}
+
+{{- define "applink-operator.secretRules" -}}
+- apiGroups: [""]
+  resources: ["secrets", "configmaps"]
+  verbs: ["get"]
+{{- if .Values.externalApplications.enabled }}
+{{- /* ExternalApplications deliver credentials as Secrets. RBAC cannot limit create and patch
+  to the Secrets the operator owns (names are the users' to choose, and rules do not match
+  owners or labels); the ValidatingAdmissionPolicy of secret-write-policy.yaml does. */}}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create", "patch"]
+{{- end }}
 {{- end }}
