@@ -146,6 +146,7 @@ const ALL: &[&str] = &[
     "DuplicateApplicationId",
     "OldUrlStillServesApplication",
     "LinkNotOwned",
+    "ClaimedElsewhere",
     "InvalidSpec",
     "OAuth2NotSupported",
     "ScopeNotOffered",

@@ -5,12 +5,14 @@
 //! to change. What needs another object (the type of a referenced instance, its credentials) is
 //! checked by the controller and reported as a Stalled condition.
 
+mod claims;
 mod common;
 mod external;
 mod instance;
 mod link;
 mod url;
 
+pub use claims::{ClientClaim, ExternalClaims, LinkClaim, LinkClaims};
 pub use common::{ApplicationType, LocalObjectRef, SecretKeyRef, SecretRef};
 pub use external::{
     ClientView, ExternalApplication, ExternalApplicationSpec, ExternalApplicationStatus,
