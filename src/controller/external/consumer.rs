@@ -416,7 +416,7 @@ pub(super) async fn delete(
                 ctx.event(
                     obj,
                     EventType::Warning,
-                    reasons::DELETED,
+                    "LinkNotOwned",
                     &format!(
                         "left the link {link_id} in {} in place: it is not the generic link to {url} with consumer {key}, so it is not this resource's",
                         app.label
