@@ -37,28 +37,47 @@ pub(super) async fn current(
     api: &Api<ExternalApplication>,
     app: &App,
 ) -> Result<ExternalClaims, Error> {
-    let (mut claims, is_legacy) = recorded(obj);
+    let (claims, is_legacy) = recorded(obj);
     if !is_legacy {
         return Ok(claims);
     }
+    // The application's clients, only when there is a client id to confirm.
+    let clients = match obj.annotations().get(legacy::OAUTH2_ID) {
+        Some(_) if obj.spec.oauth2.is_some() => app
+            .client
+            .list_oauth2_clients()
+            .await
+            .map_err(|e| {
+                Error::remote(format!("listing the OAuth 2.0 clients of {}", app.label), e)
+            })?
+            .into_iter()
+            .map(|c| (c.id, c.name))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let claims = take_over(obj, &app.application_id, &clients);
+    write(api, &obj.name_any(), &claims).await?;
+    tracing::info!(external = %obj.name_any(), ?claims, "took over the claims an older operator kept in annotations");
+    Ok(claims)
+}
+
+/// What of an older operator's annotations the application confirms (`clients`: the id and
+/// name of each OAuth 2.0 client it holds).
+fn take_over(
+    obj: &ExternalApplication,
+    application_id: &str,
+    clients: &[(String, String)],
+) -> ExternalClaims {
     let ann = obj.annotations();
     let name = obj.client_name();
+    let mut claims = ExternalClaims::default();
     if obj.spec.oauth2.is_some() && ann.get(legacy::OAUTH2_NAME) == Some(&name) {
-        let id = match ann.get(legacy::OAUTH2_ID) {
-            Some(id) => app
-                .client
-                .list_oauth2_clients()
-                .await
-                .map_err(|e| {
-                    Error::remote(format!("listing the OAuth 2.0 clients of {}", app.label), e)
-                })?
-                .into_iter()
-                .find(|c| &c.id == id && c.name == name)
-                .map(|c| c.id),
-            None => None,
-        };
+        let id = ann
+            .get(legacy::OAUTH2_ID)
+            .filter(|id| clients.iter().any(|(i, n)| i == *id && *n == name))
+            .cloned();
         claims.oauth2 = Some(ClientClaim {
-            application_id: app.application_id.clone(),
+            application_id: application_id.to_string(),
             name,
             id,
         });
@@ -67,14 +86,12 @@ pub(super) async fn current(
         let own = super::super::link_id_of_url(spec.url.normalized());
         if ann.get(legacy::OAUTH1_LINK) == Some(&own) {
             claims.oauth1 = Some(LinkClaim {
-                application_id: app.application_id.clone(),
+                application_id: application_id.to_string(),
                 link_id: own,
             });
         }
     }
-    write(api, &obj.name_any(), &claims).await?;
-    tracing::info!(external = %obj.name_any(), ?claims, "took over the claims an older operator kept in annotations");
-    Ok(claims)
+    claims
 }
 
 /// Records `claims` (already changed by the caller) before the step that needs them.
@@ -118,4 +135,121 @@ pub(super) fn oauth2<'a>(claims: &'a ExternalClaims, app: &App) -> Option<&'a Cl
         .oauth2
         .as_ref()
         .filter(|c| c.application_id == app.application_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn external(oauth1_url: Option<&str>, annotations: &[(&str, &str)]) -> ExternalApplication {
+        let spec = match oauth1_url {
+            Some(url) => json!({"oauth1": {"url": url}}),
+            None => {
+                json!({"oauth2": {"redirectUris": ["https://che.example.test/cb"], "scope": "READ"}})
+            }
+        };
+        let mut v = json!({
+            "apiVersion": "applinks.io/v1alpha1",
+            "kind": "ExternalApplication",
+            "metadata": {"name": "che", "namespace": "apps", "annotations": {}},
+            "spec": {"instanceRef": {"name": "jira"}, "displayName": "Eclipse Che"},
+            "status": {"observedGeneration": 1},
+        });
+        json_patch::merge(&mut v["spec"], &spec);
+        for (k, val) in annotations {
+            v["metadata"]["annotations"][*k] = json!(val);
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn take_over_keeps_only_what_the_application_confirms() {
+        let clients = vec![
+            ("id-che".to_string(), "Eclipse Che".to_string()),
+            ("id-victim".to_string(), "Victim".to_string()),
+        ];
+        let client = |id: Option<&str>| {
+            Some(ClientClaim {
+                application_id: "app".into(),
+                name: "Eclipse Che".into(),
+                id: id.map(Into::into),
+            })
+        };
+        let tool = "https://tool.example.test";
+        let own_link = super::super::super::link_id_of_url(tool);
+        let cases: Vec<(&str, ExternalApplication, ExternalClaims)> = vec![
+            (
+                "its own name and the id of the client carrying it",
+                external(
+                    None,
+                    &[
+                        (legacy::OAUTH2_NAME, "Eclipse Che"),
+                        (legacy::OAUTH2_ID, "id-che"),
+                    ],
+                ),
+                ExternalClaims {
+                    oauth2: client(Some("id-che")),
+                    oauth1: None,
+                },
+            ),
+            (
+                "a forged id of a client with another name: the name only",
+                external(
+                    None,
+                    &[
+                        (legacy::OAUTH2_NAME, "Eclipse Che"),
+                        (legacy::OAUTH2_ID, "id-victim"),
+                    ],
+                ),
+                ExternalClaims {
+                    oauth2: client(None),
+                    oauth1: None,
+                },
+            ),
+            (
+                "a name that is not this resource's client name: nothing",
+                external(
+                    None,
+                    &[
+                        (legacy::OAUTH2_NAME, "Victim"),
+                        (legacy::OAUTH2_ID, "id-victim"),
+                    ],
+                ),
+                ExternalClaims::default(),
+            ),
+            (
+                "an id of no client at all: the name only",
+                external(
+                    None,
+                    &[
+                        (legacy::OAUTH2_NAME, "Eclipse Che"),
+                        (legacy::OAUTH2_ID, "gone"),
+                    ],
+                ),
+                ExternalClaims {
+                    oauth2: client(None),
+                    oauth1: None,
+                },
+            ),
+            (
+                "the generic link to its own URL",
+                external(Some(tool), &[(legacy::OAUTH1_LINK, &own_link)]),
+                ExternalClaims {
+                    oauth2: None,
+                    oauth1: Some(LinkClaim {
+                        application_id: "app".into(),
+                        link_id: own_link.clone(),
+                    }),
+                },
+            ),
+            (
+                "any other link id: nothing",
+                external(Some(tool), &[(legacy::OAUTH1_LINK, "some-other-link")]),
+                ExternalClaims::default(),
+            ),
+        ];
+        for (why, obj, want) in cases {
+            assert_eq!(take_over(&obj, "app", &clients), want, "{why}");
+        }
+    }
 }

@@ -249,6 +249,19 @@ pub(super) fn check_claims(
         claimed.is_some(),
         app,
     )?;
+    // A new displayName renames the client: the new name must be free too.
+    if name != &observed.desired.name {
+        claim::check(
+            obj,
+            others,
+            Held::ClientName {
+                application_id: application_id.clone(),
+                name: observed.desired.name.clone(),
+            },
+            false,
+            app,
+        )?;
+    }
     if let Some(id) = claimed.and_then(|c| c.id.clone()) {
         claim::check(obj, others, Held::Client { application_id, id }, true, app)?;
     }
