@@ -168,6 +168,13 @@ pub enum Error {
         link_id: String,
     },
 
+    /// Another object (in any namespace the operator watches) holds the same link end or
+    /// client; the message says nothing of that object, to leak nothing across tenants.
+    #[error(
+        "{what} in {application} is already claimed by another object managed by this operator, so this resource neither takes it over nor changes or deletes it. Delete this resource (a copy never owns its original's ends), or use another application or name"
+    )]
+    ClaimedElsewhere { what: String, application: String },
+
     #[error(
         "the {end} end this resource created points at application {claimed}, but the target is now application {found}; nothing was changed. Restore the target, or delete this ApplicationLink and create a new one"
     )]
@@ -205,6 +212,7 @@ impl Error {
             Self::WrongType { .. } => "WrongType",
             Self::IdentityMismatch { .. } => "IdentityMismatch",
             Self::NotOwned { .. } => "LinkNotOwned",
+            Self::ClaimedElsewhere { .. } => "ClaimedElsewhere",
             Self::DuplicateApplicationId { .. } => "DuplicateApplicationId",
             Self::OldUrlStillServesApplication { .. } => "OldUrlStillServesApplication",
             Self::RelocationUnconfirmed { .. } => "RelocationUnconfirmed",

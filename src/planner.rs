@@ -1,10 +1,12 @@
 //! The planner: desired link ends + what the applications hold -> the actions that make them
 //! agree. Pure data in, pure data out, no I/O, so every rule is table-tested below.
 //!
-//! Ownership: an end is ours when the ApplicationLink carries a claim for its id (an annotation
+//! Ownership: an end is ours when the ApplicationLink carries a claim for its id (in status,
 //! written *before* the create, so a crash between create and status write still finds it ours
 //! on the next pass; link ids are the peer's application id, so a second create cannot make a
-//! duplicate either). An existing end without a claim is never touched unless adoption is allowed.
+//! duplicate either). An existing end without a claim is never touched unless adoption is allowed,
+//! and an end another object holds ([`ObservedEnd::elsewhere`]) is never claimed, changed or
+//! deleted.
 
 use crate::atlassian::{LinkOAuthConfig, LinkUpdate, NewLink, RemoteLink};
 use crate::crd::{AdoptionPolicy, DeletionPolicy, same_url};
@@ -66,6 +68,9 @@ pub struct ObservedEnd {
     pub oauth: Option<LinkOAuthConfig>,
     /// The link id this resource has claimed in this application, if any.
     pub claimed: Option<String>,
+    /// Another object holds this end: it holds it and this one does not, or both do and the
+    /// other is older (see `controller::claims`).
+    pub elsewhere: bool,
     /// Whether the desired allowlist rule is present (`None` when none is desired).
     pub allowlisted: Option<bool>,
 }
@@ -131,6 +136,8 @@ pub enum Step {
 pub enum Blocker {
     /// A link to the peer exists, was not created by this operator, and adoption is off.
     NotOwned { end: End, link_id: String },
+    /// Another object holds the end (a copy of this resource, or another tenant's).
+    ClaimedElsewhere { end: End, link_id: String },
     /// The end this resource owns points at another application than the one now desired.
     IdentityChanged {
         end: End,
@@ -169,6 +176,12 @@ pub fn plan(input: &Input) -> Plan {
                 end,
                 claimed: claimed.clone(),
                 found: id.clone(),
+            });
+        }
+        if e.observed.elsewhere {
+            return Plan::Blocked(Blocker::ClaimedElsewhere {
+                end,
+                link_id: id.clone(),
             });
         }
         let owned = e.observed.claimed.is_some();
@@ -267,8 +280,10 @@ fn plan_delete(input: &Input) -> Plan {
     if input.deletion_policy == DeletionPolicy::Orphan {
         return Plan::Act(vec![Step::RemoveFinalizer]);
     }
-    // Only ends this resource claimed are deleted; the claims go with the object.
+    // Only ends this resource claimed, and no older object holds, are deleted; the claims go
+    // with the object.
     let deletes: Vec<Step> = ends(input)
+        .filter(|(_, e)| !e.observed.elsewhere)
         .filter_map(|(end, e)| {
             let claimed = e.observed.claimed.as_ref()?;
             e.observed
@@ -344,6 +359,7 @@ mod tests {
             link: Some(link(id, url)),
             oauth: Some(LinkOAuthConfig::symmetric(level)),
             claimed: Some(id.into()),
+            elsewhere: false,
             allowlisted: None,
         }
     }
@@ -434,6 +450,7 @@ mod tests {
                         link: None,
                         oauth: None,
                         claimed: Some(CONF.into()),
+                        elsewhere: false,
                         allowlisted: None,
                     },
                     owned(JIRA, "http://jira", OAuth),
@@ -604,6 +621,55 @@ mod tests {
         orphan.deleting = true;
         orphan.deletion_policy = DeletionPolicy::Orphan;
         cases.push(("orphan leaves both ends", orphan, vec!["remove-finalizer"]));
+
+        // Claims held by another object (a copy, another tenant): never claimed, touched or
+        // deleted, whatever the adoption policy.
+        let mut copy = two_way(
+            OAuth,
+            ObservedEnd {
+                claimed: None,
+                elsewhere: true,
+                ..owned(CONF, "http://conf", OAuth)
+            },
+            none(),
+        );
+        copy.adoption_policy = AdoptionPolicy::Adopt;
+        cases.push((
+            "a copy with Adopt: the original's end is not adopted",
+            copy.clone(),
+            vec![
+                "blocked ClaimedElsewhere { end: Source, link_id: \"22222222-2222-2222-2222-222222222222\" }",
+            ],
+        ));
+        let mut missing = copy.clone();
+        missing.source.as_mut().unwrap().observed.link = None;
+        cases.push((
+            "held elsewhere but missing: not created either (the holder repairs it)",
+            missing,
+            vec![
+                "blocked ClaimedElsewhere { end: Source, link_id: \"22222222-2222-2222-2222-222222222222\" }",
+            ],
+        ));
+        let mut younger = two_way(
+            OAuth,
+            ObservedEnd {
+                elsewhere: true,
+                ..owned(CONF, "http://conf", OAuth)
+            },
+            owned(JIRA, "http://jira", OAuth),
+        );
+        younger.deleting = true;
+        cases.push((
+            "deleting the younger of two holders: only the end it alone holds is deleted",
+            younger.clone(),
+            vec!["delete target"],
+        ));
+        younger.target.as_mut().unwrap().observed.elsewhere = true;
+        cases.push((
+            "deleting a copy that holds nothing alone: nothing deleted, the finalizer goes",
+            younger,
+            vec!["remove-finalizer"],
+        ));
 
         for (name, input, expected) in cases {
             assert_eq!(kinds(&plan(&input)), expected, "{name}");

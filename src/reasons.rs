@@ -149,6 +149,7 @@ const ALL: &[&str] = &[
     "RelocationUnconfirmed",
     "NamespaceNotAllowed",
     "LinkNotOwned",
+    "ClaimedElsewhere",
     "InvalidSpec",
     "OAuth2NotSupported",
     "ScopeNotOffered",

@@ -2,7 +2,7 @@
 //! its requests with its own RSA key is trusted through a generic link (docs/protocol.md,
 //! Incoming consumers). There is no REST delete: deleting the link removes its consumer.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::client::{AtlassianClient, Call};
 use super::error::ApiError;
@@ -28,7 +28,42 @@ pub struct IncomingConsumer {
     pub outgoing: bool,
 }
 
+/// Body of `GET …/applicationlink/{id}/authentication/consumer`: only the key is read.
+#[derive(Debug, Deserialize)]
+struct Consumers {
+    #[serde(default)]
+    consumers: Vec<ConsumerKey>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ConsumerKey {
+    key: String,
+}
+
 impl AtlassianClient {
+    /// The key of the link's incoming consumer; `None` when it has none (404).
+    pub async fn incoming_consumer_key(&self, link_id: &str) -> Result<Option<String>, ApiError> {
+        match self
+            .execute(
+                Call::get("rest/applinks-oauth/1.0/applicationlink")
+                    .segment(link_id)
+                    .segment("authentication")
+                    .segment("consumer")
+                    .admin("reading the incoming OAuth consumer of a link"),
+            )
+            .await
+        {
+            Ok(reply) => Ok(reply
+                .json::<Consumers>()?
+                .consumers
+                .into_iter()
+                .next()
+                .map(|c| c.key)),
+            Err(ApiError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sets the link's incoming consumer (201), replacing any consumer it had.
     pub async fn put_incoming_consumer(
         &self,
@@ -87,5 +122,33 @@ mod tests {
             )
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn reads_the_consumer_key_or_none() {
+        let server = server().await;
+        let client = admin_client(&server);
+        let at = "/rest/applinks-oauth/1.0/applicationlink/abc/authentication/consumer";
+        Mock::given(method("GET"))
+            .and(path(at))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "consumers": [{"key": "che", "name": "Eclipse Che", "publicKey": "…"}]
+            })))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(at.replace("abc", "none")))
+            .respond_with(ResponseTemplate::new(404))
+            .mount(&server)
+            .await;
+        assert_eq!(
+            client
+                .incoming_consumer_key("abc")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("che")
+        );
+        assert_eq!(client.incoming_consumer_key("none").await.unwrap(), None);
     }
 }

@@ -16,8 +16,9 @@ pub struct Guard<'a> {
     pub orphan: bool,
     /// Event note of an orphaned deletion.
     pub orphan_note: &'a str,
-    /// Annotations written before anything is created remotely: without one, nothing was made.
-    pub claims: &'a [&'a str],
+    /// Whether the object holds a claim (written before anything is created remotely): without
+    /// one, nothing was made.
+    pub claimed: bool,
 }
 
 /// Adds the finalizer, or ends a deletion that needs no remote call. `Some(action)` ends the
@@ -45,8 +46,7 @@ where
     if !has {
         return Ok(Some(Action::await_change()));
     }
-    let claimed = g.claims.iter().any(|k| obj.annotations().contains_key(*k));
-    if !g.orphan && claimed {
+    if !g.orphan && g.claimed {
         return Ok(None);
     }
     // Orphan is the way out of a blocked deletion; without a claim nothing was ever made, so

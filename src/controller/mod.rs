@@ -2,6 +2,7 @@
 //! reporter and the status writer.
 
 mod backoff;
+mod claims;
 mod external;
 mod finalizer;
 #[cfg(test)]
@@ -15,8 +16,8 @@ mod relations;
 mod status_patch;
 mod synced;
 
+pub use link::FINALIZER as LINK_FINALIZER;
 pub(crate) use link::generic_id as link_id_of_url;
-pub use link::{CLAIM_SOURCE, CLAIM_TARGET, FINALIZER as LINK_FINALIZER};
 pub use relations::IN_USE_FINALIZER;
 
 use std::sync::Arc;

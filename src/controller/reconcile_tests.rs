@@ -9,8 +9,9 @@ use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
 use super::Context;
+use super::claims::legacy::{SOURCE_LINK, TARGET_LINK};
 use super::fixtures::*;
-use super::{BACKOFF_INITIAL, BACKOFF_MAX, CLAIM_SOURCE, CLAIM_TARGET, LINK_FINALIZER};
+use super::{BACKOFF_INITIAL, BACKOFF_MAX, LINK_FINALIZER};
 use super::{IN_USE_FINALIZER, backoff, instance, link};
 use crate::crd::ApplicationLink;
 
@@ -32,6 +33,17 @@ fn condition<'a>(status_patch: &'a Value, type_: &str) -> &'a Value {
         .iter()
         .find(|c| c["type"] == type_)
         .unwrap_or_else(|| panic!("no {type_} condition in {status_patch}"))
+}
+
+const JIRA_ID: &str = "jira-0000-0000-0000-application";
+const CONFLUENCE_ID: &str = "confluence-0000-0000-0000-application";
+
+/// A link status claiming both ends (each end's id is the peer's application id).
+fn claimed_both() -> Value {
+    json!({"claims": {
+        "source": {"applicationId": JIRA_ID, "linkId": CONFLUENCE_ID},
+        "target": {"applicationId": CONFLUENCE_ID, "linkId": JIRA_ID},
+    }})
 }
 
 /// The mock API server's answers for a link pass: PATCHes of the link and its status are
@@ -174,7 +186,7 @@ async fn orphan_deletion_removes_the_finalizer_without_remote_calls() {
     json_patch::merge(
         &mut extra,
         &json!({
-            "metadata": {"annotations": {CLAIM_SOURCE: "confluence-id", CLAIM_TARGET: "jira-id"}},
+            "status": claimed_both(),
             "spec": {"deletionPolicy": "Orphan"},
         }),
     );
@@ -215,10 +227,7 @@ async fn orphan_deletion_removes_the_finalizer_without_remote_calls() {
 async fn unreachable_applications_block_the_deletion() {
     let url = closed_port_url();
     let mut extra = deleting(&[LINK_FINALIZER]);
-    json_patch::merge(
-        &mut extra,
-        &json!({"metadata": {"annotations": {CLAIM_SOURCE: "confluence-id", CLAIM_TARGET: "jira-id"}}}),
-    );
+    json_patch::merge(&mut extra, &json!({"status": claimed_both()}));
     let obj = link(extra);
     let (client, api) = mock_api(link_server(obj.clone(), vec![url.clone()]));
     let instances = store_of([
@@ -365,5 +374,82 @@ async fn an_instance_deletion_waits_for_the_link_cache() {
     assert!(
         api.finish(ctx).await.is_empty(),
         "the finalizer is not removed"
+    );
+}
+
+/// A copy of a link (`kubectl get -o yaml`, another name) carries the original's claim
+/// annotations but no status (the API server drops it on create): being deleted, it owns
+/// nothing, so its finalizer goes without a single request to either application or Secret.
+#[tokio::test]
+async fn a_copy_with_copied_claim_annotations_deletes_nothing() {
+    let url = closed_port_url();
+    let mut extra = deleting(&[LINK_FINALIZER]);
+    json_patch::merge(
+        &mut extra,
+        &json!({"metadata": {"annotations": {SOURCE_LINK: CONFLUENCE_ID, TARGET_LINK: JIRA_ID}}}),
+    );
+    let obj = link(extra);
+    let (client, api) = mock_api(link_server(obj.clone(), vec![url.clone()]));
+    let instances = store_of([
+        instance("jira", "jira", &url, json!({})),
+        instance("confluence", "confluence", &url, json!({})),
+    ]);
+    let ctx = Context::for_tests(client, settings(), instances, store_of([]));
+
+    let action = link::reconcile(Arc::new(obj), ctx.clone())
+        .await
+        .expect("released");
+    let seen = api.finish(ctx).await;
+
+    assert_eq!(
+        routes(&seen),
+        vec![route("PATCH", LINK)],
+        "only the finalizer"
+    );
+    assert_eq!(seen[0].content_type, "application/json-patch+json");
+    assert_eq!(action, Action::await_change());
+}
+
+/// A link whose status an older operator wrote (no `claims`) has its annotation claims taken
+/// over once, keyed by the resolved applications' ids, before anything else is done: here the
+/// applications are unreachable, so the deletion stays blocked, but the claims are in status.
+#[tokio::test(start_paused = true)]
+async fn an_older_operators_annotation_claims_are_migrated_once() {
+    let url = closed_port_url();
+    let mut extra = deleting(&[LINK_FINALIZER]);
+    json_patch::merge(
+        &mut extra,
+        &json!({
+            "metadata": {"annotations": {SOURCE_LINK: CONFLUENCE_ID, TARGET_LINK: JIRA_ID}},
+            "status": {"observedGeneration": 1, "mode": "TwoWay"},
+        }),
+    );
+    let obj = link(extra);
+    let (client, api) = mock_api(link_server(obj.clone(), vec![url.clone()]));
+    let instances = store_of([
+        instance("jira", "jira", &url, json!({})),
+        instance("confluence", "confluence", &url, json!({})),
+    ]);
+    let ctx = Context::for_tests(client, settings(), instances, store_of([]));
+
+    link::reconcile(Arc::new(obj), ctx.clone())
+        .await
+        .expect("the pass reports the blocked deletion in status");
+    let seen = api.finish(ctx).await;
+
+    assert_eq!(
+        routes(&seen),
+        vec![
+            route("GET", format!("{SECRETS}/jira-admin")),
+            route("GET", format!("{SECRETS}/confluence-admin")),
+            route("PATCH", link_status_path()),
+            route("POST", EVENTS),
+            route("PATCH", link_status_path()),
+        ]
+    );
+    assert_eq!(seen[2].body, json!({"status": claimed_both()}));
+    assert_eq!(
+        condition(&seen[4].body, "Ready")["reason"],
+        "DeletionBlocked"
     );
 }

@@ -256,6 +256,11 @@ pub struct ExternalApplicationStatus {
     /// The last `applinks.io/rotate` annotation value acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation_request: Option<String>,
+    /// The client (or generic link) this resource owns, recorded before it is created. Absent
+    /// only in a status written by an older operator: its annotation claims are then taken over
+    /// once, where the application confirms them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<super::ExternalClaims>,
     /// Ready, and Reconciling or Stalled where they apply (kstatus).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

@@ -206,6 +206,11 @@ pub struct ApplicationLinkStatus {
     /// The end in the target application (its link points back at the source).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<EndStatus>,
+    /// The ends this resource owns, recorded before each is created or adopted. Absent only in
+    /// a status written by an older operator (claims in annotations): those are then taken over
+    /// once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<super::LinkClaims>,
     /// Ready, and Reconciling or Stalled where they apply (kstatus).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

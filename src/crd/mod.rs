@@ -5,6 +5,7 @@
 //! to change. What needs another object (the type of a referenced instance, its credentials) is
 //! checked by the controller and reported as a Stalled condition.
 
+mod claims;
 mod common;
 mod external;
 mod instance;
@@ -12,6 +13,7 @@ mod link;
 mod shared;
 mod url;
 
+pub use claims::{ClientClaim, ExternalClaims, LinkClaim, LinkClaims};
 pub use common::{ApplicationType, InstanceKind, LocalObjectRef, SecretKeyRef, SecretRef};
 pub use external::{
     ClientView, ExternalApplication, ExternalApplicationSpec, ExternalApplicationStatus,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use applink_operator::crd::{ApplicationInstance, ApplicationLink};
+use applink_operator::crd::{ApplicationInstance, ApplicationLink, LinkClaim};
 use kube::Api;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -417,22 +417,26 @@ impl World {
     ///   as an ApplicationInstance (beyond the seeding's own).
     pub async fn check(&self) -> Result<(), String> {
         self.converged().await?;
-        // Claims: the annotations name exactly the ends the model gives each link.
+        // Claims: status names exactly the ends the model gives each link, each in the
+        // application it lives in.
         let api = Api::<ApplicationLink>::namespaced(self.env.client.clone(), self.ns());
         for (name, l) in &self.model.links {
             let obj = api.get(name).await.map_err(|e| format!("{name}: {e}"))?;
-            let ann = obj.metadata.annotations.unwrap_or_default();
+            let claims = obj.status.and_then(|st| st.claims).unwrap_or_default();
             let (s, t) = (
                 &self.model.instances[&l.source].app,
                 &self.model.instances[&l.target].app,
             );
-            let want_target = self.model.two_way(l).then(|| self.id(s));
-            let got_source = ann.get("applinks.io/source-link-id").cloned();
-            let got_target = ann.get("applinks.io/target-link-id").cloned();
-            if got_source != Some(self.id(t)) || got_target != want_target {
+            let end = |lives_in: &str, points_at: &str| LinkClaim {
+                application_id: self.id(lives_in),
+                link_id: self.id(points_at),
+            };
+            let want_source = Some(end(s, t));
+            let want_target = self.model.two_way(l).then(|| end(t, s));
+            if claims.source != want_source || claims.target != want_target {
                 return Err(format!(
-                    "{name}: claims source {got_source:?} target {got_target:?}, want {:?} {want_target:?}",
-                    self.id(t)
+                    "{name}: claims source {:?} target {:?}, want {want_source:?} {want_target:?}",
+                    claims.source, claims.target
                 ));
             }
         }

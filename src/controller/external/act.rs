@@ -2,17 +2,16 @@
 //! step that changes something has failpoints `before-<step>` and `after-<step>`.
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
-use serde_json::json;
 
+use super::super::claims::{Claimant, Held};
 use super::super::{Context, finalizer};
 use super::observe::{self, App, Observed, Rules};
 use super::plan::{Rotate, Steps};
-use super::{CLAIM_ID, CLAIM_NAME, FINALIZER, secret, template};
+use super::{FINALIZER, claim, secret, template};
 use crate::atlassian::{OAuth2ClientEntity, OAuth2ClientSpec, Secret as SecretValue};
-use crate::crd::{ExternalApplication, OAuth2Client};
+use crate::crd::{ClientClaim, ExternalApplication, ExternalClaims, OAuth2Client};
 use crate::errors::Error;
 use crate::failpoint;
 use crate::reasons;
@@ -27,18 +26,28 @@ pub(super) struct Acted {
     pub(super) changes: Vec<&'static str>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where a pass acts: the clients and the application.
+pub(super) struct Here<'a> {
+    pub(super) ctx: &'a Context,
+    pub(super) api: &'a Api<ExternalApplication>,
+    pub(super) ns: &'a str,
+    pub(super) app: &'a App,
+    /// What the other objects in the caches hold.
+    pub(super) others: &'a [(Held, Claimant)],
+}
+
 pub(super) async fn act(
     obj: &ExternalApplication,
     oauth2: &OAuth2Client,
-    ctx: &Context,
-    api: &Api<ExternalApplication>,
-    ns: &str,
-    app: &App,
+    here: &Here<'_>,
     rules: &Rules,
     observed: &Observed,
     steps: &Steps,
+    claims: &mut ExternalClaims,
 ) -> Result<Acted, Error> {
+    let Here {
+        ctx, api, ns, app, ..
+    } = *here;
     let name = obj.name_any();
     let failed = |what: &str| {
         let what = format!("{what} in {}", app.label);
@@ -54,13 +63,12 @@ pub(super) async fn act(
     let mut issued = false;
     let mut changes = Vec::new();
     if steps.claim {
-        step("claim", || async {
-            let patch = json!({"metadata": {"annotations": {CLAIM_NAME: spec.name}}});
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
-            Ok(())
-        })
-        .await?;
+        claims.oauth2 = Some(ClientClaim {
+            application_id: app.application_id.clone(),
+            name: spec.name.clone(),
+            id: None,
+        });
+        step("claim", || claim::write(api, &name, claims)).await?;
     }
     if steps.create {
         let created = step("create", || async {
@@ -98,14 +106,12 @@ pub(super) async fn act(
         return Err(Error::InvalidSpec("no client after the plan ran".into()));
     };
     if steps.record_id {
-        step("record-id", || async {
-            let patch =
-                json!({"metadata": {"annotations": {CLAIM_ID: current.id, CLAIM_NAME: spec.name}}});
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
-            Ok(())
-        })
-        .await?;
+        claims.oauth2 = Some(ClientClaim {
+            application_id: app.application_id.clone(),
+            name: spec.name.clone(),
+            id: Some(current.id.clone()),
+        });
+        step("record-id", || claim::write(api, &name, claims)).await?;
     }
     if steps.update {
         step("update", || async {
@@ -118,6 +124,13 @@ pub(super) async fn act(
         current.name = spec.name.clone();
         current.redirects = spec.redirects.clone();
         current.scope = spec.scope.clone();
+        // A new displayName renamed the client: the name claim follows it.
+        if let Some(c) = claims.oauth2.as_mut()
+            && c.name != spec.name
+        {
+            c.name = spec.name.clone();
+            claim::write(api, &name, claims).await?;
+        }
         ctx.event(
             obj,
             EventType::Normal,
@@ -238,24 +251,43 @@ pub(super) async fn delete(
     ctx: &Context,
     api: &Api<ExternalApplication>,
     app: &App,
+    claims: &ExternalClaims,
+    others: &[(Held, Claimant)],
 ) -> Result<(), Error> {
     let failed = |what: &str| {
         let what = format!("{what} in {}", app.label);
         move |e| Error::remote(what, e)
     };
-    let annotations = obj.annotations();
-    let id = match annotations.get(CLAIM_ID) {
-        Some(id) => Some(id.clone()),
+    let claimed = claim::oauth2(claims, app);
+    // What an older object holds too is left to it (this one is a copy, or lost a race).
+    let held_elsewhere = |thing: Held| claim::check(obj, others, thing, true, app).is_err();
+    let id = match claimed {
+        None => None,
+        Some(c)
+            if held_elsewhere(Held::ClientName {
+                application_id: c.application_id.clone(),
+                name: c.name.clone(),
+            }) =>
+        {
+            None
+        }
+        Some(ClientClaim { id: Some(id), .. }) => Some(id.clone()),
         // Claimed but never recorded: created just before a crash, or never.
-        None => app
+        Some(c) => app
             .client
             .list_oauth2_clients()
             .await
             .map_err(failed("listing the OAuth 2.0 clients"))?
             .into_iter()
-            .find(|c| annotations.get(CLAIM_NAME) == Some(&c.name))
-            .map(|c| c.id),
+            .find(|found| found.name == c.name)
+            .map(|found| found.id),
     };
+    let id = id.filter(|id| {
+        !held_elsewhere(Held::Client {
+            application_id: app.application_id.clone(),
+            id: id.clone(),
+        })
+    });
     if let Some(id) = id {
         let existed = step("delete", || async {
             app.client

@@ -2,9 +2,11 @@
 //! incoming consumer (clients: the application, Kubernetes), with a key pair the operator
 //! generates (the private key goes into the Secret) or the tool's own public key.
 //!
-//! Order, so that a crash never loses a key the application trusts: claim the link id, create the
-//! link, write the Secret (with a new private key), then set the consumer to its public half and
-//! record a digest of what was set.
+//! Order, so that a crash never loses a key the application trusts: claim the link id (in
+//! status), create the link, write the Secret (with a new private key), then set the consumer to
+//! its public half and record a digest of what was set. Deletion deletes only the generic link to
+//! this resource's own URL whose consumer has this resource's key (or none yet): what the
+//! application holds, not what the object says.
 
 use std::collections::BTreeMap;
 
@@ -15,21 +17,22 @@ use kube::{Api, ResourceExt};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde_json::json;
 
+use super::super::claims::{Claimant, Held};
 use super::super::{Context, finalizer};
-use super::FINALIZER;
-use super::act::step;
+use super::act::{Here, step};
 use super::observe::{self, App};
 use super::plan::{Rotate, SecretState};
 use super::secret::{self, Stored};
 use super::status::Pass;
 use super::template::{self, Inputs, OAUTH1};
+use super::{FINALIZER, claim};
 use crate::atlassian::{IncomingConsumer, NewLink};
-use crate::crd::{ClientView, ExternalApplication, OAuth1Consumer};
+use crate::crd::{
+    ClientView, ExternalApplication, ExternalClaims, LinkClaim, OAuth1Consumer, same_url,
+};
 use crate::errors::Error;
 use crate::reasons;
 
-/// The generic link's id, recorded before it is created.
-pub const CLAIM_LINK: &str = "applinks.io/oauth1-link-id";
 /// Digest of the consumer last set (key, name, public key, callback): set again only when it
 /// changes.
 const CONSUMER_DIGEST: &str = "applinks.io/oauth1-consumer-sha256";
@@ -47,12 +50,17 @@ struct Wanted {
 pub(super) async fn pass(
     obj: &ExternalApplication,
     spec: &OAuth1Consumer,
-    ctx: &Context,
-    api: &Api<ExternalApplication>,
-    ns: &str,
-    app: &App,
+    here: &Here<'_>,
+    claims: &mut ExternalClaims,
     now: k8s_openapi::jiff::Timestamp,
 ) -> Result<Pass, Error> {
+    let Here {
+        ctx,
+        api,
+        ns,
+        app,
+        others,
+    } = *here;
     // Rules: the template can be rendered, and the operator can find its private key in it.
     template::check(&obj.spec.secret, &OAUTH1).map_err(Error::InvalidSecretTemplate)?;
     let key_field = template::key_holding(&obj.spec.secret, &OAUTH1, "privateKey");
@@ -69,7 +77,12 @@ pub(super) async fn pass(
     // Observe.
     let (secret_name, stored) = observe::read_secret(obj, ctx, ns).await?;
     let annotations = obj.annotations();
-    let claimed = annotations.get(CLAIM_LINK) == Some(&link_id);
+    let own = LinkClaim {
+        application_id: app.application_id.clone(),
+        link_id: link_id.clone(),
+    };
+    let claimed = claims.oauth1.as_ref() == Some(&own);
+    claim::check(obj, others, Held::Link(own.clone()), claimed, app)?;
     let link = app
         .client
         .get_link(&link_id)
@@ -113,13 +126,8 @@ pub(super) async fn pass(
     let mut changes = Vec::new();
     let obj_name = obj.name_any();
     if !claimed {
-        step("claim", || async {
-            let patch = json!({"metadata": {"annotations": {CLAIM_LINK: link_id}}});
-            api.patch(&obj_name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
-            Ok(())
-        })
-        .await?;
+        claims.oauth1 = Some(own);
+        step("claim", || claim::write(api, &obj_name, claims)).await?;
     }
     let created = link.is_none();
     if created {
@@ -227,6 +235,7 @@ pub(super) async fn pass(
         rotated: rotate.is_some(),
         rotate_request,
         changes,
+        claims: claims.clone(),
     })
 }
 
@@ -355,53 +364,105 @@ fn consumer_digest(c: &IncomingConsumer) -> String {
     template::sha256_hex(&serde_json::to_vec(c).unwrap_or_default())
 }
 
-/// Deletes the generic link (its consumer goes with it) and verifies it is gone.
+/// Deletes the generic link (its consumer goes with it) and verifies it is gone: only the link
+/// this resource claimed, no older object holds too, and the application shows as this
+/// resource's (the generic link to its URL, with its consumer key or no consumer yet). Anything
+/// else is left in place, with a Warning event.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn delete(
     obj: &ExternalApplication,
     ctx: &Context,
     api: &Api<ExternalApplication>,
     app: &App,
     spec: &OAuth1Consumer,
+    claims: &ExternalClaims,
+    others: &[(Held, Claimant)],
 ) -> Result<(), Error> {
-    if let Some(link_id) = obj.annotations().get(CLAIM_LINK) {
-        let url = spec.url.normalized().to_string();
+    let url = spec.url.normalized().to_string();
+    let own = LinkClaim {
+        application_id: app.application_id.clone(),
+        link_id: super::super::link_id_of_url(&url),
+    };
+    let ours = claims.oauth1.as_ref() == Some(&own)
+        && claim::check(obj, others, Held::Link(own.clone()), true, app).is_ok();
+    if ours {
+        let link_id = &own.link_id;
         let failed = |what: &'static str| {
             let what = format!("{what} the generic link to {url} in {}", app.label);
             move |e| Error::remote(what, e)
         };
-        step("delete", || async {
-            app.client
-                .delete_link(link_id)
-                .await
-                .map_err(failed("deleting"))
-        })
-        .await?;
-        if app
+        let key = obj.consumer_key().unwrap_or_else(|| obj.name_any());
+        let found = app
             .client
             .get_link(link_id)
             .await
-            .map_err(failed("checking the deleted"))?
-            .is_some()
-        {
-            return Err(Error::remote(
-                format!("deleting the generic link to {url}"),
-                crate::atlassian::ApiError::Conflict {
-                    url: app.base_url.clone(),
-                    message: Some(format!("link {link_id} is still there after its deletion")),
-                },
-            ));
-        }
-        ctx.event(
-            obj,
-            EventType::Normal,
-            reasons::DELETED,
-            &format!(
-                "deleted the generic link to {url} and its consumer in {}",
-                app.label
+            .map_err(failed("reading"))?;
+        let marker = match &found {
+            None => None,
+            Some(l) => Some(
+                l.type_id == "generic"
+                    && l.rpc_url.as_deref().is_some_and(|u| same_url(u, &url))
+                    && app
+                        .client
+                        .incoming_consumer_key(link_id)
+                        .await
+                        .map_err(failed("reading the consumer of"))?
+                        .is_none_or(|k| k == key),
             ),
-            "Delete",
-        )
-        .await;
+        };
+        match marker {
+            None => {}
+            Some(false) => {
+                ctx.event(
+                    obj,
+                    EventType::Warning,
+                    "LinkNotOwned",
+                    &format!(
+                        "left the link {link_id} in {} in place: it is not the generic link to {url} with consumer {key}, so it is not this resource's",
+                        app.label
+                    ),
+                    "Delete",
+                )
+                .await;
+            }
+            Some(true) => {
+                step("delete", || async {
+                    app.client
+                        .delete_link(link_id)
+                        .await
+                        .map_err(failed("deleting"))
+                })
+                .await?;
+                if app
+                    .client
+                    .get_link(link_id)
+                    .await
+                    .map_err(failed("checking the deleted"))?
+                    .is_some()
+                {
+                    return Err(Error::remote(
+                        format!("deleting the generic link to {url}"),
+                        crate::atlassian::ApiError::Conflict {
+                            url: app.base_url.clone(),
+                            message: Some(format!(
+                                "link {link_id} is still there after its deletion"
+                            )),
+                        },
+                    ));
+                }
+                ctx.event(
+                    obj,
+                    EventType::Normal,
+                    reasons::DELETED,
+                    &format!(
+                        "deleted the generic link to {url} and its consumer in {}",
+                        app.label
+                    ),
+                    "Delete",
+                )
+                .await;
+            }
+        }
     }
     step("finalizer-removal", || async {
         finalizer::remove(api, obj, FINALIZER).await

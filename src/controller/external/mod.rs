@@ -12,11 +12,13 @@
 //! 7. status (no client): the whole status and the verdict ([`status`]);
 //! 8. report and write, as for links.
 //!
-//! Contract: the claim (the client's name) is recorded on the object before a create, so a
-//! crash between the create and recording its id finds the client by that name instead of
-//! making a second one; a client or Secret this resource does not own is never changed.
+//! Contract: the claim (the client's name) is recorded in the object's status before a create,
+//! so a crash between the create and recording its id finds the client by that name instead of
+//! making a second one; a client or Secret this resource does not own, or another object holds,
+//! is never changed.
 
 mod act;
+mod claim;
 mod consumer;
 mod observe;
 mod plan;
@@ -37,10 +39,6 @@ use crate::reasons;
 use outcome::Verdict;
 
 pub const FINALIZER: &str = "applinks.io/cleanup";
-/// The client's name, recorded before it is created.
-pub const CLAIM_NAME: &str = "applinks.io/oauth2-client-name";
-/// The client's id in the application, recorded once it exists.
-pub const CLAIM_ID: &str = "applinks.io/oauth2-client-id";
 /// Set to a new value to issue a new client secret.
 pub const ROTATE: &str = "applinks.io/rotate";
 
@@ -105,14 +103,23 @@ async fn run(
     now: k8s_openapi::jiff::Timestamp,
 ) -> Result<Option<status::Pass>, Error> {
     let app = observe::resolve(obj, ctx, ns).await?;
+    let mut claims = claim::current(obj, api, &app).await?;
+    let others = super::claims::held_by_others(ctx, obj);
+    let here = act::Here {
+        ctx,
+        api,
+        ns,
+        app: &app,
+        others: &others,
+    };
     let oauth2 = match (&obj.spec.oauth2, &obj.spec.oauth1) {
         (Some(oauth2), None) => oauth2,
         (None, Some(oauth1)) => {
             if deleting {
-                consumer::delete(obj, ctx, api, &app, oauth1).await?;
+                consumer::delete(obj, ctx, api, &app, oauth1, &claims, &others).await?;
                 return Ok(None);
             }
-            return consumer::pass(obj, oauth1, ctx, api, ns, &app, now)
+            return consumer::pass(obj, oauth1, &here, &mut claims, now)
                 .await
                 .map(Some);
         }
@@ -123,11 +130,12 @@ async fn run(
         }
     };
     if deleting {
-        act::delete(obj, ctx, api, &app).await?;
+        act::delete(obj, ctx, api, &app, &claims, &others).await?;
         return Ok(None);
     }
     let rules = observe::check_rules(obj, oauth2, &app).await?;
-    let observed = observe::observe(obj, oauth2, ctx, ns, &app, &rules, now).await?;
+    let observed = observe::observe(obj, oauth2, ctx, ns, &app, &rules, &claims, now).await?;
+    observe::check_claims(obj, &app, &claims, &others, &observed)?;
     let steps = match plan::plan(&observed.desired, &observed.plan_input) {
         plan::Plan::Act(steps) => steps,
         plan::Plan::NameTaken { id } => {
@@ -138,7 +146,7 @@ async fn run(
             });
         }
     };
-    let acted = act::act(obj, oauth2, ctx, api, ns, &app, &rules, &observed, &steps).await?;
+    let acted = act::act(obj, oauth2, &here, &rules, &observed, &steps, &mut claims).await?;
     let client = acted.client;
     Ok(Some(status::Pass {
         app_label: app.label,
@@ -158,6 +166,7 @@ async fn run(
         rotated: steps.rotate.is_some(),
         rotate_request: observed.rotate_request,
         changes: acted.changes,
+        claims,
     }))
 }
 
@@ -175,7 +184,7 @@ async fn guard_finalizer(
         } else {
             "deletionPolicy Orphan: the OAuth 2.0 client was left in the application; the Secret goes with this resource"
         },
-        claims: &[CLAIM_NAME, CLAIM_ID, consumer::CLAIM_LINK],
+        claimed: claim::any(obj),
     };
     finalizer::guard(obj, ctx, api, guard).await
 }

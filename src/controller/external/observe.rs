@@ -4,19 +4,22 @@
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, ResourceExt};
 
+use super::super::claims::{Claimant, Held};
 use super::super::{Context, relations};
 use super::plan::{self, Desired, Found, Observed as PlanInput, Rotate};
 use super::secret::{self, Stored};
 use super::template::{self, Inputs};
-use super::{CLAIM_ID, CLAIM_NAME, ROTATE};
+use super::{ROTATE, claim};
 use crate::atlassian::{AtlassianClient, OAuth2ClientEntity, ProviderMetadata};
 use crate::crd::ExternalApplication;
-use crate::crd::OAuth2Client;
+use crate::crd::{ExternalClaims, OAuth2Client};
 use crate::errors::Error;
 
 /// The application that trusts the tool.
 pub(super) struct App {
     pub(super) label: String,
+    /// Its manifest id: what claims on it are keyed by.
+    pub(super) application_id: String,
     pub(super) base_url: String,
     pub(super) client: AtlassianClient,
 }
@@ -59,9 +62,11 @@ pub(super) async fn resolve(
     if s.administered != Some(true) {
         return Err(Error::InstanceNotAdministered { name: name.clone() });
     }
+    let application_id = s.application_id.clone().unwrap_or_default();
     let client = relations::admin_client(ctx, &named, name).await?;
     Ok(App {
         label: named.label.clone(),
+        application_id,
         base_url: instance.spec.url.normalized().to_string(),
         client,
     })
@@ -155,6 +160,7 @@ pub(super) async fn observe(
     ns: &str,
     app: &App,
     rules: &Rules,
+    claims: &ExternalClaims,
     now: k8s_openapi::jiff::Timestamp,
 ) -> Result<Observed, Error> {
     let desired = Desired {
@@ -167,9 +173,9 @@ pub(super) async fn observe(
         app.client.list_oauth2_clients().await.map_err(|e| {
             Error::remote(format!("listing the OAuth 2.0 clients of {}", app.label), e)
         })?;
-    let annotations = obj.annotations();
-    let recorded_id = annotations.get(CLAIM_ID).cloned();
-    let claimed_name = annotations.get(CLAIM_NAME);
+    let claim = claim::oauth2(claims, app);
+    let recorded_id = claim.and_then(|c| c.id.clone());
+    let claimed_name = claim.map(|c| &c.name);
     let ours = match &recorded_id {
         Some(id) => clients.iter().find(|c| &c.id == id),
         // Created just before a crash, before its id was recorded: found by the claim.
@@ -216,6 +222,47 @@ pub(super) async fn observe(
         secret_name,
         rotate_request,
     })
+}
+
+/// Refuses a client (or, before the claim, a client name) another object holds: a copy of this
+/// resource, or another namespace's resource on the same application.
+pub(super) fn check_claims(
+    obj: &ExternalApplication,
+    app: &App,
+    claims: &ExternalClaims,
+    others: &[(Held, Claimant)],
+    observed: &Observed,
+) -> Result<(), Error> {
+    let application_id = app.application_id.clone();
+    let claimed = claim::oauth2(claims, app);
+    let name = claimed.map_or(&observed.desired.name, |c| &c.name);
+    claim::check(
+        obj,
+        others,
+        Held::ClientName {
+            application_id: application_id.clone(),
+            name: name.clone(),
+        },
+        claimed.is_some(),
+        app,
+    )?;
+    // A new displayName renames the client: the new name must be free too.
+    if name != &observed.desired.name {
+        claim::check(
+            obj,
+            others,
+            Held::ClientName {
+                application_id: application_id.clone(),
+                name: observed.desired.name.clone(),
+            },
+            false,
+            app,
+        )?;
+    }
+    if let Some(id) = claimed.and_then(|c| c.id.clone()) {
+        claim::check(obj, others, Held::Client { application_id, id }, true, app)?;
+    }
+    Ok(())
 }
 
 /// The placeholder values for a client.

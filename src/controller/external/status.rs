@@ -6,7 +6,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::controller::outcome::Verdict;
-use crate::crd::{ClientView, ExternalApplication, ExternalApplicationStatus};
+use crate::crd::{ClientView, ExternalApplication, ExternalApplicationStatus, ExternalClaims};
 use crate::reasons;
 
 /// What a pass that got as far as acting found and did, in either mode.
@@ -26,6 +26,8 @@ pub(super) struct Pass {
     pub(super) changes: Vec<&'static str>,
     /// What Ready says when nothing changed.
     pub(super) settled: String,
+    /// The claims after the pass.
+    pub(super) claims: ExternalClaims,
 }
 
 /// The shortest rotation period accepted; shorter values are raised to it.
@@ -73,6 +75,7 @@ pub(super) fn of(
         application: Some(pass.view.clone()),
         secret_issued_at,
         rotation_request,
+        claims: Some(pass.claims.clone()),
         conditions: Vec::new(),
     };
     let verdict = if pass.changes.is_empty() {
@@ -95,6 +98,11 @@ pub(super) fn of(
 pub(super) fn failed(obj: &ExternalApplication) -> ExternalApplicationStatus {
     let mut status = obj.status.clone().unwrap_or_default();
     status.observed_generation = obj.metadata.generation;
+    // A first status says "no claims" outright, so annotations are never taken for an older
+    // operator's claims later; an older operator's status keeps waiting for the migration.
+    if obj.status.is_none() {
+        status.claims = Some(ExternalClaims::default());
+    }
     status
 }
 

@@ -2,17 +2,15 @@
 //! something has a failpoint before and after it (`before-<step>`, `after-<step>`), for the
 //! crash tests.
 
-use kube::api::{Patch, PatchParams};
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
-use serde_json::json;
 use tracing::info;
 
 use super::super::{Context, finalizer};
 use super::resolve::Resolved;
-use super::{FINALIZER, claim_key};
+use super::{FINALIZER, claim};
 use crate::atlassian::{AllowlistRuleType, NewAllowlistRule};
-use crate::crd::ApplicationLink;
+use crate::crd::{ApplicationLink, LinkClaims};
 use crate::errors::Error;
 use crate::failpoint;
 use crate::planner::{End, Step};
@@ -31,12 +29,13 @@ pub(super) async fn act(
     ctx: &Context,
     api: &Api<ApplicationLink>,
     r: &Resolved,
+    claims: &mut LinkClaims,
     steps: &[Step],
 ) -> Result<Acted, Error> {
     for step in steps {
         let name = step_name(step);
         failpoint::hit(&format!("before-{name}"));
-        let finalized = execute(obj, ctx, api, r, step).await?;
+        let finalized = execute(obj, ctx, api, r, claims, step).await?;
         failpoint::hit(&format!("after-{name}"));
         if finalized {
             return Ok(Acted::Finalized);
@@ -64,6 +63,7 @@ async fn execute(
     ctx: &Context,
     api: &Api<ApplicationLink>,
     r: &Resolved,
+    claims: &mut LinkClaims,
     step: &Step,
 ) -> Result<bool, Error> {
     let name = obj.name_any();
@@ -72,9 +72,7 @@ async fn execute(
     let mut note = None;
     match step {
         Step::Claim { end, link_id } => {
-            let patch = json!({"metadata": {"annotations": {claim_key(*end): link_id}}});
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
+            claim::record(api, obj, r, claims, *end, link_id).await?;
         }
         Step::Create { end, link } => {
             r.client(*end)?

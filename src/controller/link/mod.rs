@@ -12,10 +12,11 @@
 //! 9. write (client: Kubernetes): the status, only when it changed.
 //!
 //! Contract: a pass never writes to an application before the end's ownership claim is
-//! recorded on the object (so a crash cannot orphan or duplicate an end), never touches an end
-//! it does not own, and never writes to a cloud site.
+//! recorded in the object's status (so a crash cannot orphan or duplicate an end), never touches an end
+//! it does not own or another object holds, and never writes to a cloud site.
 
 mod act;
+mod claim;
 mod observe;
 mod resolve;
 mod status;
@@ -27,9 +28,9 @@ use kube::{Api, ResourceExt};
 
 use super::{Context, finalizer, outcome, status_patch};
 use crate::conditions;
-use crate::crd::{ApplicationLink, DeletionPolicy};
+use crate::crd::{ApplicationLink, DeletionPolicy, LinkClaims};
 use crate::errors::Error;
-use crate::planner::{self, End, Plan};
+use crate::planner::{self, Plan};
 use crate::reasons;
 use act::Acted;
 use outcome::Verdict;
@@ -37,16 +38,6 @@ pub(crate) use resolve::generic_id;
 use status::{Pass, Shape};
 
 pub const FINALIZER: &str = "applinks.io/cleanup";
-/// Ownership claims, written before a create (see planner): the link id owned in each app.
-pub const CLAIM_SOURCE: &str = "applinks.io/source-link-id";
-pub const CLAIM_TARGET: &str = "applinks.io/target-link-id";
-
-fn claim_key(end: End) -> &'static str {
-    match end {
-        End::Source => CLAIM_SOURCE,
-        End::Target => CLAIM_TARGET,
-    }
-}
 
 pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
@@ -62,7 +53,11 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
 
     let (mut new, mut verdict) = match run(&obj, &ctx, &api, &ns, deleting).await {
         Ok(None) => return Ok(Action::await_change()),
-        Ok(Some(pass)) => status::link_status(&obj, &pass),
+        Ok(Some((pass, claims))) => {
+            let (mut status, verdict) = status::link_status(&obj, &pass);
+            status.claims = Some(claims);
+            (status, verdict)
+        }
         // A write conflict (the object changed since it was read) is retried at once by the
         // error policy with a fresh read; it says nothing about the link.
         Err(e) if e.is_conflict() => return Err(e),
@@ -98,17 +93,20 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
     Ok(Action::requeue(delay))
 }
 
-/// Resolve → rules → observe → plan → act. `None` when the finalizer was removed.
+/// Resolve → claims → rules → observe → plan → act. `None` when the finalizer was removed;
+/// else the pass and the claims after it.
 async fn run(
     obj: &ApplicationLink,
     ctx: &Context,
     api: &Api<ApplicationLink>,
     ns: &str,
     deleting: bool,
-) -> Result<Option<Pass>, Error> {
+) -> Result<Option<(Pass, LinkClaims)>, Error> {
     let resolved = resolve::resolve(obj, ctx, ns).await?;
+    let mut claims = claim::current(obj, api, &resolved).await?;
     resolve::check_rules(obj, &resolved)?;
-    let observed = observe::observe(obj, &resolved, deleting).await?;
+    let others = super::claims::held_by_others(ctx, obj);
+    let observed = observe::observe(obj, &resolved, &claims, &others, deleting).await?;
     let steps = steps(planner::plan(&observed.input), &resolved)?;
     let shape = Shape {
         mode: resolved.mode,
@@ -119,12 +117,14 @@ async fn run(
         target_is_bitbucket_cloud: resolved.target.is_bitbucket_cloud(),
     };
     if steps.is_empty() {
-        return Ok(Some(Pass::Observed(shape, observed)));
+        return Ok(Some((Pass::Observed(shape, observed), claims)));
     }
-    Ok(match act::act(obj, ctx, api, &resolved, &steps).await? {
-        Acted::Finalized => None,
-        Acted::Applied(n) => Some(Pass::Applied(shape, observed, n)),
-    })
+    Ok(
+        match act::act(obj, ctx, api, &resolved, &mut claims, &steps).await? {
+            Acted::Finalized => None,
+            Acted::Applied(n) => Some((Pass::Applied(shape, observed, n), claims)),
+        },
+    )
 }
 
 /// The plan's steps, or the error that says why nothing may be done.
@@ -135,6 +135,12 @@ fn steps(plan: Plan, resolved: &resolve::Resolved) -> Result<Vec<planner::Step>,
             application: resolved.app(end).label.clone(),
             link_id,
         }),
+        Plan::Blocked(planner::Blocker::ClaimedElsewhere { end, link_id }) => {
+            Err(Error::ClaimedElsewhere {
+                what: format!("the {} end (link {link_id})", end.as_str()),
+                application: resolved.app(end).label.clone(),
+            })
+        }
         Plan::Blocked(planner::Blocker::IdentityChanged {
             end,
             claimed,
@@ -157,7 +163,7 @@ async fn guard_finalizer(
         finalizer: FINALIZER,
         orphan: obj.spec.deletion_policy == DeletionPolicy::Orphan,
         orphan_note: "deletionPolicy Orphan: both link ends were left in the applications",
-        claims: &[CLAIM_SOURCE, CLAIM_TARGET],
+        claimed: claim::any(obj),
     };
     finalizer::guard(obj, ctx, api, guard).await
 }

@@ -1,12 +1,11 @@
 //! Observing both ends (client required; reads only): the link, its OAuth levels, the
 //! allowlist, the ownership claims, and the applications' own health verdict.
 
-use kube::ResourceExt;
-
-use super::claim_key;
+use super::super::claims::{self, Claimant, Held, Standing};
+use super::claim;
 use super::resolve::{Mode, Resolved};
 use crate::atlassian::{ApiError, LinkOAuthConfig, LinkStatus, OAuthLevel};
-use crate::crd::{ApplicationLink, Authentication};
+use crate::crd::{ApplicationLink, Authentication, LinkClaim, LinkClaims};
 use crate::errors::Error;
 use crate::planner::{DesiredEnd, End, EndInput, Input, ObservedEnd};
 
@@ -77,6 +76,8 @@ fn desired(obj: &ApplicationLink, r: &Resolved, end: End) -> DesiredEnd {
 pub(super) async fn observe(
     obj: &ApplicationLink,
     r: &Resolved,
+    claims: &LinkClaims,
+    others: &[(Held, Claimant)],
     deleting: bool,
 ) -> Result<Observation, Error> {
     let mut ends = [None, None];
@@ -86,7 +87,8 @@ pub(super) async fn observe(
             continue;
         }
         let desired = desired(obj, r, end);
-        let observed = observe_end(obj, r, end, &desired, deleting).await?;
+        let mut observed = observe_end(r, end, &desired, deleting).await?;
+        (observed.claimed, observed.elsewhere) = ownership(obj, r, claims, others, end, &desired)?;
         if observed.link.is_some() && !deleting && r.mode != Mode::OneWay {
             health[i] = Some(read_health(r, end, &desired.peer.id).await?);
         }
@@ -107,8 +109,42 @@ pub(super) async fn observe(
     })
 }
 
-async fn observe_end(
+/// This resource's claim on the end (its link id), and whether another object holds the end.
+fn ownership(
     obj: &ApplicationLink,
+    r: &Resolved,
+    claims: &LinkClaims,
+    others: &[(Held, Claimant)],
+    end: End,
+    desired: &DesiredEnd,
+) -> Result<(Option<String>, bool), Error> {
+    let application_id = &r.app(end).id;
+    let mine = claim::of(claims, end);
+    if let Some(c) = mine
+        && &c.application_id != application_id
+    {
+        return Err(Error::TargetIdentityChanged {
+            end: end.as_str(),
+            claimed: format!(
+                "{} (its end lives in application {})",
+                c.link_id, c.application_id
+            ),
+            found: format!("{} (in application {application_id})", desired.peer.id),
+        });
+    }
+    let thing = Held::Link(LinkClaim {
+        application_id: application_id.clone(),
+        link_id: desired.peer.id.clone(),
+    });
+    let held = mine.is_some_and(|c| c.link_id == desired.peer.id);
+    let standing = claims::standing(&Claimant::of(obj), &thing, held, others);
+    Ok((
+        mine.map(|c| c.link_id.clone()),
+        standing == Standing::Elsewhere,
+    ))
+}
+
+async fn observe_end(
     r: &Resolved,
     end: End,
     desired: &DesiredEnd,
@@ -144,7 +180,8 @@ async fn observe_end(
     Ok(ObservedEnd {
         link,
         oauth,
-        claimed: obj.annotations().get(claim_key(end)).cloned(),
+        claimed: None,
+        elsewhere: false,
         allowlisted,
     })
 }

@@ -132,6 +132,8 @@ pub(super) fn link_status(obj: &ApplicationLink, pass: &Pass) -> (ApplicationLin
         }),
         source: end_status(End::Source),
         target: end_status(End::Target),
+        // The pass's claims: set by the caller, which holds them.
+        claims: None,
         conditions: Vec::new(),
     };
     (status, verdict)
@@ -140,10 +142,17 @@ pub(super) fn link_status(obj: &ApplicationLink, pass: &Pass) -> (ApplicationLin
 /// A failed pass: the last observation stays (nothing new was learnt), the verdict is the
 /// error's.
 pub(super) fn failed_status(obj: &ApplicationLink) -> ApplicationLinkStatus {
+    let old = obj.status.clone();
     ApplicationLinkStatus {
         observed_generation: obj.metadata.generation,
         conditions: Vec::new(),
-        ..obj.status.clone().unwrap_or_default()
+        // A first status says "no claims" outright, so annotations are never taken for an older
+        // operator's claims later; an older operator's status keeps waiting for the migration.
+        claims: match &old {
+            None => Some(Default::default()),
+            Some(s) => s.claims.clone(),
+        },
+        ..old.unwrap_or_default()
     }
 }
 
@@ -312,6 +321,7 @@ mod tests {
                 }),
                 oauth: Some(LinkOAuthConfig::symmetric(OAuthLevel::OAuth)),
                 claimed: Some(id.into()),
+                elsewhere: false,
                 allowlisted: None,
             },
         }
