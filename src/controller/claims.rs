@@ -225,6 +225,52 @@ mod tests {
         }
     }
 
+    /// The caches are read across namespaces and kinds: a copy in another namespace and an
+    /// OAuth 1.0a consumer's generic link count; the object itself does not.
+    #[tokio::test]
+    async fn every_namespace_and_both_kinds_count_but_not_the_object_itself() {
+        use super::super::fixtures as fx;
+        use serde_json::json;
+        let ends = json!({"claims": {
+            "source": {"applicationId": "jira", "linkId": "conf"},
+            "target": {"applicationId": "conf", "linkId": "jira"},
+        }});
+        let me = fx::link(json!({"status": ends}));
+        let copy = fx::link(json!({
+            "metadata": {"namespace": "tenant-b", "name": "copy", "uid": "copy-uid"},
+            "status": ends,
+        }));
+        let consumer: ExternalApplication = serde_json::from_value(json!({
+            "apiVersion": "applinks.io/v1alpha1",
+            "kind": "ExternalApplication",
+            "metadata": {"name": "tool", "namespace": "tenant-c", "uid": "tool-uid"},
+            "spec": {"instanceRef": {"name": "jira"}, "oauth1": {"url": "https://tool.test"}},
+            "status": {"claims": {"oauth1": {"applicationId": "jira", "linkId": "tool-link"}}},
+        }))
+        .unwrap();
+        let (client, api) = fx::mock_api(|_| fx::unexpected());
+        let mut ctx = super::super::Context::for_tests(
+            client,
+            fx::settings(),
+            fx::store_of([]),
+            fx::store_of([me.clone(), copy]),
+        );
+        std::sync::Arc::get_mut(&mut ctx).unwrap().externals = fx::store_of([consumer]);
+        let held: Vec<(Held, String)> = held_by_others(&ctx, &me)
+            .into_iter()
+            .map(|(h, c)| (h, c.uid))
+            .collect();
+        assert_eq!(
+            held,
+            vec![
+                (link("jira", "conf"), "copy-uid".to_string()),
+                (link("conf", "jira"), "copy-uid".to_string()),
+                (link("jira", "tool-link"), "tool-uid".to_string()),
+            ]
+        );
+        assert!(api.finish(ctx).await.is_empty());
+    }
+
     #[test]
     fn legacy_only_when_a_status_has_no_claims() {
         assert!(is_legacy(true, false));

@@ -318,3 +318,80 @@ async fn a_forged_client_id_annotation_does_not_touch_another_resources_client()
     let che = wait_ext_reason(&env.client, &env.ns, "che", "CredentialsDelivered").await;
     assert_eq!(che["status"]["application"]["id"], victim_id.as_str());
 }
+
+/// OAuth 1.0a: a copy of an ExternalApplication (same tool URL, the older operator's
+/// `applinks.io/oauth1-link-id` annotation forged) stops at `ClaimedElsewhere` and its deletion
+/// leaves the original's generic link and consumer. And the original deletes only what the
+/// application shows as its own: once the link's consumer is someone else's key, deleting the
+/// original leaves the link, with a `LinkNotOwned` Warning event.
+#[tokio::test]
+async fn oauth1_deletion_deletes_only_the_generic_link_the_application_shows_as_its_own() {
+    let env = e2e::env("claims-oauth1").await;
+    let shard = env.ns.to_string();
+    let sim =
+        Sim::start("control_port: 0\napps:\n- name: jira\n  product: jira\n  key_bits: 1024\n");
+    let _op = Operator::start_cluster_wide(&shard, &[], &[]);
+    e2e::apply(
+        &env.ns,
+        &sharded(
+            &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+            &shard,
+        ),
+    );
+    let tool = |name: &str, annotations: &str| {
+        format!(
+            "apiVersion: applinks.io/v1alpha1\nkind: ExternalApplication\nmetadata: {{name: {name}{annotations}}}\nspec:\n  instanceRef: {{name: jira}}\n  oauth1:\n    url: https://tool.example.test\n    consumerKey: build-tool\n  secret:\n    data:\n      private.key: \"{{{{ privateKey }}}}\"\n"
+        )
+    };
+    e2e::apply(&env.ns, &sharded(&tool("tool", ""), &shard));
+    let v = wait_ext_reason(&env.client, &env.ns, "tool", "CredentialsDelivered").await;
+    let link_id = v["status"]["application"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let consumer_of = |links: &std::collections::HashMap<String, Value>| {
+        links.get(&link_id).map(|l| l["incoming"]["key"].clone())
+    };
+    assert_eq!(
+        consumer_of(&sim.links("jira").await),
+        Some(json!("build-tool"))
+    );
+
+    let forged = format!(", annotations: {{applinks.io/oauth1-link-id: \"{link_id}\"}}");
+    e2e::apply(&env.ns, &sharded(&tool("tool-copy", &forged), &shard));
+    wait_ext_reason(&env.client, &env.ns, "tool-copy", "ClaimedElsewhere").await;
+    ext_api(&env.client, &env.ns)
+        .delete("tool-copy", &Default::default())
+        .await
+        .unwrap();
+    wait_ext_gone(&env.client, &env.ns, "tool-copy").await;
+    assert_eq!(
+        consumer_of(&sim.links("jira").await),
+        Some(json!("build-tool")),
+        "the copy's deletion left the original's link and consumer"
+    );
+
+    // Someone gives the link another consumer: it is no longer what this resource made.
+    let public = sim.links("jira").await[&link_id]["incoming"]["public_key"].clone();
+    let code = sim
+        .send(
+            "jira",
+            reqwest::Method::PUT,
+            &format!("rest/applinks-oauth/1.0/applicationlink/{link_id}/authentication/consumer"),
+            Some(json!({"key": "intruder", "name": "Intruder", "publicKey": public, "outgoing": false})),
+        )
+        .await;
+    assert!(code < 300, "consumer replaced: {code}");
+    ext_api(&env.client, &env.ns)
+        .delete("tool", &Default::default())
+        .await
+        .unwrap();
+    wait_ext_gone(&env.client, &env.ns, "tool").await;
+    assert_eq!(
+        consumer_of(&sim.links("jira").await),
+        Some(json!("intruder")),
+        "a link whose consumer is not this resource's is left"
+    );
+    let events = e2e::kubectl(&env.ns, &["get", "events", "-o", "json"], None).unwrap();
+    assert!(events.contains("LinkNotOwned"), "a Warning event says so");
+}
