@@ -352,6 +352,10 @@ async fn hostile_applications() {
         if tls {
             y.push_str("  tls: {caSecretRef: {name: hostile-ca}}\n");
         }
+        // Faults on names other than loopback (DNS) are plain HTTP by opt-in.
+        if url.starts_with("http://") && !url.starts_with("http://127.") {
+            y.push_str("  allowPlainHttp: true\n");
+        }
         y
     };
     // code and ci keep the default admin/admin of the simulator.

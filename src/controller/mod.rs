@@ -324,22 +324,30 @@ pub async fn run(
                 .await
         }
     };
-    let cluster_controller = Controller::for_shared_stream(
-        changed(cluster_for_self, predicates::generation),
-        cluster_store,
-    )
-    .with_config(config.clone())
-    .graceful_shutdown_on(stop(rx.clone()))
-    .run(
-        instance::reconcile_cluster,
-        instance::error_policy,
-        ctx.clone(),
-    )
-    .for_each(|res| async move {
-        if let Err(e) = res {
-            warn!(error = %e, "ClusterApplicationInstance reconcile failed");
+    // Not run at all without its watch: a controller waits for its cache to be filled before it
+    // ends, so one on a watch that never runs would never stop.
+    let cluster_controller = {
+        let run = settings.shared_applications;
+        let (ctx, config, rx) = (ctx.clone(), config.clone(), rx.clone());
+        async move {
+            if !run {
+                return;
+            }
+            Controller::for_shared_stream(
+                changed(cluster_for_self, predicates::generation),
+                cluster_store,
+            )
+            .with_config(config)
+            .graceful_shutdown_on(stop(rx))
+            .run(instance::reconcile_cluster, instance::error_policy, ctx)
+            .for_each(|res| async move {
+                if let Err(e) = res {
+                    warn!(error = %e, "ClusterApplicationInstance reconcile failed");
+                }
+            })
+            .await
         }
-    });
+    };
     // A change of an instance (URL, credentials, identity) concerns every link that names it;
     // only the changes links depend on wake them.
     let links_by_instance = link_store.clone();

@@ -262,6 +262,7 @@ impl World {
                 self.sim.app(&from),
             ),
         );
+        self.declared.insert(to.to_string());
     }
 
     /// The applications still running that the checks look at.
