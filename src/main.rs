@@ -1,6 +1,5 @@
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use applink_operator::controller::{self, Settings};
@@ -94,6 +93,16 @@ struct RunArgs {
         default_value = "applink-operator"
     )]
     leader_election_lease: String,
+    /// How long a standby waits, after it last saw the Lease change, before it takes it over.
+    #[arg(long, env = "APPLINK_LEADER_ELECTION_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    leader_election_lease_duration: Duration,
+    /// How long the leader may go without renewing the Lease; then it cancels its in-flight
+    /// reconciles at once and exits. Must be shorter than the lease duration.
+    #[arg(long, env = "APPLINK_LEADER_ELECTION_RENEW_DEADLINE", default_value = "10s", value_parser = humantime::parse_duration)]
+    leader_election_renew_deadline: Duration,
+    /// Pause between two attempts to take or renew the Lease.
+    #[arg(long, env = "APPLINK_LEADER_ELECTION_RETRY_PERIOD", default_value = "2s", value_parser = humantime::parse_duration)]
+    leader_election_retry_period: Duration,
     /// Serve /healthz, /readyz and /metrics on this address (e.g. 0.0.0.0:8080); off when unset.
     #[arg(long, env = "APPLINK_HEALTH_ADDR")]
     health_addr: Option<std::net::SocketAddr>,
@@ -185,39 +194,43 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "applink-operator".into());
             format!("{host}-{}", std::process::id())
         }),
-        lease_duration: Duration::from_secs(15),
-        renew_every: Duration::from_secs(2),
+        lease_duration: args.leader_election_lease_duration,
+        renew_deadline: args.leader_election_renew_deadline,
+        retry_period: args.leader_election_retry_period,
     };
+    lease.validate().map_err(|e| anyhow::anyhow!(e))?;
+    // Releasing on a graceful stop needs no election state: an elector of its own.
+    let releaser = leader::Elector::new(&client, lease.clone());
+    let mut elector = leader::Elector::new(&client, lease);
     let mut signal = Box::pin(shutdown_signal());
     // A standby is healthy and ready (a rolling update must be able to start it); it just waits.
     metrics.set_ready();
-    tokio::select! {
-        _ = leader::acquire(&client, &lease) => {}
+    let renewed = tokio::select! {
+        sent = elector.acquire() => sent,
         _ = &mut signal => return Ok(()),
-    }
+    };
     // Reconcile until asked to stop or until the lease is lost, whichever comes first.
-    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
-    let holder = {
-        let (client, lease) = (client.clone(), lease.clone());
-        tokio::spawn(async move {
-            leader::hold(&client, &lease).await;
-            let _ = lost_tx.send(());
-        })
-    };
-    let lost = Arc::new(AtomicBool::new(false));
-    let lost_flag = lost.clone();
-    let stop = async move {
-        tokio::select! {
-            _ = signal => {}
-            _ = lost_rx => lost_flag.store(true, Ordering::SeqCst),
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<&'static str>();
+    let holder = tokio::spawn(async move {
+        let why = elector.hold(renewed).await;
+        let _ = lost_tx.send(why);
+    });
+    // SIGTERM stops the controllers gracefully (in-flight reconciles finish) while the lease is
+    // still renewed; losing the lease must not wait for them.
+    let controllers = controller::run(client.clone(), settings, metrics, signal);
+    tokio::select! {
+        biased;
+        why = lost_rx => {
+            // Leaving this select drops the controllers, which aborts every in-flight reconcile
+            // before its next request: a standby may lead once the lease duration has passed.
+            let why = why.unwrap_or("the lease holder stopped");
+            error!(reason = why, "leadership lost; in-flight reconciles cancelled");
+            anyhow::bail!("leadership lost ({why}); exiting so that only one replica reconciles");
         }
-    };
-    controller::run(client.clone(), settings, metrics, stop).await;
-    holder.abort();
-    if lost.load(Ordering::SeqCst) {
-        anyhow::bail!("leadership lost; exiting so that only one replica reconciles");
+        _ = controllers => {}
     }
-    leader::release(&client, &lease).await;
+    holder.abort();
+    releaser.release().await;
     Ok(())
 }
 

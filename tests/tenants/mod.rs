@@ -1,1 +1,2 @@
 //! The attack scenarios, one module per finding.
+mod leader;
