@@ -376,3 +376,55 @@ async fn a_partitioned_leader_stops_writing_before_the_standby_starts() {
     // After the churn stops, B completes the link.
     e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
 }
+
+/// A Lease renewed "in the future" (its holder's clock runs ahead) is held, not expired: a
+/// replica stands by until it has seen the Lease unchanged for the Lease's duration on its own
+/// clock, then takes it over (the holder is gone: nothing renews it).
+#[tokio::test]
+async fn a_lease_renewed_in_the_future_is_held_until_seen_unchanged() {
+    use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    let env = e2e::env("leader-skew").await;
+    let shard = env.ns.to_string();
+    let year_2096 = k8s_openapi::jiff::Timestamp::from_second(4_000_000_000).unwrap();
+    let lease = Lease {
+        metadata: kube::api::ObjectMeta {
+            name: Some("applink-operator".into()),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some("ghost".into()),
+            lease_duration_seconds: Some(3),
+            acquire_time: Some(MicroTime(year_2096)),
+            renew_time: Some(MicroTime(year_2096)),
+            ..Default::default()
+        }),
+    };
+    kube::Api::<Lease>::namespaced(env.client.clone(), &env.ns)
+        .create(&Default::default(), &lease)
+        .await
+        .unwrap();
+    let args = [
+        "--leader-election",
+        "--leader-election-namespace",
+        env.ns.as_str(),
+        "--leader-election-lease-duration",
+        LEASE_DURATION,
+        "--leader-election-renew-deadline",
+        RENEW_DEADLINE,
+        "--leader-election-retry-period",
+        RETRY_PERIOD,
+    ];
+    let op = Operator::start_cluster_wide(&shard, &[("POD_NAME", "replica-c")], &args);
+    e2e::wait_for("replica-c to stand by", || async {
+        match op.logs().contains("standing by") {
+            true => Ok(()),
+            false => Err(op.logs()),
+        }
+    })
+    .await;
+    e2e::wait_leader(&env.client, &env.ns, "replica-c").await;
+    let logs = op.logs();
+    let (stood_by, led) = (logs.find("standing by"), logs.find("became the leader"));
+    assert!(stood_by < led, "stood by before leading: {logs}");
+}
