@@ -142,6 +142,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format);
+    // Durations that would allow two leaders are refused before anything starts.
+    let lease = args
+        .leader_election
+        .then(|| leader_config(&args))
+        .transpose()?;
     // Usual rules: KUBECONFIG / ~/.kube/config, else the in-cluster service account.
     let client = kube::Client::try_default().await.map_err(|e| {
         error!(error = %e, "no Kubernetes configuration found");
@@ -180,25 +185,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         });
     }
-    if !args.leader_election {
+    let Some(lease) = lease else {
         controller::run(client, settings, metrics, shutdown_signal()).await;
         return Ok(());
-    }
-    let lease = leader::Config {
-        namespace: args
-            .leader_election_namespace
-            .or_else(|| std::env::var("POD_NAMESPACE").ok())
-            .unwrap_or_else(|| "default".into()),
-        name: args.leader_election_lease,
-        identity: std::env::var("POD_NAME").unwrap_or_else(|_| {
-            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "applink-operator".into());
-            format!("{host}-{}", std::process::id())
-        }),
-        lease_duration: args.leader_election_lease_duration,
-        renew_deadline: args.leader_election_renew_deadline,
-        retry_period: args.leader_election_retry_period,
     };
-    lease.validate().map_err(|e| anyhow::anyhow!(e))?;
     // Releasing on a graceful stop needs no election state: an elector of its own.
     let releaser = leader::Elector::new(&client, lease.clone());
     let mut elector = leader::Elector::new(&client, lease);
@@ -232,6 +222,27 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     holder.abort();
     releaser.release().await;
     Ok(())
+}
+
+/// The leader election settings, checked.
+fn leader_config(args: &RunArgs) -> anyhow::Result<leader::Config> {
+    let lease = leader::Config {
+        namespace: args
+            .leader_election_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".into()),
+        name: args.leader_election_lease.clone(),
+        identity: std::env::var("POD_NAME").unwrap_or_else(|_| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "applink-operator".into());
+            format!("{host}-{}", std::process::id())
+        }),
+        lease_duration: args.leader_election_lease_duration,
+        renew_deadline: args.leader_election_renew_deadline,
+        retry_period: args.leader_election_retry_period,
+    };
+    lease.validate().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(lease)
 }
 
 async fn check(deployment: &str, namespace: &str) -> anyhow::Result<()> {
