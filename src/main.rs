@@ -1,6 +1,5 @@
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use applink_operator::controller::{self, Settings};
@@ -99,6 +98,16 @@ struct RunArgs {
         default_value = "applink-operator"
     )]
     leader_election_lease: String,
+    /// How long a standby waits, after it last saw the Lease change, before it takes it over.
+    #[arg(long, env = "APPLINK_LEADER_ELECTION_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    leader_election_lease_duration: Duration,
+    /// How long the leader may go without renewing the Lease; then it cancels its in-flight
+    /// reconciles at once and exits. Must be shorter than the lease duration.
+    #[arg(long, env = "APPLINK_LEADER_ELECTION_RENEW_DEADLINE", default_value = "10s", value_parser = humantime::parse_duration)]
+    leader_election_renew_deadline: Duration,
+    /// Pause between two attempts to take or renew the Lease.
+    #[arg(long, env = "APPLINK_LEADER_ELECTION_RETRY_PERIOD", default_value = "2s", value_parser = humantime::parse_duration)]
+    leader_election_retry_period: Duration,
     /// Serve /healthz, /readyz and /metrics on this address (e.g. 0.0.0.0:8080); off when unset.
     #[arg(long, env = "APPLINK_HEALTH_ADDR")]
     health_addr: Option<std::net::SocketAddr>,
@@ -138,6 +147,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format);
+    // Durations that would allow two leaders are refused before anything starts.
+    let lease = args
+        .leader_election
+        .then(|| leader_config(&args))
+        .transpose()?;
     // Usual rules: KUBECONFIG / ~/.kube/config, else the in-cluster service account.
     let client = kube::Client::try_default().await.map_err(|e| {
         error!(error = %e, "no Kubernetes configuration found");
@@ -182,54 +196,64 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         });
     }
-    if !args.leader_election {
+    let Some(lease) = lease else {
         controller::run(client, settings, metrics, shutdown_signal()).await;
         return Ok(());
+    };
+    // Releasing on a graceful stop needs no election state: an elector of its own.
+    let releaser = leader::Elector::new(&client, lease.clone());
+    let mut elector = leader::Elector::new(&client, lease);
+    let mut signal = Box::pin(shutdown_signal());
+    // A standby is healthy and ready (a rolling update must be able to start it); it just waits.
+    metrics.set_ready();
+    let renewed = tokio::select! {
+        sent = elector.acquire() => sent,
+        _ = &mut signal => return Ok(()),
+    };
+    // Reconcile until asked to stop or until the lease is lost, whichever comes first.
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<&'static str>();
+    let holder = tokio::spawn(async move {
+        let why = elector.hold(renewed).await;
+        let _ = lost_tx.send(why);
+    });
+    // SIGTERM stops the controllers gracefully (in-flight reconciles finish) while the lease is
+    // still renewed; losing the lease must not wait for them.
+    let controllers = controller::run(client.clone(), settings, metrics, signal);
+    tokio::select! {
+        biased;
+        why = lost_rx => {
+            // Leaving this select drops the controllers, which aborts every in-flight reconcile
+            // before its next request: a standby may lead once the lease duration has passed.
+            let why = why.unwrap_or("the lease holder stopped");
+            error!(reason = why, "leadership lost; in-flight reconciles cancelled");
+            anyhow::bail!("leadership lost ({why}); exiting so that only one replica reconciles");
+        }
+        _ = controllers => {}
     }
+    holder.abort();
+    releaser.release().await;
+    Ok(())
+}
+
+/// The leader election settings, checked.
+fn leader_config(args: &RunArgs) -> anyhow::Result<leader::Config> {
     let lease = leader::Config {
         namespace: args
             .leader_election_namespace
+            .clone()
             .or_else(|| std::env::var("POD_NAMESPACE").ok())
             .unwrap_or_else(|| "default".into()),
-        name: args.leader_election_lease,
+        name: args.leader_election_lease.clone(),
         identity: std::env::var("POD_NAME").unwrap_or_else(|_| {
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "applink-operator".into());
             format!("{host}-{}", std::process::id())
         }),
-        lease_duration: Duration::from_secs(15),
-        renew_every: Duration::from_secs(2),
+        lease_duration: args.leader_election_lease_duration,
+        renew_deadline: args.leader_election_renew_deadline,
+        retry_period: args.leader_election_retry_period,
     };
-    let mut signal = Box::pin(shutdown_signal());
-    // A standby is healthy and ready (a rolling update must be able to start it); it just waits.
-    metrics.set_ready();
-    tokio::select! {
-        _ = leader::acquire(&client, &lease) => {}
-        _ = &mut signal => return Ok(()),
-    }
-    // Reconcile until asked to stop or until the lease is lost, whichever comes first.
-    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
-    let holder = {
-        let (client, lease) = (client.clone(), lease.clone());
-        tokio::spawn(async move {
-            leader::hold(&client, &lease).await;
-            let _ = lost_tx.send(());
-        })
-    };
-    let lost = Arc::new(AtomicBool::new(false));
-    let lost_flag = lost.clone();
-    let stop = async move {
-        tokio::select! {
-            _ = signal => {}
-            _ = lost_rx => lost_flag.store(true, Ordering::SeqCst),
-        }
-    };
-    controller::run(client.clone(), settings, metrics, stop).await;
-    holder.abort();
-    if lost.load(Ordering::SeqCst) {
-        anyhow::bail!("leadership lost; exiting so that only one replica reconciles");
-    }
-    leader::release(&client, &lease).await;
-    Ok(())
+    lease.validate().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(lease)
 }
 
 async fn check(deployment: &str, namespace: &str) -> anyhow::Result<()> {

@@ -1741,6 +1741,37 @@ fn chart_renders_leader_election_when_enabled() {
             && a.contains(&"--leader-election-namespace=ops".to_string()),
         "{a:?}"
     );
+    // The deadlines reach the operator: the defaults, and what a value sets.
+    for flag in [
+        "--leader-election-lease-duration=15s",
+        "--leader-election-renew-deadline=10s",
+        "--leader-election-retry-period=2s",
+    ] {
+        assert!(a.contains(&flag.to_string()), "{flag}: {a:?}");
+    }
+    let tuned = render(
+        "ops",
+        &[
+            "leaderElection.enabled=true",
+            "leaderElection.leaseDuration=30s",
+            "leaderElection.renewDeadline=20s",
+        ],
+    );
+    let a = args(one(&tuned, "Deployment"));
+    assert!(
+        a.contains(&"--leader-election-lease-duration=30s".to_string())
+            && a.contains(&"--leader-election-renew-deadline=20s".to_string()),
+        "{a:?}"
+    );
+    let err = try_render(
+        "ops",
+        &[
+            "leaderElection.enabled=true",
+            "leaderElection.renewDeadline=ten",
+        ],
+    )
+    .expect_err("a duration that is not one");
+    assert!(err.contains("renewDeadline"), "{err}");
     // Without it, more than one replica is refused: both would reconcile.
     let err =
         try_render("ops", &["replicaCount=2"]).expect_err("two replicas without leader election");

@@ -158,7 +158,7 @@ impl AtlassianClient {
                 .redirect(redirect)
                 .timeout(config.timeout)
                 .connect_timeout(config.connect_timeout)
-                .user_agent(concat!("applink-operator/", env!("CARGO_PKG_VERSION")))
+                .user_agent(user_agent())
                 .build()
                 .map_err(|e| ApiError::InvalidConfig {
                     detail: format!("HTTP client setup failed: {e}"),
@@ -546,6 +546,28 @@ impl AtlassianClient {
 
 /// A 2xx HTML page where a REST answer was expected: a login page (a proxy or single sign-on
 /// in front of the application, or Seraph serving an anonymous page), or some other page.
+/// `applink-operator/<version>`, with the pod's name when it has one: an application's access
+/// log then tells which replica sent a request (e.g. around a leader hand-over).
+fn user_agent() -> String {
+    user_agent_of(std::env::var("POD_NAME").ok().as_deref())
+}
+
+fn user_agent_of(pod: Option<&str>) -> String {
+    let base = concat!("applink-operator/", env!("CARGO_PKG_VERSION"));
+    // A pod name is a DNS label; anything else is left out rather than sent as a header.
+    match pod {
+        Some(p)
+            if !p.is_empty()
+                && p.len() <= 253
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') =>
+        {
+            format!("{base} ({p})")
+        }
+        _ => base.to_string(),
+    }
+}
+
 fn html_instead_of_rest(
     content_type: Option<&str>,
     body: &[u8],
@@ -927,6 +949,24 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_agent_names_the_pod_when_it_is_a_plain_name() {
+        let base = concat!("applink-operator/", env!("CARGO_PKG_VERSION"));
+        let table = [
+            (None, base.to_string()),
+            (Some(""), base.to_string()),
+            (
+                Some("applink-operator-7d9f-x2"),
+                format!("{base} (applink-operator-7d9f-x2)"),
+            ),
+            (Some("bad\r\nX-Injected: 1"), base.to_string()),
+            (Some("a b"), base.to_string()),
+        ];
+        for (pod, want) in table {
+            assert_eq!(user_agent_of(pod), want, "{pod:?}");
+        }
+    }
 
     #[test]
     fn base_url_is_normalized_and_validated() {

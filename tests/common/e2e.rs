@@ -866,3 +866,23 @@ where
     )
     .await
 }
+
+impl Sim {
+    /// Removes every link an app stores, behind the operator's back (control API, not in the
+    /// app's request log); a link already gone is fine. Returns how many were removed.
+    pub async fn remove_links(&self, app: &str) -> usize {
+        let c = self.control_url.as_deref().expect("a control port");
+        let mut removed = 0;
+        for id in self.links(app).await.into_keys() {
+            let url = format!("{c}/_sim/apps/{app}/links/{id}");
+            let resp = self.http.delete(&url).send().await.unwrap();
+            let code = resp.status().as_u16();
+            assert!(
+                resp.status().is_success() || code == 404,
+                "control DELETE {url}: {code}"
+            );
+            removed += usize::from(code != 404);
+        }
+        removed
+    }
+}

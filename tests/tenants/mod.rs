@@ -3,6 +3,7 @@
 
 mod claims;
 mod credentials;
+mod leader;
 mod shared;
 
 use crate::common::e2e::{self, Operator, SHARD_LABEL, Sim};

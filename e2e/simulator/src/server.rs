@@ -139,6 +139,15 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response {
         return route(&app, req).await;
     }
     let started = Instant::now();
+    let started_unix_micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(200).collect());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let (mut resp, via) = match crate::faults::take(&app, &method, &path) {
@@ -167,6 +176,8 @@ pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response {
             .get::<crate::state::LogReason>()
             .map(|r| r.0.clone()),
         micros: started.elapsed().as_micros() as u64,
+        started_unix_micros,
+        user_agent,
     });
     if method != Method::GET && status.is_success() {
         app.persist();

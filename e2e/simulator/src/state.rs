@@ -381,6 +381,12 @@ pub struct LogEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub micros: u64,
+    /// When the request arrived (microseconds since the Unix epoch, the simulator's clock):
+    /// with `micros`, the interval the request was being handled.
+    pub started_unix_micros: u64,
+    /// The client's `User-Agent` (at most 200 bytes), e.g. to tell operator replicas apart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 /// Response extension: the refusal reason recorded in the request log. Never a secret.
