@@ -48,6 +48,9 @@ pub const ROTATE: &str = "applinks.io/rotate";
 pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let key = format!("external/{ns}/{}", obj.name_any());
+    let _running = ctx
+        .metrics
+        .running("ExternalApplication", &super::object_key(&*obj));
     let api: Api<ExternalApplication> = Api::namespaced(ctx.client.clone(), &ns);
     let deleting = obj.metadata.deletion_timestamp.is_some();
     tracing::debug!(external = %key, deleting, generation = ?obj.metadata.generation, "reconcile");

@@ -30,6 +30,9 @@ const IN_USE_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let api: Api<ApplicationInstance> = Api::namespaced(ctx.client.clone(), &ns);
+    let _running = ctx
+        .metrics
+        .running("ApplicationInstance", &super::object_key(&*obj));
     // Which links and external applications use this instance is read from their caches: not
     // before they are filled.
     ctx.links_synced.wait("ApplicationLink").await?;

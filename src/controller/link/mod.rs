@@ -52,6 +52,9 @@ fn claim_key(end: End) -> &'static str {
 pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let key = format!("link/{ns}/{}", obj.name_any());
+    let _running = ctx
+        .metrics
+        .running("ApplicationLink", &super::object_key(&*obj));
     let api: Api<ApplicationLink> = Api::namespaced(ctx.client.clone(), &ns);
     let deleting = obj.metadata.deletion_timestamp.is_some();
     tracing::debug!(link = %key, deleting, generation = ?obj.metadata.generation, "reconcile");
