@@ -38,10 +38,10 @@ impl Context {
         links: Store<ApplicationLink>,
     ) -> Arc<Self> {
         Arc::new(Context {
-            clients: crate::clients::ClientCache::new(
+            clients: Arc::new(crate::clients::ClientCache::new(
                 settings.request_timeout,
                 settings.max_requests_per_application,
-            ),
+            )),
             backoff: backoff::Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
             recorder: Recorder::new(
                 client.clone(),

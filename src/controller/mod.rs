@@ -70,7 +70,7 @@ const STALL_CHECK_EVERY: Duration = Duration::from_secs(15);
 pub(crate) struct Context {
     pub(crate) client: Client,
     pub(crate) settings: Settings,
-    pub(crate) clients: crate::clients::ClientCache,
+    pub(crate) clients: Arc<crate::clients::ClientCache>,
     pub(crate) backoff: backoff::Backoff,
     pub(crate) recorder: Recorder,
     /// The instance controller's cache, read by link reconciles (no extra API traffic).
@@ -202,6 +202,11 @@ pub async fn run(
     // One watch of ApplicationInstance, fanned out to every controller (see fanout.rs for why
     // not kube-runtime's shared stream).
     let (instance_store, instance_writer) = reflector::store();
+    // Built before the watch: what it remembers per instance goes when the instance goes.
+    let clients = Arc::new(crate::clients::ClientCache::new(
+        settings.request_timeout,
+        settings.max_requests_per_application,
+    ));
     let mut fan = fanout::Fanout::new(instance_store.clone());
     let mut queue = |name: &'static str| {
         let q = fan.subscribe();
@@ -231,7 +236,8 @@ pub async fn run(
             "ApplicationInstance",
             instance_store.clone(),
             metrics.clone(),
-        ));
+        ))
+        .inspect(forget_clients(clients.clone(), instance_store.clone()));
     let instance_watch = mark_instances
         .on_init_done(instance_watch)
         .for_each(|res| async move {
@@ -265,10 +271,7 @@ pub async fn run(
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings: settings.clone(),
-        clients: crate::clients::ClientCache::new(
-            settings.request_timeout,
-            settings.max_requests_per_application,
-        ),
+        clients: clients.clone(),
         backoff: backoff::Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
         recorder: Recorder::new(
             client.clone(),
@@ -441,6 +444,30 @@ where
             let present: std::collections::HashSet<String> =
                 store.state().iter().map(|o| object_key(&**o)).collect();
             metrics.retain_waiting(kind, |o| present.contains(o));
+        }
+        _ => {}
+    }
+}
+
+/// What the client cache remembers of an instance (refused credentials, its last admin client)
+/// goes with the instance. Put it after the reflector.
+fn forget_clients(
+    clients: Arc<crate::clients::ClientCache>,
+    store: Store<ApplicationInstance>,
+) -> impl FnMut(&Result<watcher::Event<ApplicationInstance>, watcher::Error>) {
+    move |ev| match ev {
+        Ok(watcher::Event::Delete(obj)) => {
+            if let Some(uid) = &obj.metadata.uid {
+                clients.forget(uid);
+            }
+        }
+        Ok(watcher::Event::InitDone) => {
+            let live = store
+                .state()
+                .iter()
+                .filter_map(|o| o.metadata.uid.clone())
+                .collect();
+            clients.retain(&live);
         }
         _ => {}
     }

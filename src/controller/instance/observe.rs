@@ -74,7 +74,8 @@ pub(super) async fn observe(
     cloud: bool,
 ) -> Result<Observation, Error> {
     let url = obj.spec.url.as_str();
-    let anonymous = client(ctx, url, &Credentials::Anonymous, None, access)?;
+    let uid = obj.metadata.uid.as_deref();
+    let anonymous = client(ctx, url, &Credentials::Anonymous, None, access, None)?;
     let (manifest, app_clock) = match anonymous.manifest_and_clock().await {
         Ok(found) => found,
         // Bitbucket Cloud runs no application links at all: no manifest. It can still be the
@@ -93,7 +94,7 @@ pub(super) async fn observe(
         old.and_then(|s| s.application_id.as_deref()),
     ) {
         (Some(old_url), Some(id)) if old_url != url && id == manifest.id => {
-            let old_client = client(ctx, old_url, &Credentials::Anonymous, None, access)?;
+            let old_client = client(ctx, old_url, &Credentials::Anonymous, None, access, None)?;
             // Unreachable or another id there: the application really moved.
             Some(
                 old_client
@@ -107,7 +108,7 @@ pub(super) async fn observe(
 
     let admin = match (&access.credentials, cloud) {
         (Some(creds), false) => {
-            let admin = client(ctx, url, creds, access.ca.as_deref(), access)?;
+            let admin = client(ctx, url, creds, access.ca.as_deref(), access, uid)?;
             let secret = obj
                 .spec
                 .credentials_secret_ref
@@ -154,10 +155,11 @@ fn client(
     creds: &Credentials,
     ca: Option<&str>,
     access: &Access,
+    owner: Option<&str>,
 ) -> Result<AtlassianClient, Error> {
     let ca = ca.or(access.ca.as_deref());
     ctx.clients
-        .get(url, creds, ca, access.secret_version.as_deref())
+        .get(url, creds, ca, access.secret_version.as_deref(), owner)
         .map_err(|e| Error::remote("client", e))
 }
 

@@ -230,20 +230,22 @@ async fn instance_app(ctx: &Context, ns: &str, name: &str) -> Result<App, Error>
 }
 
 /// The admin client of an instance. When its Secret is gone (deleted together with the links,
-/// as `kubectl delete -f` or a namespace deletion does), the last client this process built is
-/// used, so the link ends can still be deleted.
+/// as `kubectl delete -f` or a namespace deletion does), the last client this process built for
+/// this very instance (its UID) at its current URL is used, so the link ends can still be
+/// deleted; it is forgotten when the instance goes.
 pub(in crate::controller) async fn admin_client(
     ctx: &Context,
     ns: &str,
     name: &str,
     instance: &ApplicationInstance,
 ) -> Result<AtlassianClient, Error> {
-    let key = format!("{ns}/{name}");
+    let uid = instance.metadata.uid.as_deref().unwrap_or_default();
+    let url = instance.spec.url.as_str();
     let Some(r) = instance.spec.credentials_secret_ref.as_ref() else {
         // Administered per its last check, but the reference was removed since.
         return ctx
             .clients
-            .last_admin(&key)
+            .last_admin(uid, url)
             .ok_or_else(|| Error::InstanceNotReady {
                 name: name.to_string(),
                 why: "its credentialsSecretRef was removed and it is not re-checked yet".into(),
@@ -252,21 +254,16 @@ pub(in crate::controller) async fn admin_client(
     let (creds, version) = match crate::secrets::credentials(&ctx.client, ns, r).await {
         Ok(c) => c,
         Err(e @ (Error::SecretNotFound { .. } | Error::SecretIncomplete { .. })) => {
-            return ctx.clients.last_admin(&key).ok_or(e);
+            return ctx.clients.last_admin(uid, url).ok_or(e);
         }
         Err(e) => return Err(e),
     };
     let ca = crate::secrets::ca_bundle(&ctx.client, ns, instance.spec.tls.as_ref()).await?;
     let client = ctx
         .clients
-        .get(
-            instance.spec.url.as_str(),
-            &creds,
-            ca.as_deref(),
-            version.as_deref(),
-        )
+        .get(url, &creds, ca.as_deref(), version.as_deref(), Some(uid))
         .map_err(|e| Error::remote("client", e))?;
-    ctx.clients.remember_admin(&key, &client);
+    ctx.clients.remember_admin(uid, url, &client);
     Ok(client)
 }
 
@@ -282,7 +279,7 @@ async fn inline_app(
     let base = crate::crd::BaseUrl::from(url);
     let client = ctx
         .clients
-        .get(url, &Credentials::Anonymous, None, None)
+        .get(url, &Credentials::Anonymous, None, None, None)
         .map_err(|e| Error::remote("client", e))?;
     let normalized = base.normalized().to_string();
     let cloud = cloud.unwrap_or_else(|| base.is_atlassian_cloud());
