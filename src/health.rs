@@ -92,15 +92,14 @@ impl Metrics {
             .push((name, Box::new(probe)));
     }
 
-    /// Counts a reconcile of `kind` as running until the guard is dropped; it also picks up
-    /// the object's pending change, if any.
-    pub fn running(self: &Arc<Self>, kind: &'static str, object: &str) -> Running {
+    /// Counts a reconcile of `kind` as running until the guard is dropped. (The object's
+    /// change is picked up once the pass has its share of the workers: [`Metrics::picked_up`].)
+    pub fn running(self: &Arc<Self>, kind: &'static str) -> Running {
         let id = self.next_run.fetch_add(1, Ordering::Relaxed);
         self.running
             .lock()
             .expect("metrics lock")
             .insert(id, (kind, Instant::now()));
-        self.picked_up(kind, object);
         Running {
             metrics: self.clone(),
             id,
@@ -368,7 +367,8 @@ mod tests {
             m.contains("applink_objects_waiting{kind=\"ApplicationLink\"} 2"),
             "{m}"
         );
-        let run = metrics.running("ApplicationLink", "a/l1");
+        let run = metrics.running("ApplicationLink");
+        metrics.picked_up("ApplicationLink", "a/l1");
         let m = metrics.render();
         assert!(
             m.contains("applink_objects_waiting{kind=\"ApplicationLink\"} 1"),

@@ -37,6 +37,11 @@ impl Context {
         instances: Store<ApplicationInstance>,
         links: Store<ApplicationLink>,
     ) -> Arc<Self> {
+        let shares = super::shares::Shares::new(
+            settings.concurrency,
+            settings.max_requests_per_application,
+            settings.namespace.is_none(),
+        );
         Arc::new(Context {
             clients: Arc::new(crate::clients::ClientCache::new(
                 settings.request_timeout,
@@ -59,6 +64,7 @@ impl Context {
             links_synced: super::synced::Synced::ready(),
             externals_synced: super::synced::Synced::ready(),
             metrics: Arc::new(crate::health::Metrics::default()),
+            shares,
         })
     }
 }

@@ -13,6 +13,7 @@ mod outcome;
 #[cfg(test)]
 mod reconcile_tests;
 mod relations;
+mod shares;
 mod status_patch;
 mod synced;
 
@@ -85,9 +86,39 @@ pub(crate) struct Context {
     pub(crate) links_synced: synced::Synced,
     pub(crate) externals_synced: synced::Synced,
     pub(crate) metrics: Arc<crate::health::Metrics>,
+    /// Each application's and namespace's share of the workers.
+    pub(crate) shares: shares::Shares,
 }
 
 impl Context {
+    /// Takes the pass's share of the workers for the applications at `urls` and the object's
+    /// namespace, or, when one of them has all its shares in use, the action that puts the
+    /// pass off (no failure is recorded: the caller returns it at once).
+    pub(crate) fn take_share<K>(
+        &self,
+        kind: &'static str,
+        obj: &K,
+        urls: &[String],
+    ) -> Result<shares::Ticket<'_>, kube::runtime::controller::Action>
+    where
+        K: kube::Resource,
+    {
+        let ns = obj.meta().namespace.as_deref().unwrap_or_default();
+        match self.shares.try_take(kind, ns, urls) {
+            Ok(ticket) => {
+                self.metrics.picked_up(kind, &object_key(obj));
+                Ok(ticket)
+            }
+            Err(busy) => {
+                self.metrics.deferred(kind, busy.as_str());
+                tracing::debug!(kind, object = %object_key(obj), why = busy.as_str(), "pass put off");
+                Err(kube::runtime::controller::Action::requeue(
+                    shares::defer_delay(),
+                ))
+            }
+        }
+    }
+
     /// Publishes a Kubernetes event on `obj`; failures to publish are logged, never fatal.
     pub(crate) async fn event<K>(
         &self,
@@ -287,6 +318,11 @@ pub async fn run(
         links_synced,
         externals_synced,
         metrics: metrics.clone(),
+        shares: shares::Shares::new(
+            settings.concurrency,
+            settings.max_requests_per_application,
+            settings.namespace.is_none(),
+        ),
     });
     // One shutdown signal shared by both controllers.
     let (tx, rx) = tokio::sync::watch::channel(false);

@@ -30,9 +30,7 @@ const IN_USE_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let api: Api<ApplicationInstance> = Api::namespaced(ctx.client.clone(), &ns);
-    let _running = ctx
-        .metrics
-        .running("ApplicationInstance", &super::object_key(&*obj));
+    let _running = ctx.metrics.running("ApplicationInstance");
     // Which links and external applications use this instance is read from their caches: not
     // before they are filled.
     ctx.links_synced.wait("ApplicationLink").await?;
@@ -40,6 +38,13 @@ pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Resu
     if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
         return Ok(action);
     }
+    // Never wait for a busy application holding a worker (the old URL is asked too).
+    let mut urls = vec![obj.spec.url.as_str().to_string()];
+    urls.extend(obj.status.as_ref().and_then(|s| s.url.clone()));
+    let _share = match ctx.take_share("ApplicationInstance", &*obj, &urls) {
+        Ok(ticket) => ticket,
+        Err(later) => return Ok(later),
+    };
     let key = observe::key(&obj);
     let cloud = obj.spec.is_cloud();
 

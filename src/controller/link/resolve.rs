@@ -98,6 +98,26 @@ impl Resolved {
     }
 }
 
+/// The URLs of the applications a pass may call, from the instance cache (no call): what
+/// the pass takes its share of the workers for. An instance not found adds nothing (the pass
+/// then fails without a remote call).
+pub(super) fn application_urls(obj: &ApplicationLink, ctx: &Context, ns: &str) -> Vec<String> {
+    let instance_url = |name: &str| {
+        ctx.instances
+            .get(&ObjectRef::<ApplicationInstance>::new(name).within(ns))
+            .map(|i| i.spec.url.as_str().to_string())
+    };
+    let mut urls: Vec<String> = instance_url(&obj.spec.source.instance_ref.name)
+        .into_iter()
+        .collect();
+    match (&obj.spec.target.instance_ref, &obj.spec.target.url) {
+        (Some(r), _) => urls.extend(instance_url(&r.name)),
+        (None, Some(url)) => urls.push(url.as_str().to_string()),
+        (None, None) => {}
+    }
+    urls
+}
+
 /// Finds both applications and decides which ends the operator manages.
 pub(super) async fn resolve(
     obj: &ApplicationLink,
