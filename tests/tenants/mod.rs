@@ -1,3 +1,4 @@
 //! The attack scenarios, one module per finding.
 
 mod fairness;
+mod stall;
