@@ -104,17 +104,18 @@ impl Context {
         K: kube::Resource,
     {
         let ns = obj.meta().namespace.as_deref().unwrap_or_default();
+        let object = object_key(obj);
         match self.shares.try_take(kind, ns, urls) {
             Ok(ticket) => {
-                self.metrics.picked_up(kind, &object_key(obj));
+                self.metrics.picked_up(kind, &object);
+                self.shares.got_share(&format!("{kind}/{object}"));
                 Ok(ticket)
             }
             Err(busy) => {
                 self.metrics.deferred(kind, busy.as_str());
-                tracing::debug!(kind, object = %object_key(obj), why = busy.as_str(), "pass put off");
-                Err(kube::runtime::controller::Action::requeue(
-                    shares::defer_delay(),
-                ))
+                let later = self.shares.put_off(&format!("{kind}/{object}"));
+                tracing::debug!(kind, %object, why = busy.as_str(), ?later, "pass put off");
+                Err(kube::runtime::controller::Action::requeue(later))
             }
         }
     }

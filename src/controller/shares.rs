@@ -10,11 +10,14 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// A put-off pass comes back after this, plus up to [`DEFER_JITTER`] (spread, so put-off
-/// passes do not come back all at once).
+/// A put-off pass comes back after this, doubling while it keeps being put off up to
+/// [`DEFER_MAX`], plus up to [`DEFER_JITTER`] (spread, so put-off passes do not come back all
+/// at once). Doubling keeps a thousand objects waiting for one slow application from costing
+/// a thousand passes a second.
 pub(crate) const DEFER: Duration = Duration::from_secs(1);
+const DEFER_MAX: Duration = Duration::from_secs(16);
 const DEFER_JITTER: Duration = Duration::from_millis(1000);
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -44,6 +47,8 @@ pub(crate) struct Shares {
     /// `None`: one namespace is watched, it may use every worker.
     per_namespace: Option<usize>,
     in_use: Mutex<HashMap<(&'static str, Scope), usize>>,
+    /// Objects put off lately: how often in a row, and when last.
+    put_off: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
 /// Shares taken by one pass, given back when dropped.
@@ -84,6 +89,7 @@ impl Shares {
             },
             per_namespace: (all_namespaces && !unlimited).then(|| (workers - workers / 4).max(1)),
             in_use: Mutex::new(HashMap::new()),
+            put_off: Mutex::new(HashMap::new()),
         }
     }
 
@@ -127,6 +133,31 @@ impl Shares {
         })
     }
 
+    /// Records that `object` was put off; when it should come back.
+    pub(crate) fn put_off(&self, object: &str) -> Duration {
+        let mut put_off = self.put_off.lock().expect("shares lock");
+        let now = Instant::now();
+        // An object still waiting comes back within DEFER_MAX (+ jitter): older entries are of
+        // objects that got their share or went, so the map holds only objects waiting now.
+        let stale = 2 * (DEFER_MAX + DEFER_JITTER);
+        if put_off.len() >= 64 && put_off.len().is_power_of_two() {
+            put_off.retain(|_, (_, at)| now.duration_since(*at) < stale);
+        }
+        let entry = put_off.entry(object.to_string()).or_insert((0, now));
+        if now.duration_since(entry.1) >= stale {
+            entry.0 = 0;
+        }
+        let times = entry.0;
+        *entry = (times.saturating_add(1), now);
+        let delay = DEFER.saturating_mul(1 << times.min(4)).min(DEFER_MAX);
+        delay + jitter()
+    }
+
+    /// `object` got its share: the next put-off starts from [`DEFER`] again.
+    pub(crate) fn got_share(&self, object: &str) {
+        self.put_off.lock().expect("shares lock").remove(object);
+    }
+
     #[cfg(test)]
     fn entries(&self) -> usize {
         self.in_use.lock().expect("shares lock").len()
@@ -140,13 +171,12 @@ fn origin(url: &str) -> String {
     )
 }
 
-/// When a put-off pass comes back.
-pub(crate) fn defer_delay() -> Duration {
+fn jitter() -> Duration {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .subsec_nanos();
-    DEFER + DEFER_JITTER.mul_f64(f64::from(nanos % 1000) / 1000.0)
+    DEFER_JITTER.mul_f64(f64::from(nanos % 1000) / 1000.0)
 }
 
 #[cfg(test)]
@@ -269,8 +299,19 @@ mod tests {
     }
 
     #[test]
-    fn put_off_passes_come_back_soon_and_spread() {
-        let d = defer_delay();
-        assert!(d >= DEFER && d < DEFER + DEFER_JITTER, "{d:?}");
+    fn put_off_passes_come_back_later_each_time_until_they_get_a_share() {
+        let s = Shares::new(8, 4, true);
+        // The whole seconds are the delay, the rest is jitter (under a second).
+        let base = |d: Duration| {
+            let whole = Duration::from_secs(d.as_secs());
+            assert!(d - whole < DEFER_JITTER, "{d:?}");
+            whole
+        };
+        let seen: Vec<_> = (0..7).map(|_| base(s.put_off("link/b/x"))).collect();
+        let secs: Vec<u64> = seen.iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 16, 16]);
+        assert_eq!(base(s.put_off("link/b/y")).as_secs(), 1, "per object");
+        s.got_share("link/b/x");
+        assert_eq!(base(s.put_off("link/b/x")).as_secs(), 1, "starts over");
     }
 }

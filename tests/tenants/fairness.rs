@@ -293,8 +293,9 @@ async fn a_refused_password_is_not_resent_when_another_tenant_churns_the_client_
     .await;
     assert_eq!(refused_logins(&sim, "ajira").await, 1);
 
-    // B: an instance nobody administers and 1,100 links whose targets are 1,100 distinct URLs:
-    // each pass builds a client of its own (the targets refuse connections, so it is quick).
+    // B: an instance nobody administers and 1,100 links whose targets are 1,100 distinct
+    // applications: each pass builds a client of its own (the targets refuse connections, so
+    // it is quick).
     let churn = 1100;
     apply_all(
         &client,
@@ -309,7 +310,8 @@ async fn a_refused_password_is_not_resent_when_another_tenant_churns_the_client_
             link(
                 &format!("c{i}"),
                 "bjira",
-                json!({"url": format!("http://127.0.0.1:1/t{i}")}),
+                // Distinct loopback hosts: distinct applications, none listening on port 1.
+                json!({"url": format!("http://127.0.{}.{}:1/", i / 250, i % 250 + 1)}),
                 &shard,
             )
         })
