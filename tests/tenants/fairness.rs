@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use applink_operator::crd::{ApplicationInstance, ApplicationLink};
 
+use crate::common;
 use crate::common::e2e::{Operator, SHARD_LABEL, Sim, SimApp, condition, wait_instance};
-use crate::common::{self, FIELD_MANAGER};
 
 fn sim_config(apps: &[(&str, &str)]) -> String {
     let mut y = String::from("control_port: 0\napps:\n");
@@ -293,9 +293,9 @@ async fn a_refused_password_is_not_resent_when_another_tenant_churns_the_client_
     .await;
     assert_eq!(refused_logins(&sim, "ajira").await, 1);
 
-    // B: an instance nobody administers and 1,100 links whose targets are 1,100 distinct
-    // applications: each pass builds a client of its own (the targets refuse connections, so
-    // it is quick).
+    // B: an instance nobody administers and 1,100 links whose targets are 1,100 distinct URLs:
+    // each pass builds a client of its own (no manifest there: the pass ends at once, the
+    // source is not administered).
     let churn = 1100;
     apply_all(
         &client,
@@ -310,8 +310,8 @@ async fn a_refused_password_is_not_resent_when_another_tenant_churns_the_client_
             link(
                 &format!("c{i}"),
                 "bjira",
-                // Distinct loopback hosts: distinct applications, none listening on port 1.
-                json!({"url": format!("http://127.0.{}.{}:1/", i / 250, i % 250 + 1)}),
+                // Context paths B's application does not serve: a quick 404 for each manifest.
+                json!({"url": format!("{}/t{i}", sim.app("bjira").base_url)}),
                 &shard,
             )
         })
@@ -352,12 +352,8 @@ async fn a_refused_password_is_not_resent_when_another_tenant_churns_the_client_
             let patched = instances
                 .patch(
                     "ajira",
-                    &PatchParams::apply(FIELD_MANAGER).force(),
-                    &Patch::Apply(json!({
-                        "apiVersion": "applinks.io/v1alpha1",
-                        "kind": "ApplicationInstance",
-                        "spec": {"checkInterval": interval},
-                    })),
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"checkInterval": interval}})),
                 )
                 .await
                 .unwrap();
