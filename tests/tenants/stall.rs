@@ -3,6 +3,12 @@
 //! first after the second had been applied looked the object up, missed it, and was never woken
 //! again: from then on no instance change reached that controller, with nothing in the log.
 //! The operator must still see instances created after such deletions, and stay ready.
+//!
+//! Against the build before the fix this scenario passed too (three runs, also with 150 more
+//! instances keeping the operator busy): the burst needs the controllers' task to be late, which
+//! a test cannot force from outside. The defect itself is reproduced deterministically in
+//! `src/controller/fanout.rs` (a kube-runtime Controller on a shared-stream subscriber); this
+//! keeps the whole path (watch, queues, controllers, readiness) honest.
 
 use futures::StreamExt;
 use kube::Api;
@@ -60,7 +66,9 @@ async fn instances_created_after_deletions_are_still_picked_up() {
     common::apply(&client, &ns, &instance("checked"))
         .await
         .unwrap();
-    wait_instance(&client, &ns, "checked", "Ready", |c| c.0 == "True").await;
+    // Checked: any verdict (the instances all name one application, so they may well be
+    // refused as duplicates; what matters is that a pass ran).
+    wait_instance(&client, &ns, "checked", "Ready", |_| true).await;
     api.delete("checked", &DeleteParams::default())
         .await
         .unwrap();
@@ -79,7 +87,7 @@ async fn instances_created_after_deletions_are_still_picked_up() {
     })
     .await;
     common::apply(&client, &ns, &instance("new")).await.unwrap();
-    wait_instance(&client, &ns, "new", "Ready", |c| c.0 == "True").await;
+    wait_instance(&client, &ns, "new", "Ready", |_| true).await;
     let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
         .await
         .unwrap();
