@@ -40,6 +40,29 @@ pub struct ClientConfig {
     /// Requests in flight to this application at once.
     pub max_concurrent_requests: usize,
     pub retry: RetryPolicy,
+    /// Whether the application refused these credentials, shared with other clients built for
+    /// the same credentials (a fresh one when `None`).
+    pub hold: Option<Arc<CredentialHold>>,
+}
+
+/// The application refused these credentials themselves (wrong password, Basic disabled,
+/// CAPTCHA): they are never sent again by any client sharing this hold. Outlives the clients,
+/// so a client rebuilt for the same credentials does not try them once more.
+#[derive(Debug, Default)]
+pub struct CredentialHold(std::sync::Mutex<Option<(&'static str, String)>>);
+
+impl CredentialHold {
+    fn get(&self) -> Option<(&'static str, String)> {
+        self.0.lock().map(|h| h.clone()).unwrap_or(None)
+    }
+
+    fn set(&self, error: &ApiError) {
+        if let Ok(mut held) = self.0.lock()
+            && held.is_none()
+        {
+            *held = Some((error.reason(), error.to_string()));
+        }
+    }
 }
 
 impl ClientConfig {
@@ -54,7 +77,13 @@ impl ClientConfig {
             max_body_bytes: 4 * 1024 * 1024,
             max_concurrent_requests: 4,
             retry: RetryPolicy::default(),
+            hold: None,
         }
+    }
+
+    pub fn with_hold(mut self, hold: Arc<CredentialHold>) -> Self {
+        self.hold = Some(hold);
+        self
     }
 
     pub fn with_credentials(mut self, credentials: Credentials) -> Self {
@@ -110,10 +139,10 @@ struct Inner {
     /// Set once the V3 `applinks` resource has answered: from then on its 404 for an id means
     /// "no such link", and the classic resource need not be asked as well.
     v3_applinks: std::sync::atomic::AtomicBool,
-    /// Set when the application refused these credentials themselves (wrong password, Basic
-    /// disabled, CAPTCHA): they are never sent again from this client. A changed Secret builds
-    /// a new client (see `clients.rs`), which tries once more.
-    held: std::sync::Mutex<Option<(&'static str, String)>>,
+    /// Set when the application refused these credentials themselves: they are never sent
+    /// again from this client, nor from another sharing the hold. A changed Secret builds a
+    /// client with a new hold (see `clients.rs`), which tries once more.
+    held: Arc<CredentialHold>,
     /// The allowlist base path that answered, once probed.
     allowlist_base: std::sync::OnceLock<&'static str>,
 }
@@ -177,7 +206,7 @@ impl AtlassianClient {
                 max_body_bytes: config.max_body_bytes,
                 retry: config.retry,
                 v3_applinks: std::sync::atomic::AtomicBool::new(false),
-                held: std::sync::Mutex::new(None),
+                held: config.hold.unwrap_or_default(),
                 allowlist_base: std::sync::OnceLock::new(),
             }),
         })
@@ -286,15 +315,11 @@ impl AtlassianClient {
     }
 
     fn held(&self) -> Option<(&'static str, String)> {
-        self.inner.held.lock().map(|h| h.clone()).unwrap_or(None)
+        self.inner.held.get()
     }
 
     fn hold(&self, error: &ApiError) {
-        if let Ok(mut held) = self.inner.held.lock()
-            && held.is_none()
-        {
-            *held = Some((error.reason(), error.to_string()));
-        }
+        self.inner.held.set(error);
     }
 
     /// Whether this client holds its credentials back after a rejection.

@@ -59,7 +59,7 @@ mod test_support;
 mod transport_tests;
 
 pub use allowlist::{AllowlistRuleType, NewAllowlistRule};
-pub use client::{AtlassianClient, ClientConfig};
+pub use client::{AtlassianClient, ClientConfig, CredentialHold};
 pub use consumer::IncomingConsumer;
 pub use credentials::Credentials;
 pub use credentials::Secret;

@@ -37,11 +37,16 @@ impl Context {
         instances: Store<ApplicationInstance>,
         links: Store<ApplicationLink>,
     ) -> Arc<Self> {
+        let shares = super::shares::Shares::new(
+            settings.concurrency,
+            settings.max_requests_per_application,
+            settings.namespace.is_none(),
+        );
         Arc::new(Context {
-            clients: crate::clients::ClientCache::new(
+            clients: Arc::new(crate::clients::ClientCache::new(
                 settings.request_timeout,
                 settings.max_requests_per_application,
-            ),
+            )),
             backoff: backoff::Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
             recorder: Recorder::new(
                 client.clone(),
@@ -61,6 +66,7 @@ impl Context {
             links_synced: super::synced::Synced::ready(),
             externals_synced: super::synced::Synced::ready(),
             metrics: Arc::new(crate::health::Metrics::default()),
+            shares,
         })
     }
 }

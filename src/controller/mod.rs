@@ -4,6 +4,7 @@
 mod backoff;
 mod claims;
 mod external;
+mod fanout;
 mod finalizer;
 #[cfg(test)]
 mod fixtures;
@@ -13,6 +14,7 @@ mod outcome;
 #[cfg(test)]
 mod reconcile_tests;
 mod relations;
+mod shares;
 mod status_patch;
 mod synced;
 
@@ -69,14 +71,14 @@ const EVENT_NOTE_MAX_BYTES: usize = 1000;
 /// Kubernetes API error.
 const CONFLICT_REQUEUE: Duration = Duration::from_millis(200);
 const KUBE_ERROR_REQUEUE: Duration = Duration::from_secs(5);
-/// Buffer of the shared ApplicationInstance stream, per subscriber.
-const SHARED_STREAM_BUFFER: usize = 256;
+/// How often the stall signal is looked at for the log.
+const STALL_CHECK_EVERY: Duration = Duration::from_secs(15);
 
 /// Shared by every reconcile.
 pub(crate) struct Context {
     pub(crate) client: Client,
     pub(crate) settings: Settings,
-    pub(crate) clients: crate::clients::ClientCache,
+    pub(crate) clients: Arc<crate::clients::ClientCache>,
     pub(crate) backoff: backoff::Backoff,
     pub(crate) recorder: Recorder,
     /// The instance controller's cache, read by link reconciles (no extra API traffic).
@@ -95,9 +97,40 @@ pub(crate) struct Context {
     pub(crate) externals_synced: synced::Synced,
     pub(crate) cluster_instances_synced: synced::Synced,
     pub(crate) metrics: Arc<crate::health::Metrics>,
+    /// Each application's and namespace's share of the workers.
+    pub(crate) shares: shares::Shares,
 }
 
 impl Context {
+    /// Takes the pass's share of the workers for the applications at `urls` and the object's
+    /// namespace, or, when one of them has all its shares in use, the action that puts the
+    /// pass off (no failure is recorded: the caller returns it at once).
+    pub(crate) fn take_share<K>(
+        &self,
+        kind: &'static str,
+        obj: &K,
+        urls: &[String],
+    ) -> Result<shares::Ticket<'_>, kube::runtime::controller::Action>
+    where
+        K: kube::Resource,
+    {
+        let ns = obj.meta().namespace.as_deref().unwrap_or_default();
+        let object = object_key(obj);
+        match self.shares.try_take(kind, ns, urls) {
+            Ok(ticket) => {
+                self.metrics.picked_up(kind, &object);
+                self.shares.got_share(&format!("{kind}/{object}"));
+                Ok(ticket)
+            }
+            Err(busy) => {
+                self.metrics.deferred(kind, busy.as_str());
+                let later = self.shares.put_off(&format!("{kind}/{object}"));
+                tracing::debug!(kind, %object, why = busy.as_str(), ?later, "pass put off");
+                Err(kube::runtime::controller::Action::requeue(later))
+            }
+        }
+    }
+
     /// Publishes a Kubernetes event on `obj`; failures to publish are logged, never fatal.
     pub(crate) async fn event<K>(
         &self,
@@ -161,13 +194,15 @@ fn on_init_done<K>(
 }
 
 /// Keeps the objects of `stream` whose fingerprint changed since the last one seen: what a
-/// predicate filter does for a shared stream.
+/// predicate filter does for a shared stream. Fingerprints of objects no longer in `store`
+/// are dropped once they outnumber the live ones, so the memory shrinks when objects go.
 fn changed<K, F>(
     stream: impl futures::Stream<Item = Arc<K>>,
     fingerprint: F,
+    store: Store<K>,
 ) -> impl futures::Stream<Item = Arc<K>>
 where
-    K: kube::Resource,
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
     F: Fn(&K) -> Option<u64>,
 {
     let mut seen: HashMap<String, Option<u64>> = HashMap::new();
@@ -175,6 +210,14 @@ where
         let key = obj.meta().uid.clone().unwrap_or_default();
         let now = fingerprint(obj);
         let changed = seen.insert(key, now) != Some(now);
+        if seen.len() > 2 * store.len() + 64 {
+            let live: std::collections::HashSet<String> = store
+                .state()
+                .iter()
+                .filter_map(|o| o.meta().uid.clone())
+                .collect();
+            seen.retain(|uid, _| live.contains(uid));
+        }
         std::future::ready(changed)
     })
 }
@@ -199,28 +242,45 @@ pub async fn run(
     let links = api::<ApplicationLink>(&client, &settings.namespace);
     // Ready (for /readyz) once both watches have listed everything once.
     let synced = Arc::new(std::sync::atomic::AtomicU8::new(0));
-    // One watch of ApplicationInstance, shared by both controllers.
-    let (instance_store, instance_writer) = reflector::store_shared(SHARED_STREAM_BUFFER);
-    let for_instances = instance_writer
-        .subscribe()
-        .expect("a shared store has subscribers");
-    let for_links = instance_writer
-        .subscribe()
-        .expect("a shared store has subscribers");
-    // A subscriber nobody reads would stall the shared stream once its buffer is full: only
-    // when the ExternalApplication controller runs.
-    let for_externals = settings.external_applications.then(|| {
-        instance_writer
-            .subscribe()
-            .expect("a shared store has subscribers")
-    });
+    // One watch of ApplicationInstance, fanned out to every controller (see fanout.rs for why
+    // not kube-runtime's shared stream).
+    let (instance_store, instance_writer) = reflector::store();
+    // Built before the watch: what it remembers per instance goes when the instance goes.
+    let clients = Arc::new(crate::clients::ClientCache::new(
+        settings.request_timeout,
+        settings.max_requests_per_application,
+    ));
+    let mut fan = fanout::Fanout::new(instance_store.clone());
+    let mut queue = |name: &'static str| {
+        let q = fan.subscribe();
+        let probe = q.clone();
+        metrics.watch_queue(name, move || (probe.len(), probe.oldest()));
+        q.stream()
+    };
+    let for_instances = queue("ApplicationInstance");
+    let for_links = queue("ApplicationInstance for ApplicationLink");
+    // Nobody reads a queue of a controller that does not run: no queue then.
+    let for_externals = settings
+        .external_applications
+        .then(|| queue("ApplicationInstance for ExternalApplication"));
     let (mark_instances, instances_synced) = synced::pending();
     let (mark_links, links_synced) = synced::pending();
     let (mark_externals, externals_synced) = synced::pending();
     let instance_watch = watcher(instances, watch_config(&settings))
         .default_backoff()
         .inspect(on_init_done(synced.clone(), metrics.clone()))
-        .reflect_shared(instance_writer);
+        .reflect(instance_writer)
+        .inspect(move |ev| {
+            if let Ok(ev) = ev {
+                fan.publish(ev);
+            }
+        })
+        .inspect(forget_gone(
+            "ApplicationInstance",
+            instance_store.clone(),
+            metrics.clone(),
+        ))
+        .inspect(forget_clients(clients.clone(), instance_store.clone()));
     let instance_watch = mark_instances
         .on_init_done(instance_watch)
         .for_each(|res| async move {
@@ -234,29 +294,43 @@ pub async fn run(
     let link_stream = watcher(links, watch_config(&settings))
         .default_backoff()
         .inspect(on_init_done(synced, metrics.clone()))
-        .reflect(link_writer);
+        .reflect(link_writer)
+        .inspect(forget_gone(
+            "ApplicationLink",
+            link_store.clone(),
+            metrics.clone(),
+        ));
     let link_stream = mark_links
         .on_init_done(link_stream)
         .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
+        .predicate_filter(predicates::generation, Default::default())
+        .inspect(mark_changed(
+            "ApplicationLink",
+            metrics.clone(),
+            |r: &Result<ApplicationLink, watcher::Error>| r.as_ref().ok(),
+        ));
     let externals = api::<ExternalApplication>(&client, &settings.namespace);
     let (external_store, external_writer) = reflector::store();
     // Shared applications (cluster-scoped): one watch of their own, read by link and
     // ExternalApplication passes from the cache.
-    let (cluster_store, cluster_writer) = reflector::store_shared(SHARED_STREAM_BUFFER);
-    let cluster_for_links = cluster_writer.subscribe().expect("a shared store");
+    let (cluster_store, cluster_writer) = reflector::store();
+    let mut cluster_fan = fanout::Fanout::new(cluster_store.clone());
+    let mut cluster_queue = |name: &'static str| {
+        let q = cluster_fan.subscribe();
+        let probe = q.clone();
+        metrics.watch_queue(name, move || (probe.len(), probe.oldest()));
+        q.stream()
+    };
+    let cluster_for_self = cluster_queue("ClusterApplicationInstance");
+    let cluster_for_links = cluster_queue("ClusterApplicationInstance for ApplicationLink");
     let cluster_for_externals = settings
         .external_applications
-        .then(|| cluster_writer.subscribe().expect("a shared store"));
-    let cluster_for_self = cluster_writer.subscribe().expect("a shared store");
+        .then(|| cluster_queue("ClusterApplicationInstance for ExternalApplication"));
     let (mark_cluster, cluster_instances_synced) = synced::pending();
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings: settings.clone(),
-        clients: crate::clients::ClientCache::new(
-            settings.request_timeout,
-            settings.max_requests_per_application,
-        ),
+        clients: clients.clone(),
         backoff: backoff::Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
         recorder: Recorder::new(
             client.clone(),
@@ -274,6 +348,11 @@ pub async fn run(
         links_synced,
         externals_synced,
         metrics: metrics.clone(),
+        shares: shares::Shares::new(
+            settings.concurrency,
+            settings.max_requests_per_application,
+            settings.namespace.is_none(),
+        ),
     });
     // One shutdown signal shared by both controllers.
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -287,8 +366,17 @@ pub async fn run(
     let config = kube::runtime::controller::Config::default().concurrency(settings.concurrency);
 
     let instance_controller = Controller::for_shared_stream(
-        changed(for_instances, predicates::generation),
-        instance_store,
+        changed(
+            for_instances,
+            predicates::generation,
+            instance_store.clone(),
+        )
+        .inspect(mark_changed(
+            "ApplicationInstance",
+            metrics.clone(),
+            |o: &Arc<ApplicationInstance>| Some(&**o),
+        )),
+        instance_store.clone(),
     )
     .with_config(config.clone())
     .graceful_shutdown_on(stop(rx.clone()))
@@ -313,7 +401,12 @@ pub async fn run(
             let api: Api<ClusterApplicationInstance> = Api::all(client);
             let stream = watcher(api, watch_config(&settings))
                 .default_backoff()
-                .reflect_shared(cluster_writer);
+                .reflect(cluster_writer)
+                .inspect(move |ev| {
+                    if let Ok(ev) = ev {
+                        cluster_fan.publish(ev);
+                    }
+                });
             mark_cluster
                 .on_init_done(stream)
                 .for_each(|res| async move {
@@ -334,7 +427,11 @@ pub async fn run(
                 return;
             }
             Controller::for_shared_stream(
-                changed(cluster_for_self, predicates::generation),
+                changed(
+                    cluster_for_self,
+                    predicates::generation,
+                    cluster_store.clone(),
+                ),
                 cluster_store,
             )
             .with_config(config)
@@ -355,11 +452,15 @@ pub async fn run(
     let link_controller = Controller::for_stream(link_stream, link_store)
         .with_config(config.clone())
         .watches_shared_stream(
-            changed(for_links, relations::link_relevant),
+            changed(for_links, relations::link_relevant, instance_store.clone()),
             move |instance| relations::links_of_instance(&links_by_instance, &instance),
         )
         .watches_shared_stream(
-            changed(cluster_for_links, relations::shared_relevant),
+            changed(
+                cluster_for_links,
+                relations::shared_relevant,
+                ctx.cluster_instances.clone(),
+            ),
             move |shared| {
                 relations::links_of_cluster_instance(&links_by_shared, &shared.name_any())
             },
@@ -374,6 +475,7 @@ pub async fn run(
     // ExternalApplications: reconciled on spec changes (and the rotate annotation), and when
     // the instance they name changes. Their Secrets are not watched (that would need list and
     // watch on every Secret): drift of a Secret is repaired at the next resync.
+    let external_metrics = metrics.clone();
     let external_controller = async move {
         let Some(for_externals) = for_externals else {
             warn!(
@@ -384,22 +486,40 @@ pub async fn run(
         };
         let external_stream = watcher(externals, watch_config(&settings))
             .default_backoff()
-            .reflect(external_writer);
+            .reflect(external_writer)
+            .inspect(forget_gone(
+                "ExternalApplication",
+                external_store.clone(),
+                external_metrics.clone(),
+            ));
         let external_stream = mark_externals
             .on_init_done(external_stream)
             .applied_objects()
-            .predicate_filter(external::wakes, Default::default());
+            .predicate_filter(external::wakes, Default::default())
+            .inspect(mark_changed(
+                "ExternalApplication",
+                external_metrics.clone(),
+                |r: &Result<ExternalApplication, watcher::Error>| r.as_ref().ok(),
+            ));
         let externals_by_instance = external_store.clone();
         let externals_by_shared = external_store.clone();
         let cluster_for_externals = cluster_for_externals.expect("subscribed when running");
         Controller::for_stream(external_stream, external_store)
             .with_config(config.clone())
             .watches_shared_stream(
-                changed(for_externals, relations::link_relevant),
+                changed(
+                    for_externals,
+                    relations::link_relevant,
+                    instance_store.clone(),
+                ),
                 move |instance| relations::externals_of_instance(&externals_by_instance, &instance),
             )
             .watches_shared_stream(
-                changed(cluster_for_externals, relations::shared_relevant),
+                changed(
+                    cluster_for_externals,
+                    relations::shared_relevant,
+                    ctx.cluster_instances.clone(),
+                ),
                 move |shared| {
                     relations::externals_of_cluster_instance(
                         &externals_by_shared,
@@ -416,6 +536,25 @@ pub async fn run(
             })
             .await
     };
+    // A stall is logged, not only shown in /readyz and /metrics.
+    let watchdog_metrics = metrics.clone();
+    let watchdog = tokio::spawn(async move {
+        let mut stalled = false;
+        loop {
+            tokio::time::sleep(STALL_CHECK_EVERY).await;
+            match (watchdog_metrics.stalled(), stalled) {
+                (Some(why), false) => {
+                    warn!(%why, "a controller stopped reading changes; /readyz fails until it reads again");
+                    stalled = true;
+                }
+                (None, true) => {
+                    info!("controllers read changes again");
+                    stalled = false;
+                }
+                _ => {}
+            }
+        }
+    });
     info!("controllers started");
     // The shared watch ends with the process; the controllers end on shutdown.
     tokio::select! {
@@ -425,5 +564,74 @@ pub async fn run(
             tokio::join!(instance_controller, cluster_controller, link_controller, external_controller)
         } => {}
     }
+    watchdog.abort();
     info!("controllers stopped");
+}
+
+/// A change that wakes the controller of `kind`: the object waits for a reconcile from now
+/// (for `applink_oldest_waiting_seconds`). Put it after the controller's filters.
+fn mark_changed<T, K: kube::Resource>(
+    kind: &'static str,
+    metrics: Arc<crate::health::Metrics>,
+    object: impl Fn(&T) -> Option<&K>,
+) -> impl FnMut(&T) {
+    move |item| {
+        if let Some(obj) = object(item) {
+            metrics.changed(kind, object_key(obj));
+        }
+    }
+}
+
+/// Objects that went no longer wait. Put it after the reflector.
+fn forget_gone<K>(
+    kind: &'static str,
+    store: Store<K>,
+    metrics: Arc<crate::health::Metrics>,
+) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    move |ev| match ev {
+        Ok(watcher::Event::Delete(obj)) => metrics.picked_up(kind, &object_key(obj)),
+        // Objects that went while the watch was down send no deletion.
+        Ok(watcher::Event::InitDone) => {
+            let present: std::collections::HashSet<String> =
+                store.state().iter().map(|o| object_key(&**o)).collect();
+            metrics.retain_waiting(kind, |o| present.contains(o));
+        }
+        _ => {}
+    }
+}
+
+/// What the client cache remembers of an instance (refused credentials, its last admin client)
+/// goes with the instance. Put it after the reflector.
+fn forget_clients(
+    clients: Arc<crate::clients::ClientCache>,
+    store: Store<ApplicationInstance>,
+) -> impl FnMut(&Result<watcher::Event<ApplicationInstance>, watcher::Error>) {
+    move |ev| match ev {
+        Ok(watcher::Event::Delete(obj)) => {
+            if let Some(uid) = &obj.metadata.uid {
+                clients.forget(uid);
+            }
+        }
+        Ok(watcher::Event::InitDone) => {
+            let live = store
+                .state()
+                .iter()
+                .filter_map(|o| o.metadata.uid.clone())
+                .collect();
+            clients.retain(&live);
+        }
+        _ => {}
+    }
+}
+
+/// `namespace/name`, the key of an object in the metrics' waiting list.
+pub(crate) fn object_key<K: kube::Resource>(obj: &K) -> String {
+    format!(
+        "{}/{}",
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default()
+    )
 }

@@ -123,6 +123,20 @@ where
         .collect()
 }
 
+/// The URL of the instance `r` names from `namespace`, from the caches (no call): what a pass
+/// takes its share of the workers for.
+pub fn instance_url(ctx: &Context, namespace: &str, r: &LocalObjectRef) -> Option<String> {
+    if r.is_cluster() {
+        ctx.cluster_instances
+            .get(&ObjectRef::<ClusterApplicationInstance>::new(&r.name))
+            .map(|i| i.spec.application.url.as_str().to_string())
+    } else {
+        ctx.instances
+            .get(&ObjectRef::<ApplicationInstance>::new(&r.name).within(namespace))
+            .map(|i| i.spec.url.as_str().to_string())
+    }
+}
+
 /// An application a link or ExternalApplication names, resolved to what the instance pipeline
 /// verified: a ClusterApplicationInstance is seen as an ApplicationInstance whose Secrets live
 /// in the operator's namespace.
@@ -132,8 +146,6 @@ pub struct Named {
     pub secret_namespace: String,
     /// How users name it: `ApplicationInstance jira`, `ClusterApplicationInstance jira`.
     pub label: String,
-    /// Names it in the client cache (`<namespace>/<name>` or `cluster/<name>`).
-    pub key: String,
     pub cluster: bool,
 }
 
@@ -155,7 +167,6 @@ pub async fn named_instance(
             instance,
             secret_namespace: namespace.to_string(),
             label: format!("ApplicationInstance {name}"),
-            key: format!("{namespace}/{name}"),
             cluster: false,
         });
     }
@@ -183,25 +194,27 @@ pub async fn named_instance(
         instance: Arc::new(cluster_view(&shared, &secret_namespace)),
         secret_namespace,
         label: format!("ClusterApplicationInstance {name}"),
-        key: format!("cluster/{name}"),
         cluster: true,
     })
 }
 
 /// The admin client of an instance. When its Secret is gone (deleted together with the links,
-/// as `kubectl delete -f` or a namespace deletion does), the last client this process built is
-/// used, so the link ends can still be deleted.
+/// as `kubectl delete -f` or a namespace deletion does), the last client this process built for
+/// this very instance (its UID) at its current URL is used, so the link ends can still be
+/// deleted; it is forgotten when the instance goes.
 pub async fn admin_client(
     ctx: &Context,
     named: &Named,
     name: &str,
 ) -> Result<AtlassianClient, Error> {
-    let (instance, ns, key) = (&named.instance, named.secret_namespace.as_str(), &named.key);
+    let (instance, ns) = (&named.instance, named.secret_namespace.as_str());
+    let uid = instance.metadata.uid.as_deref().unwrap_or_default();
+    let url = instance.spec.url.as_str();
     let Some(r) = instance.spec.credentials_secret_ref.as_ref() else {
         // Administered per its last check, but the reference was removed since.
         return ctx
             .clients
-            .last_admin(key)
+            .last_admin(uid, url)
             .ok_or_else(|| Error::InstanceNotReady {
                 name: name.to_string(),
                 why: "its credentialsSecretRef was removed and it is not re-checked yet".into(),
@@ -211,20 +224,19 @@ pub async fn admin_client(
         .spec
         .credentials_transport_ok()
         .map_err(Error::HttpsRequired)?;
-    let url = instance.spec.url.as_str();
     let (creds, version) = match crate::secrets::credentials(&ctx.client, ns, r, url).await {
         Ok(c) => c,
         Err(e @ (Error::SecretNotFound { .. } | Error::SecretIncomplete { .. })) => {
-            return ctx.clients.last_admin(key).ok_or(e);
+            return ctx.clients.last_admin(uid, url).ok_or(e);
         }
         Err(e) => return Err(e),
     };
     let ca = crate::secrets::ca_bundle(&ctx.client, ns, instance.spec.tls.as_ref()).await?;
     let client = ctx
         .clients
-        .get(url, &creds, ca.as_deref(), version.as_deref())
+        .get(url, &creds, ca.as_deref(), version.as_deref(), Some(uid))
         .map_err(|e| Error::remote("client", e))?;
-    ctx.clients.remember_admin(key, &client);
+    ctx.clients.remember_admin(uid, url, &client);
     Ok(client)
 }
 

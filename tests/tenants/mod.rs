@@ -3,8 +3,10 @@
 
 mod claims;
 mod credentials;
+mod fairness;
 mod leader;
 mod shared;
+mod stall;
 
 use crate::common::e2e::{self, Operator, SHARD_LABEL, Sim};
 use crate::common::{self, TestNamespace};

@@ -45,6 +45,7 @@ pub const ROTATE: &str = "applinks.io/rotate";
 pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let key = format!("external/{ns}/{}", obj.name_any());
+    let _running = ctx.metrics.running("ExternalApplication");
     let api: Api<ExternalApplication> = Api::namespaced(ctx.client.clone(), &ns);
     let deleting = obj.metadata.deletion_timestamp.is_some();
     tracing::debug!(external = %key, deleting, generation = ?obj.metadata.generation, "reconcile");
@@ -53,6 +54,14 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
     if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
         return Ok(action);
     }
+    // Never wait for a busy application holding a worker.
+    let urls: Vec<String> = super::relations::instance_url(&ctx, &ns, &obj.spec.instance_ref)
+        .into_iter()
+        .collect();
+    let _share = match ctx.take_share("ExternalApplication", &*obj, &urls) {
+        Ok(ticket) => ticket,
+        Err(later) => return Ok(later),
+    };
     let old = obj.status.clone().unwrap_or_default();
     let now = k8s_openapi::jiff::Timestamp::now();
     let (mut new, mut verdict, due) = match run(&obj, &ctx, &api, &ns, deleting, now).await {

@@ -113,7 +113,15 @@ where
     if let Some(action) = guard_finalizer(obj, view, ctx, &api, users).await? {
         return Ok(action);
     }
+    let _running = ctx.metrics.running(kind);
     let ns = view.namespace().unwrap_or_default();
+    // Never wait for a busy application holding a worker (the old URL is asked too).
+    let mut urls = vec![view.spec.url.as_str().to_string()];
+    urls.extend(view.status.as_ref().and_then(|s| s.url.clone()));
+    let _share = match ctx.take_share(kind, obj, &urls) {
+        Ok(ticket) => ticket,
+        Err(later) => return Ok(later),
+    };
     let key = observe::key(kind, obj);
     let cloud = view.spec.is_cloud();
     let held_secret = secret_hold::hold(view, ctx, &ns).await?;

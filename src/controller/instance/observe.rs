@@ -81,7 +81,8 @@ pub(super) async fn observe(
     namespaced: bool,
 ) -> Result<Observation, Error> {
     let url = obj.spec.url.as_str();
-    let anonymous = client(ctx, url, &Credentials::Anonymous, None, access)?;
+    let uid = obj.metadata.uid.as_deref();
+    let anonymous = client(ctx, url, &Credentials::Anonymous, None, access, None)?;
     let (manifest, app_clock) = match anonymous.manifest_and_clock().await {
         Ok(found) => found,
         // Bitbucket Cloud runs no application links at all: no manifest. It can still be the
@@ -108,7 +109,7 @@ pub(super) async fn observe(
     let send_credentials = identity_ok && relocation.as_ref().is_none_or(Relocation::is_move);
     let admin = match (&access.credentials, cloud) {
         (Some(creds), false) if send_credentials => {
-            let admin = client(ctx, url, creds, access.ca.as_deref(), access)?;
+            let admin = client(ctx, url, creds, access.ca.as_deref(), access, uid)?;
             let secret = obj
                 .spec
                 .credentials_secret_ref
@@ -177,7 +178,7 @@ async fn relocation(
     id: &str,
     access: &Access,
 ) -> Result<Relocation, Error> {
-    let old_client = client(ctx, old_url, &Credentials::Anonymous, None, access)?;
+    let old_client = client(ctx, old_url, &Credentials::Anonymous, None, access, None)?;
     let judged = judge_old_url(
         old_url,
         obj.spec.url.as_str(),
@@ -255,10 +256,11 @@ fn client(
     creds: &Credentials,
     ca: Option<&str>,
     access: &Access,
+    owner: Option<&str>,
 ) -> Result<AtlassianClient, Error> {
     let ca = ca.or(access.ca.as_deref());
     ctx.clients
-        .get(url, creds, ca, access.secret_version.as_deref())
+        .get(url, creds, ca, access.secret_version.as_deref(), owner)
         .map_err(|e| Error::remote("client", e))
 }
 

@@ -42,6 +42,7 @@ pub const FINALIZER: &str = "applinks.io/cleanup";
 pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let key = format!("link/{ns}/{}", obj.name_any());
+    let _running = ctx.metrics.running("ApplicationLink");
     let api: Api<ApplicationLink> = Api::namespaced(ctx.client.clone(), &ns);
     let deleting = obj.metadata.deletion_timestamp.is_some();
     tracing::debug!(link = %key, deleting, generation = ?obj.metadata.generation, "reconcile");
@@ -50,6 +51,12 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
     if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
         return Ok(action);
     }
+    // Never wait for a busy application holding a worker.
+    let urls = resolve::application_urls(&obj, &ctx, &ns);
+    let _share = match ctx.take_share("ApplicationLink", &*obj, &urls) {
+        Ok(ticket) => ticket,
+        Err(later) => return Ok(later),
+    };
 
     let (mut new, mut verdict) = match run(&obj, &ctx, &api, &ns, deleting).await {
         Ok(None) => return Ok(Action::await_change()),

@@ -96,6 +96,22 @@ impl Resolved {
     }
 }
 
+/// The URLs of the applications a pass may call, from the instance cache (no call): what
+/// the pass takes its share of the workers for. An instance not found adds nothing (the pass
+/// then fails without a remote call).
+pub(super) fn application_urls(obj: &ApplicationLink, ctx: &Context, ns: &str) -> Vec<String> {
+    let instance_url = |r: &LocalObjectRef| relations::instance_url(ctx, ns, r);
+    let mut urls: Vec<String> = instance_url(&obj.spec.source.instance_ref)
+        .into_iter()
+        .collect();
+    match (&obj.spec.target.instance_ref, &obj.spec.target.url) {
+        (Some(r), _) => urls.extend(instance_url(r)),
+        (None, Some(url)) => urls.push(url.as_str().to_string()),
+        (None, None) => {}
+    }
+    urls
+}
+
 /// Finds both applications and decides which ends the operator manages.
 pub(super) async fn resolve(
     obj: &ApplicationLink,
@@ -237,7 +253,7 @@ async fn inline_app(
     let base = crate::crd::BaseUrl::from(url);
     let client = ctx
         .clients
-        .get(url, &Credentials::Anonymous, None, None)
+        .get(url, &Credentials::Anonymous, None, None, None)
         .map_err(|e| Error::remote("client", e))?;
     let normalized = base.normalized().to_string();
     let cloud = cloud.unwrap_or_else(|| base.is_atlassian_cloud());
