@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the controllers (the default).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Write the CRD manifests (YAML) to a directory.
     Crdgen {
         /// Output directory.
@@ -136,7 +136,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Some(Command::Run(args)) => run(args).await,
+        Some(Command::Run(args)) => run(*args).await,
         Some(Command::Check {
             deployment,
             namespace,
