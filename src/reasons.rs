@@ -182,6 +182,9 @@ const ALL: &[&str] = &[
     "UnexpectedStatus",
     "MalformedResponse",
     "ResponseTooLarge",
+    "RemoteValueTooLong",
+    "SecretTooLarge",
+    "SecretNotWritable",
     "TransportError",
 ];
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::client::{AtlassianClient, Call, Reply};
 use super::envelope::{one_or_many, xml_leaf_texts};
 use super::error::ApiError;
+use super::limits::{self, MAX_ID_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES};
 
 /// An application's identity, as served by `GET /rest/applinks/1.0/manifest`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,7 +75,43 @@ impl Manifest {
         if manifest.id.trim().is_empty() {
             return Err(reply.malformed("manifest has an empty id"));
         }
-        Ok(manifest)
+        manifest.checked(&reply.url)
+    }
+
+    /// Every field within its cap: they go into status and into the peers' links.
+    fn checked(self, url: &str) -> Result<Self, ApiError> {
+        let check = |field: &str, value: &str, limit| limits::check(url, field, value, limit);
+        check("manifest id", &self.id, MAX_ID_BYTES)?;
+        check("manifest name", &self.name, MAX_NAME_BYTES)?;
+        check("manifest typeId", &self.type_id, MAX_ID_BYTES)?;
+        for (field, value, limit) in [
+            ("manifest version", &self.version, MAX_ID_BYTES),
+            (
+                "manifest applinksVersion",
+                &self.applinks_version,
+                MAX_ID_BYTES,
+            ),
+            ("manifest url", &self.url, MAX_URL_BYTES),
+            ("manifest iconUrl", &self.icon_url, MAX_URL_BYTES),
+            ("manifest iconUri", &self.icon_uri, MAX_URL_BYTES),
+        ] {
+            if let Some(v) = value {
+                check(field, v, limit)?;
+            }
+        }
+        for (field, list) in [
+            (
+                "manifest inboundAuthenticationTypes",
+                &self.inbound_authentication_types,
+            ),
+            (
+                "manifest outboundAuthenticationTypes",
+                &self.outbound_authentication_types,
+            ),
+        ] {
+            limits::check_list(url, field, list, MAX_ID_BYTES)?;
+        }
+        Ok(self)
     }
 }
 

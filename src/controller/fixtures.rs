@@ -59,6 +59,7 @@ impl Context {
             links_synced: super::synced::Synced::ready(),
             externals_synced: super::synced::Synced::ready(),
             metrics: Arc::new(crate::health::Metrics::default()),
+            unwritten: Default::default(),
         })
     }
 }

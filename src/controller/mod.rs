@@ -84,6 +84,8 @@ pub(crate) struct Context {
     pub(crate) links_synced: synced::Synced,
     pub(crate) externals_synced: synced::Synced,
     pub(crate) metrics: Arc<crate::health::Metrics>,
+    /// Statuses whose write failed, written again alone with backoff.
+    pub(crate) unwritten: status_patch::Unwritten,
 }
 
 impl Context {
@@ -252,6 +254,7 @@ pub async fn run(
         links_synced,
         externals_synced,
         metrics: metrics.clone(),
+        unwritten: Default::default(),
     });
     // One shutdown signal shared by both controllers.
     let (tx, rx) = tokio::sync::watch::channel(false);

@@ -306,7 +306,11 @@ impl Operator {
         extra_args: &[&str],
     ) -> Operator {
         let selector = format!("{SHARD_LABEL}={shard}");
-        Self::launch(&["--watch-label-selector", &selector], extra_env, extra_args)
+        Self::launch(
+            &["--watch-label-selector", &selector],
+            extra_env,
+            extra_args,
+        )
     }
 
     fn launch(scope: &[&str], extra_env: &[(&str, &str)], extra_args: &[&str]) -> Operator {

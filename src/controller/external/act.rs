@@ -62,6 +62,10 @@ pub(super) async fn act(
         })
         .await?;
     }
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    if steps.create || steps.rotate.is_some() {
+        writable(obj, oauth2, app, rules, observed, client.as_ref(), &secrets).await?;
+    }
     if steps.create {
         let created = step("create", || async {
             app.client
@@ -185,8 +189,7 @@ pub(super) async fn act(
             &template::OAUTH2,
             &inputs,
             &[("clientSecret", value.expose().to_string())].into(),
-        );
-        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+        )?;
         step("secret-write", || async {
             secret::write(
                 &secrets,
@@ -217,6 +220,43 @@ pub(super) async fn act(
         issued,
         changes,
     })
+}
+
+/// Whether the Secret can be written, asked of the API server (a dry run) before a new client
+/// secret is issued. The rendering is the one the write would make, with stand-ins for what the
+/// application has not issued yet.
+async fn writable(
+    obj: &ExternalApplication,
+    oauth2: &OAuth2Client,
+    app: &App,
+    rules: &Rules,
+    observed: &Observed,
+    client: Option<&OAuth2ClientEntity>,
+    secrets: &Api<Secret>,
+) -> Result<(), Error> {
+    let stand_in = OAuth2ClientEntity {
+        id: String::new(),
+        client_id: "not-issued-yet".into(),
+        client_secret: None,
+        name: observed.desired.name.clone(),
+        redirects: Vec::new(),
+        scope: String::new(),
+    };
+    let inputs = observe::inputs(obj, oauth2, app, rules, client.unwrap_or(&stand_in));
+    let rendered = observe::render(
+        obj,
+        &template::OAUTH2,
+        &inputs,
+        &[("clientSecret", "not-issued-yet".to_string())].into(),
+    )?;
+    secret::check_writable(
+        secrets,
+        obj,
+        &observed.secret_name,
+        &observed.stored,
+        &rendered,
+    )
+    .await
 }
 
 /// Runs one changing step between its failpoints.

@@ -94,7 +94,7 @@ pub(super) async fn pass(
         .iter()
         .map(|p| ("privateKey", p.clone()))
         .collect();
-    let rendered = observe::render(obj, &OAUTH1, &inputs, &secrets);
+    let rendered = observe::render(obj, &OAUTH1, &inputs, &secrets)?;
     let secret_state = secret::state(&stored, &rendered, true);
     let digest = consumer_digest(&wanted.consumer);
     let consumer_enabled = match &link {

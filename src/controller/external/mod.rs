@@ -57,6 +57,9 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
         return Ok(action);
     }
     let old = obj.status.clone().unwrap_or_default();
+    if let Some(action) = status_patch::retry_unwritten(&ctx, &api, &*obj, &key, &old).await {
+        return Ok(action);
+    }
     let now = k8s_openapi::jiff::Timestamp::now();
     let (mut new, mut verdict, due) = match run(&obj, &ctx, &api, &ns, deleting, now).await {
         Ok(None) => return Ok(Action::await_change()),
@@ -92,8 +95,9 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
         obj.metadata.generation,
         &conditions::now(),
     );
-    status_patch::write(&api, &obj.name_any(), &old, &new).await?;
-    Ok(Action::requeue(delay))
+    let (_, action) =
+        status_patch::write_or_keep(&ctx, &api, &*obj, &key, &old, &new, delay).await?;
+    Ok(action)
 }
 
 /// Resolve → rules → observe → plan → act. `None` when the finalizer was removed.

@@ -193,7 +193,7 @@ pub(super) async fn observe(
                 .iter()
                 .map(|s| ("clientSecret", s.expose().to_string()))
                 .collect();
-            let expected = render(obj, &template::OAUTH2, &inputs, &secrets);
+            let expected = render(obj, &template::OAUTH2, &inputs, &secrets)?;
             secret::state(&stored, &expected, c.client_secret.is_some())
         }
     };
@@ -269,13 +269,13 @@ pub(super) async fn read_secret(
 }
 
 /// The Secret this resource's template renders to; secret placeholders without a value in
-/// `secrets` render empty.
+/// `secrets` render empty. Too large a rendering is refused ([`template::MAX_TOTAL_BYTES`]).
 pub(super) fn render(
     obj: &ExternalApplication,
     vocabulary: &template::Vocabulary,
     inputs: &Inputs,
     secrets: &std::collections::BTreeMap<&'static str, String>,
-) -> template::Rendered {
+) -> Result<template::Rendered, Error> {
     template::render(
         &obj.spec.secret,
         vocabulary,
@@ -283,6 +283,7 @@ pub(super) fn render(
         inputs,
         secrets,
     )
+    .map_err(Error::SecretTooLarge)
 }
 
 /// The `applinks.io/rotate` value, and whether a rotation is asked for (annotation or schedule).

@@ -96,6 +96,41 @@ pub(super) async fn write(
     stored: &Stored,
     rendered: &Rendered,
 ) -> Result<(), Error> {
+    send(api, obj, name, stored, rendered, false).await
+}
+
+/// The same write as a server-side dry run (admission, RBAC, quotas and validation all run,
+/// nothing is stored): asked before a new client secret is issued, so that the application
+/// never hands out a secret the operator cannot keep (a retry would otherwise issue another).
+/// A refusal is [`Error::SecretNotWritable`], saying what refused it.
+pub(super) async fn check_writable(
+    api: &Api<Secret>,
+    obj: &ExternalApplication,
+    name: &str,
+    stored: &Stored,
+    rendered: &Rendered,
+) -> Result<(), Error> {
+    send(api, obj, name, stored, rendered, true)
+        .await
+        .map_err(|e| match e {
+            Error::Kube(kube::Error::Api(s)) if matches!(s.code, 400 | 403 | 404 | 422) => {
+                Error::SecretNotWritable {
+                    name: name.to_string(),
+                    detail: crate::conditions::truncate(&s.message, 512),
+                }
+            }
+            other => other,
+        })
+}
+
+async fn send(
+    api: &Api<Secret>,
+    obj: &ExternalApplication,
+    name: &str,
+    stored: &Stored,
+    rendered: &Rendered,
+    dry_run: bool,
+) -> Result<(), Error> {
     let mut owner = obj
         .controller_owner_ref(&())
         .ok_or_else(|| Error::InvalidSpec("the resource has no uid yet".into()))?;
@@ -120,12 +155,12 @@ pub(super) async fn write(
         ..Default::default()
     };
     if let Stored::Ours { data, .. } = stored {
-        api.patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&secret),
-        )
-        .await?;
+        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        params.dry_run = dry_run;
+        api.patch(name, &params, &Patch::Apply(&secret)).await?;
+        if dry_run {
+            return Ok(());
+        }
         // Keys written by the first create belong to another field manager entry, so an apply
         // does not remove them: drop the ones the template no longer has explicitly.
         let dropped: serde_json::Map<String, serde_json::Value> = data
@@ -142,7 +177,7 @@ pub(super) async fn write(
         api.create(
             &PostParams {
                 field_manager: Some(FIELD_MANAGER.into()),
-                ..Default::default()
+                dry_run,
             },
             &secret,
         )
@@ -165,6 +200,7 @@ mod tests {
             &inputs,
             &[("clientSecret", secret.to_string())].into(),
         )
+        .unwrap()
     }
 
     fn stored(r: &Rendered) -> Stored {

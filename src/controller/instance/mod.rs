@@ -38,6 +38,10 @@ pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Resu
         return Ok(action);
     }
     let key = observe::key(&obj);
+    let old = obj.status.clone().unwrap_or_default();
+    if let Some(action) = status_patch::retry_unwritten(&ctx, &api, &*obj, &key, &old).await {
+        return Ok(action);
+    }
     let cloud = obj.spec.is_cloud();
 
     let observed = match observe::resolve_access(&obj, &ctx, &ns).await {
@@ -45,7 +49,6 @@ pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Resu
         Err(e) => Err(e),
     };
     let (mut new, verdict, facts) = status::instance_status(&obj, observed);
-    let old = obj.status.clone().unwrap_or_default();
     let resync = obj
         .spec
         .check_interval
@@ -68,12 +71,12 @@ pub async fn reconcile(obj: Arc<ApplicationInstance>, ctx: Arc<Context>) -> Resu
         obj.metadata.generation,
         &conditions::now(),
     );
-    if status_patch::write(&api, &obj.name_any(), &old, &new).await?
-        && old.application_id != new.application_id
-    {
+    let (written, action) =
+        status_patch::write_or_keep(&ctx, &api, &*obj, &key, &old, &new, delay).await?;
+    if written && old.application_id != new.application_id {
         tracing::info!(instance = %key, id = ?new.application_id, "identity recorded");
     }
-    Ok(Action::requeue(delay))
+    Ok(action)
 }
 
 /// Adds the in-use finalizer, or, when the instance is being deleted, removes it once no link

@@ -60,6 +60,10 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
     if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
         return Ok(action);
     }
+    let old = obj.status.clone().unwrap_or_default();
+    if let Some(action) = status_patch::retry_unwritten(&ctx, &api, &*obj, &key, &old).await {
+        return Ok(action);
+    }
 
     let (mut new, mut verdict) = match run(&obj, &ctx, &api, &ns, deleting).await {
         Ok(None) => return Ok(Action::await_change()),
@@ -80,7 +84,6 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
             retry_after: None,
         };
     }
-    let old = obj.status.clone().unwrap_or_default();
     let subject = outcome::Subject {
         obj: &*obj,
         kind: "ApplicationLink",
@@ -95,8 +98,9 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
         obj.metadata.generation,
         &conditions::now(),
     );
-    status_patch::write(&api, &obj.name_any(), &old, &new).await?;
-    Ok(Action::requeue(delay))
+    let (_, action) =
+        status_patch::write_or_keep(&ctx, &api, &*obj, &key, &old, &new, delay).await?;
+    Ok(action)
 }
 
 /// Resolve → rules → observe → plan → act. `None` when the finalizer was removed.
