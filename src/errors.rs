@@ -132,9 +132,14 @@ pub enum Error {
     InvalidSecretTemplate(String),
 
     #[error(
-        "the operator may not write Secret {name:?} ({detail}), so it issued no client secret: a secret nobody can store is lost, and every retry would issue another. Let the operator write that Secret (its RBAC, admission policies and quotas in this namespace), or set spec.secret.name to a Secret it may write"
+        "the operator may not write Secret {name:?} ({detail}); {consequence}. Let the operator write that Secret (its RBAC, admission policies and quotas in this namespace), or set spec.secret.name to a Secret it may write"
     )]
-    SecretNotWritable { name: String, detail: String },
+    SecretNotWritable {
+        name: String,
+        detail: String,
+        /// What was (not) done in the application because of it.
+        consequence: &'static str,
+    },
 
     /// The template would render a Secret over its caps (a value the application sent, named
     /// many times); nothing was rendered.

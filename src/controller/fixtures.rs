@@ -60,6 +60,7 @@ impl Context {
             externals_synced: super::synced::Synced::ready(),
             metrics: Arc::new(crate::health::Metrics::default()),
             unwritten: Default::default(),
+            issued: Default::default(),
         })
     }
 }

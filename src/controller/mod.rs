@@ -86,6 +86,8 @@ pub(crate) struct Context {
     pub(crate) metrics: Arc<crate::health::Metrics>,
     /// Statuses whose write failed, written again alone with backoff.
     pub(crate) unwritten: status_patch::Unwritten,
+    /// Client secrets issued but not stored yet, written by the next pass.
+    pub(crate) issued: external::Issued,
 }
 
 impl Context {
@@ -255,6 +257,7 @@ pub async fn run(
         externals_synced,
         metrics: metrics.clone(),
         unwritten: Default::default(),
+        issued: Default::default(),
     });
     // One shutdown signal shared by both controllers.
     let (tx, rx) = tokio::sync::watch::channel(false);

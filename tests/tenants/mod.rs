@@ -1,1 +1,3 @@
 //! The attack scenarios, one module per finding.
+
+mod bounds;

@@ -40,6 +40,7 @@ pub(super) async fn act(
     steps: &Steps,
 ) -> Result<Acted, Error> {
     let name = obj.name_any();
+    let uid = obj.uid().unwrap_or_default();
     let failed = |what: &str| {
         let what = format!("{what} in {}", app.label);
         move |e| Error::remote(what, e)
@@ -94,6 +95,9 @@ pub(super) async fn act(
         ctx.event(obj, EventType::Normal, reason, &note, "Reconcile")
             .await;
         secret = created.client_secret.clone();
+        if let Some(s) = &secret {
+            ctx.issued.keep(&uid, &created.id, s, false);
+        }
         client = Some(created);
         issued = true;
         changes.push("created the client");
@@ -152,6 +156,9 @@ pub(super) async fn act(
                 .map_err(failed("reading the new client secret"))?
                 .and_then(|c| c.client_secret),
         };
+        if let Some(s) = &secret {
+            ctx.issued.keep(&uid, &current.id, s, true);
+        }
         let why = match why {
             Rotate::Requested => "as the applinks.io/rotate annotation asked",
             Rotate::Due => "as spec.rotation.every asked",
@@ -197,6 +204,7 @@ pub(super) async fn act(
                 &observed.secret_name,
                 &observed.stored,
                 &rendered,
+                secret::KEPT,
             )
             .await
         })
@@ -214,6 +222,8 @@ pub(super) async fn act(
         .await;
         changes.push("wrote the Secret");
     }
+    // Everything is stored: nothing is pending for a later pass.
+    ctx.issued.forget(&uid);
     current.client_secret = None;
     Ok(Acted {
         client: current,

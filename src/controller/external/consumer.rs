@@ -163,7 +163,15 @@ pub(super) async fn pass(
     if secret_state != SecretState::Current || wanted.generated {
         let api_secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
         step("secret-write", || async {
-            secret::write(&api_secrets, obj, &secret_name, &stored, &rendered).await
+            secret::write(
+                &api_secrets,
+                obj,
+                &secret_name,
+                &stored,
+                &rendered,
+                secret::NOT_SET,
+            )
+            .await
         })
         .await?;
         ctx.event(

@@ -18,6 +18,7 @@
 
 mod act;
 mod consumer;
+mod issued;
 mod observe;
 mod plan;
 mod secret;
@@ -36,6 +37,8 @@ use crate::crd::{ApplicationInstance, ClientView, DeletionPolicy, ExternalApplic
 use crate::errors::Error;
 use crate::reasons;
 use outcome::Verdict;
+
+pub(crate) use issued::Issued;
 
 pub const FINALIZER: &str = "applinks.io/cleanup";
 /// The client's name, recorded before it is created.
@@ -159,8 +162,9 @@ async fn run(
             scope: client.scope,
         },
         secret_name: observed.secret_name,
-        issued: acted.issued,
-        rotated: steps.rotate.is_some(),
+        // A secret kept from an earlier pass and written now counts as issued by this one.
+        issued: acted.issued || observed.kept.is_some(),
+        rotated: steps.rotate.is_some() || observed.kept.as_ref().is_some_and(|k| k.rotated),
         rotate_request: observed.rotate_request,
         changes: acted.changes,
     }))

@@ -148,6 +148,8 @@ pub(super) struct Observed {
     pub(super) secret_name: String,
     /// The value of `applinks.io/rotate`, if set.
     pub(super) rotate_request: Option<String>,
+    /// A secret an earlier pass issued and could not store: written now, not issued again.
+    pub(super) kept: Option<super::issued::Kept>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -173,17 +175,26 @@ pub(super) async fn observe(
     let annotations = obj.annotations();
     let recorded_id = annotations.get(CLAIM_ID).cloned();
     let claimed_name = annotations.get(CLAIM_NAME);
-    let ours = match &recorded_id {
+    let mut ours = match &recorded_id {
         Some(id) => clients.iter().find(|c| &c.id == id),
         // Created just before a crash, before its id was recorded: found by the claim.
         None => claimed_name.and_then(|n| clients.iter().find(|c| &c.name == n)),
     }
     .cloned();
+    let uid = obj.uid().unwrap_or_default();
+    let kept = ours.as_ref().and_then(|c| ctx.issued.get(&uid, &c.id));
+    if let (Some(k), Some(c)) = (&kept, ours.as_mut())
+        && c.client_secret.is_none()
+    {
+        c.client_secret = Some(k.secret.clone());
+    }
     let name_taken_by = clients
         .iter()
         .find(|c| c.name == desired.name && ours.as_ref().is_none_or(|o| o.id != c.id))
         .map(|c| c.id.clone());
     let (rotate_request, rotation) = rotation(obj, now);
+    // The rotation asked for already issued the kept secret; only its write is pending.
+    let rotation = rotation.filter(|_| kept.is_none());
     let secret_state = match &ours {
         None => plan::SecretState::Absent,
         Some(c) => {
@@ -218,6 +229,7 @@ pub(super) async fn observe(
         stored,
         secret_name,
         rotate_request,
+        kept,
     })
 }
 

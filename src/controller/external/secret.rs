@@ -86,17 +86,28 @@ pub(super) fn state(stored: &Stored, expected: &Rendered, data_known: bool) -> S
     }
 }
 
+/// What the dry run's refusal means: nothing was issued.
+pub(super) const NOT_ISSUED: &str = "so it issued no client secret: a secret nobody can store is lost, and every retry would issue another";
+/// What a refused write after an issue means (OAuth 2.0).
+pub(super) const KEPT: &str = "the client secret just issued is kept in the operator's memory (for up to an hour) and written as soon as the Secret can be; no other secret is issued meanwhile";
+/// What a refused write means for an OAuth 1.0a consumer (its key is set after the write).
+pub(super) const NOT_SET: &str = "the application still trusts the previous key: the consumer is set only after the Secret holds the new one";
+
 /// Writes the Secret: created when absent (a name someone takes meanwhile makes the create
 /// fail rather than overwrite theirs), server-side applied when ours, so fields other managers
-/// own are left alone; keys dropped from the template are removed.
+/// own are left alone; keys dropped from the template are removed. A refusal (RBAC, admission,
+/// validation) is [`Error::SecretNotWritable`] with `consequence`.
 pub(super) async fn write(
     api: &Api<Secret>,
     obj: &ExternalApplication,
     name: &str,
     stored: &Stored,
     rendered: &Rendered,
+    consequence: &'static str,
 ) -> Result<(), Error> {
-    send(api, obj, name, stored, rendered, false).await
+    send(api, obj, name, stored, rendered, false)
+        .await
+        .map_err(|e| refused(e, name, consequence))
 }
 
 /// The same write as a server-side dry run (admission, RBAC, quotas and validation all run,
@@ -112,15 +123,21 @@ pub(super) async fn check_writable(
 ) -> Result<(), Error> {
     send(api, obj, name, stored, rendered, true)
         .await
-        .map_err(|e| match e {
-            Error::Kube(kube::Error::Api(s)) if matches!(s.code, 400 | 403 | 404 | 422) => {
-                Error::SecretNotWritable {
-                    name: name.to_string(),
-                    detail: crate::conditions::truncate(&s.message, 512),
-                }
+        .map_err(|e| refused(e, name, NOT_ISSUED))
+}
+
+/// A refusal by the API server (not an outage, which stays a retried Kubernetes error).
+fn refused(e: Error, name: &str, consequence: &'static str) -> Error {
+    match e {
+        Error::Kube(kube::Error::Api(s)) if matches!(s.code, 400 | 403 | 404 | 422) => {
+            Error::SecretNotWritable {
+                name: name.to_string(),
+                detail: crate::conditions::truncate(&s.message, 512),
+                consequence,
             }
-            other => other,
-        })
+        }
+        other => other,
+    }
 }
 
 async fn send(
