@@ -200,6 +200,7 @@ impl AtlassianClient {
 mod tests {
     use crate::atlassian::Credentials;
     use crate::atlassian::test_support::*;
+    use serde_json::json;
     use wiremock::matchers::{header, method, path};
     use wiremock::{Mock, ResponseTemplate};
 
@@ -243,6 +244,43 @@ mod tests {
         // Anonymous even though the client has credentials.
         let received = &server.received_requests().await.unwrap()[0];
         assert!(!received.headers.contains_key("authorization"));
+    }
+
+    #[tokio::test]
+    async fn manifest_fields_over_their_caps_are_refused_by_name() {
+        let long_id = "6".repeat(257);
+        let long_name = "n".repeat(1025);
+        let long_url = format!("https://jira.example.test/{}", "a".repeat(2048));
+        let many: Vec<String> = (0..300).map(|i| format!("t{i}")).collect();
+        let cases = [
+            ("manifest id", json!({"id": long_id, "typeId": "jira"})),
+            (
+                "manifest name",
+                json!({"id": "x", "name": long_name, "typeId": "jira"}),
+            ),
+            (
+                "manifest url",
+                json!({"id": "x", "typeId": "jira", "url": long_url}),
+            ),
+            (
+                "manifest inboundAuthenticationTypes (entries)",
+                json!({"id": "x", "typeId": "jira", "inboundAuthenticationTypes": many}),
+            ),
+        ];
+        for (field, body) in cases {
+            let server = server().await;
+            Mock::given(method("GET"))
+                .and(path("/rest/applinks/1.0/manifest"))
+                .respond_with(json_response(200, &body.to_string()))
+                .mount(&server)
+                .await;
+            let err = client_with(&server, Credentials::Anonymous)
+                .manifest()
+                .await
+                .unwrap_err();
+            assert_eq!(err.reason(), "RemoteValueTooLong", "{field}: {err}");
+            assert!(err.to_string().contains(field), "{field}: {err}");
+        }
     }
 
     #[tokio::test]
