@@ -152,6 +152,21 @@ pub enum Error {
     InvalidSecretTemplate(String),
 
     #[error(
+        "the operator may not write Secret {name:?} ({detail}); {consequence}. Let the operator write that Secret (its RBAC, admission policies and quotas in this namespace), or set spec.secret.name to a Secret it may write"
+    )]
+    SecretNotWritable {
+        name: String,
+        detail: String,
+        /// What was (not) done in the application because of it.
+        consequence: &'static str,
+    },
+
+    /// The template would render a Secret over its caps (a value the application sent, named
+    /// many times); nothing was rendered.
+    #[error("{0}")]
+    SecretTooLarge(String),
+
+    #[error(
         "ApplicationInstance {name:?} has no valid administrator credentials, so the operator cannot create a client in it; add credentialsSecretRef with a system administrator's credentials"
     )]
     InstanceNotAdministered { name: String },
@@ -223,6 +238,8 @@ impl Error {
             Self::ClientNameTaken { .. } => "ClientNameTaken",
             Self::SecretNotOwned { .. } => "SecretNotOwned",
             Self::InvalidSecretTemplate(_) => "InvalidSecretTemplate",
+            Self::SecretTooLarge(_) => "SecretTooLarge",
+            Self::SecretNotWritable { .. } => "SecretNotWritable",
             Self::InstanceNotAdministered { .. } => "InstanceNotAdministered",
             Self::TargetIdentityChanged { .. } => "IdentityMismatch",
         }

@@ -186,6 +186,9 @@ const ALL: &[&str] = &[
     "UnexpectedStatus",
     "MalformedResponse",
     "ResponseTooLarge",
+    "RemoteValueTooLong",
+    "SecretTooLarge",
+    "SecretNotWritable",
     "TransportError",
 ];
 

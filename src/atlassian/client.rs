@@ -14,6 +14,8 @@ use url::Url;
 use super::credentials::Credentials;
 use super::envelope::error_message;
 use super::error::ApiError;
+use super::limits::{MAX_URL_BYTES, cap};
+use super::redact::redact;
 use super::retry::{RetryPolicy, parse_retry_after};
 use super::tls;
 
@@ -132,6 +134,9 @@ struct Inner {
     http_no_redirects: reqwest::Client,
     base: Url,
     credentials: Credentials,
+    /// The credentials as they go on the wire, removed from anything the application sends
+    /// back into a message ([`redact`]).
+    wire_forms: Arc<WireForms>,
     limiter: Semaphore,
     timeout: Duration,
     max_body_bytes: usize,
@@ -200,6 +205,7 @@ impl AtlassianClient {
                 http,
                 http_no_redirects,
                 base,
+                wire_forms: Arc::new(WireForms(config.credentials.wire_forms())),
                 credentials: config.credentials,
                 limiter: Semaphore::new(config.max_concurrent_requests.max(1)),
                 timeout: config.timeout,
@@ -314,6 +320,11 @@ impl AtlassianClient {
         }
     }
 
+    /// A header's text for a message: capped, without the credentials.
+    fn remote_text(&self, text: &str, max: usize) -> String {
+        cap(&redact(text, &self.inner.wire_forms.as_strs()), max)
+    }
+
     fn held(&self) -> Option<(&'static str, String)> {
         self.inner.held.get()
     }
@@ -376,8 +387,9 @@ impl AtlassianClient {
         let denied = header(DENIED_REASON);
         let seraph = header(SERAPH_LOGIN_REASON);
         if status.is_redirection() {
-            let location =
-                header(LOCATION.as_str()).unwrap_or_else(|| "no Location header".to_owned());
+            let location = header(LOCATION.as_str())
+                .map(|l| self.remote_text(&l, MAX_URL_BYTES))
+                .unwrap_or_else(|| "no Location header".to_owned());
             let url = shown.to_owned();
             return Err(Failure::fatal(if call.follow_redirects {
                 ApiError::Redirected { url, location }
@@ -385,6 +397,7 @@ impl AtlassianClient {
                 ApiError::ManifestRedirected { url, location }
             }));
         }
+        let denied = denied.map(|d| self.remote_text(&d, MAX_URL_BYTES));
         if credentialed
             && let Some(error) = login_refusal(denied.as_deref(), seraph.as_deref(), status, shown)
         {
@@ -418,6 +431,7 @@ impl AtlassianClient {
                 body,
                 url: shown.to_owned(),
                 date,
+                wire_forms: self.inner.wire_forms.clone(),
             });
         }
         Err(self.status_failure(call, status, &body, retry_after, shown))
@@ -432,7 +446,8 @@ impl AtlassianClient {
         shown: &str,
     ) -> Failure {
         let url = shown.to_owned();
-        let message = error_message(body);
+        // A server may echo the request (its Authorization header among it) in the body.
+        let message = error_message(body).map(|m| redact(&m, &self.inner.wire_forms.as_strs()));
         let error = match status.as_u16() {
             400 => ApiError::BadRequest { url, message },
             401 if self.inner.credentials.is_anonymous() => ApiError::CredentialsMissing {
@@ -897,6 +912,22 @@ impl Call {
     }
 }
 
+/// The wire forms of a client's credentials; `Debug` shows only how many there are.
+#[derive(Default)]
+pub(crate) struct WireForms(Vec<String>);
+
+impl WireForms {
+    fn as_strs(&self) -> Vec<&str> {
+        self.0.iter().map(String::as_str).collect()
+    }
+}
+
+impl std::fmt::Debug for WireForms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} redacted>", self.0.len())
+    }
+}
+
 /// A successful (2xx) response.
 #[derive(Debug)]
 pub(crate) struct Reply {
@@ -906,6 +937,8 @@ pub(crate) struct Reply {
     pub(crate) url: String,
     /// The application's clock, from the `Date` header.
     pub(crate) date: Option<SystemTime>,
+    /// For parser errors, which may quote the body.
+    pub(crate) wire_forms: Arc<WireForms>,
 }
 
 impl Reply {
@@ -926,7 +959,10 @@ impl Reply {
                 "expected JSON but got an HTML page; is the URL the application's base URL and not a login or proxy page?",
             ));
         }
-        serde_json::from_slice(&self.body).map_err(|e| self.malformed(self.why_not_json(&e)))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            let why = redact(&self.why_not_json(&e), &self.wire_forms.as_strs());
+            self.malformed(why)
+        })
     }
 
     /// What the body is instead of the JSON that was asked for (`Accept: application/json`),

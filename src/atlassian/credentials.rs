@@ -67,6 +67,19 @@ impl Credentials {
         matches!(self, Self::Anonymous)
     }
 
+    /// Every form in which these credentials go on the wire (the password, the token, the
+    /// Basic header's base64 word): what must never come back in a message.
+    pub(crate) fn wire_forms(&self) -> Vec<String> {
+        match self {
+            Self::Anonymous => Vec::new(),
+            Self::Basic { username, password } => vec![
+                password.expose().to_owned(),
+                base64(format!("{username}:{}", password.expose()).as_bytes()),
+            ],
+            Self::Bearer { token } => vec![token.expose().to_owned()],
+        }
+    }
+
     /// Short description for logs and status messages, without the secret.
     pub fn describe(&self) -> String {
         match self {
@@ -91,9 +104,38 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// Standard base64 with padding (RFC 4648), as the Basic scheme encodes `user:password`.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_forms_include_the_basic_word() {
+        assert_eq!(base64(b"admin:admin"), "YWRtaW46YWRtaW4=");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b""), "");
+        let forms = Credentials::basic("admin", "hunter2").wire_forms();
+        assert_eq!(forms, ["hunter2", "YWRtaW46aHVudGVyMg=="]);
+    }
 
     #[test]
     fn debug_redacts_secrets() {

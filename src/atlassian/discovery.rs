@@ -6,6 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::client::{AtlassianClient, Call, Reply};
 use super::envelope::{one_or_many, xml_leaf_texts};
 use super::error::ApiError;
+use super::limits::{self, MAX_ID_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES};
 
 /// An application's identity, as served by `GET /rest/applinks/1.0/manifest`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,7 +75,43 @@ impl Manifest {
         if manifest.id.trim().is_empty() {
             return Err(reply.malformed("manifest has an empty id"));
         }
-        Ok(manifest)
+        manifest.checked(&reply.url)
+    }
+
+    /// Every field within its cap: they go into status and into the peers' links.
+    fn checked(self, url: &str) -> Result<Self, ApiError> {
+        let check = |field: &str, value: &str, limit| limits::check(url, field, value, limit);
+        check("manifest id", &self.id, MAX_ID_BYTES)?;
+        check("manifest name", &self.name, MAX_NAME_BYTES)?;
+        check("manifest typeId", &self.type_id, MAX_ID_BYTES)?;
+        for (field, value, limit) in [
+            ("manifest version", &self.version, MAX_ID_BYTES),
+            (
+                "manifest applinksVersion",
+                &self.applinks_version,
+                MAX_ID_BYTES,
+            ),
+            ("manifest url", &self.url, MAX_URL_BYTES),
+            ("manifest iconUrl", &self.icon_url, MAX_URL_BYTES),
+            ("manifest iconUri", &self.icon_uri, MAX_URL_BYTES),
+        ] {
+            if let Some(v) = value {
+                check(field, v, limit)?;
+            }
+        }
+        for (field, list) in [
+            (
+                "manifest inboundAuthenticationTypes",
+                &self.inbound_authentication_types,
+            ),
+            (
+                "manifest outboundAuthenticationTypes",
+                &self.outbound_authentication_types,
+            ),
+        ] {
+            limits::check_list(url, field, list, MAX_ID_BYTES)?;
+        }
+        Ok(self)
     }
 }
 
@@ -163,6 +200,7 @@ impl AtlassianClient {
 mod tests {
     use crate::atlassian::Credentials;
     use crate::atlassian::test_support::*;
+    use serde_json::json;
     use wiremock::matchers::{header, method, path};
     use wiremock::{Mock, ResponseTemplate};
 
@@ -206,6 +244,43 @@ mod tests {
         // Anonymous even though the client has credentials.
         let received = &server.received_requests().await.unwrap()[0];
         assert!(!received.headers.contains_key("authorization"));
+    }
+
+    #[tokio::test]
+    async fn manifest_fields_over_their_caps_are_refused_by_name() {
+        let long_id = "6".repeat(257);
+        let long_name = "n".repeat(1025);
+        let long_url = format!("https://jira.example.test/{}", "a".repeat(2048));
+        let many: Vec<String> = (0..300).map(|i| format!("t{i}")).collect();
+        let cases = [
+            ("manifest id", json!({"id": long_id, "typeId": "jira"})),
+            (
+                "manifest name",
+                json!({"id": "x", "name": long_name, "typeId": "jira"}),
+            ),
+            (
+                "manifest url",
+                json!({"id": "x", "typeId": "jira", "url": long_url}),
+            ),
+            (
+                "manifest inboundAuthenticationTypes (entries)",
+                json!({"id": "x", "typeId": "jira", "inboundAuthenticationTypes": many}),
+            ),
+        ];
+        for (field, body) in cases {
+            let server = server().await;
+            Mock::given(method("GET"))
+                .and(path("/rest/applinks/1.0/manifest"))
+                .respond_with(json_response(200, &body.to_string()))
+                .mount(&server)
+                .await;
+            let err = client_with(&server, Credentials::Anonymous)
+                .manifest()
+                .await
+                .unwrap_err();
+            assert_eq!(err.reason(), "RemoteValueTooLong", "{field}: {err}");
+            assert!(err.to_string().contains(field), "{field}: {err}");
+        }
     }
 
     #[tokio::test]

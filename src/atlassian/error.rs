@@ -200,6 +200,16 @@ pub enum ApiError {
     )]
     ResponseTooLarge { url: String, limit: usize },
 
+    #[error(
+        "{url} sent a {field} of {len} bytes, more than the {limit} the operator accepts; it was not used or stored. No Atlassian application sends one this long: spec.url may point at something else, or a proxy rewrites the answer"
+    )]
+    ValueTooLong {
+        url: String,
+        field: String,
+        len: usize,
+        limit: usize,
+    },
+
     #[error("HTTP request to {url} failed: {detail}")]
     Transport { url: String, detail: String },
 }
@@ -277,6 +287,7 @@ impl ApiError {
             Self::UnexpectedStatus { .. } => "UnexpectedStatus",
             Self::MalformedResponse { .. } => "MalformedResponse",
             Self::ResponseTooLarge { .. } => "ResponseTooLarge",
+            Self::ValueTooLong { .. } => "RemoteValueTooLong",
             Self::Transport { .. } => "TransportError",
         }
     }

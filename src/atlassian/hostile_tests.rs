@@ -396,3 +396,59 @@ async fn a_certificate_for_another_host_names_both() {
         "{msg}"
     );
 }
+
+/// Answers with the request's own headers, as a debugging proxy or a hostile server would.
+struct EchoHeaders {
+    status: u16,
+    location: bool,
+}
+
+impl wiremock::Respond for EchoHeaders {
+    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+        let headers: Vec<String> = req
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or_default()))
+            .collect();
+        let body = serde_json::json!({"message": format!("you sent {}", headers.join("\n"))});
+        let mut r = ResponseTemplate::new(self.status).set_body_json(body);
+        if self.location {
+            let auth = req
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            r = r.insert_header(
+                "Location",
+                format!("https://elsewhere.example.test/?h={auth}"),
+            );
+        }
+        r
+    }
+}
+
+#[tokio::test]
+async fn an_echoing_server_never_gets_the_credentials_into_a_message() {
+    let password = "Hunter2-Correct-Horse";
+    for (status, location, creds) in [
+        (400, false, Credentials::basic("admin", password)),
+        (500, false, Credentials::bearer(password)),
+        (302, true, Credentials::basic("admin", password)),
+    ] {
+        let server = server().await;
+        Mock::given(method("GET"))
+            .respond_with(EchoHeaders { status, location })
+            .mount(&server)
+            .await;
+        let client = client_with(&server, creds.clone());
+        let err = client.verify_admin().await.unwrap_err();
+        let text = format!("{err} {err:?}");
+        for form in creds.wire_forms() {
+            assert!(!text.contains(&form), "{status}: {text}");
+        }
+        assert!(
+            text.contains("[redacted]"),
+            "{status}: the echo is shown, redacted: {text}"
+        );
+    }
+}

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::client::{AtlassianClient, Call};
 use super::credentials::Secret;
 use super::error::ApiError;
+use super::limits::{self, MAX_ID_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES};
 
 const BASE: &str = "rest/oauth2/latest";
 
@@ -50,6 +51,43 @@ impl std::fmt::Debug for OAuth2ClientEntity {
     }
 }
 
+impl ProviderMetadata {
+    /// Every field within its cap ([`limits`]): the endpoints end up in the tool's Secret,
+    /// rendered as often as its template names them.
+    fn checked(self, url: &str) -> Result<Self, ApiError> {
+        limits::check_list(
+            url,
+            "scopes_supported",
+            &self.scopes_supported,
+            MAX_ID_BYTES,
+        )?;
+        for (field, value) in [
+            ("authorization_endpoint", &self.authorization_endpoint),
+            ("token_endpoint", &self.token_endpoint),
+        ] {
+            if let Some(v) = value {
+                limits::check(url, field, v, MAX_URL_BYTES)?;
+            }
+        }
+        Ok(self)
+    }
+}
+
+impl OAuth2ClientEntity {
+    /// Every field within its cap: they go into status, the Secret and later requests.
+    fn checked(self, url: &str) -> Result<Self, ApiError> {
+        limits::check(url, "client id", &self.id, MAX_ID_BYTES)?;
+        limits::check(url, "clientId", &self.client_id, MAX_ID_BYTES)?;
+        limits::check(url, "client name", &self.name, MAX_NAME_BYTES)?;
+        limits::check(url, "client scope", &self.scope, MAX_NAME_BYTES)?;
+        limits::check_list(url, "client redirects", &self.redirects, MAX_URL_BYTES)?;
+        if let Some(s) = &self.client_secret {
+            limits::check(url, "client secret", s.expose(), MAX_ID_BYTES)?;
+        }
+        Ok(self)
+    }
+}
+
 fn secret_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
     let value: Option<String> = Option::deserialize(d)?;
     Ok(value.filter(|s| !s.is_empty()).map(Secret::from))
@@ -69,7 +107,7 @@ impl AtlassianClient {
     pub async fn oauth2_metadata(&self) -> Result<Option<ProviderMetadata>, ApiError> {
         let call = Call::get(&format!("{BASE}/.well-known/oauth-authorization-server")).anonymous();
         match self.execute(call).await {
-            Ok(reply) => Ok(Some(reply.json()?)),
+            Ok(reply) => Ok(Some(reply.json::<ProviderMetadata>()?.checked(&reply.url)?)),
             Err(ApiError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -79,7 +117,11 @@ impl AtlassianClient {
         let reply = self
             .execute(Call::get(&format!("{BASE}/client")).sysadmin("listing OAuth 2.0 clients"))
             .await?;
-        reply.json()
+        reply
+            .json::<Vec<OAuth2ClientEntity>>()?
+            .into_iter()
+            .map(|c| c.checked(&reply.url))
+            .collect()
     }
 
     /// One client by its id (the UUID, not the client id); `None` when it does not exist.
@@ -91,7 +133,9 @@ impl AtlassianClient {
             .segment(id)
             .sysadmin("reading an OAuth 2.0 client");
         match self.execute(call).await {
-            Ok(reply) => Ok(Some(reply.json()?)),
+            Ok(reply) => Ok(Some(
+                reply.json::<OAuth2ClientEntity>()?.checked(&reply.url)?,
+            )),
             Err(ApiError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -110,7 +154,7 @@ impl AtlassianClient {
                     .sysadmin("creating an OAuth 2.0 client"),
             )
             .await?;
-        reply.json()
+        reply.json::<OAuth2ClientEntity>()?.checked(&reply.url)
     }
 
     /// Changes name, redirects and scope (the provider merges; 204).
@@ -160,13 +204,13 @@ impl AtlassianClient {
         }
         // The entity, or the bare secret as a JSON string: accept both.
         if let Ok(entity) = reply.json::<OAuth2ClientEntity>() {
-            return Ok(entity.client_secret);
+            return Ok(entity.checked(&reply.url)?.client_secret);
         }
-        Ok(reply
-            .json::<String>()
-            .ok()
-            .filter(|s| !s.is_empty())
-            .map(Secret::from))
+        let secret = reply.json::<String>().ok().filter(|s| !s.is_empty());
+        if let Some(s) = &secret {
+            limits::check(&reply.url, "client secret", s, MAX_ID_BYTES)?;
+        }
+        Ok(secret.map(Secret::from))
     }
 }
 
@@ -228,6 +272,28 @@ mod tests {
         assert_eq!(created.client_id.len(), 32);
         assert_eq!(created.client_secret.as_ref().unwrap().expose().len(), 64);
         assert!(!format!("{created:?}").contains("ffff"), "{created:?}");
+    }
+
+    #[tokio::test]
+    async fn endpoints_over_their_cap_are_refused_before_use() {
+        let server = server().await;
+        let client = admin_client(&server);
+        let long = format!("https://p.example.test/{}", "a".repeat(3 * 1024 * 1024));
+        Mock::given(method("GET"))
+            .and(path(
+                "/rest/oauth2/latest/.well-known/oauth-authorization-server",
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "authorization_endpoint": "https://p.example.test/authorize",
+                "token_endpoint": long,
+                "scopes_supported": ["READ"],
+            })))
+            .mount(&server)
+            .await;
+        let err = client.oauth2_metadata().await.unwrap_err();
+        assert_eq!(err.reason(), "RemoteValueTooLong");
+        assert!(err.to_string().contains("token_endpoint"), "{err}");
+        assert!(err.to_string().len() < 1000, "the value is not quoted");
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use super::client::{AtlassianClient, Call};
 use super::envelope::wire_enum;
 use super::error::ApiError;
+use super::limits::{MAX_ID_BYTES, MAX_TEXT_BYTES, cap};
 use super::oauth::LinkOAuthConfig;
 
 /// `RestApplinkStatus`.
@@ -161,10 +162,18 @@ impl AtlassianClient {
         {
             Ok(reply) => {
                 let mut status: LinkStatus = reply.json()?;
-                if let Some(err) = status.error.as_mut()
-                    && err.category == ErrorCategory::Unknown
-                {
-                    err.category = err.error_type.category();
+                if let Some(err) = status.error.as_mut() {
+                    if err.category == ErrorCategory::Unknown {
+                        err.category = err.error_type.category();
+                    }
+                    // Names are kept whole or not at all; the free text is cut.
+                    if let ErrorCategory::Other(c) = &err.category {
+                        super::limits::check(&reply.url, "error category", c, MAX_ID_BYTES)?;
+                    }
+                    if let StatusErrorType::Other(t) = &err.error_type {
+                        super::limits::check(&reply.url, "error type", t, MAX_ID_BYTES)?;
+                    }
+                    err.details = err.details.as_deref().map(|d| cap(d, MAX_TEXT_BYTES));
                 }
                 Ok(Some(status))
             }

@@ -67,6 +67,8 @@ impl Context {
             externals_synced: super::synced::Synced::ready(),
             metrics: Arc::new(crate::health::Metrics::default()),
             shares,
+            unwritten: Default::default(),
+            issued: Default::default(),
         })
     }
 }

@@ -99,6 +99,10 @@ pub(crate) struct Context {
     pub(crate) metrics: Arc<crate::health::Metrics>,
     /// Each application's and namespace's share of the workers.
     pub(crate) shares: shares::Shares,
+    /// Statuses whose write failed, written again alone with backoff.
+    pub(crate) unwritten: status_patch::Unwritten,
+    /// Client secrets issued but not stored yet, written by the next pass.
+    pub(crate) issued: external::Issued,
 }
 
 impl Context {
@@ -353,6 +357,8 @@ pub async fn run(
             settings.max_requests_per_application,
             settings.namespace.is_none(),
         ),
+        unwritten: Default::default(),
+        issued: Default::default(),
     });
     // One shutdown signal shared by both controllers.
     let (tx, rx) = tokio::sync::watch::channel(false);

@@ -453,3 +453,82 @@ async fn an_older_operators_annotation_claims_are_migrated_once() {
         "DeletionBlocked"
     );
 }
+
+/// The API server refuses the status write (500): the pass keeps the status it computed and
+/// backs off (its own key, growing); the next pass writes that status alone — no event, no
+/// finalizer, nothing read — and once it is taken, requeues as the computing pass had decided.
+#[tokio::test]
+async fn a_refused_status_write_is_kept_and_written_again_alone_with_backoff() {
+    let obj = link(json!({}));
+    let refusals = Arc::new(std::sync::atomic::AtomicUsize::new(2));
+    let mut inner = link_server(obj.clone(), vec![]);
+    let left = refusals.clone();
+    let (client, api) = mock_api(move |req: &Seen| {
+        if req.is("PATCH", &link_status_path())
+            && left
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    |n| n.checked_sub(1),
+                )
+                .is_ok()
+        {
+            return failure(500, "InternalError");
+        }
+        inner(req)
+    });
+    let ctx = Context::for_tests(client, settings(), store_of([]), store_of([]));
+    let status_backoff = backoff::Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX);
+    let key = "link/apps/jira-confluence#status";
+
+    let first = link::reconcile(Arc::new(obj.clone()), ctx.clone())
+        .await
+        .expect("a refused status write is not an error of the pass");
+    let after_first = api.seen();
+    assert_eq!(
+        routes(&after_first),
+        vec![
+            route("PATCH", LINK),
+            route("POST", EVENTS),
+            route("PATCH", link_status_path()),
+        ]
+    );
+    assert_eq!(first, Action::requeue(status_backoff.failed(key, None)));
+    assert_eq!(ctx.unwritten.len(), 1);
+    // The object as the API server holds it: finalizer added, no status.
+    let stored: ApplicationLink =
+        serde_json::from_value(merged(&obj, &after_first[0].body)).expect("the patched link");
+
+    let second = link::reconcile(Arc::new(stored.clone()), ctx.clone())
+        .await
+        .expect("second pass");
+    assert_eq!(
+        second,
+        Action::requeue(status_backoff.failed(key, None)),
+        "longer"
+    );
+    let third = link::reconcile(Arc::new(stored), ctx.clone())
+        .await
+        .expect("third pass");
+    let kept = ctx.unwritten.len();
+    let seen = api.finish(ctx).await;
+
+    assert_eq!(
+        routes(&seen[3..]),
+        vec![
+            route("PATCH", link_status_path()),
+            route("PATCH", link_status_path()),
+        ],
+        "the kept status alone, twice"
+    );
+    assert_eq!(
+        seen[4].body, after_first[2].body,
+        "the status the first pass computed"
+    );
+    assert_eq!(
+        third,
+        Action::requeue(first_backoff()),
+        "the first pass's own requeue"
+    );
+    assert_eq!(kept, 0, "nothing kept once written");
+}

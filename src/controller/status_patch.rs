@@ -1,10 +1,172 @@
 //! Writing status so that it is exactly what the operator computed. A merge patch of the new
 //! status alone cannot remove a field (absent means "unchanged"), so the patch is the RFC 7386
 //! difference from the status last read: fields that went away are set to `null`.
+//!
+//! A status the API server refuses to take (down, overloaded, a webhook failing) is kept and
+//! written again alone, with exponential backoff: the pass that computed it, and its calls to
+//! the applications, is not re-run every few seconds for it ([`write_or_keep`],
+//! [`retry_unwritten`]).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use kube::Api;
 use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
 use serde_json::{Map, Value};
+
+use super::Context;
+use crate::errors::Error;
+
+/// Statuses computed by a pass whose write failed, by object key: at most one per object,
+/// dropped once written, once the object changed (its next pass computes a new one) or is gone.
+#[derive(Default)]
+pub struct Unwritten {
+    entries: Mutex<HashMap<String, Kept>>,
+}
+
+struct Kept {
+    uid: Option<String>,
+    generation: Option<i64>,
+    status: Value,
+    /// The requeue the pass had computed, used once the status is written.
+    then: Duration,
+}
+
+impl Kept {
+    /// Still the status of this object as it is: same object (uid), same spec (generation).
+    fn holds_for(&self, uid: &Option<String>, generation: Option<i64>) -> bool {
+        &self.uid == uid && self.generation == generation
+    }
+}
+
+/// The backoff key of an object's status writes (apart from its pass's own backoff).
+fn backoff_key(key: &str) -> String {
+    format!("{key}#status")
+}
+
+/// Writes `new` (as [`write`]); when the API server refuses it (other than a write conflict,
+/// which the error policy retries at once with a fresh read), keeps it and backs off: the next
+/// pass only writes it ([`retry_unwritten`]). The action is `then` once written.
+pub async fn write_or_keep<K, S>(
+    ctx: &Context,
+    api: &Api<K>,
+    obj: &K,
+    key: &str,
+    old: &S,
+    new: &S,
+    then: Duration,
+) -> Result<(bool, Action), Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K::DynamicType: Default,
+    S: serde::Serialize,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    match write(api, &name, old, new).await {
+        Ok(written) => {
+            ctx.unwritten.forget(key);
+            ctx.backoff.succeeded(&backoff_key(key));
+            Ok((written, Action::requeue(then)))
+        }
+        Err(e) if e.is_conflict() => Err(e),
+        Err(e) => {
+            let delay = ctx.backoff.failed(&backoff_key(key), None);
+            tracing::warn!(object = %key, error = %e, ?delay, "status not written; kept, and written again alone after the delay");
+            ctx.unwritten.keep(
+                key,
+                Kept {
+                    uid: obj.meta().uid.clone(),
+                    generation: obj.meta().generation,
+                    status: serde_json::to_value(new).unwrap_or_default(),
+                    then,
+                },
+            );
+            Ok((false, Action::requeue(delay)))
+        }
+    }
+}
+
+/// Writes a status kept by [`write_or_keep`], alone, if it still holds for `obj`. `Some` ends
+/// the pass (written: the requeue its pass computed; refused again: a longer backoff); `None`
+/// when nothing is kept, and the pass runs.
+pub async fn retry_unwritten<K, S>(
+    ctx: &Context,
+    api: &Api<K>,
+    obj: &K,
+    key: &str,
+    old: &S,
+) -> Option<Action>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K::DynamicType: Default,
+    S: serde::Serialize,
+{
+    let meta = obj.meta();
+    let kept = ctx.unwritten.take(key)?;
+    if !kept.holds_for(&meta.uid, meta.generation) || meta.deletion_timestamp.is_some() {
+        ctx.backoff.succeeded(&backoff_key(key));
+        return None;
+    }
+    let name = meta.name.clone().unwrap_or_default();
+    let old = serde_json::to_value(old).unwrap_or_default();
+    let Some(patch) = merge_patch(&old, &kept.status) else {
+        ctx.backoff.succeeded(&backoff_key(key));
+        return Some(Action::requeue(kept.then));
+    };
+    let point = failpoint_name(&K::kind(&Default::default()));
+    crate::failpoint::hit(&format!("before-{point}"));
+    let result = api
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({ "status": patch })),
+        )
+        .await;
+    match result {
+        Ok(_) => {
+            crate::failpoint::hit(&format!("after-{point}"));
+            ctx.backoff.succeeded(&backoff_key(key));
+            Some(Action::requeue(kept.then))
+        }
+        // Gone: nothing to write to.
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            ctx.backoff.succeeded(&backoff_key(key));
+            Some(Action::await_change())
+        }
+        Err(e) => {
+            let delay = ctx.backoff.failed(&backoff_key(key), None);
+            tracing::warn!(object = %key, error = %e, ?delay, "kept status still not written");
+            ctx.unwritten.keep(key, kept);
+            Some(Action::requeue(delay))
+        }
+    }
+}
+
+impl Unwritten {
+    fn keep(&self, key: &str, kept: Kept) {
+        if let Ok(mut m) = self.entries.lock() {
+            m.insert(key.to_string(), kept);
+        }
+    }
+
+    fn take(&self, key: &str) -> Option<Kept> {
+        self.entries.lock().ok()?.remove(key)
+    }
+
+    fn forget(&self, key: &str) {
+        if let Ok(mut m) = self.entries.lock() {
+            m.remove(key);
+        }
+    }
+
+    /// How many statuses wait to be written (for tests and the metric).
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.entries.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
 
 /// The merge patch that turns `old` into `new` (`None` when they are equal).
 pub fn merge_patch(old: &Value, new: &Value) -> Option<Value> {

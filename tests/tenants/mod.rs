@@ -1,6 +1,7 @@
 //! The attack scenarios, one module per finding, and what they share: a world of tenant
 //! namespaces served by one cluster-wide operator.
 
+mod bounds;
 mod claims;
 mod credentials;
 mod fairness;

@@ -56,6 +56,14 @@ pub enum FaultKind {
     Reset,
     /// 302 to `location` + the request's path and query (another origin).
     Redirect,
+    /// The real JSON answer with its top-level string members named in `fields` (default:
+    /// those holding a URL) padded to `bytes` each (default 1 MiB): a hostile application's
+    /// multi-megabyte URLs.
+    LongStrings,
+    /// `status` (default 400) with `{"message": …}` quoting every request header as sent, and
+    /// the `Authorization` header again in a `Location` (with 3xx): a debugging proxy or a
+    /// hostile server echoing the request.
+    Echo,
 }
 
 /// One rule of an app's fault set.
@@ -87,6 +95,12 @@ pub struct ResponseFault {
     /// `wrong-content-type`: the type to claim (default `text/plain`).
     #[serde(default)]
     pub content_type: Option<String>,
+    /// `long-strings`: the top-level members to pad (default: every string starting with http).
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
+    /// `echo`: the status code (default 400).
+    #[serde(default)]
+    pub status: Option<u16>,
     /// Requests this rule has answered (read-only; reset with the fault set).
     #[serde(default)]
     pub served: u64,
@@ -185,6 +199,7 @@ where
                 fault.declare_length,
             );
         }
+        FaultKind::Echo => return echo(&req, fault.status.unwrap_or(400)),
         FaultKind::Xml => {
             req.headers_mut()
                 .insert(header::ACCEPT, HeaderValue::from_static("application/xml"));
@@ -240,11 +255,65 @@ where
             set_length(&mut parts.headers, body.len() as u64);
             Response::from_parts(parts, cut_off(body))
         }
+        FaultKind::LongStrings => {
+            let bytes = fault.bytes.unwrap_or(DEFAULT_LONG_STRING_BYTES) as usize;
+            let padded = pad_strings(&body, fault.fields.as_deref(), bytes);
+            Response::from_parts(parts, Body::from(padded))
+        }
         // Answered above.
-        FaultKind::HtmlLogin | FaultKind::NotJson | FaultKind::Redirect | FaultKind::Huge => {
-            Response::from_parts(parts, Body::from(body))
+        FaultKind::HtmlLogin
+        | FaultKind::NotJson
+        | FaultKind::Redirect
+        | FaultKind::Huge
+        | FaultKind::Echo => Response::from_parts(parts, Body::from(body)),
+    }
+}
+
+pub const DEFAULT_LONG_STRING_BYTES: u64 = 1024 * 1024;
+
+/// The JSON object `body` with the chosen top-level string members padded to `bytes` (a path
+/// of `a`s, so URLs stay URLs); any other body unchanged.
+fn pad_strings(body: &[u8], fields: Option<&[String]>, bytes: usize) -> Vec<u8> {
+    let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(body) else {
+        return body.to_vec();
+    };
+    for (k, v) in obj.iter_mut() {
+        let Value::String(s) = v else { continue };
+        let chosen = match fields {
+            Some(f) => f.iter().any(|n| n == k),
+            None => s.starts_with("http"),
+        };
+        if chosen && s.len() < bytes {
+            let room = bytes - s.len();
+            s.push('/');
+            s.push_str(&"a".repeat(room.saturating_sub(1)));
         }
     }
+    serde_json::to_vec(&Value::Object(obj)).unwrap_or_default()
+}
+
+/// Every request header as sent, in the body; the Authorization header in `Location` too.
+fn echo(req: &Request<Body>, status: u16) -> Response {
+    let headers: Vec<String> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", String::from_utf8_lossy(v.as_bytes())))
+        .collect();
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = json_response(
+        status,
+        &json!({"message": format!("echo of {} {}: {}", req.method(), req.uri().path(), headers.join("\n"))}),
+    );
+    if status.is_redirection()
+        && let Some(auth) = req.headers().get(header::AUTHORIZATION)
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "https://echo.example.test/?authorization={}",
+            String::from_utf8_lossy(auth.as_bytes())
+        ))
+    {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
 }
 
 fn set_length(headers: &mut HeaderMap, len: u64) {
@@ -602,6 +671,25 @@ mod tests {
     }
 
     #[test]
+    fn long_strings_pad_urls_only_unless_told() {
+        let body =
+            br#"{"issuer":"https://a/","token_endpoint":"https://a/t","scopes":["x"],"n":"plain"}"#;
+        let out: Value = serde_json::from_slice(&pad_strings(body, None, 100)).unwrap();
+        assert_eq!(out["token_endpoint"].as_str().unwrap().len(), 100);
+        assert!(
+            out["token_endpoint"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://a/t/aaa")
+        );
+        assert_eq!(out["n"], "plain");
+        let fields = ["n".to_string()];
+        let out: Value = serde_json::from_slice(&pad_strings(body, Some(&fields), 50)).unwrap();
+        assert_eq!(out["n"].as_str().unwrap().len(), 50);
+        assert_eq!(out["issuer"], "https://a/");
+    }
+
+    #[test]
     fn redirects_need_an_absolute_location() {
         let rule = |loc: Option<&str>| ResponseFault {
             kind: FaultKind::Redirect,
@@ -613,6 +701,8 @@ mod tests {
             declare_length: false,
             interval_ms: None,
             content_type: None,
+            fields: None,
+            status: None,
             served: 0,
         };
         assert!(validate(&[rule(None)]).is_err());

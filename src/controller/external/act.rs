@@ -49,6 +49,7 @@ pub(super) async fn act(
         ctx, api, ns, app, ..
     } = *here;
     let name = obj.name_any();
+    let uid = obj.uid().unwrap_or_default();
     let failed = |what: &str| {
         let what = format!("{what} in {}", app.label);
         move |e| Error::remote(what, e)
@@ -69,6 +70,10 @@ pub(super) async fn act(
             id: None,
         });
         step("claim", || claim::write(api, &name, claims)).await?;
+    }
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    if steps.create || steps.rotate.is_some() {
+        writable(obj, oauth2, app, rules, observed, client.as_ref(), &secrets).await?;
     }
     if steps.create {
         let created = step("create", || async {
@@ -98,6 +103,9 @@ pub(super) async fn act(
         ctx.event(obj, EventType::Normal, reason, &note, "Reconcile")
             .await;
         secret = created.client_secret.clone();
+        if let Some(s) = &secret {
+            ctx.issued.keep(&uid, &created.id, s, false);
+        }
         client = Some(created);
         issued = true;
         changes.push("created the client");
@@ -161,6 +169,9 @@ pub(super) async fn act(
                 .map_err(failed("reading the new client secret"))?
                 .and_then(|c| c.client_secret),
         };
+        if let Some(s) = &secret {
+            ctx.issued.keep(&uid, &current.id, s, true);
+        }
         let why = match why {
             Rotate::Requested => "as the applinks.io/rotate annotation asked",
             Rotate::Due => "as spec.rotation.every asked",
@@ -198,8 +209,7 @@ pub(super) async fn act(
             &template::OAUTH2,
             &inputs,
             &[("clientSecret", value.expose().to_string())].into(),
-        );
-        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+        )?;
         step("secret-write", || async {
             secret::write(
                 &secrets,
@@ -207,6 +217,7 @@ pub(super) async fn act(
                 &observed.secret_name,
                 &observed.stored,
                 &rendered,
+                secret::KEPT,
             )
             .await
         })
@@ -224,12 +235,51 @@ pub(super) async fn act(
         .await;
         changes.push("wrote the Secret");
     }
+    // Everything is stored: nothing is pending for a later pass.
+    ctx.issued.forget(&uid);
     current.client_secret = None;
     Ok(Acted {
         client: current,
         issued,
         changes,
     })
+}
+
+/// Whether the Secret can be written, asked of the API server (a dry run) before a new client
+/// secret is issued. The rendering is the one the write would make, with stand-ins for what the
+/// application has not issued yet.
+async fn writable(
+    obj: &ExternalApplication,
+    oauth2: &OAuth2Client,
+    app: &App,
+    rules: &Rules,
+    observed: &Observed,
+    client: Option<&OAuth2ClientEntity>,
+    secrets: &Api<Secret>,
+) -> Result<(), Error> {
+    let stand_in = OAuth2ClientEntity {
+        id: String::new(),
+        client_id: "not-issued-yet".into(),
+        client_secret: None,
+        name: observed.desired.name.clone(),
+        redirects: Vec::new(),
+        scope: String::new(),
+    };
+    let inputs = observe::inputs(obj, oauth2, app, rules, client.unwrap_or(&stand_in));
+    let rendered = observe::render(
+        obj,
+        &template::OAUTH2,
+        &inputs,
+        &[("clientSecret", "not-issued-yet".to_string())].into(),
+    )?;
+    secret::check_writable(
+        secrets,
+        obj,
+        &observed.secret_name,
+        &observed.stored,
+        &rendered,
+    )
+    .await
 }
 
 /// Runs one changing step between its failpoints.

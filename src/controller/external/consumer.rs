@@ -107,7 +107,7 @@ pub(super) async fn pass(
         .iter()
         .map(|p| ("privateKey", p.clone()))
         .collect();
-    let rendered = observe::render(obj, &OAUTH1, &inputs, &secrets);
+    let rendered = observe::render(obj, &OAUTH1, &inputs, &secrets)?;
     let secret_state = secret::state(&stored, &rendered, true);
     let digest = consumer_digest(&wanted.consumer);
     let consumer_enabled = match &link {
@@ -171,7 +171,15 @@ pub(super) async fn pass(
     if secret_state != SecretState::Current || wanted.generated {
         let api_secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
         step("secret-write", || async {
-            secret::write(&api_secrets, obj, &secret_name, &stored, &rendered).await
+            secret::write(
+                &api_secrets,
+                obj,
+                &secret_name,
+                &stored,
+                &rendered,
+                secret::NOT_SET,
+            )
+            .await
         })
         .await?;
         ctx.event(

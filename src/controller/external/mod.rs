@@ -20,6 +20,7 @@
 mod act;
 mod claim;
 mod consumer;
+mod issued;
 mod observe;
 mod plan;
 mod secret;
@@ -37,6 +38,8 @@ use crate::crd::{ClientView, DeletionPolicy, ExternalApplication};
 use crate::errors::Error;
 use crate::reasons;
 use outcome::Verdict;
+
+pub(crate) use issued::Issued;
 
 pub const FINALIZER: &str = "applinks.io/cleanup";
 /// Set to a new value to issue a new client secret.
@@ -63,6 +66,9 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
         Err(later) => return Ok(later),
     };
     let old = obj.status.clone().unwrap_or_default();
+    if let Some(action) = status_patch::retry_unwritten(&ctx, &api, &*obj, &key, &old).await {
+        return Ok(action);
+    }
     let now = k8s_openapi::jiff::Timestamp::now();
     let (mut new, mut verdict, due) = match run(&obj, &ctx, &api, &ns, deleting, now).await {
         Ok(None) => return Ok(Action::await_change()),
@@ -98,8 +104,9 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
         obj.metadata.generation,
         &conditions::now(),
     );
-    status_patch::write(&api, &obj.name_any(), &old, &new).await?;
-    Ok(Action::requeue(delay))
+    let (_, action) =
+        status_patch::write_or_keep(&ctx, &api, &*obj, &key, &old, &new, delay).await?;
+    Ok(action)
 }
 
 /// Resolve → rules → observe → plan → act. `None` when the finalizer was removed.
@@ -171,8 +178,9 @@ async fn run(
             scope: client.scope,
         },
         secret_name: observed.secret_name,
-        issued: acted.issued,
-        rotated: steps.rotate.is_some(),
+        // A secret kept from an earlier pass and written now counts as issued by this one.
+        issued: acted.issued || observed.kept.is_some(),
+        rotated: steps.rotate.is_some() || observed.kept.as_ref().is_some_and(|k| k.rotated),
         rotate_request: observed.rotate_request,
         changes: acted.changes,
         claims,

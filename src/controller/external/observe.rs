@@ -150,6 +150,8 @@ pub(super) struct Observed {
     pub(super) secret_name: String,
     /// The value of `applinks.io/rotate`, if set.
     pub(super) rotate_request: Option<String>,
+    /// A secret an earlier pass issued and could not store: written now, not issued again.
+    pub(super) kept: Option<super::issued::Kept>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -176,17 +178,26 @@ pub(super) async fn observe(
     let claim = claim::oauth2(claims, app);
     let recorded_id = claim.and_then(|c| c.id.clone());
     let claimed_name = claim.map(|c| &c.name);
-    let ours = match &recorded_id {
+    let mut ours = match &recorded_id {
         Some(id) => clients.iter().find(|c| &c.id == id),
         // Created just before a crash, before its id was recorded: found by the claim.
         None => claimed_name.and_then(|n| clients.iter().find(|c| &c.name == n)),
     }
     .cloned();
+    let uid = obj.uid().unwrap_or_default();
+    let kept = ours.as_ref().and_then(|c| ctx.issued.get(&uid, &c.id));
+    if let (Some(k), Some(c)) = (&kept, ours.as_mut())
+        && c.client_secret.is_none()
+    {
+        c.client_secret = Some(k.secret.clone());
+    }
     let name_taken_by = clients
         .iter()
         .find(|c| c.name == desired.name && ours.as_ref().is_none_or(|o| o.id != c.id))
         .map(|c| c.id.clone());
     let (rotate_request, rotation) = rotation(obj, now);
+    // The rotation asked for already issued the kept secret; only its write is pending.
+    let rotation = rotation.filter(|_| kept.is_none());
     let secret_state = match &ours {
         None => plan::SecretState::Absent,
         Some(c) => {
@@ -196,7 +207,7 @@ pub(super) async fn observe(
                 .iter()
                 .map(|s| ("clientSecret", s.expose().to_string()))
                 .collect();
-            let expected = render(obj, &template::OAUTH2, &inputs, &secrets);
+            let expected = render(obj, &template::OAUTH2, &inputs, &secrets)?;
             secret::state(&stored, &expected, c.client_secret.is_some())
         }
     };
@@ -221,6 +232,7 @@ pub(super) async fn observe(
         stored,
         secret_name,
         rotate_request,
+        kept,
     })
 }
 
@@ -313,13 +325,13 @@ pub(super) async fn read_secret(
 }
 
 /// The Secret this resource's template renders to; secret placeholders without a value in
-/// `secrets` render empty.
+/// `secrets` render empty. Too large a rendering is refused ([`template::MAX_TOTAL_BYTES`]).
 pub(super) fn render(
     obj: &ExternalApplication,
     vocabulary: &template::Vocabulary,
     inputs: &Inputs,
     secrets: &std::collections::BTreeMap<&'static str, String>,
-) -> template::Rendered {
+) -> Result<template::Rendered, Error> {
     template::render(
         &obj.spec.secret,
         vocabulary,
@@ -327,6 +339,7 @@ pub(super) fn render(
         inputs,
         secrets,
     )
+    .map_err(Error::SecretTooLarge)
 }
 
 /// The `applinks.io/rotate` value, and whether a rotation is asked for (annotation or schedule).

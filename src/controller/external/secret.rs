@@ -86,15 +86,67 @@ pub(super) fn state(stored: &Stored, expected: &Rendered, data_known: bool) -> S
     }
 }
 
+/// What the dry run's refusal means: nothing was issued.
+pub(super) const NOT_ISSUED: &str = "so it issued no client secret: a secret nobody can store is lost, and every retry would issue another";
+/// What a refused write after an issue means (OAuth 2.0).
+pub(super) const KEPT: &str = "the client secret just issued is kept in the operator's memory (for up to an hour) and written as soon as the Secret can be; no other secret is issued meanwhile";
+/// What a refused write means for an OAuth 1.0a consumer (its key is set after the write).
+pub(super) const NOT_SET: &str = "the application still trusts the previous key: the consumer is set only after the Secret holds the new one";
+
 /// Writes the Secret: created when absent (a name someone takes meanwhile makes the create
 /// fail rather than overwrite theirs), server-side applied when ours, so fields other managers
-/// own are left alone; keys dropped from the template are removed.
+/// own are left alone; keys dropped from the template are removed. A refusal (RBAC, admission,
+/// validation) is [`Error::SecretNotWritable`] with `consequence`.
 pub(super) async fn write(
     api: &Api<Secret>,
     obj: &ExternalApplication,
     name: &str,
     stored: &Stored,
     rendered: &Rendered,
+    consequence: &'static str,
+) -> Result<(), Error> {
+    send(api, obj, name, stored, rendered, false)
+        .await
+        .map_err(|e| refused(e, name, consequence))
+}
+
+/// The same write as a server-side dry run (admission, RBAC, quotas and validation all run,
+/// nothing is stored): asked before a new client secret is issued, so that the application
+/// never hands out a secret the operator cannot keep (a retry would otherwise issue another).
+/// A refusal is [`Error::SecretNotWritable`], saying what refused it.
+pub(super) async fn check_writable(
+    api: &Api<Secret>,
+    obj: &ExternalApplication,
+    name: &str,
+    stored: &Stored,
+    rendered: &Rendered,
+) -> Result<(), Error> {
+    send(api, obj, name, stored, rendered, true)
+        .await
+        .map_err(|e| refused(e, name, NOT_ISSUED))
+}
+
+/// A refusal by the API server (not an outage, which stays a retried Kubernetes error).
+fn refused(e: Error, name: &str, consequence: &'static str) -> Error {
+    match e {
+        Error::Kube(kube::Error::Api(s)) if matches!(s.code, 400 | 403 | 404 | 422) => {
+            Error::SecretNotWritable {
+                name: name.to_string(),
+                detail: crate::conditions::truncate(&s.message, 512),
+                consequence,
+            }
+        }
+        other => other,
+    }
+}
+
+async fn send(
+    api: &Api<Secret>,
+    obj: &ExternalApplication,
+    name: &str,
+    stored: &Stored,
+    rendered: &Rendered,
+    dry_run: bool,
 ) -> Result<(), Error> {
     let mut owner = obj
         .controller_owner_ref(&())
@@ -120,12 +172,12 @@ pub(super) async fn write(
         ..Default::default()
     };
     if let Stored::Ours { data, .. } = stored {
-        api.patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&secret),
-        )
-        .await?;
+        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        params.dry_run = dry_run;
+        api.patch(name, &params, &Patch::Apply(&secret)).await?;
+        if dry_run {
+            return Ok(());
+        }
         // Keys written by the first create belong to another field manager entry, so an apply
         // does not remove them: drop the ones the template no longer has explicitly.
         let dropped: serde_json::Map<String, serde_json::Value> = data
@@ -142,7 +194,7 @@ pub(super) async fn write(
         api.create(
             &PostParams {
                 field_manager: Some(FIELD_MANAGER.into()),
-                ..Default::default()
+                dry_run,
             },
             &secret,
         )
@@ -165,6 +217,7 @@ mod tests {
             &inputs,
             &[("clientSecret", secret.to_string())].into(),
         )
+        .unwrap()
     }
 
     fn stored(r: &Rendered) -> Stored {

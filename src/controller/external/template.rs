@@ -15,6 +15,14 @@ pub(super) const DATA_DIGEST: &str = "applinks.io/data-sha256";
 /// Label on every Secret the operator writes for an ExternalApplication (its name).
 pub(super) const OWNER_LABEL: &str = "applinks.io/external-application";
 
+/// Most bytes one rendered value (a data key or an annotation) may hold. A tool's Secret holds
+/// URLs, ids and keys: kilobytes. The cap is checked before anything is rendered, so a template
+/// that names a long value thousands of times costs nothing.
+pub(super) const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// Most bytes the whole rendered Secret (data and annotations) may hold, well under the 1 MiB
+/// Kubernetes allows a Secret (and the 256 KiB it allows all annotations of an object).
+pub(super) const MAX_TOTAL_BYTES: usize = 256 * 1024;
+
 /// The values placeholders expand to, except the secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(super) struct Inputs {
@@ -159,6 +167,84 @@ fn placeholders(value: &str) -> Result<Vec<&str>, String> {
     Ok(out)
 }
 
+/// The length of `value` once expanded, without expanding it (saturating), and the placeholder
+/// that adds the most to it: (name, times named, bytes of one expansion).
+fn expanded_len<'a>(
+    value: &'a str,
+    inputs: &Inputs,
+    secrets: &BTreeMap<&'static str, String>,
+) -> (usize, Option<(&'a str, usize, usize)>) {
+    let mut len = 0usize;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("{{") {
+        len = len.saturating_add(start);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            return (len.saturating_add(rest.len() - start), None);
+        };
+        *counts.entry(after[..end].trim()).or_default() += 1;
+        rest = &after[end + 2..];
+    }
+    len = len.saturating_add(rest.len());
+    let mut biggest = None;
+    let mut biggest_total = 0usize;
+    for (name, times) in counts {
+        let one = secrets
+            .get(name)
+            .map(String::len)
+            .unwrap_or_else(|| inputs.value(name).map_or(0, str::len));
+        let total = one.saturating_mul(times);
+        len = len.saturating_add(total);
+        if total >= biggest_total {
+            biggest_total = total;
+            biggest = Some((name, times, one));
+        }
+    }
+    (len, biggest)
+}
+
+/// Refuses a rendering over [`MAX_VALUE_BYTES`] for one value or [`MAX_TOTAL_BYTES`] in all,
+/// saying which key and placeholder make it that large.
+fn check_size(
+    template: &SecretTemplate,
+    vocabulary: &Vocabulary,
+    inputs: &Inputs,
+    secrets: &BTreeMap<&'static str, String>,
+) -> Result<(), String> {
+    let none = BTreeMap::new();
+    let data = data_of(template, vocabulary);
+    let mut total = 0usize;
+    for (where_, map, secrets) in [
+        ("data", &data, secrets),
+        ("annotations", &template.annotations, &none),
+    ] {
+        for (key, value) in map {
+            let (len, biggest) = expanded_len(value, inputs, secrets);
+            let why = biggest
+                .filter(|(_, times, one)| times * one > 0)
+                .map(|(name, times, one)| {
+                    format!(
+                        " ({{{{ {name} }}}} is named {times} times and is {one} bytes long; its value comes from the application)"
+                    )
+                })
+                .unwrap_or_default();
+            if len > MAX_VALUE_BYTES {
+                return Err(format!(
+                    "spec.secret.{where_}.{key} would render to {len} bytes, more than the {MAX_VALUE_BYTES} one value may hold{why}; name each placeholder once or a few times. Nothing was rendered or written"
+                ));
+            }
+            total = total.saturating_add(key.len()).saturating_add(len);
+            if total > MAX_TOTAL_BYTES {
+                return Err(format!(
+                    "spec.secret would render to more than {MAX_TOTAL_BYTES} bytes (data and annotations together; reached at {where_}.{key}{why}); use fewer keys or placeholders. Nothing was rendered or written"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn expand(value: &str, inputs: &Inputs, secrets: &BTreeMap<&'static str, String>) -> String {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
@@ -182,14 +268,16 @@ fn expand(value: &str, inputs: &Inputs, secrets: &BTreeMap<&'static str, String>
 }
 
 /// Renders the Secret. `secrets` are the secret placeholders' values (data only). The digests
-/// are added as annotations; the owner label is added to the user's labels.
+/// are added as annotations; the owner label is added to the user's labels. Refused (before
+/// any expansion) when it would exceed [`MAX_VALUE_BYTES`] or [`MAX_TOTAL_BYTES`].
 pub(super) fn render(
     template: &SecretTemplate,
     vocabulary: &Vocabulary,
     owner: &str,
     inputs: &Inputs,
     secrets: &BTreeMap<&'static str, String>,
-) -> Rendered {
+) -> Result<Rendered, String> {
+    check_size(template, vocabulary, inputs, secrets)?;
     let data: BTreeMap<String, String> = data_of(template, vocabulary)
         .iter()
         .map(|(k, v)| (k.clone(), expand(v, inputs, secrets)))
@@ -207,11 +295,11 @@ pub(super) fn render(
     annotations.insert(DATA_DIGEST.to_string(), data_digest(&data));
     let mut labels = template.labels.clone();
     labels.insert(OWNER_LABEL.to_string(), owner.to_string());
-    Rendered {
+    Ok(Rendered {
         labels,
         annotations,
         data,
-    }
+    })
 }
 
 /// Digest of everything the Secret is rendered from except the client secret.
@@ -296,7 +384,7 @@ mod tests {
             &[("che.eclipse.org/scm-server-endpoint", "{{ baseUrl }}")],
         );
         check(&t, &OAUTH2).unwrap();
-        let r = render(&t, &OAUTH2, "che", &inputs(), &secret("s3cr3t"));
+        let r = render(&t, &OAUTH2, "che", &inputs(), &secret("s3cr3t")).unwrap();
         assert_eq!(r.data["id"], "c1");
         assert_eq!(r.data["secret"], "s3cr3t");
         assert_eq!(r.data.len(), 2);
@@ -321,7 +409,8 @@ mod tests {
             "x",
             &inputs(),
             &secret("s"),
-        );
+        )
+        .unwrap();
         let keys: Vec<_> = r.data.keys().cloned().collect();
         assert_eq!(
             keys,
@@ -331,7 +420,7 @@ mod tests {
             &[("config", "id={{ clientId }}\nsecret={{ clientSecret }}\n")],
             &[],
         );
-        let r = render(&t, &OAUTH2, "x", &inputs(), &secret("s"));
+        let r = render(&t, &OAUTH2, "x", &inputs(), &secret("s")).unwrap();
         assert_eq!(r.data["config"], "id=c1\nsecret=s\n");
     }
 
@@ -363,6 +452,78 @@ mod tests {
             let err = check(t, &OAUTH2).unwrap_err();
             assert!(err.contains(expected), "{err}");
         }
+    }
+
+    #[test]
+    fn size_caps_table() {
+        let long_url = format!("https://p.example.test/{}", "a".repeat(2000));
+        let long = inputs().with("tokenUrl", long_url.clone());
+        let bomb_value = "{{ tokenUrl }}".repeat(16384 / 14);
+        let bomb: Vec<(String, &str)> = (0..32)
+            .map(|i| (format!("k{i}"), bomb_value.as_str()))
+            .collect();
+        let bomb_refs: Vec<(&str, &str)> = bomb.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let many_small: Vec<(String, String)> = (0..32)
+            .map(|i| (format!("k{i}"), "{{ tokenUrl }}".repeat(5)))
+            .collect();
+        let many_refs: Vec<(&str, &str)> = many_small
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let cases: Vec<(&str, SecretTemplate, Inputs, Option<&str>)> = vec![
+            (
+                "the default keys",
+                SecretTemplate::default(),
+                long.clone(),
+                None,
+            ),
+            (
+                "one key naming a long URL a thousand times",
+                template(&bomb_refs[..1], &[]),
+                long.clone(),
+                Some("spec.secret.data.k0 would render to"),
+            ),
+            (
+                "the same template with short URLs fits",
+                template(&[("k0", "{{ tokenUrl }}".repeat(20).as_str())], &[]),
+                inputs(),
+                None,
+            ),
+            (
+                "32 keys, each under the per-key cap, over the total",
+                template(&many_refs, &[]),
+                long.clone(),
+                Some("more than 262144 bytes"),
+            ),
+            (
+                "annotations count too",
+                template(&[], &[("a", bomb_value.as_str())]),
+                long.clone(),
+                Some("spec.secret.annotations.a would render to"),
+            ),
+        ];
+        for (why, t, i, want) in cases {
+            match (render(&t, &OAUTH2, "x", &i, &secret("s")), want) {
+                (Ok(r), None) => {
+                    let size: usize = r.data.values().map(String::len).sum();
+                    assert!(size <= MAX_TOTAL_BYTES, "{why}");
+                }
+                (Err(e), Some(want)) => {
+                    assert!(e.contains(want), "{why}: {e}");
+                    assert!(e.len() < 1000, "{why}: the message quotes no value");
+                }
+                (got, want) => panic!("{why}: got {:?}, want {want:?}", got.map(|_| ())),
+            }
+        }
+        let err = render(
+            &template(&bomb_refs, &[]),
+            &OAUTH2,
+            "x",
+            &long,
+            &secret("s"),
+        )
+        .unwrap_err();
+        assert!(err.contains("{{ tokenUrl }} is named 1170 times"), "{err}");
     }
 
     #[test]

@@ -113,6 +113,11 @@ where
     if let Some(action) = guard_finalizer(obj, view, ctx, &api, users).await? {
         return Ok(action);
     }
+    let key = observe::key(kind, obj);
+    let old = view.status.clone().unwrap_or_default();
+    if let Some(action) = status_patch::retry_unwritten(ctx, &api, obj, &key, &old).await {
+        return Ok(action);
+    }
     let _running = ctx.metrics.running(kind);
     let ns = view.namespace().unwrap_or_default();
     // Never wait for a busy application holding a worker (the old URL is asked too).
@@ -122,7 +127,6 @@ where
         Ok(ticket) => ticket,
         Err(later) => return Ok(later),
     };
-    let key = observe::key(kind, obj);
     let cloud = view.spec.is_cloud();
     let held_secret = secret_hold::hold(view, ctx, &ns).await?;
 
@@ -134,7 +138,6 @@ where
     };
     let (mut new, verdict, facts) = status::instance_status(view, observed);
     new.held_secret = held_secret;
-    let old = view.status.clone().unwrap_or_default();
     let resync = view
         .spec
         .check_interval
@@ -157,12 +160,12 @@ where
         view.metadata.generation,
         &conditions::now(),
     );
-    if status_patch::write(&api, &obj.name_any(), &old, &new).await?
-        && old.application_id != new.application_id
-    {
+    let (written, action) =
+        status_patch::write_or_keep(&ctx, &api, &*obj, &key, &old, &new, delay).await?;
+    if written && old.application_id != new.application_id {
         tracing::info!(instance = %key, id = ?new.application_id, "identity recorded");
     }
-    Ok(Action::requeue(delay))
+    Ok(action)
 }
 
 /// Adds the in-use finalizer, or, when the instance is being deleted, removes it once nothing

@@ -51,6 +51,10 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
     if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
         return Ok(action);
     }
+    let old = obj.status.clone().unwrap_or_default();
+    if let Some(action) = status_patch::retry_unwritten(&ctx, &api, &*obj, &key, &old).await {
+        return Ok(action);
+    }
     // Never wait for a busy application holding a worker.
     let urls = resolve::application_urls(&obj, &ctx, &ns);
     let _share = match ctx.take_share("ApplicationLink", &*obj, &urls) {
@@ -81,7 +85,6 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
             retry_after: None,
         };
     }
-    let old = obj.status.clone().unwrap_or_default();
     let subject = outcome::Subject {
         obj: &*obj,
         kind: "ApplicationLink",
@@ -96,8 +99,9 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
         obj.metadata.generation,
         &conditions::now(),
     );
-    status_patch::write(&api, &obj.name_any(), &old, &new).await?;
-    Ok(Action::requeue(delay))
+    let (_, action) =
+        status_patch::write_or_keep(&ctx, &api, &*obj, &key, &old, &new, delay).await?;
+    Ok(action)
 }
 
 /// Resolve → claims → rules → observe → plan → act. `None` when the finalizer was removed;
