@@ -74,6 +74,25 @@ pub struct RemoteLink {
     pub system: bool,
 }
 
+impl RemoteLink {
+    /// Every field within its cap: they go into status and into comparisons with the spec.
+    fn checked(self, url: &str) -> Result<Self, ApiError> {
+        use super::limits::{self, MAX_ID_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES};
+        limits::check(url, "link id", &self.id, MAX_ID_BYTES)?;
+        limits::check(url, "link name", &self.name, MAX_NAME_BYTES)?;
+        limits::check(url, "link typeId", &self.type_id, MAX_ID_BYTES)?;
+        for (field, value) in [
+            ("link displayUrl", &self.display_url),
+            ("link rpcUrl", &self.rpc_url),
+        ] {
+            if let Some(v) = value {
+                limits::check(url, field, v, MAX_URL_BYTES)?;
+            }
+        }
+        Ok(self)
+    }
+}
+
 impl From<ApplicationLinkV3> for RemoteLink {
     fn from(v: ApplicationLinkV3) -> Self {
         Self {
@@ -165,7 +184,7 @@ impl AtlassianClient {
             Ok(reply) => {
                 let items: Vec<Value> = reply.json()?;
                 self.set_v3_applinks_known();
-                Ok(items
+                items
                     .into_iter()
                     .filter_map(|item| match serde_json::from_value::<ApplicationLinkV3>(item) {
                         Ok(link) if !link.id.is_empty() => Some(link.into()),
@@ -174,18 +193,19 @@ impl AtlassianClient {
                             None
                         }
                     })
-                    .collect())
+                    .map(|l: RemoteLink| l.checked(&reply.url))
+                    .collect()
             }
             Err(ApiError::NotFound { .. }) => {
                 let reply = self
                     .execute(Call::get(V1_APPLICATIONLINK).admin("listing application links"))
                     .await?;
                 let list: ApplicationLinkList = reply.json()?;
-                Ok(list
-                    .application_links
+                list.application_links
                     .into_iter()
                     .filter_map(ApplicationLinkEntity::into_link)
-                    .collect())
+                    .map(|l| l.checked(&reply.url))
+                    .collect()
             }
             Err(e) => Err(e),
         }
@@ -205,7 +225,8 @@ impl AtlassianClient {
             .await
         {
             Ok(reply) => {
-                let link = reply.json::<ApplicationLinkV3>()?.into();
+                let link =
+                    RemoteLink::from(reply.json::<ApplicationLinkV3>()?).checked(&reply.url)?;
                 self.set_v3_applinks_known();
                 Ok(Some(link))
             }
@@ -456,6 +477,31 @@ mod tests {
             .await;
         let links = admin_client(&server).list_links().await.unwrap();
         assert_eq!(links, vec![expected_link()]);
+    }
+
+    #[tokio::test]
+    async fn a_link_with_a_field_over_its_cap_is_refused_in_the_list_and_by_id() {
+        let server = server().await;
+        let long = v3_link_json().replace(
+            "https://wiki.example.test",
+            &format!("https://wiki.example.test/{}", "a".repeat(4096)),
+        );
+        Mock::given(method("GET"))
+            .and(path(format!("/rest/applinks/3.0/applinks/{CONF_ID}")))
+            .respond_with(json_response(200, &long))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/rest/applinks/3.0/applinks"))
+            .respond_with(json_response(200, &format!("[{long}]")))
+            .mount(&server)
+            .await;
+        let client = admin_client(&server);
+        let by_id = client.get_link(CONF_ID).await.unwrap_err();
+        assert_eq!(by_id.reason(), "RemoteValueTooLong");
+        assert!(by_id.to_string().contains("link displayUrl"), "{by_id}");
+        let listed = client.list_links().await.unwrap_err();
+        assert_eq!(listed.reason(), "RemoteValueTooLong");
     }
 
     #[tokio::test]
