@@ -161,7 +161,7 @@ where
         &conditions::now(),
     );
     let (written, action) =
-        status_patch::write_or_keep(&ctx, &api, &*obj, &key, &old, &new, delay).await?;
+        status_patch::write_or_keep(ctx, &api, obj, &key, &old, &new, delay).await?;
     if written && old.application_id != new.application_id {
         tracing::info!(instance = %key, id = ?new.application_id, "identity recorded");
     }
