@@ -67,6 +67,58 @@ async fn a_shared_application_serves_the_namespaces_it_selects_only() {
     assert!(sim.links("wiki-b").await.is_empty());
     assert!(credentialed(&sim, "jira").await > 0);
 
+    // A tool of tenant A trusted by the shared Jira: the OAuth 2.0 client is made with the
+    // platform team's credentials, and only the client's own id and secret reach A's namespace.
+    w.apply(
+        &a,
+        &format!(
+            "apiVersion: applinks.io/v1alpha1\nkind: ExternalApplication\nmetadata: {{name: tool}}\nspec:\n  instanceRef: {{name: {shared_name}, kind: ClusterApplicationInstance}}\n  oauth2:\n    redirectUris: [\"https://tool.example.test/cb\"]\n    scope: READ\n  secret:\n    name: tool-oauth\n    data:\n      id: \"{{{{ clientId }}}}\"\n      secret: \"{{{{ clientSecret }}}}\"\n"
+        ),
+    );
+    let delivered = e2e::wait_for("the tool's client delivered", || async {
+        let out = e2e::kubectl(
+            &a,
+            &[
+                "get",
+                "externalapplication",
+                "tool",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}",
+            ],
+            None,
+        )
+        .unwrap_or_default();
+        if out == "CredentialsDelivered" {
+            Ok(out)
+        } else {
+            Err(out)
+        }
+    })
+    .await;
+    assert_eq!(delivered, "CredentialsDelivered");
+    let data = e2e::kubectl(
+        &a,
+        &["get", "secret", "tool-oauth", "-o", "jsonpath={.data}"],
+        None,
+    )
+    .unwrap();
+    assert!(
+        data.contains("\"id\"") && data.contains("\"secret\""),
+        "{data}"
+    );
+    assert!(
+        e2e::kubectl(&a, &["get", "secret", "jira-admin"], None).is_err(),
+        "the platform team's credentials are not in the tenant's namespace"
+    );
+    e2e::delete(&a, "externalapplication", "tool");
+    e2e::wait_for("the tool gone", || async {
+        match e2e::kubectl(&a, &["get", "externalapplication", "tool"], None) {
+            Err(e) if e.contains("NotFound") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
     // Sharing with B later completes B's link; deleting A's link deletes only A's ends.
     e2e::kubectl(
         "default",
