@@ -21,8 +21,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// The Kubernetes version `helm template` renders for (Helm's offline default is older than the
 /// chart's kubeVersion).
 const KUBE_VERSION: &str = "1.35.0";
-const CRD_NAMES: [&str; 3] = [
+const CRD_NAMES: [&str; 4] = [
     "applicationinstances.applinks.io",
+    "clusterapplicationinstances.applinks.io",
     "applicationlinks.applinks.io",
     "externalapplications.applinks.io",
 ];
@@ -301,10 +302,29 @@ fn needed_all() -> BTreeSet<(String, String, String)> {
         &["update"],
     );
     add("", &["secrets", "configmaps"], &["get"]);
+    // Shared applications (cluster-wide installations only) and the namespace labels their
+    // allowedNamespaces select on.
+    add(
+        "applinks.io",
+        &["clusterapplicationinstances"],
+        &["get", "list", "watch", "patch", "update"],
+    );
+    add(
+        "applinks.io",
+        &["clusterapplicationinstances/status"],
+        &["get", "patch", "update"],
+    );
+    add("", &["namespaces"], &["get"]);
     // ExternalApplications write their credentials Secrets.
     add("", &["secrets"], &["create", "patch"]);
     add("", &["events"], &["create", "patch"]);
     add("events.k8s.io", &["events"], &["create", "patch"]);
+    set
+}
+
+/// What a namespaced installation (`watchNamespace`) needs: no cluster-scoped objects.
+fn namespaced(mut set: BTreeSet<(String, String, String)>) -> BTreeSet<(String, String, String)> {
+    set.retain(|(_, r, _)| !r.starts_with("clusterapplicationinstances") && r != "namespaces");
     set
 }
 
@@ -511,7 +531,7 @@ fn chart_grants_no_secret_writes_when_external_applications_are_off() {
         "ops",
         &["externalApplications.enabled=false", "watchNamespace=team"],
     );
-    assert_grants_exactly(one(&docs, "Role"), needed_with(false));
+    assert_grants_exactly(one(&docs, "Role"), namespaced(needed_with(false)));
     let on = render("ops", &[]);
     assert!(
         !args(one(&on, "Deployment"))
@@ -561,7 +581,7 @@ fn chart_renders_namespaced_rbac_when_watching_one_namespace() {
     let sa = one(&docs, "ServiceAccount");
     let role = one(&docs, "Role");
     assert_eq!(role["metadata"]["namespace"], "team-a");
-    assert_grants_exactly_needed(role);
+    assert_grants_exactly(role, namespaced(needed()));
     let binding = one(&docs, "RoleBinding");
     assert_eq!(binding["metadata"]["namespace"], "team-a");
     assert_binding(binding, "Role", role, sa);

@@ -128,7 +128,15 @@ where
         Err(later) => return Ok(later),
     };
     let cloud = view.spec.is_cloud();
-    let held_secret = secret_hold::hold(view, ctx, &ns).await?;
+    // Holding the Secret is a safeguard for later deletions, never a reason to fail the check:
+    // a Secret the operator may not read or patch is reported by the access step below.
+    let held_secret = match secret_hold::hold(view, ctx, &ns).await {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::debug!(instance = %key, error = %e, "credentials Secret not held");
+            view.status.as_ref().and_then(|s| s.held_secret.clone())
+        }
+    };
 
     let observed = match observe::resolve_access(view, ctx, &ns).await {
         Ok(access) => {
