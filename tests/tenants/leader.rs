@@ -424,7 +424,16 @@ async fn a_lease_renewed_in_the_future_is_held_until_seen_unchanged() {
     })
     .await;
     e2e::wait_leader(&env.client, &env.ns, "replica-c").await;
-    let logs = op.logs();
+    // The Lease is written before the line saying so: wait for the line too.
+    let logs = e2e::wait_for("replica-c to log its leadership", || async {
+        let logs = op.logs();
+        if logs.contains("became the leader") {
+            Ok(logs)
+        } else {
+            Err(logs)
+        }
+    })
+    .await;
     let (stood_by, led) = (logs.find("standing by"), logs.find("became the leader"));
     assert!(stood_by < led, "stood by before leading: {logs}");
 }
