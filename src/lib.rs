@@ -2,6 +2,7 @@
 //!
 //! Public: what the binary and the integration tests use. Everything else is private to the
 //! crate, so the compiler reports code nothing uses.
+pub mod cli;
 pub mod controller;
 pub mod crd;
 pub mod crdgen;

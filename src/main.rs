@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use applink_operator::cli::steer;
 use applink_operator::controller::{self, Settings};
 use applink_operator::leader;
 use applink_operator::telemetry::{self, LogFormat};
@@ -41,6 +42,41 @@ enum Command {
         #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
         namespace: String,
     },
+    /// Show each application with its links and ExternalApplications: both ends' health and
+    /// auth levels, and why anything is not Ready, in full.
+    Status {
+        /// Namespace (default: the kubeconfig context's).
+        #[arg(short, long)]
+        namespace: Option<String>,
+        /// Every namespace.
+        #[arg(short = 'A', long, conflicts_with = "namespace")]
+        all_namespaces: bool,
+        /// Show only this application (instance name), link or ExternalApplication.
+        name: Option<String>,
+    },
+    /// Ask the operator to re-verify objects now (annotation applinks.io/reconcile-requested-at)
+    /// and wait until it has.
+    Resync(SteerArgs),
+    /// Stop all calls to the applications for objects (annotation applinks.io/paused).
+    Pause(SteerArgs),
+    /// Undo pause.
+    Resume(SteerArgs),
+}
+
+#[derive(Args)]
+struct SteerArgs {
+    /// NAME or KIND/NAME (kinds: link, instance, clusterinstance, external).
+    #[arg(required = true)]
+    targets: Vec<String>,
+    /// Namespace (default: the kubeconfig context's).
+    #[arg(short, long)]
+    namespace: Option<String>,
+    /// For resync: do not wait for the operator to handle the request.
+    #[arg(long)]
+    no_wait: bool,
+    /// For resync: how long to wait.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    timeout: Duration,
 }
 
 #[derive(Args, Clone)]
@@ -141,8 +177,43 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             deployment,
             namespace,
         }) => check(&deployment, &namespace).await,
+        Some(Command::Status {
+            namespace,
+            all_namespaces,
+            name,
+        }) => {
+            let client = kube_client().await?;
+            let namespace = (!all_namespaces)
+                .then(|| namespace.unwrap_or_else(|| client.default_namespace().to_string()));
+            let scope = applink_operator::cli::Scope { namespace, name };
+            print!("{}", applink_operator::cli::status(client, scope).await?);
+            Ok(())
+        }
+        Some(Command::Resync(a)) => steer(steer::Action::Resync, a).await,
+        Some(Command::Pause(a)) => steer(steer::Action::Pause, a).await,
+        Some(Command::Resume(a)) => steer(steer::Action::Resume, a).await,
         None => run(cli.run).await,
     }
+}
+
+async fn kube_client() -> anyhow::Result<kube::Client> {
+    kube::Client::try_default().await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot build a Kubernetes client (KUBECONFIG, ~/.kube/config or in-cluster): {e}"
+        )
+    })
+}
+
+async fn steer(action: steer::Action, args: SteerArgs) -> anyhow::Result<()> {
+    let client = kube_client().await?;
+    let namespace = args
+        .namespace
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let wait = (action == steer::Action::Resync && !args.no_wait).then_some(args.timeout);
+    for line in steer::run(client, &namespace, action, &args.targets, wait).await? {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {

@@ -3,6 +3,7 @@
 
 mod bounds;
 mod claims;
+mod cli;
 mod credentials;
 mod fairness;
 mod leader;
