@@ -1024,8 +1024,6 @@ async fn chart_installs_cluster_wide_and_its_rbac_suffices() {
             "helm uninstall keeps the CRD {crd} (deleting it would delete every link)"
         );
     }
-    common::delete_namespace(&client, &ns).await;
-    common::delete_namespace(&client, &other).await;
 }
 
 #[tokio::test]
@@ -1061,9 +1059,6 @@ async fn chart_installs_for_one_namespace_and_its_rbac_stops_there() {
 
     helm_ok(&["uninstall", release, "--namespace", &ns, "--timeout", "60s"]);
     assert!(!exists(&["role", fullname, "-n", &team]));
-    for n in [&ns, &team, &other] {
-        common::delete_namespace(&client, n).await;
-    }
 }
 
 /// Writes `yaml` into `dir` and runs kubectl as `kc` with `args` and `-f` that file.
@@ -1253,8 +1248,6 @@ async fn chart_secret_write_policy_refuses_what_a_stolen_token_would_write() {
         "validatingadmissionpolicy",
         &format!("{ns}-{fullname}-secret-writes")
     ]));
-    common::delete_namespace(&client, &ns).await;
-    common::delete_namespace(&client, &other).await;
 }
 
 /// rbac.secretNamespaces installed: the operator's token reads and writes Secrets in the listed
@@ -1423,9 +1416,6 @@ async fn chart_installs_with_listed_secret_namespaces_and_tenant_roles() {
     helm_ok(&["uninstall", release, "--namespace", &ns, "--timeout", "60s"]);
     assert!(!exists(&["role", "applink-operator-secrets", "-n", &team]));
     assert!(!exists(&["clusterrole", &format!("{ns}-{fullname}-edit")]));
-    for n in [&ns, &team, &other] {
-        common::delete_namespace(&client, n).await;
-    }
 }
 
 /// The operator binary, all namespaces, as the ServiceAccount of a listed-Secret-namespaces
@@ -1529,9 +1519,6 @@ spec:
     drop(operator);
 
     helm_ok(&["uninstall", release, "--namespace", &ns, "--timeout", "60s"]);
-    for n in [&ns, &team, &other] {
-        common::delete_namespace(&client, n).await;
-    }
 }
 
 /// The operator process; killed when dropped, also when the test fails.
@@ -1716,9 +1703,6 @@ spec:
     assert!(text.contains("starting applink-operator"), "{text}");
 
     helm_ok(&["uninstall", release, "--namespace", &ns, "--timeout", "60s"]);
-    for n in [&ns, &team] {
-        common::delete_namespace(&client, n).await;
-    }
 }
 
 #[test]

@@ -64,9 +64,10 @@ async fn own_control_plane(
 async fn operator_upgraded_before_its_crds_keeps_managing_links() {
     let (cp, client, ns) =
         own_control_plane("old-crds", &["externalapplications.applinks.io"]).await;
-    let sim = Sim::start(
-        "control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n- {name: confluence, product: confluence, key_bits: 1024}\n",
-    );
+    let sim = Sim::start(&e2e::apps(&[
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+    ]));
     let kubeconfig = cp.kubeconfig().display().to_string();
     let mut op = Operator::start(&ns, &[("KUBECONFIG", kubeconfig.as_str())]);
     for doc in [
@@ -97,9 +98,11 @@ async fn operator_upgraded_before_its_crds_keeps_managing_links() {
 async fn operator_recovers_from_an_apiserver_restart() {
     let (cp, client, ns) = own_control_plane("restart", &[]).await;
 
-    let sim = Sim::start(
-        "control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n- {name: confluence, product: confluence, key_bits: 1024}\n- {name: bamboo, product: bamboo, key_bits: 1024}\n",
-    );
+    let sim = Sim::start(&e2e::apps(&[
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+        ("bamboo", "bamboo"),
+    ]));
     let kubeconfig = cp.kubeconfig().display().to_string();
     let mut op = Operator::start(&ns, &[("KUBECONFIG", kubeconfig.as_str())]);
     let apply = |yaml: String| {

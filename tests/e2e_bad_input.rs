@@ -20,18 +20,22 @@ type User<'a> = (&'a str, &'a str, &'a [&'a str]);
 /// Simulator config; every app also has the harness's own `admin`/`admin` sysadmin (the
 /// assertions read the applications with it) and `extra` sysadmins.
 fn sim_config(apps: &[(&str, &str)], extra: &[User]) -> String {
-    let mut y = String::from("control_port: 0\napps:\n");
-    for (name, product) in apps {
-        y.push_str(&format!(
-            "- name: {name}\n  product: {product}\n  key_bits: 1024\n  users:\n  - {{username: admin, password: admin, role: sysadmin}}\n"
+    let mut users = String::from(
+        "users:
+- {username: admin, password: admin, role: sysadmin}
+",
+    );
+    for (user, password, tokens) in extra {
+        users.push_str(&format!(
+            "- {{username: {user}, password: {password:?}, role: sysadmin, tokens: {tokens:?}}}
+"
         ));
-        for (user, password, tokens) in extra {
-            y.push_str(&format!(
-                "  - {{username: {user}, password: {password:?}, role: sysadmin, tokens: {tokens:?}}}\n"
-            ));
-        }
     }
-    y
+    apps.iter()
+        .fold(e2e::SimConfig::default(), |c, (name, product)| {
+            c.app(name, product).with(&users)
+        })
+        .yaml()
 }
 
 /// A credentials Secret that allows its credentials to go to `allowed` (a URL).
@@ -303,16 +307,14 @@ async fn a_deleted_secret_gives_a_clear_condition_and_deletes_nothing() {
         &[],
     ));
     let _op = Operator::start(&env.ns, &[]);
-    e2e::apply(
+    e2e::linked_pair(
+        &env.client,
         &env.ns,
-        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
-    );
-    e2e::apply(
-        &env.ns,
-        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
-    );
-    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
-    e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
+        &sim,
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+    )
+    .await;
 
     e2e::delete(&env.ns, "secret", "jira-admin");
     let msg = stalled(&env, "jira", "SecretNotFound").await;
@@ -363,16 +365,14 @@ async fn deleting_an_instance_in_use_waits_for_its_links() {
         &[],
     ));
     let _op = Operator::start(&env.ns, &[]);
-    e2e::apply(
+    e2e::linked_pair(
+        &env.client,
         &env.ns,
-        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
-    );
-    e2e::apply(
-        &env.ns,
-        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
-    );
-    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
-    e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
+        &sim,
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+    )
+    .await;
 
     e2e::delete(&env.ns, "applicationinstance", "confluence");
     let (i, (_, reason, msg)) =

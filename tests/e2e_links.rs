@@ -7,15 +7,7 @@ mod common;
 use common::e2e::{self, Env, Operator, Sim, env};
 use serde_json::Value;
 
-fn apps(list: &[(&str, &str)]) -> String {
-    let mut y = String::from("control_port: 0\napps:\n");
-    for (name, product) in list {
-        y.push_str(&format!(
-            "- name: {name}\n  product: {product}\n  key_bits: 1024\n"
-        ));
-    }
-    y
-}
+use e2e::apps;
 
 /// Both applications report the link between them as working, from their own status API.
 async fn assert_working_both_ways(sim: &Sim, a: &str, b: &str) {
@@ -77,7 +69,6 @@ async fn two_way(prefix: &str, source: (&str, &str, &str), target: (&str, &str, 
         "{metrics}"
     );
     assert!(metrics.contains("applink_ready 1"), "{metrics}");
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -239,7 +230,6 @@ async fn jira_cloud_to_bitbucket_server() {
     // The server's own status API says the link works (the cloud site's REST is not ours).
     let st = sim.link_status("bitbucket", "jira-cloud").await;
     assert_eq!(st["working"], Value::Bool(true), "{st}");
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 /// What a cloud site's administrator does in the site's admin UI: the link back to the server,
@@ -326,7 +316,6 @@ async fn one_way_then_completed_with_credentials() {
             .await,
         0
     );
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -359,7 +348,6 @@ async fn one_confluence_linked_from_two_jiras_and_a_bitbucket() {
     }
     let conf = sim.links("confluence").await;
     assert_eq!(conf.len(), 3, "one Confluence holds three links: {conf:?}");
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 /// A working Jira<->Confluence link, for the scenarios that start from one.
@@ -369,16 +357,14 @@ async fn linked(prefix: &str, extra_apps: &[(&str, &str)]) -> (Env, Sim, Operato
     list.extend_from_slice(extra_apps);
     let sim = Sim::start(&apps(&list));
     let op = Operator::start(&env.ns, &[]);
-    e2e::apply(
+    e2e::linked_pair(
+        &env.client,
         &env.ns,
-        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
-    );
-    e2e::apply(
-        &env.ns,
-        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
-    );
-    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
-    e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
+        &sim,
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+    )
+    .await;
     (env, sim, op)
 }
 
@@ -452,7 +438,6 @@ async fn relocate_when_an_application_moves() {
         Some(new_url)
     );
     assert_working_both_ways(&sim, "jira", "confluence-copy").await;
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -476,7 +461,6 @@ async fn a_clone_at_a_new_url_is_refused_while_the_old_url_still_serves() {
     // Nothing touched: Jira's end still points at the original, the clone got nothing.
     assert_eq!(sim.links("jira").await, before);
     assert!(sim.links("confluence-copy").await.is_empty());
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -515,7 +499,6 @@ async fn relocate_to_a_different_application_is_refused() {
             .await,
         0
     );
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -528,7 +511,6 @@ async fn delete_removes_both_ends() {
         sim.links("confluence").await.is_empty(),
         "target end deleted"
     );
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -586,7 +568,6 @@ async fn delete_with_target_down_holds_until_orphan() {
         1,
         "Orphan left the target end in place"
     );
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -657,7 +638,6 @@ async fn drift_is_repaired_at_resync() {
     e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
     assert_working_both_ways(&sim, "jira", "confluence").await;
     assert_eq!(sim.links("jira").await.len(), 1);
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -665,15 +645,12 @@ async fn operator_killed_mid_create_makes_no_duplicate() {
     let env = env("crash").await;
     let sim = Sim::start(&apps(&[("jira", "jira"), ("confluence", "confluence")]));
     let mut op = Operator::start(&env.ns, &[("APPLINK_FAILPOINT", "after-create")]);
-    e2e::apply(
+    e2e::apply_oauth_link(
         &env.ns,
-        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+        &sim,
+        ("jira", "jira"),
+        ("confluence", "confluence"),
     );
-    e2e::apply(
-        &env.ns,
-        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
-    );
-    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
     assert!(
         op.wait_exit(e2e::WAIT),
         "the failpoint killed the operator after its first create"
@@ -701,7 +678,6 @@ async fn operator_killed_mid_create_makes_no_duplicate() {
         "no second create"
     );
     assert_working_both_ways(&sim, "jira", "confluence").await;
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -759,7 +735,6 @@ async fn wrong_credentials_give_a_clear_condition_and_no_storm() {
     })
     .await;
     assert_eq!(rejected_logins(&sim, "jira").await, 1);
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 /// Requests the application refused for their credentials, from its request log.
@@ -797,7 +772,6 @@ async fn status_drops_what_the_operator_no_longer_sees() {
         "a one-way end reports no health or auth: {:?}",
         st.source
     );
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 /// Regression: an instance being deleted whose credentials reference was removed reached an
@@ -832,7 +806,6 @@ async fn an_instance_deleted_without_its_credentials_does_not_crash_the_operator
     );
     assert!(op.is_running(), "operator crashed: {}", op.logs());
     assert!(!op.logs().contains("panicked"), "{}", op.logs());
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -915,7 +888,6 @@ async fn wrong_type_and_untrusted_certificate_are_clear_conditions() {
     y.push_str("  tls: {caSecretRef: {name: sim-ca}}\n");
     e2e::apply(&env.ns, &y);
     e2e::wait_instance(&env.client, &env.ns, "secure", "Ready", |c| c.0 == "True").await;
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -967,7 +939,6 @@ async fn steady_state_traffic_is_small() {
         before_status, after_status,
         "status is not rewritten when nothing changed"
     );
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -979,16 +950,14 @@ async fn transient_faults_are_retried_until_ready() {
     let faults = serde_json::json!({"throttle_next": 3, "retry_after_secs": 1, "fail_next": 3, "fail_status": 503, "latency_ms": 200});
     sim.control("confluence", reqwest::Method::PUT, "faults", Some(faults))
         .await;
-    e2e::apply(
+    e2e::linked_pair(
+        &env.client,
         &env.ns,
-        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
-    );
-    e2e::apply(
-        &env.ns,
-        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
-    );
-    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
-    e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
+        &sim,
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+    )
+    .await;
     assert_working_both_ways(&sim, "jira", "confluence").await;
     assert_eq!(
         sim.links("confluence").await.len(),
@@ -996,7 +965,6 @@ async fn transient_faults_are_retried_until_ready() {
         "retries made no duplicate"
     );
     assert_eq!(sim.links("jira").await.len(), 1);
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -1029,7 +997,6 @@ async fn two_way_without_authentication() {
         let s = sim.link_status(x, y).await;
         assert_eq!(s["error"]["type"], "DISABLED", "{x}: {s}");
     }
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -1049,15 +1016,12 @@ async fn existing_links_are_left_alone_unless_adopted() {
         .await;
     assert!(code < 300, "manual link: {code}");
     let _op = Operator::start(&env.ns, &[]);
-    e2e::apply(
+    e2e::apply_oauth_link(
         &env.ns,
-        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+        &sim,
+        ("jira", "jira"),
+        ("confluence", "confluence"),
     );
-    e2e::apply(
-        &env.ns,
-        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
-    );
-    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
     let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "LinkNotOwned").await;
     let conds = link.status.unwrap().conditions;
     let (_, _, msg) = e2e::condition(&conds, "Ready").unwrap();
@@ -1089,7 +1053,6 @@ async fn existing_links_are_left_alone_unless_adopted() {
     e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
     assert_working_both_ways(&sim, "jira", "confluence").await;
     assert_eq!(sim.links("jira").await.len(), 1);
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 /// Two operator replicas with leader election: `replica-a` leads, `replica-b` stands by.
@@ -1118,16 +1081,14 @@ async fn leader_election_keeps_one_active_replica() {
     let env = env("leader").await;
     let sim = Sim::start(&apps(&[("jira", "jira"), ("confluence", "confluence")]));
     let (mut a, b) = two_replicas(&env).await;
-    e2e::apply(
+    e2e::linked_pair(
+        &env.client,
         &env.ns,
-        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
-    );
-    e2e::apply(
-        &env.ns,
-        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
-    );
-    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
-    e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
+        &sim,
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+    )
+    .await;
     assert!(
         !b.logs().contains("Created"),
         "the standby reconciled nothing"
@@ -1147,7 +1108,6 @@ async fn leader_election_keeps_one_active_replica() {
         }
     })
     .await;
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -1181,7 +1141,6 @@ async fn inline_url_replaced_by_an_instance_ref_completes_the_link() {
         1,
         "the source end was kept"
     );
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -1235,7 +1194,6 @@ async fn inline_url_change_relocates_or_is_refused() {
         links[&id]["rpcUrl"].as_str().unwrap().trim_end_matches('/'),
         moved
     );
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 #[tokio::test]
@@ -1245,17 +1203,14 @@ async fn a_dead_leader_is_replaced_when_its_lease_expires() {
     let (mut a, b) = two_replicas(&env).await;
     // SIGKILL: no release. The standby waits for the lease to expire (15s), then leads.
     a.stop();
-    e2e::apply(
+    e2e::linked_pair(
+        &env.client,
         &env.ns,
-        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
-    );
-    e2e::apply(
-        &env.ns,
-        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
-    );
-    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
-    e2e::wait_link_ready(&env.client, &env.ns, "l", "True").await;
+        &sim,
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+    )
+    .await;
     assert_eq!(e2e::lease_holder(&env.client, &env.ns).await, "replica-b");
     assert!(b.logs().contains("became the leader"));
-    common::delete_namespace(&env.client, &env.ns).await;
 }

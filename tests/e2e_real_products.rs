@@ -57,7 +57,6 @@ async fn pat_only_jira_11_works() {
         "no Basic request to a Jira 11"
     );
     assert!(jira.iter().any(|e| e["auth"] == "bearer"));
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 /// Jira 10.3 with secure administrator sessions on (its default) and only a token: the
@@ -94,7 +93,6 @@ async fn pat_with_secure_admin_sessions_is_refused_before_anything_is_created() 
         sim.links("confluence").await.is_empty(),
         "nothing half-created"
     );
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 /// Basic authentication blocked (Jira 11's default) with a username and password in the Secret:
@@ -128,7 +126,6 @@ async fn basic_auth_disabled_says_use_a_token() {
         .filter(|e| e["auth"] == "basic_disabled")
         .count();
     assert_eq!(refused, 1);
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 /// A relocation onto a URL that a stale link in the peer already uses: the application refuses
@@ -183,7 +180,6 @@ async fn relocation_onto_a_url_a_stale_link_uses_names_that_link() {
         end["rpcUrl"].as_str().unwrap().trim_end_matches('/'),
         new_url.trim_end_matches('/')
     );
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 /// Two links in one application to the same peer share its consumer: deleting the other one
@@ -241,7 +237,6 @@ async fn a_shared_consumer_removed_with_another_link_is_restored() {
     })
     .await;
     e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 /// A first link on fresh applications, from a freshly started operator, on the default
@@ -249,9 +244,7 @@ async fn a_shared_consumer_removed_with_another_link_is_restored() {
 #[tokio::test]
 async fn first_link_on_fresh_applications_from_a_fresh_operator() {
     let env = env("first").await;
-    let sim = Sim::start(
-        "control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n- {name: bitbucket, product: bitbucket, key_bits: 1024}\n",
-    );
+    let sim = Sim::start(&e2e::apps(&[("jira", "jira"), ("bitbucket", "bitbucket")]));
     let _op = Operator::start(&env.ns, &[]);
     e2e::apply_oauth_link(&env.ns, &sim, ("jira", "jira"), ("bitbucket", "bitbucket"));
     e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
@@ -265,7 +258,6 @@ async fn first_link_on_fresh_applications_from_a_fresh_operator() {
         assert_eq!(links.len(), 1, "{app}: exactly one end");
         assert!(writes(&entries).len() <= 4, "{app}: a handful of writes");
     }
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 /// Bitbucket Cloud runs no application links: a link to it is one-way, made only in the server.
@@ -300,7 +292,6 @@ async fn a_link_to_bitbucket_cloud_is_one_way() {
         writes(&sim.log_entries("bitbucket-cloud").await).is_empty(),
         "nothing written to Bitbucket Cloud"
     );
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 /// A corrupted link (an id registered without its properties, left by a failed delete) blocks
@@ -308,9 +299,10 @@ async fn a_link_to_bitbucket_cloud_is_one_way() {
 #[tokio::test]
 async fn a_corrupted_link_is_named_and_the_link_made_once_it_is_gone() {
     let env = env("corrupt").await;
-    let sim = Sim::start(
-        "control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n- {name: confluence, product: confluence, key_bits: 1024}\n",
-    );
+    let sim = Sim::start(&e2e::apps(&[
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+    ]));
     let conf_id = sim.app("confluence").id.clone();
     sim.control(
         "jira",
@@ -343,7 +335,6 @@ async fn a_corrupted_link_is_named_and_the_link_made_once_it_is_gone() {
     )
     .await;
     e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
-    common::delete_namespace(&env.client, &env.ns).await;
 }
 
 /// The two causes of OAuth failures a client can see before a link breaks: a base URL the
@@ -351,7 +342,7 @@ async fn a_corrupted_link_is_named_and_the_link_made_once_it_is_gone() {
 #[tokio::test]
 async fn base_url_and_clock_warnings() {
     let env = env("warnings").await;
-    let sim = Sim::start("control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n");
+    let sim = Sim::start(&e2e::apps(&[("jira", "jira")]));
     sim.control(
         "jira",
         reqwest::Method::PATCH,
@@ -385,5 +376,4 @@ async fn base_url_and_clock_warnings() {
         Some("True".into()),
         "warnings do not make the instance unusable"
     );
-    common::delete_namespace(&env.client, &env.ns).await;
 }

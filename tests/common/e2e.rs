@@ -529,6 +529,72 @@ pub async fn env(prefix: &str) -> Env {
     Env { client, ns }
 }
 
+/// A simulator configuration, built the one way every suite builds it: each application on its
+/// product's default (realistic) profile with 1024-bit keys (fast to generate), and whatever a
+/// test adds to the application it added last.
+#[derive(Clone)]
+pub struct SimConfig {
+    yaml: String,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            yaml: "control_port: 0\napps:\n".to_string(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// Adds an application `name` of `product`.
+    pub fn app(mut self, name: &str, product: &str) -> Self {
+        self.yaml.push_str(&format!(
+            "- name: {name}\n  product: {product}\n  key_bits: 1024\n"
+        ));
+        self
+    }
+
+    /// Adds fields (`key: value` lines, YAML as the simulator reads it) to the last application.
+    pub fn with(mut self, fields: &str) -> Self {
+        for line in fields.lines().filter(|l| !l.trim().is_empty()) {
+            self.yaml.push_str(&format!("  {line}\n"));
+        }
+        self
+    }
+
+    /// The configuration as the simulator reads it.
+    pub fn yaml(&self) -> String {
+        self.yaml.clone()
+    }
+
+    pub fn start(&self) -> Sim {
+        Sim::start(&self.yaml)
+    }
+}
+
+/// Applications `(name, product)` on their default profiles.
+pub fn apps(list: &[(&str, &str)]) -> String {
+    list.iter()
+        .fold(SimConfig::default(), |c, (name, product)| {
+            c.app(name, product)
+        })
+        .yaml()
+}
+
+/// Administered instances for `source` and `target` (`(name, type)`, each named after its
+/// simulated application), an OAuth link `l` between them, and its Ready=True: the setup most
+/// scenarios start from.
+pub async fn linked_pair(
+    client: &Client,
+    ns: &str,
+    sim: &Sim,
+    source: (&str, &str),
+    target: (&str, &str),
+) -> ApplicationLink {
+    apply_oauth_link(ns, sim, source, target);
+    wait_link_ready(client, ns, "l", "True").await
+}
+
 /// The annotation by which a credentials Secret allows its credentials to go to a URL.
 pub const ALLOWED_URLS: &str = "applinks.io/allowed-urls";
 

@@ -30,16 +30,15 @@ const APPS: &[(&str, &str)] = &[
 pub const COPY: &str = "confluence-copy";
 
 fn sim_config() -> String {
-    let mut y = String::from("control_port: 0\napps:\n");
-    for (name, product) in APPS {
-        y.push_str(&format!(
-            "- name: {name}\n  product: {product}\n  key_bits: 1024\n"
-        ));
-    }
-    y.push_str(&format!(
-        "- name: {COPY}\n  product: confluence\n  seed: confluence\n  display_name: confluence\n  key_bits: 1024\n"
-    ));
-    y
+    let apps = APPS
+        .iter()
+        .fold(e2e::SimConfig::default(), |c, (n, p)| c.app(n, p));
+    apps.app(COPY, "confluence")
+        .with(
+            "seed: confluence
+display_name: confluence",
+        )
+        .yaml()
 }
 
 /// An ApplicationInstance as the model has it.

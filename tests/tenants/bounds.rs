@@ -124,9 +124,11 @@ async fn megabyte_urls_and_a_template_bomb_cost_the_operator_little() {
     let env = e2e::env("bounds-bomb-a").await;
     let ns_b = crate::common::namespace(&env.client, "bounds-bomb-b").await;
     let shard = env.ns.name().to_string();
-    let sim = Sim::start(
-        "control_port: 0\napps:\n- {name: mb, product: jira, key_bits: 1024}\n- {name: kb, product: jira, key_bits: 1024}\n- {name: good, product: jira, key_bits: 1024}\n",
-    );
+    let sim = Sim::start(&e2e::apps(&[
+        ("mb", "jira"),
+        ("kb", "jira"),
+        ("good", "jira"),
+    ]));
     set_faults(
         &sim,
         "mb",
@@ -269,7 +271,7 @@ spec:
 async fn rotation_with_the_secret_write_denied_issues_no_secret() {
     let env = e2e::env("bounds-rotate").await;
     let shard = env.ns.name().to_string();
-    let sim = Sim::start("control_port: 0\napps:\n- {name: jira, product: jira, key_bits: 1024}\n");
+    let sim = Sim::start(&e2e::apps(&[("jira", "jira")]));
     let _op = Operator::start_cluster_wide(&shard, &[], &[]);
     e2e::apply(&env.ns, &instance("jira", sim.app("jira"), &shard, "admin"));
     e2e::apply(&env.ns, &external("tool", "jira", &shard, &BTreeMap::new()));

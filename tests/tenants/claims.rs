@@ -70,9 +70,10 @@ fn copy_of(original: &ApplicationLink, name: &str) -> ApplicationLink {
 async fn a_copied_link_never_takes_over_or_deletes_its_originals_ends() {
     let env = e2e::env("claims-copy").await;
     let shard = env.ns.to_string();
-    let sim = Sim::start(
-        "control_port: 0\napps:\n- name: jira\n  product: jira\n  key_bits: 1024\n- name: confluence\n  product: confluence\n  key_bits: 1024\n",
-    );
+    let sim = Sim::start(&e2e::apps(&[
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+    ]));
     let _op = Operator::start_cluster_wide(&shard, &[], &[]);
     for app in ["jira", "confluence"] {
         e2e::apply(
@@ -229,9 +230,7 @@ async fn secret_value(client: &kube::Client, ns: &str, name: &str) -> String {
 async fn a_forged_client_id_annotation_does_not_touch_another_resources_client() {
     let env = e2e::env("claims-forged").await;
     let shard = env.ns.to_string();
-    let sim = Sim::start(
-        "control_port: 0\napps:\n- name: bitbucket\n  product: bitbucket\n  key_bits: 1024\n",
-    );
+    let sim = Sim::start(&e2e::apps(&[("bitbucket", "bitbucket")]));
     let _op = Operator::start_cluster_wide(&shard, &[], &[]);
     e2e::apply(
         &env.ns,
@@ -328,8 +327,7 @@ async fn a_forged_client_id_annotation_does_not_touch_another_resources_client()
 async fn oauth1_deletion_deletes_only_the_generic_link_the_application_shows_as_its_own() {
     let env = e2e::env("claims-oauth1").await;
     let shard = env.ns.to_string();
-    let sim =
-        Sim::start("control_port: 0\napps:\n- name: jira\n  product: jira\n  key_bits: 1024\n");
+    let sim = Sim::start(&e2e::apps(&[("jira", "jira")]));
     let _op = Operator::start_cluster_wide(&shard, &[], &[]);
     e2e::apply(
         &env.ns,

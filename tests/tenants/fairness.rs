@@ -15,16 +15,17 @@ use serde_json::{Value, json};
 use applink_operator::crd::{ApplicationInstance, ApplicationLink};
 
 use crate::common;
-use crate::common::e2e::{Operator, SHARD_LABEL, Sim, SimApp, condition, wait_instance};
+use crate::common::e2e::{self, Operator, SHARD_LABEL, Sim, SimApp, condition, wait_instance};
 
 fn sim_config(apps: &[(&str, &str)]) -> String {
-    let mut y = String::from("control_port: 0\napps:\n");
-    for (name, product) in apps {
-        y.push_str(&format!(
-            "- name: {name}\n  product: {product}\n  key_bits: 1024\n  users:\n  - {{username: admin, password: admin, role: sysadmin}}\n"
-        ));
-    }
-    y
+    apps.iter()
+        .fold(e2e::SimConfig::default(), |c, (name, product)| {
+            c.app(name, product).with(
+                "users:
+- {username: admin, password: admin, role: sysadmin}",
+            )
+        })
+        .yaml()
 }
 
 fn labels(shard: &str) -> Value {

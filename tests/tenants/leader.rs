@@ -225,13 +225,9 @@ async fn set_latency(sim: &Sim, ms: u64) {
 }
 
 fn sim_config() -> String {
-    let mut y = String::from("control_port: 0\napps:\n");
-    for app in APPS {
-        y.push_str(&format!(
-            "- name: {app}\n  product: {app}\n  key_bits: 1024\n"
-        ));
-    }
-    y
+    APPS.iter()
+        .fold(e2e::SimConfig::default(), |c, app| c.app(app, app))
+        .yaml()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

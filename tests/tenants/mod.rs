@@ -14,16 +14,7 @@ use crate::common::e2e::{self, Operator, SHARD_LABEL, Sim};
 use crate::common::{self, TestNamespace};
 use kube::Client;
 
-/// Simulated applications, each `(name, product)`.
-pub fn apps(list: &[(&str, &str)]) -> String {
-    let mut y = String::from("control_port: 0\napps:\n");
-    for (name, product) in list {
-        y.push_str(&format!(
-            "- name: {name}\n  product: {product}\n  key_bits: 1024\n"
-        ));
-    }
-    y
-}
+pub use crate::common::e2e::apps;
 
 /// Adds the shard label to every applinks.io object of `yaml` (the operator of the scenario
 /// selects its objects by it).
