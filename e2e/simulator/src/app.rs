@@ -8,7 +8,7 @@ use crate::config::{AppConfig, Role, UserConfig};
 use crate::product::{Product, providers};
 use crate::profile::{Profile, Settings};
 use crate::store::{
-    AccessState, AppState, Faults, Identity, Persisted, RequestLog, SwapCert, state_file,
+    AccessState, AppState, Faults, Identity, Link, Persisted, RequestLog, SwapCert, state_file,
 };
 use crate::wire::model::Manifest;
 use crate::wire::oauth1::Signer;
@@ -143,6 +143,17 @@ impl App {
             Product::Bitbucket => (index + 1).to_string(),
             _ => username.to_string(),
         }
+    }
+
+    /// The stored links `keep` selects (copies: the state lock is not held).
+    pub fn links_where(&self, keep: impl Fn(&Link) -> bool) -> Vec<Link> {
+        let st = self.state.lock().expect("state");
+        st.persisted
+            .links
+            .values()
+            .filter(|l| keep(l))
+            .cloned()
+            .collect()
     }
 
     pub fn settings(&self) -> Settings {

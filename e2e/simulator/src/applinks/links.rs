@@ -114,22 +114,30 @@ fn parse_body(fmt: Fmt, body: &Bytes) -> Result<LinkEntityIn, ApiError> {
         .map_err(|e| ApiError::list(fmt, 400, format!("Invalid applicationLink entity: {e}")))
 }
 
-fn created(app: &App, fmt: Fmt, ver: &str, id: &Uuid) -> Response {
-    let mut env = StatusEnv::new(201);
-    env.created.push(Href {
+/// The `Status` of a create (201, `resources-created`) or an update (200, `resources-updated`).
+fn status_of(app: &App, fmt: Fmt, ver: &str, id: &Uuid, created: bool) -> Response {
+    let mut env = StatusEnv::new(if created { 201 } else { 200 });
+    let href = Href {
         href: self_href(app, ver, id),
         rel: "self".into(),
-    });
+    };
+    if created {
+        env.created.push(href);
+    } else {
+        env.updated.push(href);
+    }
     status_env(fmt, env)
 }
 
-fn updated(app: &App, fmt: Fmt, ver: &str, id: &Uuid) -> Response {
-    let mut env = StatusEnv::new(200);
-    env.updated.push(Href {
-        href: self_href(app, ver, id),
-        rel: "self".into(),
-    });
-    status_env(fmt, env)
+/// A link by id as the classic resources find it: 400 for an id without its properties, 404
+/// for an unknown or malformed one.
+fn find_classic(app: &App, fmt: Fmt, id: &str) -> Result<Link, ApiError> {
+    let uid = parse_id(id).ok_or_else(|| not_found(fmt, id))?;
+    match app.state.lock().expect("state").lookup(&uid) {
+        Lookup::Found(l) => Ok(*l),
+        Lookup::Corrupted => Err(type_not_installed(fmt)),
+        Lookup::Missing => Err(not_found(fmt, id)),
+    }
 }
 
 pub fn not_found(fmt: Fmt, id: &str) -> ApiError {
@@ -235,7 +243,7 @@ fn create_from_entity(
     let mut link = new_link(id, type_id, name, rpc, &display);
     link.primary = e.is_primary.unwrap_or(false);
     create_link(app, fmt, link)?;
-    Ok(created(app, fmt, ver, &id))
+    Ok(status_of(app, fmt, ver, &id, true))
 }
 
 /// Validates and inserts a new link. Only a taken id is refused; a taken name is replaced by
@@ -299,16 +307,7 @@ pub async fn list(
     ver: ApiVersion,
 ) -> ApiResult {
     caller.require_admin(fmt)?;
-    let links: Vec<Link> = app
-        .state
-        .lock()
-        .expect("state")
-        .persisted
-        .links
-        .values()
-        .cloned()
-        .collect();
-    Ok(list_response(&app, fmt, &ver.0, &links))
+    Ok(list_response(&app, fmt, &ver.0, &app.links_where(|_| true)))
 }
 
 pub async fn get_one(
@@ -342,16 +341,7 @@ pub async fn list_type(
             format!("No type with id {t} installed"),
         ));
     }
-    let links: Vec<Link> = app
-        .state
-        .lock()
-        .expect("state")
-        .persisted
-        .links
-        .values()
-        .filter(|l| l.type_id == t)
-        .cloned()
-        .collect();
+    let links = app.links_where(|l| l.type_id == t);
     Ok(list_response(&app, fmt, &ver.0, &links))
 }
 
@@ -363,16 +353,7 @@ pub async fn get_primary(
     Path(t): Path<String>,
 ) -> ApiResult {
     caller.require_admin(fmt)?;
-    let link = app
-        .state
-        .lock()
-        .expect("state")
-        .persisted
-        .links
-        .values()
-        .find(|l| l.type_id == t && l.primary)
-        .cloned();
-    match link {
+    match app.links_where(|l| l.type_id == t && l.primary).pop() {
         Some(l) => Ok(link_response(&app, fmt, &ver.0, &l)),
         None => Err(ApiError::status(
             fmt,
@@ -390,17 +371,12 @@ pub async fn make_primary(
     Path(id): Path<String>,
 ) -> ApiResult {
     caller.require_admin(fmt)?;
-    let uid = parse_id(&id).ok_or_else(|| not_found(fmt, &id))?;
-    {
-        let mut st = app.state.lock().expect("state");
-        let t = match st.lookup(&uid) {
-            Lookup::Found(l) => l.type_id.clone(),
-            Lookup::Corrupted => return Err(type_not_installed(fmt)),
-            Lookup::Missing => return Err(not_found(fmt, &id)),
-        };
-        st.set_primary_flag(&t, uid);
-    }
-    Ok(updated(&app, fmt, &ver.0, &uid))
+    let link = find_classic(&app, fmt, &id)?;
+    app.state
+        .lock()
+        .expect("state")
+        .set_primary_flag(&link.type_id, link.id);
+    Ok(status_of(&app, fmt, &ver.0, &link.id, false))
 }
 
 /// v1 `PUT applicationlink/{id}`: create-or-update, after fetching the manifest at rpcUrl.
@@ -430,7 +406,7 @@ pub async fn v1_put(
     };
     if exists {
         apply_update(&app, fmt, &caller, &path_id, &e)?;
-        return Ok(updated(&app, fmt, &ver.0, &path_id));
+        return Ok(status_of(&app, fmt, &ver.0, &path_id, false));
     }
     let new_id = match e.id.as_deref() {
         Some(s) => parse_entity_id(fmt, s)?,
@@ -496,7 +472,7 @@ pub async fn v2_update(
         ));
     }
     apply_update(&app, fmt, &caller, &uid, &e)?;
-    Ok(updated(&app, fmt, &ver.0, &uid))
+    Ok(status_of(&app, fmt, &ver.0, &uid, false))
 }
 
 #[derive(Deserialize)]
@@ -514,13 +490,8 @@ pub async fn delete(
     Query(q): Query<DeleteQuery>,
 ) -> ApiResult {
     let user = caller.require_admin(fmt)?.clone();
-    let uid = parse_id(&id).ok_or_else(|| not_found(fmt, &id))?;
-    let found = app.state.lock().expect("state").lookup(&uid);
-    let link = match found {
-        Lookup::Found(l) => *l,
-        Lookup::Corrupted => return Err(type_not_installed(fmt)),
-        Lookup::Missing => return Err(not_found(fmt, &id)),
-    };
+    let link = find_classic(&app, fmt, &id)?;
+    let uid = link.id;
     if link.system && !caller.is_sysadmin() {
         return Err(ApiError::status(
             fmt,

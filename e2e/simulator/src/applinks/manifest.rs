@@ -33,13 +33,7 @@ pub async fn remote(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    if caller.user.is_none() {
-        return Err(ApiError::status(
-            fmt,
-            401,
-            "Client must be authenticated to access this resource.",
-        ));
-    }
+    caller.require_user(fmt)?;
     let rpc = crate::applinks::links::parse_id(&id)
         .and_then(|u| {
             app.state

@@ -292,13 +292,7 @@ pub async fn delete_consumer_token(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    if caller.user.is_none() {
-        return Err(ApiError::status(
-            fmt,
-            401,
-            "Client must be authenticated to access this resource.",
-        ));
-    }
+    caller.require_user(fmt)?;
     find(&app, fmt, &id)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

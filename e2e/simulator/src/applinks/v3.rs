@@ -80,15 +80,7 @@ pub async fn v3_list(
 ) -> ApiResult {
     caller.require_admin_v3()?;
     let q = v3_query(uri.query());
-    let links: Vec<Link> = app
-        .state
-        .lock()
-        .expect("state")
-        .persisted
-        .links
-        .values()
-        .cloned()
-        .collect();
+    let links = app.links_where(|_| true);
     let list: Vec<Value> = links.iter().map(|l| v3_json(&app, l, Some(&q))).collect();
     Ok(json_response(StatusCode::OK, &json!(list)))
 }

@@ -86,6 +86,17 @@ impl Caller {
         }
     }
 
+    /// Resources open to any logged-in user: 401 for anonymous callers.
+    pub fn require_user(&self, fmt: Fmt) -> Result<&UserConfig, ApiError> {
+        self.user.as_ref().ok_or_else(|| {
+            ApiError::status(
+                fmt,
+                401,
+                "Client must be authenticated to access this resource.",
+            )
+        })
+    }
+
     /// Classic sysadmin-only operations: 401 when not admin, 403 when admin only.
     pub fn require_sysadmin(&self, fmt: Fmt) -> Result<&UserConfig, ApiError> {
         let u = self.require_admin(fmt)?;
