@@ -189,23 +189,14 @@ pub async fn put_consumer(
         }
         return Ok(StatusCode::CREATED.into_response());
     } else {
-        let missing: Vec<&str> = [
-            ("key", &b.key),
-            ("name", &b.name),
-            ("publicKey", &b.public_key),
-        ]
-        .iter()
-        .filter(|(_, v)| v.as_deref().is_none_or(str::is_empty))
-        .map(|(n, _)| *n)
-        .collect();
-        if !missing.is_empty() {
-            return Err(ApiError::List(
-                fmt,
-                400,
-                missing.iter().map(|m| format!("{m} is required")).collect(),
-                missing.iter().map(|m| m.to_string()).collect(),
-            ));
-        }
+        required(
+            fmt,
+            &[
+                ("key", &b.key),
+                ("name", &b.name),
+                ("publicKey", &b.public_key),
+            ],
+        )?;
         let pk = b.public_key.clone().unwrap_or_default();
         crate::wire::keys::parse_public_key(&pk)
             .map_err(|e| ApiError::list_field(fmt, 400, e, "publicKey"))?;
@@ -231,26 +222,30 @@ pub async fn put_consumer(
     Ok(StatusCode::CREATED.into_response())
 }
 
+/// 400 naming every field of `fields` that is absent or empty.
+fn required(fmt: Fmt, fields: &[(&str, &Option<String>)]) -> Result<(), ApiError> {
+    let missing: Vec<&str> = fields
+        .iter()
+        .filter(|(_, v)| v.as_deref().is_none_or(str::is_empty))
+        .map(|(n, _)| *n)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::List(
+        fmt,
+        400,
+        missing.iter().map(|m| format!("{m} is required")).collect(),
+        missing.iter().map(|m| m.to_string()).collect(),
+    ))
+}
+
 /// An incoming consumer on a generic link (`OAuthApplicationLinkResource.putConsumer`,
 /// `validate3rdPartyConsumer`, `createBasicConsumer`): key and public key are required (400);
 /// the name is not checked, so a missing one fails in the consumer's builder (500); the 2LO
 /// flags of the body are not copied, so the consumer is 3LO only.
 fn put_generic_incoming(app: &App, fmt: Fmt, l: &Link, b: ConsumerBody) -> ApiResult {
-    let mut missing = vec![];
-    if b.key.as_deref().is_none_or(str::is_empty) {
-        missing.push("key");
-    }
-    if b.public_key.as_deref().is_none_or(str::is_empty) {
-        missing.push("publicKey");
-    }
-    if !missing.is_empty() {
-        return Err(ApiError::List(
-            fmt,
-            400,
-            missing.iter().map(|m| format!("{m} is required")).collect(),
-            missing.iter().map(|m| m.to_string()).collect(),
-        ));
-    }
+    required(fmt, &[("key", &b.key), ("publicKey", &b.public_key)])?;
     let pk = b.public_key.clone().unwrap_or_default();
     if crate::wire::keys::parse_public_key(&pk).is_err() {
         return Err(ApiError::list_field(

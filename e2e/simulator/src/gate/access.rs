@@ -233,6 +233,19 @@ pub fn dead_session_cookie() -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("JSESSIONID=x; Path=/"))
 }
 
+/// Not logged in: 302 to the product's login page, which sends the user back to `dest`.
+pub fn login_redirect(login_url: &str, dest: &str) -> Response {
+    let target = crate::wire::html::with_params(login_url, &[("os_destination", dest)]);
+    let mut r = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(&target) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.extensions_mut().insert(crate::wire::respond::LogReason(
+        "not logged in: sent to the login page".into(),
+    ));
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use rand::Rng;
 
 use crate::app::App;
+use crate::gate::access::login_redirect;
 use crate::gate::auth::Caller;
 use crate::store::RequestToken;
 use crate::wire::html::{html_escape, with_params};
@@ -40,17 +41,7 @@ fn to_login(app: &App, query: &str) -> Response {
     } else {
         format!("{PATH}?{query}")
     };
-    let target = with_params(
-        &app.url(app.profile.login_path),
-        &[("os_destination", &dest)],
-    );
-    let mut r = StatusCode::FOUND.into_response();
-    if let Ok(v) = HeaderValue::from_str(&target) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r.extensions_mut()
-        .insert(LogReason("not logged in: sent to the login page".into()));
-    r
+    login_redirect(&app.url(app.profile.login_path), &dest)
 }
 
 /// `TokenLoader.getTokenForAuthorization`: the request token named by `oauth_token`.

@@ -25,6 +25,7 @@ use serde_json::json;
 
 use super::reply::unknown_error;
 use crate::app::App;
+use crate::gate::access::login_redirect;
 use crate::gate::auth::Caller;
 use crate::store::{Authorization, Client};
 use crate::wire::oauth2::{LATEST, now_ms, random_hex, valid_pkce_code};
@@ -444,17 +445,10 @@ fn to_login(app: &App, path: &str, query: Option<&str>) -> Response {
         Some(q) => format!("{path}?{q}"),
         None => path.to_string(),
     };
-    let target = with_params(
+    login_redirect(
         &format!("{}{}", canonical_base(app), app.profile.login_path),
-        &[("os_destination", &dest)],
-    );
-    let mut r = StatusCode::FOUND.into_response();
-    if let Ok(v) = HeaderValue::from_str(&target) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r.extensions_mut()
-        .insert(LogReason("not logged in: sent to the login page".into()));
-    r
+        &dest,
+    )
 }
 
 /// The user's HTTP session: the one the request's cookie names if it is this user's, else a
