@@ -1,18 +1,19 @@
-//! A running simulated application: identity, configuration, state and outgoing client. It
-//! depends on no request-handling module (server, auth, routes), which all depend on it.
+//! A simulated application: identity, configuration, state and outgoing client. It holds no
+//! router and no socket (those are the server's, `server/listen.rs`), and imports no handler.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
-use axum::Router;
-
-use crate::access::AccessState;
 use crate::config::{AppConfig, Role, UserConfig};
-use crate::model::Manifest;
-use crate::oauth::Signer;
-use crate::product::providers;
+use crate::product::{Product, providers};
 use crate::profile::{Profile, Settings};
-use crate::state::{AppState, Faults, Identity, Persisted, RequestLog, state_file};
+use crate::store::{
+    AccessState, AppState, Faults, Identity, Link, Persisted, RequestLog, SwapCert, state_file,
+};
+use crate::wire::model::Manifest;
+use crate::wire::oauth1::Signer;
+use crate::wire::oauth2::sha256_hex;
+use crate::wire::oauth2_scopes::{ScopeDef, vocabulary};
 
 pub struct App {
     pub cfg: AppConfig,
@@ -31,11 +32,8 @@ pub struct App {
     pub faults: Mutex<Faults>,
     pub log: Mutex<RequestLog>,
     pub state_dir: Option<PathBuf>,
-    pub(crate) listener: tokio::sync::Mutex<ListenerCtl>,
-    pub(crate) router: OnceLock<Router>,
-    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
-    /// The certificate `tls` serves, swappable at run time (`PUT /_sim/tls`).
-    pub tls_cert: Option<Arc<crate::faults::SwapCert>>,
+    /// The certificate the app serves over HTTPS, swappable at run time (`PUT /_sim/tls`).
+    pub tls_cert: Option<Arc<SwapCert>>,
 }
 
 impl App {
@@ -55,7 +53,7 @@ impl App {
         format!("{}{}", self.base_url, path)
     }
 
-    /// The local manifest (§1.3); `outbound` repeats `inbound`, as real servers do.
+    /// The local manifest (docs/simulator.md#manifest); `outbound` repeats `inbound`, as real servers do.
     pub fn manifest(&self) -> Manifest {
         let mut inbound: Vec<String> = vec![providers::OAUTH.into(), providers::TWO_LO.into()];
         if !self.is_cloud() {
@@ -125,6 +123,39 @@ impl App {
             .cloned()
     }
 
+    /// The OAuth 2.0 scope vocabulary when this product and version has the provider.
+    pub fn oauth2_vocabulary(&self) -> Option<&'static [ScopeDef]> {
+        vocabulary(self.cfg.product, &self.ident.version)
+    }
+
+    /// A stable user key per product, so that a tool cannot mistake it for the username:
+    /// `JIRAUSER1xxxx` in Jira, 32 hex digits in Confluence, a number in Bitbucket.
+    pub fn user_key(&self, username: &str) -> String {
+        let index = self
+            .cfg
+            .users
+            .iter()
+            .position(|u| u.username == username)
+            .unwrap_or(0);
+        match self.cfg.product {
+            Product::Jira => format!("JIRAUSER{}", 10_000 + index),
+            Product::Confluence => sha256_hex(&format!("confluence-user:{username}"))[..32].into(),
+            Product::Bitbucket => (index + 1).to_string(),
+            _ => username.to_string(),
+        }
+    }
+
+    /// The stored links `keep` selects (copies: the state lock is not held).
+    pub fn links_where(&self, keep: impl Fn(&Link) -> bool) -> Vec<Link> {
+        let st = self.state.lock().expect("state");
+        st.persisted
+            .links
+            .values()
+            .filter(|l| keep(l))
+            .cloned()
+            .collect()
+    }
+
     pub fn settings(&self) -> Settings {
         self.settings.lock().expect("settings").clone()
     }
@@ -132,10 +163,6 @@ impl App {
     /// The login page a CAPTCHA challenge points to.
     pub fn login_url(&self) -> String {
         self.url(self.profile.login_path)
-    }
-
-    pub fn router(&self) -> Router {
-        self.router.get().expect("router initialised").clone()
     }
 
     /// Writes the persisted state when a state dir is configured. Errors are logged, not fatal:
@@ -165,23 +192,6 @@ impl App {
         }
     }
 }
-
-/// The accept loop of an app, if it is listening.
-#[derive(Default)]
-pub struct ListenerCtl {
-    pub(crate) running: Option<(
-        tokio_util::sync::CancellationToken,
-        tokio::task::JoinHandle<()>,
-    )>,
-}
-
-impl ListenerCtl {
-    pub fn is_listening(&self) -> bool {
-        self.running.is_some()
-    }
-}
-
-pub type AppRef = Arc<App>;
 
 pub fn is_admin(u: &UserConfig) -> bool {
     u.role >= Role::Admin

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::product::Product;
 
 /// Which generation of atlassian-rest the product bundles. It decides the XSRF rule and which
-/// callers bypass WebSudo (reference §1.10, §2.2).
+/// callers bypass WebSudo (docs/simulator.md#xsrf, docs/simulator.md#websudo).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RestLine {
@@ -18,7 +18,7 @@ pub enum RestLine {
     Modern,
 }
 
-/// How a Basic request of a user locked out by the CAPTCHA is answered (§2.3).
+/// How a Basic request of a user locked out by the CAPTCHA is answered (docs/simulator.md#captcha).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CaptchaMode {

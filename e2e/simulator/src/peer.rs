@@ -1,5 +1,5 @@
 //! Calls to peer applications, with failures classified into the status error types of
-//! reference §1.7.3 (network and TLS causes are read from the error's source chain).
+//! (docs/simulator.md#status-api; network and TLS causes are read from the error's source chain).
 
 use std::error::Error as _;
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
 
 use crate::app::App;
-use crate::model::{ConsumerInfoIn, ManifestIn, parse_xml_or_json};
-use crate::oauth::SignFaults;
+use crate::wire::model::{ConsumerInfoIn, ManifestIn, parse_xml_or_json};
+use crate::wire::oauth1::SignFaults;
 
 /// Status error types that a peer call can produce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -255,7 +255,7 @@ impl App {
         })
     }
 
-    /// Downloads a manifest the way applinks does: no Accept, redirects not followed (§1.3).
+    /// Downloads a manifest the way applinks does: no Accept, redirects not followed (docs/simulator.md#manifest).
     pub async fn fetch_manifest(&self, base: &str) -> Result<ManifestIn, ManifestError> {
         let resp = self
             .call(PeerRequest::get(join(base, "/rest/applinks/1.0/manifest")))
@@ -276,7 +276,7 @@ impl App {
         parse_xml_or_json::<ManifestIn>(&resp.body).map_err(ManifestError::Parse)
     }
 
-    /// Reads a peer's consumer identity (§2.4).
+    /// Reads a peer's consumer identity (docs/simulator.md#oauth-10a-endpoints).
     pub async fn fetch_consumer_info(&self, base: &str) -> Result<ConsumerInfoIn, String> {
         let resp = self
             .call(

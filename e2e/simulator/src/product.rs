@@ -19,7 +19,7 @@ pub enum Product {
 }
 
 impl Product {
-    /// The applinks `typeId` of the product (reference §1.9).
+    /// The applinks `typeId` of the product (docs/simulator.md#type-ids).
     pub fn type_id(self) -> &'static str {
         match self {
             Product::Jira | Product::JiraCloud => "jira",
@@ -31,7 +31,7 @@ impl Product {
         }
     }
 
-    /// Cloud flavours: HTTPS only and no 2LO impersonation (reference §3).
+    /// Cloud flavours: HTTPS only and no 2LO impersonation (docs/simulator.md#cloud).
     pub fn is_cloud(self) -> bool {
         matches!(
             self,
@@ -76,7 +76,7 @@ pub fn is_atlassian_type(type_id: &str) -> bool {
 }
 
 pub mod providers {
-    //! Authentication provider class names (reference §1.3).
+    //! Authentication provider class names (docs/simulator.md#manifest).
     pub const OAUTH: &str = "com.atlassian.applinks.api.auth.types.OAuthAuthenticationProvider";
     pub const TWO_LO: &str =
         "com.atlassian.applinks.api.auth.types.TwoLeggedOAuthAuthenticationProvider";

@@ -31,7 +31,7 @@ pub struct Settings {
     pub rate_limit: Option<RateLimit>,
     pub rest_line: RestLine,
     /// Answer 415 to a POST or PUT under `/rest/` without `Content-Type` (not confirmed for
-    /// Platform 7+, §1.9; off by default so that a test can switch the guess on).
+    /// Platform 7+, docs/simulator.md#content-negotiation; off by default so that a test can switch the guess on).
     #[serde(default)]
     pub missing_content_type_415: bool,
     /// The OAuth 2.0 provider's settings (lifetimes, HTTPS rules, secret visibility).

@@ -2,29 +2,29 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use axum::routing::get;
+use axum::{Extension, Router};
 use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::access::AccessState;
 use crate::app::App;
-use crate::app::ListenerCtl;
 use crate::config::{AppConfig, SimConfig};
-use crate::control;
-use crate::faults::{Recorder, SwapCert};
-use crate::keys::{consumer_key, java_uuid3, private_key, public_key_b64};
-use crate::oauth::Signer;
+use crate::control::faults::Recorder;
+use crate::control::{self, ListenerRef};
 use crate::peer::build_client;
 use crate::profile::Profile;
-use crate::server::spawn_accept;
-use crate::state::{AppState, Faults, Identity, RequestLog};
+use crate::server::Host;
+use crate::store::AccessState;
+use crate::store::SwapCert;
+use crate::store::{AppState, Faults, Identity, RequestLog};
+use crate::wire::keys::{consumer_key, java_uuid3, private_key, public_key_b64};
+use crate::wire::oauth1::Signer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -42,7 +42,7 @@ pub enum StartError {
 
 /// A running set of simulated applications.
 pub struct Simulator {
-    apps: BTreeMap<String, Arc<App>>,
+    apps: BTreeMap<String, Arc<Host>>,
     control_url: Option<String>,
     control_task: Option<tokio::task::JoinHandle<()>>,
     /// The recording listener (another origin), started with the control port.
@@ -95,7 +95,7 @@ fn roots(cfg: &AppConfig) -> Result<RootCertStore, String> {
 async fn prepare(
     cfg: AppConfig,
     state_dir: Option<PathBuf>,
-) -> Result<(Arc<App>, TcpListener), StartError> {
+) -> Result<(Arc<Host>, TcpListener), StartError> {
     let name = cfg.name.clone();
     let tls = tls_acceptor(&cfg).map_err(|msg| StartError::Tls {
         app: name.clone(),
@@ -165,14 +165,10 @@ async fn prepare(
         faults: Mutex::new(Faults::default()),
         log: Mutex::new(RequestLog::default()),
         state_dir,
-        listener: tokio::sync::Mutex::new(ListenerCtl::default()),
-        router: OnceLock::new(),
         tls_cert: tls.as_ref().map(|(_, c)| c.clone()),
-        tls: tls.map(|(a, _)| a),
         cfg,
     });
-    let _ = app.router.set(crate::routes::router(app.clone()));
-    Ok((app, listener))
+    Ok((Host::new(app, tls.map(|(a, _)| a)), listener))
 }
 
 impl Simulator {
@@ -198,9 +194,9 @@ impl Simulator {
         )
         .await?;
         let mut apps = BTreeMap::new();
-        for (app, listener) in prepared {
-            *app.listener.lock().await = spawn_accept(app.clone(), listener);
-            apps.insert(app.name().to_string(), app);
+        for (host, listener) in prepared {
+            host.accept_on(listener).await;
+            apps.insert(host.app.name().to_string(), host);
         }
         let mut sim = Simulator {
             apps,
@@ -228,7 +224,11 @@ impl Simulator {
                 source,
             })?
             .port();
-        let infos: Vec<Value> = self.apps.values().map(|a| control::app_info(a)).collect();
+        let infos: Vec<Value> = self
+            .apps
+            .values()
+            .map(|h| control::app_info(&h.app))
+            .collect();
         let recorder = Arc::new(Recorder::start().await.map_err(|source| StartError::Io {
             app: "recorder".into(),
             source,
@@ -244,10 +244,13 @@ impl Simulator {
                 }),
             );
         self.recorder = Some(recorder);
-        for (name, app) in &self.apps {
+        for (name, host) in &self.apps {
+            let listener: ListenerRef = host.clone();
             router = router.nest(
                 &format!("/_sim/apps/{name}"),
-                control::router().with_state(app.clone()),
+                control::router()
+                    .layer(Extension(listener))
+                    .with_state(host.app.clone()),
             );
         }
         self.control_task = Some(tokio::spawn(async move {
@@ -258,11 +261,19 @@ impl Simulator {
     }
 
     pub fn app(&self, name: &str) -> Option<Arc<App>> {
-        self.apps.get(name).cloned()
+        self.apps.get(name).map(|h| h.app.clone())
     }
 
     pub fn apps(&self) -> impl Iterator<Item = &Arc<App>> {
-        self.apps.values()
+        self.apps.values().map(|h| &h.app)
+    }
+
+    /// Whether the app accepts connections (the control API stops and starts it).
+    pub async fn is_listening(&self, name: &str) -> bool {
+        match self.apps.get(name) {
+            Some(h) => h.is_listening().await,
+            None => false,
+        }
     }
 
     pub fn control_url(&self) -> Option<&str> {
@@ -280,14 +291,14 @@ impl Simulator {
         json!({
             "controlUrl": self.control_url,
             "recorderUrl": self.recorder.as_ref().map(|r| r.url.clone()),
-            "apps": self.apps.values().map(|a| control::app_info(a)).collect::<Vec<_>>(),
+            "apps": self.apps.values().map(|h| control::app_info(&h.app)).collect::<Vec<_>>(),
         })
     }
 
     /// Stops every listener and the control port.
     pub async fn shutdown(self) {
-        for app in self.apps.values() {
-            app.stop_listening().await;
+        for host in self.apps.values() {
+            host.stop_listening().await;
         }
         if let Some(t) = self.control_task {
             t.abort();

@@ -1,4 +1,4 @@
-//! Who may call (reference §2): Basic blocked, CAPTCHA lock-out, rate limiting, WebSudo,
+//! Who may call (docs/simulator.md#websudo and around): Basic blocked, CAPTCHA lock-out, rate limiting, WebSudo,
 //! XSRF per REST line, product profiles and runtime settings.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Allowlist REST API (reference §3).
+//! Allowlist REST API (docs/simulator.md#allowlist).
 
 mod common;
 
@@ -298,7 +298,7 @@ async fn check_settings_enable_and_application_link_rules() {
 }
 
 fn urlencode(s: &str) -> String {
-    applink_sim::oauth::encode(s)
+    applink_sim::wire::oauth1::encode(s)
 }
 
 #[tokio::test]

@@ -180,7 +180,7 @@ async fn request_log_counts_by_route_and_method() {
     );
     assert_eq!(log["total"], 4);
     let last = log["entries"].as_array().unwrap().last().unwrap().clone();
-    // The classic by-id GET of an unknown id fails with a NullPointerException (§1.1).
+    // The classic by-id GET of an unknown id fails with a NullPointerException (docs/simulator.md#link-resources).
     assert_eq!(last["status"], 500);
     assert_eq!(last["auth"], "basic");
     assert_eq!(
@@ -301,13 +301,13 @@ async fn stop_on_the_apps_own_port_is_deferred() {
     assert_eq!(r.status(), 202);
     // Wait for the deferred stop through the library API rather than by sleeping.
     for _ in 0..200 {
-        if !env.app("jira").is_listening().await {
+        if !env.sim.is_listening("jira").await {
             break;
         }
         tokio::task::yield_now().await;
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    assert!(!env.app("jira").is_listening().await);
+    assert!(!env.sim.is_listening("jira").await);
 }
 
 #[tokio::test]
@@ -393,7 +393,7 @@ async fn links_can_be_changed_behind_the_back() {
         .unwrap(),
     )
     .await;
-    // V3 validation refuses system links with 400, leaving them unchanged (§1.3).
+    // V3 validation refuses system links with 400, leaving them unchanged (docs/simulator.md#link-resources).
     assert_eq!(code, 400);
     let (code, _) = json(
         env.control(Method::PATCH, "jira", &format!("/links/{wiki_id}"))

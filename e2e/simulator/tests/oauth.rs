@@ -3,8 +3,8 @@
 mod common;
 
 use applink_sim::Product;
-use applink_sim::oauth::SignFaults;
 use applink_sim::peer::{PeerAuth, PeerRequest};
+use applink_sim::wire::oauth1::SignFaults;
 use common::{cfg, json, start, text};
 use reqwest::Method;
 use serde_json::json;
@@ -35,7 +35,7 @@ async fn consumer_info_is_xml_with_spki_public_key() {
         )),
         "{xml}"
     );
-    let parsed = applink_sim::keys::parse_public_key(&app.ident.public_key_b64).unwrap();
+    let parsed = applink_sim::wire::keys::parse_public_key(&app.ident.public_key_b64).unwrap();
     assert_eq!(parsed, app.signer.key.to_public_key());
 }
 
@@ -543,7 +543,7 @@ async fn three_legged_dance() {
     )
     .await;
     assert_eq!(code, 200, "{body}");
-    let pairs = applink_sim::oauth::form_pairs(&body);
+    let pairs = applink_sim::wire::oauth1::form_pairs(&body);
     let get = |k: &str| {
         pairs
             .iter()
@@ -619,7 +619,7 @@ async fn three_legged_dance() {
     )
     .await;
     assert_eq!(code, 200, "{body}");
-    let pairs = applink_sim::oauth::form_pairs(&body);
+    let pairs = applink_sim::wire::oauth1::form_pairs(&body);
     let get = |k: &str| {
         pairs
             .iter()
@@ -684,7 +684,7 @@ async fn authorize_redirects_to_callback() {
             .unwrap(),
     )
     .await;
-    let token = applink_sim::oauth::form_pairs(&body)[0].1.clone();
+    let token = applink_sim::wire::oauth1::form_pairs(&body)[0].1.clone();
     let r = env
         .oauth1_decide("wiki", ("user", "user"), &token, "approve")
         .await;

@@ -1,11 +1,12 @@
-//! OAuth 1.0a for a tool that is not an Atlassian product (reference `real-products.md` §5):
+//! OAuth 1.0a for a tool that is not an Atlassian product (docs/simulator.md#oauth-configuration):
 //! an incoming consumer on a generic link, then the three-legged dance with the tool's own
 //! RSA key and REST calls signed with the access token.
 
 mod common;
 
-use applink_sim::oauth::{SignFaults, Signer, form_pairs};
-use applink_sim::{Product, keys};
+use applink_sim::Product;
+use applink_sim::wire::keys;
+use applink_sim::wire::oauth1::{SignFaults, Signer, form_pairs};
 use common::{Env, cfg, json, start, text};
 use reqwest::Method;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};

@@ -1,11 +1,11 @@
-//! The OAuth 2.0 provider (reference `real-products.md` §5): client CRUD and who may call it,
+//! The OAuth 2.0 provider (docs/simulator.md#oauth-20-provider): client CRUD and who may call it,
 //! validation, version gating, the authorization-code flow through the consent page, PKCE,
 //! the token endpoint's refusals, refresh rotation, bearer tokens and their scopes.
 
 mod common;
 
 use applink_sim::config::OAuth2Settings;
-use applink_sim::oauth2_provider::s256;
+use applink_sim::wire::oauth2::s256;
 use applink_sim::{AppConfig, Product, Role, UserConfig};
 use common::{Env, cfg, form_body, form_value, json, set_cookie, start, text};
 use reqwest::Method;

@@ -11,8 +11,9 @@ mod common;
 use std::path::PathBuf;
 use std::process::Stdio;
 
+use applink_sim::Product;
 use applink_sim::config::OAuth2Settings;
-use applink_sim::{Product, keys};
+use applink_sim::wire::keys;
 use common::{Env, cfg, json, start};
 use reqwest::Method;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
@@ -192,7 +193,7 @@ async fn authlib_completes_the_oauth2_flow_and_the_oauth1_dance() {
     )
     .await;
     assert_eq!(code, 201);
-    let id = applink_sim::keys::url_uuid("https://che.example.com");
+    let id = applink_sim::wire::keys::url_uuid("https://che.example.com");
     let public = key
         .to_public_key()
         .to_public_key_pem(LineEnding::LF)

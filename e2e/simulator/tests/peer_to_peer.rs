@@ -286,7 +286,7 @@ async fn links_without_auth_are_disabled_and_generic_links_are_not_checked() {
     // Generic links are identified by UUIDv3 of their URL.
     assert_eq!(
         gen_id,
-        applink_sim::keys::url_uuid(&env.app("gen").base_url).to_string()
+        applink_sim::wire::keys::url_uuid(&env.app("gen").base_url).to_string()
     );
     let r = env
         .admin(

@@ -1,6 +1,6 @@
-//! Application-link behaviour of the real products where the first model was wrong (reference
-//! §1): classic by-id GET, renaming creates, V3 duplicate checks, the shared consumer store,
-//! corrupted links, clones and manifest redirects.
+//! Application-link behaviour of the real products where the first model was wrong
+//! (docs/simulator.md#link-resources): classic by-id GET, renaming creates, V3 duplicate checks,
+//! the shared consumer store, corrupted links, clones and manifest redirects.
 
 mod common;
 
@@ -536,7 +536,7 @@ async fn two_applications_can_share_one_id_like_a_restored_clone() {
             "wiki",
             &format!(
                 "/rest/applinks/1.0/authenticationinfo/id/{id}?url={}",
-                applink_sim::oauth::encode(&env.app("staging").base_url)
+                applink_sim::wire::oauth1::encode(&env.app("staging").base_url)
             ),
         )
         .send()

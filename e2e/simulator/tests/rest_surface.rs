@@ -41,7 +41,7 @@ async fn manifest_is_xml_by_default_and_json_on_request() {
     );
     assert!(xml.contains(&format!("<id>{}</id>", app.ident.id)));
     assert!(xml.contains("<typeId>jira</typeId>"));
-    // The default Jira line is 10.3, whose manifest reports applinks 10.1.x (§6).
+    // The default Jira line is 10.3, whose manifest reports applinks 10.1.x (docs/simulator.md#versions).
     assert!(xml.contains("<version>10.3."), "{xml}");
     assert!(xml.contains("<applinksVersion>10.1."), "{xml}");
     assert!(xml.contains("<inboundAuthenticationTypes>com.atlassian.applinks.api.auth.types.TwoLeggedOAuthAuthenticationProvider</inboundAuthenticationTypes>"));

@@ -162,7 +162,7 @@ async fn cloud_flavours_are_https_only_without_impersonation() {
                 .unwrap()
                 .ends_with("TwoLeggedOAuthWithImpersonationAuthenticationProvider"))
     );
-    // A cloud site is never administered through the server REST (§4): 403 to Basic callers,
+    // A cloud site is never administered through the server REST (docs/simulator.md#cloud): 403 to Basic callers,
     // while the server end links to it and reads what the cloud serves to peers.
     let body = json!({"id": env.id("server"), "name": "server", "typeId": "confluence",
                       "rpcUrl": env.app("server").base_url});

@@ -195,8 +195,8 @@ pub fn form_body(pairs: &[(&str, &str)]) -> String {
         .map(|(k, v)| {
             format!(
                 "{}={}",
-                applink_sim::oauth::encode(k),
-                applink_sim::oauth::encode(v)
+                applink_sim::wire::oauth1::encode(k),
+                applink_sim::wire::oauth1::encode(v)
             )
         })
         .collect::<Vec<_>>()

@@ -1,0 +1,205 @@
+//! V3 `3.0/applinks` resource: JSON only, admin checked in the service
+//! (docs/simulator.md#link-resources).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::rules::{self, Change, Line, Refusal};
+use crate::app::App;
+use crate::applinks::links::{icon, parse_id};
+use crate::gate::auth::Caller;
+use crate::product::is_atlassian_type;
+use crate::store::{Link, Lookup};
+use crate::wire::respond::{ApiError, ApiResult, json_response};
+
+#[derive(Deserialize, Default)]
+pub struct V3Query {
+    #[serde(default)]
+    property: Vec<String>,
+    #[serde(default)]
+    data: Vec<String>,
+}
+
+fn v3_query(raw: Option<&str>) -> V3Query {
+    let mut q = V3Query::default();
+    for (k, v) in crate::wire::oauth1::form_pairs(raw.unwrap_or("")) {
+        match k.as_str() {
+            "property" => q.property.push(v),
+            "data" => q.data.push(v),
+            _ => {}
+        }
+    }
+    q
+}
+
+pub fn v3_json(app: &App, l: &Link, q: Option<&V3Query>) -> Value {
+    let mut v = json!({
+        "id": l.id.to_string(), "name": l.name, "displayUrl": l.display_url, "rpcUrl": l.rpc_url,
+        "type": l.type_id, "system": l.system, "primary": l.primary,
+    });
+    if let Some(q) = q {
+        let mut props = serde_json::Map::new();
+        for p in &q.property {
+            let val = match p.as_str() {
+                "oauth.incoming.consumerkey" => l
+                    .incoming_key
+                    .as_ref()
+                    .map(|k| json!(k))
+                    .unwrap_or(Value::Null),
+                _ => Value::Null,
+            };
+            props.insert(p.clone(), val);
+        }
+        let mut data = serde_json::Map::new();
+        for d in &q.data {
+            let val = match d.as_str() {
+                "atlassian" => json!(is_atlassian_type(&l.type_id)),
+                "configUrl" => json!(app.url(&format!("/plugins/servlet/applinks/edit/{}", l.id))),
+                "editable" => json!(!l.system),
+                "iconUri" => json!(icon(app, &l.type_id)),
+                "webItems" => json!([]),
+                _ => Value::Null,
+            };
+            data.insert(d.clone(), val);
+        }
+        v["properties"] = Value::Object(props);
+        v["data"] = Value::Object(data);
+    }
+    v
+}
+
+pub async fn v3_list(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    uri: axum::http::Uri,
+) -> ApiResult {
+    caller.require_admin_v3()?;
+    let q = v3_query(uri.query());
+    let links = app.links_where(|_| true);
+    let list: Vec<Value> = links.iter().map(|l| v3_json(&app, l, Some(&q))).collect();
+    Ok(json_response(StatusCode::OK, &json!(list)))
+}
+
+/// A readable link, else 404; an id without properties is a `NoSuchApplinkException` too.
+pub fn v3_find(app: &App, id: &str) -> Result<Link, ApiError> {
+    let found = parse_id(id).map(|u| app.state.lock().expect("state").lookup(&u));
+    match found {
+        Some(Lookup::Found(l)) => Ok(*l),
+        Some(Lookup::Corrupted) => Err(ApiError::v3(
+            404,
+            format!(
+                "The application link {id} has an application type that is not installed \
+                 (applinks.service.error.nosuchentity.apptype)"
+            ),
+        )),
+        _ => Err(ApiError::v3(
+            404,
+            format!("No application link with id {id}"),
+        )),
+    }
+}
+
+/// A V3 validation error: the human summary with the applinks error key, and the field.
+fn invalid(field: &str, summary: String, key: &str) -> ApiError {
+    ApiError::V3Field(400, format!("{summary} ({key})"), field.to_string())
+}
+
+pub async fn v3_get(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    uri: axum::http::Uri,
+    Path(id): Path<String>,
+) -> ApiResult {
+    caller.require_admin_v3()?;
+    let l = v3_find(&app, &id)?;
+    let q = v3_query(uri.query());
+    Ok(json_response(StatusCode::OK, &v3_json(&app, &l, Some(&q))))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct V3Update {
+    name: Option<String>,
+    rpc_url: Option<String>,
+    display_url: Option<String>,
+    primary: Option<bool>,
+}
+
+/// V3 `PUT applinks/{id}`: updates including rpcUrl, with no reachability check
+/// (docs/simulator.md#link-resources).
+pub async fn v3_put(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    caller.require_admin_v3()?;
+    let b: V3Update = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::v3(400, format!("Invalid body: {e}")))?;
+    let l = v3_find(&app, &id)?;
+    let change = Change {
+        name: b.name,
+        rpc_url: b.rpc_url,
+        display_url: b.display_url,
+        primary: b.primary,
+    };
+    let mut st = app.state.lock().expect("state");
+    rules::check(&st, &l, &change, Line::V3, caller.is_sysadmin()).map_err(|r| match r {
+        Refusal::SystemLink | Refusal::RpcUrlFixed => ApiError::v3(
+            400,
+            "System application links cannot be updated (applinks.service.error.validation.applink.system)",
+        ),
+        Refusal::NotAbsolute { field, url } => invalid(
+            field,
+            format!("{url} is not an absolute URL"),
+            "applinks.service.error.validation.applink.url.absolute",
+        ),
+        Refusal::NameTaken { other } => invalid(
+            "name",
+            format!("Another application link already has the name '{other}'"),
+            "applinks.service.error.validation.applink.duplicate.name",
+        ),
+        Refusal::RpcUrlTaken { other } => invalid(
+            "rpcUrl",
+            format!("Another application link ('{other}') already uses this RPC URL"),
+            "applinks.service.error.validation.applink.duplicate.rpcUrl",
+        ),
+        Refusal::DisplayUrlTaken { other } => invalid(
+            "displayUrl",
+            format!("Another application link ('{other}') already uses this display URL"),
+            "applinks.service.error.validation.applink.duplicate.displayUrl",
+        ),
+    })?;
+    rules::apply(&mut st, &l.id, change);
+    let updated = st.link(&l.id).cloned().expect("exists");
+    drop(st);
+    Ok(json_response(
+        StatusCode::OK,
+        &v3_json(&app, &updated, None),
+    ))
+}
+
+/// V3 `DELETE applinks/{id}`: local only, 204.
+pub async fn v3_delete(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    caller.require_admin_v3()?;
+    let l = v3_find(&app, &id)?;
+    if l.system && !caller.is_sysadmin() {
+        return Err(ApiError::v3(
+            403,
+            "System links can only be deleted by system administrators",
+        ));
+    }
+    app.state.lock().expect("state").remove_link(&l.id);
+    Ok(axum::response::IntoResponse::into_response(
+        StatusCode::NO_CONTENT,
+    ))
+}

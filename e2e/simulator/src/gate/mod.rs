@@ -1,0 +1,6 @@
+//! Who is calling and whether they get through: the caller (Basic, session, OAuth 1.0a, bearer)
+//! and the access rules in front of every surface.
+
+pub(crate) mod access;
+pub(crate) mod auth;
+pub(crate) mod bearer;
