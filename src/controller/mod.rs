@@ -10,12 +10,14 @@ mod finalizer;
 mod fixtures;
 mod instance;
 mod link;
+mod not_ready;
 mod outcome;
 #[cfg(test)]
 mod reconcile_tests;
 mod relations;
 mod shares;
 mod status_patch;
+mod steering;
 mod synced;
 
 pub use link::FINALIZER as LINK_FINALIZER;
@@ -30,7 +32,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
-use kube::runtime::{predicates, reflector, watcher};
+use kube::runtime::{reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use std::collections::HashMap;
 use tracing::{info, warn};
@@ -53,6 +55,8 @@ pub struct Settings {
     pub shared_applications: bool,
     pub instance_check_interval: Duration,
     pub link_resync_interval: Duration,
+    /// Not Ready for this long, for a reason that waiting alone does not fix: Stalled.
+    pub stalled_after: Duration,
     pub request_timeout: Duration,
     pub max_requests_per_application: usize,
     /// Reconciles of each kind running at once (0: no limit).
@@ -103,6 +107,8 @@ pub(crate) struct Context {
     pub(crate) unwritten: status_patch::Unwritten,
     /// Client secrets issued but not stored yet, written by the next pass.
     pub(crate) issued: external::Issued,
+    /// Since when each object has not been Ready, for the Stalled decision.
+    pub(crate) not_ready: not_ready::NotReady,
 }
 
 impl Context {
@@ -293,8 +299,9 @@ pub async fn run(
             }
         });
     let (link_store, link_writer) = reflector::store();
-    // Reconcile on spec (generation) changes only: the operator's own status writes and
-    // ownership annotations must not retrigger it (that would bypass the backoff).
+    // Reconcile on spec (generation) and steering annotation changes only: the operator's own
+    // status writes and ownership annotations must not retrigger it (that would bypass the
+    // backoff).
     let link_stream = watcher(links, watch_config(&settings))
         .default_backoff()
         .inspect(on_init_done(synced, metrics.clone()))
@@ -307,7 +314,7 @@ pub async fn run(
     let link_stream = mark_links
         .on_init_done(link_stream)
         .applied_objects()
-        .predicate_filter(predicates::generation, Default::default())
+        .predicate_filter(steering::wakes, Default::default())
         .inspect(mark_changed(
             "ApplicationLink",
             metrics.clone(),
@@ -359,6 +366,7 @@ pub async fn run(
         ),
         unwritten: Default::default(),
         issued: Default::default(),
+        not_ready: Default::default(),
     });
     // One shutdown signal shared by both controllers.
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -372,12 +380,7 @@ pub async fn run(
     let config = kube::runtime::controller::Config::default().concurrency(settings.concurrency);
 
     let instance_controller = Controller::for_shared_stream(
-        changed(
-            for_instances,
-            predicates::generation,
-            instance_store.clone(),
-        )
-        .inspect(mark_changed(
+        changed(for_instances, steering::wakes, instance_store.clone()).inspect(mark_changed(
             "ApplicationInstance",
             metrics.clone(),
             |o: &Arc<ApplicationInstance>| Some(&**o),
@@ -433,11 +436,7 @@ pub async fn run(
                 return;
             }
             Controller::for_shared_stream(
-                changed(
-                    cluster_for_self,
-                    predicates::generation,
-                    cluster_store.clone(),
-                ),
+                changed(cluster_for_self, steering::wakes, cluster_store.clone()),
                 cluster_store,
             )
             .with_config(config)

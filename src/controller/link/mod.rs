@@ -26,9 +26,9 @@ use std::sync::Arc;
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
-use super::{Context, finalizer, outcome, status_patch};
+use super::{Context, finalizer, outcome, status_patch, steering};
 use crate::conditions;
-use crate::crd::{ApplicationLink, DeletionPolicy, LinkClaims};
+use crate::crd::{ApplicationLink, ApplicationLinkStatus, DeletionPolicy, LinkClaims};
 use crate::errors::Error;
 use crate::planner::{self, Plan};
 use crate::reasons;
@@ -49,12 +49,23 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
     // Nothing is decided on an instance cache that has not been filled yet.
     ctx.instances_synced.wait("ApplicationInstance").await?;
     if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
+        ctx.not_ready.forget(&key);
         return Ok(action);
     }
     let old = obj.status.clone().unwrap_or_default();
-    if let Some(action) = status_patch::retry_unwritten(&ctx, &api, &*obj, &key, &old).await {
+    // Paused: no remote call; a deletion waits too, unless it needs none (handled above).
+    if steering::is_paused(&obj.metadata) {
+        let set = |s: &mut ApplicationLinkStatus, c| s.conditions = c;
+        return steering::hold(&ctx, &api, &*obj, &old, &old.conditions, set).await;
+    }
+    // A resync request runs the whole pass now, with the backoff started afresh.
+    if steering::requested(old.last_handled_reconcile_at.as_deref(), &obj.metadata) {
+        ctx.backoff.succeeded(&key);
+    } else if let Some(action) = status_patch::retry_unwritten(&ctx, &api, &*obj, &key, &old).await
+    {
         return Ok(action);
     }
+    steering::resumed(&ctx, &*obj, &old.conditions).await;
     // Never wait for a busy application holding a worker.
     let urls = resolve::application_urls(&obj, &ctx, &ns);
     let _share = match ctx.take_share("ApplicationLink", &*obj, &urls) {
@@ -63,7 +74,10 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
     };
 
     let (mut new, mut verdict) = match run(&obj, &ctx, &api, &ns, deleting).await {
-        Ok(None) => return Ok(Action::await_change()),
+        Ok(None) => {
+            ctx.not_ready.forget(&key);
+            return Ok(Action::await_change());
+        }
         Ok(Some((pass, claims))) => {
             let (mut status, verdict) = status::link_status(&obj, &pass);
             status.claims = Some(claims);
@@ -85,6 +99,15 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
             retry_after: None,
         };
     }
+    let verdict = outcome::escalate(
+        &ctx,
+        &key,
+        obj.metadata.generation,
+        &old.conditions,
+        verdict,
+    );
+    new.last_handled_reconcile_at =
+        steering::handled(old.last_handled_reconcile_at.as_deref(), &obj.metadata);
     let subject = outcome::Subject {
         obj: &*obj,
         kind: "ApplicationLink",
