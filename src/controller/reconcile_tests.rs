@@ -568,12 +568,12 @@ async fn a_paused_link_calls_nothing_and_a_paused_deletion_waits() {
         let seen = api.finish(ctx).await;
         assert_eq!(
             routes(&seen),
-            vec![route("POST", EVENTS), route("PATCH", link_status_path())],
-            "deleting: {deleting_too}"
+            vec![route("PATCH", link_status_path()), route("POST", EVENTS)],
+            "deleting: {deleting_too}: the event once the pause is recorded"
         );
-        assert_eq!(seen[0].body["reason"], "Paused");
-        assert_eq!(seen[0].body["type"], "Normal");
-        let status = &seen[1].body;
+        assert_eq!(seen[1].body["reason"], "Paused");
+        assert_eq!(seen[1].body["type"], "Normal");
+        let status = &seen[0].body;
         let p = condition(status, "Paused");
         assert_eq!(p["status"], "True");
         assert_eq!(p["reason"], "PauseRequested");

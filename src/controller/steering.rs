@@ -135,6 +135,9 @@ where
         deleting,
         &crate::conditions::now(),
     );
+    set(&mut new, conds);
+    super::status_patch::write(api, meta.name.as_deref().unwrap_or_default(), old, &new).await?;
+    // After the write: a pass that failed to record the pause announces it on its retry.
     if !was_paused(old_conds) {
         ctx.event(
             obj,
@@ -145,12 +148,12 @@ where
         )
         .await;
     }
-    set(&mut new, conds);
-    super::status_patch::write(api, meta.name.as_deref().unwrap_or_default(), old, &new).await?;
     Ok(kube::runtime::controller::Action::await_change())
 }
 
-/// Publishes the one `Resumed` event when a paused object runs again.
+/// Publishes the one `Resumed` event when a paused object runs again: call it once the pass's
+/// status (without `Paused`, so always a change) is written, so that a pass put off or whose
+/// write failed announces nothing and the next one does.
 pub async fn resumed<K>(ctx: &Context, obj: &K, old: &[Condition])
 where
     K: kube::Resource<DynamicType = ()>,

@@ -80,7 +80,6 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
     {
         return Ok(action);
     }
-    steering::resumed(&ctx, &*obj, &old.conditions).await;
     let now = k8s_openapi::jiff::Timestamp::now();
     let (mut new, mut verdict, due) = match run(&obj, &ctx, &api, &ns, deleting, now).await {
         Ok(None) => {
@@ -128,8 +127,11 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
         obj.metadata.generation,
         &conditions::now(),
     );
-    let (_, action) =
+    let (written, action) =
         status_patch::write_or_keep(&ctx, &api, &*obj, &key, &old, &new, delay).await?;
+    if written {
+        steering::resumed(&ctx, &*obj, &old.conditions).await;
+    }
     Ok(action)
 }
 

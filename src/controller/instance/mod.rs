@@ -127,7 +127,6 @@ where
     } else if let Some(action) = status_patch::retry_unwritten(ctx, &api, obj, &key, &old).await {
         return Ok(action);
     }
-    steering::resumed(ctx, obj, &old.conditions).await;
     let _running = ctx.metrics.running(kind);
     let ns = view.namespace().unwrap_or_default();
     // Never wait for a busy application holding a worker (the old URL is asked too).
@@ -189,6 +188,9 @@ where
     );
     let (written, action) =
         status_patch::write_or_keep(ctx, &api, obj, &key, &old, &new, delay).await?;
+    if written {
+        steering::resumed(ctx, obj, &old.conditions).await;
+    }
     if written && old.application_id != new.application_id {
         tracing::info!(instance = %key, id = ?new.application_id, "identity recorded");
     }

@@ -65,7 +65,6 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
     {
         return Ok(action);
     }
-    steering::resumed(&ctx, &*obj, &old.conditions).await;
     // Never wait for a busy application holding a worker.
     let urls = resolve::application_urls(&obj, &ctx, &ns);
     let _share = match ctx.take_share("ApplicationLink", &*obj, &urls) {
@@ -122,8 +121,11 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
         obj.metadata.generation,
         &conditions::now(),
     );
-    let (_, action) =
+    let (written, action) =
         status_patch::write_or_keep(&ctx, &api, &*obj, &key, &old, &new, delay).await?;
+    if written {
+        steering::resumed(&ctx, &*obj, &old.conditions).await;
+    }
     Ok(action)
 }
 
