@@ -23,6 +23,8 @@ mod synced;
 pub use link::FINALIZER as LINK_FINALIZER;
 pub(crate) use link::generic_id as link_id_of_url;
 pub use relations::IN_USE_FINALIZER;
+/// The steering annotations (resync on request, pause), for the CLI that sets them.
+pub use steering::{FLUX_REQUESTED_AT, PAUSED_ANNOTATION, RECONCILE_REQUESTED_AT};
 
 use std::sync::Arc;
 use std::time::Duration;
