@@ -44,12 +44,14 @@ pub fn steering_fingerprint(meta: &ObjectMeta, h: &mut impl Hasher) {
     is_paused(meta).hash(h);
 }
 
-/// The request value to record as handled by a pass, given the one recorded before. A value
-/// not handled yet wins; when both annotations carry new values, the later timestamp (then ours)
-/// is taken, so `flux reconcile` and the CLI each see their own request answered in turn.
+/// The request value a pass records as handled, given the one recorded before: the request
+/// present; with both annotations, the later timestamp (ours when they are not both
+/// timestamps). It depends on the annotations alone, so it stays put between requests (two
+/// values never take turns), and the newest request, `flux reconcile`'s or the CLI's, is the
+/// one answered.
 pub fn handled(previous: Option<&str>, meta: &ObjectMeta) -> Option<String> {
-    let new = |key| annotation(meta, key).filter(|v| Some(*v) != previous);
-    match (new(RECONCILE_REQUESTED_AT), new(FLUX_REQUESTED_AT)) {
+    let present = |key| annotation(meta, key);
+    match (present(RECONCILE_REQUESTED_AT), present(FLUX_REQUESTED_AT)) {
         (Some(ours), Some(flux)) => {
             let t = |v: &str| v.parse::<k8s_openapi::jiff::Timestamp>().ok();
             Some(
@@ -222,6 +224,18 @@ mod tests {
                 "ours handled, Flux's new: Flux's is answered",
                 Some(t1),
                 vec![(RECONCILE_REQUESTED_AT, t1), (FLUX_REQUESTED_AT, t2)],
+                Some(t2),
+            ),
+            (
+                "Flux's handled, ours older: nothing new (no flip-flop)",
+                Some(t2),
+                vec![(RECONCILE_REQUESTED_AT, t1), (FLUX_REQUESTED_AT, t2)],
+                Some(t2),
+            ),
+            (
+                "ours newer than Flux's handled one",
+                Some(t1),
+                vec![(RECONCILE_REQUESTED_AT, t2), (FLUX_REQUESTED_AT, t1)],
                 Some(t2),
             ),
             (
