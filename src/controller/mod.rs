@@ -110,7 +110,7 @@ pub(crate) struct Context {
     /// Client secrets issued but not stored yet, written by the next pass.
     pub(crate) issued: external::Issued,
     /// Since when each object has not been Ready, for the Stalled decision.
-    pub(crate) not_ready: not_ready::NotReady,
+    pub(crate) not_ready: Arc<not_ready::NotReady>,
 }
 
 impl Context {
@@ -262,6 +262,8 @@ pub async fn run(
         settings.request_timeout,
         settings.max_requests_per_application,
     ));
+    // Made before the watches: an object the watch reports deleted is forgotten there.
+    let not_ready = Arc::new(not_ready::NotReady::default());
     let mut fan = fanout::Fanout::new(instance_store.clone());
     let mut queue = |name: &'static str| {
         let q = fan.subscribe();
@@ -291,6 +293,7 @@ pub async fn run(
             "ApplicationInstance",
             instance_store.clone(),
             metrics.clone(),
+            not_ready.clone(),
         ))
         .inspect(forget_clients(clients.clone(), instance_store.clone()));
     let instance_watch = mark_instances
@@ -312,6 +315,7 @@ pub async fn run(
             "ApplicationLink",
             link_store.clone(),
             metrics.clone(),
+            not_ready.clone(),
         ));
     let link_stream = mark_links
         .on_init_done(link_stream)
@@ -368,7 +372,7 @@ pub async fn run(
         ),
         unwritten: Default::default(),
         issued: Default::default(),
-        not_ready: Default::default(),
+        not_ready: not_ready.clone(),
     });
     // One shutdown signal shared by both controllers.
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -498,6 +502,7 @@ pub async fn run(
                 "ExternalApplication",
                 external_store.clone(),
                 external_metrics.clone(),
+                not_ready.clone(),
             ));
         let external_stream = mark_externals
             .on_init_done(external_stream)
@@ -594,12 +599,16 @@ fn forget_gone<K>(
     kind: &'static str,
     store: Store<K>,
     metrics: Arc<crate::health::Metrics>,
+    not_ready: Arc<not_ready::NotReady>,
 ) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>)
 where
     K: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
     move |ev| match ev {
-        Ok(watcher::Event::Delete(obj)) => metrics.picked_up(kind, &object_key(obj)),
+        Ok(watcher::Event::Delete(obj)) => {
+            metrics.picked_up(kind, &object_key(obj));
+            not_ready.forget_object(obj);
+        }
         // Objects that went while the watch was down send no deletion.
         Ok(watcher::Event::InitDone) => {
             let present: std::collections::HashSet<String> =

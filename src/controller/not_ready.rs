@@ -1,6 +1,8 @@
 //! Since when each object has not been Ready (in this spec generation), for the Stalled
-//! decision ([`super::outcome::lasting`]). Kept in memory: after a restart the count starts
-//! again, but an object already marked Stalled stays so (the decision reads its condition).
+//! decision ([`super::outcome::lasting`]). Kept in memory by uid: after a restart the count
+//! starts again, but an object already marked Stalled stays so (the decision reads its
+//! condition). An entry goes when the object is Ready, when its finalizer is removed, and when
+//! the watch reports it deleted.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -40,12 +42,28 @@ impl NotReady {
         now.saturating_duration_since(entry.1)
     }
 
-    /// The object is gone (finalizer removed).
-    pub fn forget(&self, key: &str) {
+    /// [`Self::observe`] for an object, by its uid and generation.
+    pub fn observe_object<K: kube::Resource>(&self, obj: &K, ready: bool) -> Duration {
+        let meta = obj.meta();
+        self.observe(&uid(obj), meta.generation, ready)
+    }
+
+    /// The object is gone.
+    pub fn forget_object<K: kube::Resource>(&self, obj: &K) {
+        self.forget(&uid(obj));
+    }
+
+    fn forget(&self, key: &str) {
         if let Ok(mut m) = self.since.lock() {
             m.remove(key);
         }
     }
+}
+
+/// The uid (objects read from the API server always have one), else the name.
+fn uid<K: kube::Resource>(obj: &K) -> String {
+    let meta = obj.meta();
+    meta.uid.clone().unwrap_or_else(|| super::object_key(obj))
 }
 
 #[cfg(test)]

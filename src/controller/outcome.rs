@@ -158,15 +158,15 @@ pub fn lasting(
 }
 
 /// [`lasting`] with the object's time not Ready, as counted by the context.
-pub fn escalate(
+pub fn escalate<K: kube::Resource>(
     ctx: &Context,
-    key: &str,
-    generation: Option<i64>,
+    obj: &K,
     old: &[Condition],
     verdict: Verdict,
 ) -> Verdict {
     let ready = matches!(verdict, Verdict::Settled { .. });
-    let not_ready_for = ctx.not_ready.observe(key, generation, ready);
+    let not_ready_for = ctx.not_ready.observe_object(obj, ready);
+    let generation = obj.meta().generation;
     lasting(
         verdict,
         old,

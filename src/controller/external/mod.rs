@@ -55,7 +55,7 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
     // The instance it names is read from the instance cache: not before it is filled.
     ctx.instances_synced.wait("ApplicationInstance").await?;
     if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
-        ctx.not_ready.forget(&key);
+        ctx.not_ready.forget_object(&*obj);
         return Ok(action);
     }
     // Paused: no remote call; a deletion waits too, unless it needs none (handled above).
@@ -83,7 +83,7 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
     let now = k8s_openapi::jiff::Timestamp::now();
     let (mut new, mut verdict, due) = match run(&obj, &ctx, &api, &ns, deleting, now).await {
         Ok(None) => {
-            ctx.not_ready.forget(&key);
+            ctx.not_ready.forget_object(&*obj);
             return Ok(Action::await_change());
         }
         Ok(Some(pass)) => status::of(&obj, &pass, now),
@@ -101,13 +101,7 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
             retry_after: None,
         };
     }
-    let verdict = outcome::escalate(
-        &ctx,
-        &key,
-        obj.metadata.generation,
-        &old.conditions,
-        verdict,
-    );
+    let verdict = outcome::escalate(&ctx, &*obj, &old.conditions, verdict);
     new.last_handled_reconcile_at =
         steering::handled(old.last_handled_reconcile_at.as_deref(), &obj.metadata);
     let subject = outcome::Subject {

@@ -112,7 +112,7 @@ where
     } = subject;
     let key = observe::key(kind, obj);
     if let Some(action) = guard_finalizer(obj, view, ctx, &api, users).await? {
-        ctx.not_ready.forget(&key);
+        ctx.not_ready.forget_object(obj);
         return Ok(action);
     }
     let old = view.status.clone().unwrap_or_default();
@@ -157,13 +157,7 @@ where
     new.held_secret = held_secret;
     new.last_handled_reconcile_at =
         steering::handled(old.last_handled_reconcile_at.as_deref(), obj.meta());
-    let verdict = outcome::escalate(
-        ctx,
-        &key,
-        view.metadata.generation,
-        &old.conditions,
-        verdict,
-    );
+    let verdict = outcome::escalate(ctx, obj, &old.conditions, verdict);
     let resync = view
         .spec
         .check_interval

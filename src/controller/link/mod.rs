@@ -49,7 +49,7 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
     // Nothing is decided on an instance cache that has not been filled yet.
     ctx.instances_synced.wait("ApplicationInstance").await?;
     if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
-        ctx.not_ready.forget(&key);
+        ctx.not_ready.forget_object(&*obj);
         return Ok(action);
     }
     let old = obj.status.clone().unwrap_or_default();
@@ -74,7 +74,7 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
 
     let (mut new, mut verdict) = match run(&obj, &ctx, &api, &ns, deleting).await {
         Ok(None) => {
-            ctx.not_ready.forget(&key);
+            ctx.not_ready.forget_object(&*obj);
             return Ok(Action::await_change());
         }
         Ok(Some((pass, claims))) => {
@@ -98,13 +98,7 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
             retry_after: None,
         };
     }
-    let verdict = outcome::escalate(
-        &ctx,
-        &key,
-        obj.metadata.generation,
-        &old.conditions,
-        verdict,
-    );
+    let verdict = outcome::escalate(&ctx, &*obj, &old.conditions, verdict);
     new.last_handled_reconcile_at =
         steering::handled(old.last_handled_reconcile_at.as_deref(), &obj.metadata);
     let subject = outcome::Subject {
