@@ -522,7 +522,24 @@ async fn cloud_link_health_stall_pause_resync_and_paused_deletion() {
         "Suspended",
         "link-suspended-deleting",
     );
+    // Resumed with Bitbucket down: the deletion is blocked (Degraded, saying why) until it is
+    // back.
+    sim.control("bitbucket", reqwest::Method::POST, "stop", None)
+        .await;
     annotate(&ns, "applink", "l", "applinks.io/paused-");
+    let blocked = wait_obj(&links, "l", "DeletionBlocked", |v| {
+        cond(&conditions(v), "Ready").is_some_and(|r| r["reason"] == "DeletionBlocked")
+    })
+    .await;
+    engines.expect(
+        "a link whose deletion waits for an application that is down",
+        &blocked,
+        "Terminating",
+        "Degraded",
+        "link-degraded-deletion-blocked",
+    );
+    sim.control("bitbucket", reqwest::Method::POST, "start", None)
+        .await;
     e2e::wait_link_gone(&env.client, &ns, "l").await;
     assert!(
         sim.links("bitbucket").await.is_empty(),
