@@ -20,7 +20,7 @@ use kube::Api;
 use serde_json::Value;
 
 /// Not Ready this long for a reason waiting does not fix: Stalled (short, for the test).
-const STALLED_AFTER: &str = "4s";
+const STALLED_AFTER: &str = "6s";
 
 /// A Go tool of e2e/tools, built (or taken from the cache) by e2e/build-tool.sh.
 fn tool(name: &str) -> PathBuf {

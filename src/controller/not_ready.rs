@@ -1,4 +1,5 @@
-//! Since when each object has not been Ready (in this spec generation), for the Stalled
+//! Since when each object has not been Ready (in this spec generation, since its last pass that
+//! made changes), for the Stalled
 //! decision ([`super::outcome::lasting`]). Kept in memory by uid: after a restart the count
 //! starts again, but an object already marked Stalled stays so (the decision reads its
 //! condition). An entry goes when the object is Ready, when its finalizer is removed, and when
@@ -15,7 +16,7 @@ pub struct NotReady {
 
 impl NotReady {
     /// Records a pass of `key` at `generation` and returns how long it has not been Ready
-    /// (zero when it is Ready now: its entry goes).
+    /// (zero when it is Ready now, or made changes: its entry goes).
     pub fn observe(&self, key: &str, generation: Option<i64>, ready: bool) -> Duration {
         self.observe_at(key, generation, ready, Instant::now())
     }

@@ -157,14 +157,16 @@ pub fn lasting(
     }
 }
 
-/// [`lasting`] with the object's time not Ready, as counted by the context.
+/// [`lasting`] with the object's time not Ready, as counted by the context. The count starts
+/// at the first pass that changed nothing and still is not Ready: a pass that made changes
+/// starts it again (the applications are then asked afresh).
 pub fn escalate<K: kube::Resource>(
     ctx: &Context,
     obj: &K,
     old: &[Condition],
     verdict: Verdict,
 ) -> Verdict {
-    let ready = matches!(verdict, Verdict::Settled { .. });
+    let ready = matches!(verdict, Verdict::Settled { .. } | Verdict::Applied { .. });
     let not_ready_for = ctx.not_ready.observe_object(obj, ready);
     let generation = obj.meta().generation;
     lasting(
