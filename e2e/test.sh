@@ -56,6 +56,13 @@ cargo test --lib --bins
 step "simulator tests"
 (cd e2e/simulator && cargo test)
 
+step "Argo CD health checks and actions on gopher-lua (argocd/resource_customizations)"
+# Go tools from pinned modules (e2e/tools), built once and cached like the control plane.
+"$(e2e/build-tool.sh argocd-lua)" argocd/resource_customizations
+# kstatus (sigs.k8s.io/cli-utils) reads the live objects of tests/e2e_gitops.rs; built here so
+# that the integration tests find it cached.
+e2e/build-tool.sh kstatus >/dev/null
+
 step "local control plane"
 export APPLINK_E2E_RUN=${APPLINK_E2E_RUN:-$(mktemp -d "${TMPDIR:-/tmp}/applink-e2e.XXXXXX")}
 trap '"$repo/e2e/control-plane.sh" down' EXIT

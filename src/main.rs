@@ -102,6 +102,11 @@ struct RunArgs {
     /// How often every ApplicationLink is compared with both applications (drift repair).
     #[arg(long, env = "APPLINK_LINK_RESYNC_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     link_resync_interval: Duration,
+    /// How long the applications may go on reporting a link as not working (or an object wait
+    /// for something only a person can give) before it is marked Stalled (kstatus: Failed; Argo
+    /// CD: Degraded). It is still checked again with backoff after that.
+    #[arg(long, env = "APPLINK_STALLED_AFTER", default_value = "10m", value_parser = humantime::parse_duration)]
+    stalled_after: Duration,
     /// Timeout of one request to an application.
     #[arg(long, env = "APPLINK_REQUEST_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
     request_timeout: Duration,
@@ -246,6 +251,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         shared_applications: served.shared_applications && args.namespace.is_none(),
         instance_check_interval: args.instance_check_interval,
         link_resync_interval: args.link_resync_interval,
+        stalled_after: args.stalled_after,
         request_timeout: args.request_timeout,
         max_requests_per_application: args.max_requests_per_application,
         concurrency: args.concurrency,

@@ -38,6 +38,13 @@ pub const NOT_CHECKED: &str = "NotChecked";
 pub const DELETION_BLOCKED: &str = "DeletionBlocked";
 /// Instance: links still use it.
 pub const IN_USE: &str = "InUse";
+/// Condition type of an object paused by `applinks.io/paused: "true"`, and the event reason
+/// of the pause.
+pub const PAUSED: &str = "Paused";
+/// The `Paused` condition's reason.
+pub const PAUSE_REQUESTED: &str = "PauseRequested";
+/// Event: the pause annotation was removed.
+pub const RESUMED: &str = "Resumed";
 
 // Event reasons (Normal).
 pub const CREATED: &str = "Created";
@@ -90,6 +97,9 @@ pub fn link_health(t: &StatusErrorType) -> &'static str {
     }
 }
 
+/// The error reason of credentials an application refuses ([`crate::atlassian::ApiError`]).
+pub const CREDENTIALS_REJECTED: &str = "CredentialsRejected";
+
 /// The end's link is missing although it was just observed (or the status API says so).
 pub const NO_LINK: &str = "NoLink";
 /// The operator could not ask an application for the link's health.
@@ -115,6 +125,9 @@ const ALL: &[&str] = &[
     NOT_CHECKED,
     DELETION_BLOCKED,
     IN_USE,
+    PAUSED,
+    PAUSE_REQUESTED,
+    RESUMED,
     NO_LINK,
     HEALTH_UNKNOWN,
     CREATED,

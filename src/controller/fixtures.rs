@@ -69,6 +69,7 @@ impl Context {
             shares,
             unwritten: Default::default(),
             issued: Default::default(),
+            not_ready: Default::default(),
         })
     }
 }
@@ -82,6 +83,7 @@ pub(crate) fn settings() -> Settings {
         shared_applications: true,
         instance_check_interval: Duration::from_secs(300),
         link_resync_interval: Duration::from_secs(600),
+        stalled_after: Duration::from_secs(600),
         request_timeout: Duration::from_millis(500),
         max_requests_per_application: 4,
         concurrency: 0,

@@ -10,17 +10,21 @@ mod finalizer;
 mod fixtures;
 mod instance;
 mod link;
+mod not_ready;
 mod outcome;
 #[cfg(test)]
 mod reconcile_tests;
 mod relations;
 mod shares;
 mod status_patch;
+mod steering;
 mod synced;
 
 pub use link::FINALIZER as LINK_FINALIZER;
 pub(crate) use link::generic_id as link_id_of_url;
 pub use relations::IN_USE_FINALIZER;
+/// The steering annotations (resync on request, pause), for the CLI that sets them.
+pub use steering::{FLUX_REQUESTED_AT, PAUSED_ANNOTATION, RECONCILE_REQUESTED_AT};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +34,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
-use kube::runtime::{predicates, reflector, watcher};
+use kube::runtime::{reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use std::collections::HashMap;
 use tracing::{info, warn};
@@ -53,6 +57,8 @@ pub struct Settings {
     pub shared_applications: bool,
     pub instance_check_interval: Duration,
     pub link_resync_interval: Duration,
+    /// Not Ready for this long, for a reason that waiting alone does not fix: Stalled.
+    pub stalled_after: Duration,
     pub request_timeout: Duration,
     pub max_requests_per_application: usize,
     /// Reconciles of each kind running at once (0: no limit).
@@ -103,6 +109,8 @@ pub(crate) struct Context {
     pub(crate) unwritten: status_patch::Unwritten,
     /// Client secrets issued but not stored yet, written by the next pass.
     pub(crate) issued: external::Issued,
+    /// Since when each object has not been Ready, for the Stalled decision.
+    pub(crate) not_ready: Arc<not_ready::NotReady>,
 }
 
 impl Context {
@@ -254,6 +262,8 @@ pub async fn run(
         settings.request_timeout,
         settings.max_requests_per_application,
     ));
+    // Made before the watches: an object the watch reports deleted is forgotten there.
+    let not_ready = Arc::new(not_ready::NotReady::default());
     let mut fan = fanout::Fanout::new(instance_store.clone());
     let mut queue = |name: &'static str| {
         let q = fan.subscribe();
@@ -283,6 +293,7 @@ pub async fn run(
             "ApplicationInstance",
             instance_store.clone(),
             metrics.clone(),
+            not_ready.clone(),
         ))
         .inspect(forget_clients(clients.clone(), instance_store.clone()));
     let instance_watch = mark_instances
@@ -293,8 +304,9 @@ pub async fn run(
             }
         });
     let (link_store, link_writer) = reflector::store();
-    // Reconcile on spec (generation) changes only: the operator's own status writes and
-    // ownership annotations must not retrigger it (that would bypass the backoff).
+    // Reconcile on spec (generation) and steering annotation changes only: the operator's own
+    // status writes and ownership annotations must not retrigger it (that would bypass the
+    // backoff).
     let link_stream = watcher(links, watch_config(&settings))
         .default_backoff()
         .inspect(on_init_done(synced, metrics.clone()))
@@ -303,11 +315,12 @@ pub async fn run(
             "ApplicationLink",
             link_store.clone(),
             metrics.clone(),
+            not_ready.clone(),
         ));
     let link_stream = mark_links
         .on_init_done(link_stream)
         .applied_objects()
-        .predicate_filter(predicates::generation, Default::default())
+        .predicate_filter(steering::wakes, Default::default())
         .inspect(mark_changed(
             "ApplicationLink",
             metrics.clone(),
@@ -359,6 +372,7 @@ pub async fn run(
         ),
         unwritten: Default::default(),
         issued: Default::default(),
+        not_ready: not_ready.clone(),
     });
     // One shutdown signal shared by both controllers.
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -372,12 +386,7 @@ pub async fn run(
     let config = kube::runtime::controller::Config::default().concurrency(settings.concurrency);
 
     let instance_controller = Controller::for_shared_stream(
-        changed(
-            for_instances,
-            predicates::generation,
-            instance_store.clone(),
-        )
-        .inspect(mark_changed(
+        changed(for_instances, steering::wakes, instance_store.clone()).inspect(mark_changed(
             "ApplicationInstance",
             metrics.clone(),
             |o: &Arc<ApplicationInstance>| Some(&**o),
@@ -433,11 +442,7 @@ pub async fn run(
                 return;
             }
             Controller::for_shared_stream(
-                changed(
-                    cluster_for_self,
-                    predicates::generation,
-                    cluster_store.clone(),
-                ),
+                changed(cluster_for_self, steering::wakes, cluster_store.clone()),
                 cluster_store,
             )
             .with_config(config)
@@ -497,6 +502,7 @@ pub async fn run(
                 "ExternalApplication",
                 external_store.clone(),
                 external_metrics.clone(),
+                not_ready.clone(),
             ));
         let external_stream = mark_externals
             .on_init_done(external_stream)
@@ -593,12 +599,16 @@ fn forget_gone<K>(
     kind: &'static str,
     store: Store<K>,
     metrics: Arc<crate::health::Metrics>,
+    not_ready: Arc<not_ready::NotReady>,
 ) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>)
 where
     K: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
     move |ev| match ev {
-        Ok(watcher::Event::Delete(obj)) => metrics.picked_up(kind, &object_key(obj)),
+        Ok(watcher::Event::Delete(obj)) => {
+            metrics.picked_up(kind, &object_key(obj));
+            not_ready.forget_object(obj);
+        }
         // Objects that went while the watch was down send no deletion.
         Ok(watcher::Event::InitDone) => {
             let present: std::collections::HashSet<String> =

@@ -113,10 +113,69 @@ impl Verdict {
     }
 }
 
-/// Whether a Warning event is due: the verdict failed with another Ready reason than before.
+/// Whether a Warning event is due: the verdict failed with another Ready reason than before,
+/// or it became Stalled (a lasting failure is announced once more, when it is marked Stalled).
 pub fn warning_due(old: &[Condition], verdict: &Verdict) -> bool {
+    let newly_stalled =
+        matches!(verdict, Verdict::Stalled { .. }) && !conditions::is_true(old, STALLED);
     verdict.failed()
-        && conditions::find(old, READY).map(|c| c.reason.as_str()) != Some(verdict.reason())
+        && (newly_stalled
+            || conditions::find(old, READY).map(|c| c.reason.as_str()) != Some(verdict.reason()))
+}
+
+/// Verdicts that waiting alone has not fixed for `after` become Stalled with the same reason
+/// (kstatus reads Failed, Argo CD Degraded), while the checks go on with backoff: the
+/// applications still reporting the link as not working, and credentials still rejected. An
+/// object already Stalled for the same reason in this generation stays so (after a restart the
+/// in-memory count starts again; the condition does not flip back).
+pub fn lasting(
+    verdict: Verdict,
+    old: &[Condition],
+    generation: Option<i64>,
+    not_ready_for: Duration,
+    after: Duration,
+) -> Verdict {
+    let (reason, message) = match &verdict {
+        Verdict::Waiting { reason, message } => (*reason, message),
+        Verdict::Retrying {
+            reason, message, ..
+        } if *reason == crate::reasons::CREDENTIALS_REJECTED => (*reason, message),
+        _ => return verdict,
+    };
+    let still_stalled = conditions::find(old, STALLED).is_some_and(|c| {
+        c.status == "True" && c.reason == reason && c.observed_generation == generation
+    });
+    if not_ready_for < after && !still_stalled {
+        return verdict;
+    }
+    Verdict::Stalled {
+        reason,
+        message: format!(
+            "{message}; so for more than {} (checked again with backoff; this clears once it works)",
+            humantime::format_duration(after)
+        ),
+    }
+}
+
+/// [`lasting`] with the object's time not Ready, as counted by the context. The count starts
+/// at the first pass that changed nothing and still is not Ready: a pass that made changes
+/// starts it again (the applications are then asked afresh).
+pub fn escalate<K: kube::Resource>(
+    ctx: &Context,
+    obj: &K,
+    old: &[Condition],
+    verdict: Verdict,
+) -> Verdict {
+    let ready = matches!(verdict, Verdict::Settled { .. } | Verdict::Applied { .. });
+    let not_ready_for = ctx.not_ready.observe_object(obj, ready);
+    let generation = obj.meta().generation;
+    lasting(
+        verdict,
+        old,
+        generation,
+        not_ready_for,
+        ctx.settings.stalled_after,
+    )
 }
 
 /// Which object a verdict is about, for the reporter.
@@ -256,6 +315,144 @@ mod tests {
     }
 
     #[test]
+    fn lasting_table() {
+        let waiting = || Verdict::Waiting {
+            reason: "AuthLevelMismatch",
+            message: "m".into(),
+        };
+        let rejected = || Verdict::Retrying {
+            reason: "CredentialsRejected",
+            message: "m".into(),
+            retry_after: None,
+        };
+        let unreachable = || Verdict::Retrying {
+            reason: "Unreachable",
+            message: "m".into(),
+            retry_after: None,
+        };
+        let mut stalled_g3 = cond(STALLED, "True", "AuthLevelMismatch");
+        stalled_g3.observed_generation = Some(3);
+        let after = Duration::from_secs(600);
+        let s = Duration::from_secs;
+        type Case = (
+            &'static str,
+            Verdict,
+            Vec<Condition>,
+            Option<i64>,
+            Duration,
+            bool,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "link not working, not long yet",
+                waiting(),
+                vec![],
+                Some(3),
+                s(599),
+                false,
+            ),
+            (
+                "link not working for the bound",
+                waiting(),
+                vec![],
+                Some(3),
+                s(600),
+                true,
+            ),
+            (
+                "credentials rejected, long",
+                rejected(),
+                vec![],
+                Some(3),
+                s(601),
+                true,
+            ),
+            (
+                "transient failures are never Stalled by time",
+                unreachable(),
+                vec![],
+                Some(3),
+                s(9999),
+                false,
+            ),
+            (
+                "settled stays settled",
+                Verdict::Settled {
+                    reason: "Working",
+                    message: "m".into(),
+                },
+                vec![],
+                Some(3),
+                s(9999),
+                false,
+            ),
+            (
+                "applying is progress",
+                Verdict::Applied {
+                    reason: "Applying",
+                    message: "m".into(),
+                },
+                vec![],
+                Some(3),
+                s(9999),
+                false,
+            ),
+            (
+                "already Stalled, same reason and spec: stays (restart)",
+                waiting(),
+                vec![stalled_g3.clone()],
+                Some(3),
+                s(0),
+                true,
+            ),
+            (
+                "already Stalled, but a new spec: counted again",
+                waiting(),
+                vec![stalled_g3.clone()],
+                Some(4),
+                s(0),
+                false,
+            ),
+            (
+                "Stalled for another reason: counted again",
+                rejected(),
+                vec![stalled_g3],
+                Some(3),
+                s(0),
+                false,
+            ),
+        ];
+        for (why, verdict, old, generation, for_, stalled) in cases {
+            let reason = verdict.reason();
+            let got = lasting(verdict, &old, generation, for_, after);
+            assert_eq!(
+                matches!(got, Verdict::Stalled { .. }),
+                stalled,
+                "{why}: {got:?}"
+            );
+            assert_eq!(got.reason(), reason, "{why}: the same reason");
+            if stalled {
+                assert!(got.message().contains("10m"), "{why}: {}", got.message());
+            }
+        }
+    }
+
+    #[test]
+    fn stalling_is_announced_once() {
+        let stalled = Verdict::Stalled {
+            reason: "AuthLevelMismatch",
+            message: "m".into(),
+        };
+        let waiting_before = [cond(READY, "False", "AuthLevelMismatch")];
+        assert!(warning_due(&waiting_before, &stalled), "newly stalled");
+        let stalled_before = [
+            cond(READY, "False", "AuthLevelMismatch"),
+            cond(STALLED, "True", "AuthLevelMismatch"),
+        ];
+        assert!(!warning_due(&stalled_before, &stalled), "still stalled");
+    }
+
+    #[test]
     fn one_warning_per_failure_reason() {
         let failing = Verdict::Stalled {
             reason: "CredentialsRejected",
@@ -263,7 +460,13 @@ mod tests {
         };
         assert!(warning_due(&[], &failing), "first failure");
         assert!(
-            !warning_due(&[cond(READY, "False", "CredentialsRejected")], &failing),
+            !warning_due(
+                &[
+                    cond(READY, "False", "CredentialsRejected"),
+                    cond(STALLED, "True", "CredentialsRejected")
+                ],
+                &failing
+            ),
             "same reason again: no second event"
         );
         assert!(

@@ -532,3 +532,68 @@ async fn a_refused_status_write_is_kept_and_written_again_alone_with_backoff() {
     );
     assert_eq!(kept, 0, "nothing kept once written");
 }
+
+/// A paused link: no call to any application (the mock has no instance and would refuse one),
+/// one `Paused` event, the `Paused` condition beside what was known (Ready kept as it was,
+/// Reconciling dropped), and no requeue. Deleted while paused, with ends claimed: the finalizer
+/// stays and the condition says the deletion waits.
+#[tokio::test]
+async fn a_paused_link_calls_nothing_and_a_paused_deletion_waits() {
+    let known = json!({"status": {
+        "observedGeneration": 1,
+        "conditions": [
+            {"type": "Ready", "status": "False", "reason": "AwaitingCloudAdmin", "message": "m",
+             "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1},
+            {"type": "Reconciling", "status": "True", "reason": "AwaitingCloudAdmin", "message": "m",
+             "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1},
+        ],
+    }});
+    let paused = json!({"metadata": {
+        "finalizers": [LINK_FINALIZER],
+        "annotations": {"applinks.io/paused": "true"},
+    }});
+    for deleting_too in [false, true] {
+        let mut extra = known.clone();
+        json_patch::merge(&mut extra, &paused);
+        json_patch::merge(&mut extra, &json!({"status": claimed_both()}));
+        if deleting_too {
+            json_patch::merge(&mut extra, &deleting(&[LINK_FINALIZER]));
+        }
+        let obj = link(extra);
+        let (client, api) = mock_api(link_server(obj.clone(), vec![]));
+        let ctx = Context::for_tests(client, settings(), store_of([]), store_of([]));
+        let action = link::reconcile(Arc::new(obj), ctx.clone())
+            .await
+            .expect("a paused pass");
+        let seen = api.finish(ctx).await;
+        assert_eq!(
+            routes(&seen),
+            vec![route("PATCH", link_status_path()), route("POST", EVENTS)],
+            "deleting: {deleting_too}: the event once the pause is recorded"
+        );
+        assert_eq!(seen[1].body["reason"], "Paused");
+        assert_eq!(seen[1].body["type"], "Normal");
+        let status = &seen[0].body;
+        let p = condition(status, "Paused");
+        assert_eq!(p["status"], "True");
+        assert_eq!(p["reason"], "PauseRequested");
+        assert_eq!(
+            p["message"].as_str().unwrap().contains("deletion waits"),
+            deleting_too,
+            "{p}"
+        );
+        // Arrays are replaced whole: the patch holds the whole list.
+        let types: Vec<&str> = status["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            ["Ready", "Paused"],
+            "Reconciling dropped, Ready kept"
+        );
+        assert_eq!(action, Action::await_change());
+    }
+}

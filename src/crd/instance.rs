@@ -219,7 +219,11 @@ pub struct ApplicationInstanceStatus {
     /// so that it outlives the links that need it to delete their ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_secret: Option<String>,
-    /// Ready, Reachable, CredentialsValid, Reconciling, Stalled.
+    /// The last `applinks.io/reconcile-requested-at` (or Flux's `reconcile.fluxcd.io/requestedAt`)
+    /// value a pass handled: the object was verified against the applications after it was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+    /// Ready, Reachable, CredentialsValid, Reconciling, Stalled, Paused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

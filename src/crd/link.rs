@@ -211,7 +211,11 @@ pub struct ApplicationLinkStatus {
     /// once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claims: Option<super::LinkClaims>,
-    /// Ready, and Reconciling or Stalled where they apply (kstatus).
+    /// The last `applinks.io/reconcile-requested-at` (or Flux's `reconcile.fluxcd.io/requestedAt`)
+    /// value a pass handled: the object was verified against the applications after it was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+    /// Ready, and Reconciling, Stalled or Paused where they apply (kstatus).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

@@ -32,9 +32,9 @@ use std::sync::Arc;
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
-use super::{Context, finalizer, outcome, status_patch};
+use super::{Context, finalizer, outcome, status_patch, steering};
 use crate::conditions;
-use crate::crd::{ClientView, DeletionPolicy, ExternalApplication};
+use crate::crd::{ClientView, DeletionPolicy, ExternalApplication, ExternalApplicationStatus};
 use crate::errors::Error;
 use crate::reasons;
 use outcome::Verdict;
@@ -55,7 +55,14 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
     // The instance it names is read from the instance cache: not before it is filled.
     ctx.instances_synced.wait("ApplicationInstance").await?;
     if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
+        ctx.not_ready.forget_object(&*obj);
         return Ok(action);
+    }
+    // Paused: no remote call; a deletion waits too, unless it needs none (handled above).
+    if steering::is_paused(&obj.metadata) {
+        let old = obj.status.clone().unwrap_or_default();
+        let set = |s: &mut ExternalApplicationStatus, c| s.conditions = c;
+        return steering::hold(&ctx, &api, &*obj, &old, &old.conditions, set).await;
     }
     // Never wait for a busy application holding a worker.
     let urls: Vec<String> = super::relations::instance_url(&ctx, &ns, &obj.spec.instance_ref)
@@ -66,12 +73,19 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
         Err(later) => return Ok(later),
     };
     let old = obj.status.clone().unwrap_or_default();
-    if let Some(action) = status_patch::retry_unwritten(&ctx, &api, &*obj, &key, &old).await {
+    // A resync request runs the whole pass now, with the backoff started afresh.
+    if steering::requested(old.last_handled_reconcile_at.as_deref(), &obj.metadata) {
+        ctx.backoff.succeeded(&key);
+    } else if let Some(action) = status_patch::retry_unwritten(&ctx, &api, &*obj, &key, &old).await
+    {
         return Ok(action);
     }
     let now = k8s_openapi::jiff::Timestamp::now();
     let (mut new, mut verdict, due) = match run(&obj, &ctx, &api, &ns, deleting, now).await {
-        Ok(None) => return Ok(Action::await_change()),
+        Ok(None) => {
+            ctx.not_ready.forget_object(&*obj);
+            return Ok(Action::await_change());
+        }
         Ok(Some(pass)) => status::of(&obj, &pass, now),
         Err(e) if e.is_conflict() => return Err(e),
         Err(e) => (status::failed(&obj), Verdict::from_error(&e), None),
@@ -87,6 +101,9 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
             retry_after: None,
         };
     }
+    let verdict = outcome::escalate(&ctx, &*obj, &old.conditions, verdict);
+    new.last_handled_reconcile_at =
+        steering::handled(old.last_handled_reconcile_at.as_deref(), &obj.metadata);
     let subject = outcome::Subject {
         obj: &*obj,
         kind: "ExternalApplication",
@@ -104,8 +121,11 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
         obj.metadata.generation,
         &conditions::now(),
     );
-    let (_, action) =
+    let (written, action) =
         status_patch::write_or_keep(&ctx, &api, &*obj, &key, &old, &new, delay).await?;
+    if written {
+        steering::resumed(&ctx, &*obj, &old.conditions).await;
+    }
     Ok(action)
 }
 
@@ -211,12 +231,14 @@ pub fn error_policy(_obj: Arc<ExternalApplication>, err: &Error, _ctx: Arc<Conte
     super::kube_error_requeue(err)
 }
 
-/// What wakes a reconcile: a spec change (generation) or a new `applinks.io/rotate` value; not
+/// What wakes a reconcile: a spec change (generation), a new `applinks.io/rotate` value or a
+/// steering annotation ([`super::steering`]); not
 /// the operator's own status and claim writes (that would bypass the backoff).
 pub fn wakes(obj: &ExternalApplication) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     obj.metadata.generation.hash(&mut h);
     obj.annotations().get(ROTATE).hash(&mut h);
+    super::steering::steering_fingerprint(&obj.metadata, &mut h);
     Some(h.finish())
 }

@@ -76,6 +76,8 @@ pub(super) fn of(
         secret_issued_at,
         rotation_request,
         claims: Some(pass.claims.clone()),
+        // Set by the pass (it echoes the resync request it handled).
+        last_handled_reconcile_at: None,
         conditions: Vec::new(),
     };
     let verdict = if pass.changes.is_empty() {

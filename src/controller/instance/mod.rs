@@ -21,9 +21,9 @@ use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
 use super::relations::{self, IN_USE_FINALIZER};
-use super::{Context, finalizer, outcome, status_patch};
+use super::{Context, finalizer, outcome, status_patch, steering};
 use crate::conditions;
-use crate::crd::{ApplicationInstance, ClusterApplicationInstance};
+use crate::crd::{ApplicationInstance, ApplicationInstanceStatus, ClusterApplicationInstance};
 use crate::errors::Error;
 use crate::reasons;
 
@@ -110,12 +110,21 @@ where
         view,
         users,
     } = subject;
+    let key = observe::key(kind, obj);
     if let Some(action) = guard_finalizer(obj, view, ctx, &api, users).await? {
+        ctx.not_ready.forget_object(obj);
         return Ok(action);
     }
-    let key = observe::key(kind, obj);
     let old = view.status.clone().unwrap_or_default();
-    if let Some(action) = status_patch::retry_unwritten(ctx, &api, obj, &key, &old).await {
+    // Paused: no remote call. (A deletion never needs one: the guard above handled it.)
+    if steering::is_paused(obj.meta()) {
+        let set = |s: &mut ApplicationInstanceStatus, c| s.conditions = c;
+        return steering::hold(ctx, &api, obj, &old, &old.conditions, set).await;
+    }
+    // A resync request runs the whole check now, with the backoff started afresh.
+    if steering::requested(old.last_handled_reconcile_at.as_deref(), obj.meta()) {
+        ctx.backoff.succeeded(&key);
+    } else if let Some(action) = status_patch::retry_unwritten(ctx, &api, obj, &key, &old).await {
         return Ok(action);
     }
     let _running = ctx.metrics.running(kind);
@@ -146,6 +155,9 @@ where
     };
     let (mut new, verdict, facts) = status::instance_status(view, observed);
     new.held_secret = held_secret;
+    new.last_handled_reconcile_at =
+        steering::handled(old.last_handled_reconcile_at.as_deref(), obj.meta());
+    let verdict = outcome::escalate(ctx, obj, &old.conditions, verdict);
     let resync = view
         .spec
         .check_interval
@@ -170,6 +182,9 @@ where
     );
     let (written, action) =
         status_patch::write_or_keep(ctx, &api, obj, &key, &old, &new, delay).await?;
+    if written {
+        steering::resumed(ctx, obj, &old.conditions).await;
+    }
     if written && old.application_id != new.application_id {
         tracing::info!(instance = %key, id = ?new.application_id, "identity recorded");
     }

@@ -69,6 +69,8 @@ pub(super) fn instance_status(
         cloud: Some(cloud),
         administered: Some(false),
         held_secret: None,
+        // Set by the pass (it echoes the resync request it handled).
+        last_handled_reconcile_at: None,
         conditions: Vec::new(),
     };
     // Warnings: they do not stop the instance from being used, but they explain the

@@ -26,9 +26,9 @@ use std::sync::Arc;
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
-use super::{Context, finalizer, outcome, status_patch};
+use super::{Context, finalizer, outcome, status_patch, steering};
 use crate::conditions;
-use crate::crd::{ApplicationLink, DeletionPolicy, LinkClaims};
+use crate::crd::{ApplicationLink, ApplicationLinkStatus, DeletionPolicy, LinkClaims};
 use crate::errors::Error;
 use crate::planner::{self, Plan};
 use crate::reasons;
@@ -49,10 +49,20 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
     // Nothing is decided on an instance cache that has not been filled yet.
     ctx.instances_synced.wait("ApplicationInstance").await?;
     if let Some(action) = guard_finalizer(&obj, &ctx, &api).await? {
+        ctx.not_ready.forget_object(&*obj);
         return Ok(action);
     }
     let old = obj.status.clone().unwrap_or_default();
-    if let Some(action) = status_patch::retry_unwritten(&ctx, &api, &*obj, &key, &old).await {
+    // Paused: no remote call; a deletion waits too, unless it needs none (handled above).
+    if steering::is_paused(&obj.metadata) {
+        let set = |s: &mut ApplicationLinkStatus, c| s.conditions = c;
+        return steering::hold(&ctx, &api, &*obj, &old, &old.conditions, set).await;
+    }
+    // A resync request runs the whole pass now, with the backoff started afresh.
+    if steering::requested(old.last_handled_reconcile_at.as_deref(), &obj.metadata) {
+        ctx.backoff.succeeded(&key);
+    } else if let Some(action) = status_patch::retry_unwritten(&ctx, &api, &*obj, &key, &old).await
+    {
         return Ok(action);
     }
     // Never wait for a busy application holding a worker.
@@ -63,7 +73,10 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
     };
 
     let (mut new, mut verdict) = match run(&obj, &ctx, &api, &ns, deleting).await {
-        Ok(None) => return Ok(Action::await_change()),
+        Ok(None) => {
+            ctx.not_ready.forget_object(&*obj);
+            return Ok(Action::await_change());
+        }
         Ok(Some((pass, claims))) => {
             let (mut status, verdict) = status::link_status(&obj, &pass);
             status.claims = Some(claims);
@@ -85,6 +98,9 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
             retry_after: None,
         };
     }
+    let verdict = outcome::escalate(&ctx, &*obj, &old.conditions, verdict);
+    new.last_handled_reconcile_at =
+        steering::handled(old.last_handled_reconcile_at.as_deref(), &obj.metadata);
     let subject = outcome::Subject {
         obj: &*obj,
         kind: "ApplicationLink",
@@ -99,8 +115,11 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
         obj.metadata.generation,
         &conditions::now(),
     );
-    let (_, action) =
+    let (written, action) =
         status_patch::write_or_keep(&ctx, &api, &*obj, &key, &old, &new, delay).await?;
+    if written {
+        steering::resumed(&ctx, &*obj, &old.conditions).await;
+    }
     Ok(action)
 }
 

@@ -134,6 +134,8 @@ pub(super) fn link_status(obj: &ApplicationLink, pass: &Pass) -> (ApplicationLin
         target: end_status(End::Target),
         // The pass's claims: set by the caller, which holds them.
         claims: None,
+        // Set by the caller too (it echoes the resync request it handled).
+        last_handled_reconcile_at: None,
         conditions: Vec::new(),
     };
     (status, verdict)
