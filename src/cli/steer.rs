@@ -14,11 +14,8 @@ use crate::crd::{
     ApplicationInstance, ApplicationLink, ClusterApplicationInstance, ExternalApplication,
 };
 
-/// Asks for a re-verification now; the controllers echo the value in
-/// `status.lastHandledReconcileAt`.
-pub const RECONCILE_REQUESTED_AT: &str = "applinks.io/reconcile-requested-at";
-/// `"true"`: no remote call for this object until removed.
-pub const PAUSED: &str = "applinks.io/paused";
+// The names the controllers act on (one definition, in the steering step).
+use crate::controller::{PAUSED_ANNOTATION as PAUSED, RECONCILE_REQUESTED_AT};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -219,6 +216,18 @@ async fn wait_handled(
             .and_then(|v| v.as_str());
         if handled == Some(token) {
             return Ok(());
+        }
+        // A paused object handles requests only once resumed: say so instead of waiting.
+        let paused = obj
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(PAUSED))
+            .is_some_and(|v| v == "true");
+        if paused {
+            bail!(
+                "it is paused ({PAUSED}: \"true\"): the request is handled when it is resumed (`resume`)"
+            );
         }
         if tokio::time::Instant::now() >= deadline {
             bail!(

@@ -87,4 +87,45 @@ async fn status_shows_each_tenant_its_own_tree_and_says_what_is_wrong() {
     let (code, _, err) = cli(&["resync", "-n", &t0, "pod/x"]);
     assert_eq!(code, 1);
     assert!(err.contains("link/NAME"), "{err}");
+
+    // Steering: resync waits for the operator's echo; pause and resume show in the tree.
+    let (code, out, err) = cli(&["resync", "-n", &t0, "link/l", "jira"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("ApplicationLink l: re-verified")
+            && out.contains("ApplicationInstance jira: re-verified"),
+        "{out}"
+    );
+    let l = e2e::link(&w.client, &t0, "l").await;
+    assert!(l.status.unwrap().last_handled_reconcile_at.is_some());
+    let (code, out, err) = cli(&["pause", "-n", &t0, "l"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ApplicationLink l: paused"), "{out}");
+    e2e::wait_for("the link to show Paused", || async {
+        let (_, out, _) = cli(&["status", "-n", &t0, "l"]);
+        if out.contains("Paused=True PauseRequested") {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    })
+    .await;
+    // A resync of a paused object says why it would not be handled instead of waiting.
+    let (code, _, err) = cli(&["resync", "-n", &t0, "link/l", "--timeout", "60s"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("paused") && err.contains("resume"), "{err}");
+    let (code, _, err) = cli(&["resume", "-n", &t0, "link/l"]);
+    assert_eq!(code, 0, "{err}");
+    e2e::wait_for("the link to be resumed", || async {
+        let (_, out, _) = cli(&["status", "-n", &t0, "l"]);
+        if out.contains("Paused=") {
+            Err(out)
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    let (code, out, err) = cli(&["resync", "-n", &t0, "link/l"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("re-verified"), "{out}");
 }
