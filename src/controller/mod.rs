@@ -191,6 +191,7 @@ fn on_init_done<K>(
         if !seen && matches!(ev, Ok(watcher::Event::InitDone)) {
             seen = true;
             if synced.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                metrics.set_caches_synced(true);
                 metrics.set_ready();
             }
         }
@@ -250,10 +251,13 @@ pub async fn run(
     // not kube-runtime's shared stream).
     let (instance_store, instance_writer) = reflector::store();
     // Built before the watch: what it remembers per instance goes when the instance goes.
-    let clients = Arc::new(crate::clients::ClientCache::new(
-        settings.request_timeout,
-        settings.max_requests_per_application,
-    ));
+    let clients = Arc::new(
+        crate::clients::ClientCache::new(
+            settings.request_timeout,
+            settings.max_requests_per_application,
+        )
+        .with_call_metrics(metrics.calls()),
+    );
     let mut fan = fanout::Fanout::new(instance_store.clone());
     let mut queue = |name: &'static str| {
         let q = fan.subscribe();
@@ -331,6 +335,12 @@ pub async fn run(
         .external_applications
         .then(|| cluster_queue("ClusterApplicationInstance for ExternalApplication"));
     let (mark_cluster, cluster_instances_synced) = synced::pending();
+    metrics.watch_objects(crate::metrics::objects::ObjectsCollector {
+        instances: instance_store.clone(),
+        shared: cluster_store.clone(),
+        links: link_store.clone(),
+        externals: external_store.clone(),
+    });
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings: settings.clone(),
@@ -396,6 +406,7 @@ pub async fn run(
     let cluster_watch = {
         let settings = settings.clone();
         let client = client.clone();
+        let (cluster_store_for_watch, cluster_metrics) = (cluster_store.clone(), metrics.clone());
         async move {
             if !settings.shared_applications {
                 warn!(
@@ -412,7 +423,12 @@ pub async fn run(
                     if let Ok(ev) = ev {
                         cluster_fan.publish(ev);
                     }
-                });
+                })
+                .inspect(forget_gone(
+                    "ClusterApplicationInstance",
+                    cluster_store_for_watch,
+                    cluster_metrics,
+                ));
             mark_cluster
                 .on_init_done(stream)
                 .for_each(|res| async move {
@@ -571,6 +587,7 @@ pub async fn run(
         } => {}
     }
     watchdog.abort();
+    metrics.set_caches_synced(false);
     info!("controllers stopped");
 }
 
@@ -598,12 +615,12 @@ where
     K: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
     move |ev| match ev {
-        Ok(watcher::Event::Delete(obj)) => metrics.picked_up(kind, &object_key(obj)),
+        Ok(watcher::Event::Delete(obj)) => metrics.gone(kind, &object_key(obj)),
         // Objects that went while the watch was down send no deletion.
         Ok(watcher::Event::InitDone) => {
             let present: std::collections::HashSet<String> =
                 store.state().iter().map(|o| object_key(&**o)).collect();
-            metrics.retain_waiting(kind, |o| present.contains(o));
+            metrics.retain(kind, |o| present.contains(o));
         }
         _ => {}
     }
