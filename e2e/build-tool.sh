@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds one Go tool the checks use (promtool, cosign, a kstatus or Lua checker, ...) from its
 # pinned module in e2e/tools/<name>/ (go.mod, go.sum, and either a main package or a file
-# `package-path` naming the command to build). Cached under a key of (that directory, Go version,
+# `package-path` naming the command to build; optionally a file `build-tags`, e.g. to leave out
+# parts of a big command the checks do not use). Cached under a key of (that directory, Go version,
 # this script) in <cache>/tool-<name>-<key>/<name>. The Go build cache is a temporary directory
 # removed afterwards: the binary is what is kept, and CI's disk is small. Prints the binary's path.
 # Usage: e2e/build-tool.sh NAME
@@ -23,9 +24,11 @@ trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
 pkg=.
 [ -f "$src/package-path" ] && pkg=$(tr -d '[:space:]' < "$src/package-path")
+tags=
+[ -f "$src/build-tags" ] && tags=$(tr -s '[:space:]' ',' < "$src/build-tags" | sed 's/^,//; s/,$//')
 echo "building $name ($pkg) into $out" >&2
 ( cd "$src" && CGO_ENABLED=0 GOCACHE="$tmp/gocache" GOFLAGS=-mod=readonly \
-    go build -trimpath -ldflags "-s -w" -o "$tmp/$name" "$pkg" )
+    go build -trimpath -tags "$tags" -ldflags "-s -w" -o "$tmp/$name" "$pkg" )
 rm -rf "$tmp/gocache"
 rm -rf "$out"; mv "$tmp" "$out"; trap - EXIT
 echo "built $name in $(( $(date +%s) - start ))s" >&2
