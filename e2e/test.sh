@@ -56,6 +56,10 @@ cargo test --lib --bins
 step "simulator tests"
 (cd e2e/simulator && cargo test)
 
+step "promtool (the chart's alerts are unit-tested with it in tests/chart.rs)"
+# Built once from its pinned Go module and cached; the test finds it there.
+"$repo/e2e/build-tool.sh" promtool
+
 step "local control plane"
 export APPLINK_E2E_RUN=${APPLINK_E2E_RUN:-$(mktemp -d "${TMPDIR:-/tmp}/applink-e2e.XXXXXX")}
 trap '"$repo/e2e/control-plane.sh" down' EXIT
