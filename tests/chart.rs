@@ -1952,7 +1952,7 @@ fn chart_alerts_name_the_object_and_query_only_exported_metrics() {
         link["annotations"]["summary"]
             .as_str()
             .unwrap()
-            .contains("{{ $labels.namespace }}/{{ $labels.name }}")
+            .contains("{{ with $labels.namespace }}{{ . }}/{{ end }}{{ $labels.name }}")
     );
     // Without honorLabels the object's namespace is exported_namespace.
     let docs = render(
@@ -1969,7 +1969,7 @@ fn chart_alerts_name_the_object_and_query_only_exported_metrics() {
         link["annotations"]["summary"]
             .as_str()
             .unwrap()
-            .contains("{{ $labels.exported_namespace }}/{{ $labels.name }}"),
+            .contains("{{ with $labels.exported_namespace }}{{ . }}/{{ end }}{{ $labels.name }}"),
         "{link}"
     );
     assert!(link["expr"].as_str().unwrap().contains("{job=\"mine\","));

@@ -253,8 +253,9 @@ impl AtlassianClient {
         let _ = self.inner.allowlist_base.set(base);
     }
 
-    /// Learns the application type (for the metrics' label) from a manifest's `typeId`.
-    pub(super) fn learn_application_type(&self, type_id: &str) {
+    /// Learns the application type (for the metrics' label) from a manifest's `typeId`, read
+    /// by this client or another one for the same application (the manifest is anonymous).
+    pub(crate) fn learn_application_type(&self, type_id: &str) {
         let _ = self
             .inner
             .application_type

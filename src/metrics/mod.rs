@@ -8,7 +8,9 @@ pub mod objects;
 pub mod reconciles;
 pub mod runtime;
 
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeGaugeValue, EncodeLabelSet, EncodeMetric,
+};
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
@@ -48,11 +50,11 @@ pub const EXPORTED: &[&str] = &[
 
 /// Writes one gauge family (one descriptor, one sample per label set); nothing for an empty
 /// family, so a kind without objects shows no series.
-pub(crate) fn gauge_family<L: EncodeLabelSet>(
+pub(crate) fn gauge_family<L: EncodeLabelSet, V: EncodeGaugeValue + std::fmt::Debug>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
-    samples: impl IntoIterator<Item = (L, f64)>,
+    samples: impl IntoIterator<Item = (L, V)>,
 ) -> Result<(), std::fmt::Error> {
     let mut samples = samples.into_iter().peekable();
     if samples.peek().is_none() {

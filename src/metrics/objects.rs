@@ -64,7 +64,7 @@ pub(crate) fn condition_series(
     ns: &str,
     name: &str,
     conditions: &[Condition],
-) -> Vec<(Labels, f64)> {
+) -> Vec<(Labels, i64)> {
     let mut out = Vec::new();
     for &type_ in CONDITIONS {
         let current = match conditions.iter().find(|c| c.type_ == type_) {
@@ -76,21 +76,21 @@ pub(crate) fn condition_series(
             let mut labels = object(ns, name);
             labels.push(("condition", type_.to_string()));
             labels.push(("status", status.to_string()));
-            out.push((labels, f64::from(u8::from(current == status))));
+            out.push((labels, i64::from(current == status)));
         }
     }
     out
 }
 
 /// The Ready reason of one object (`Pending` before the first pass wrote one).
-pub(crate) fn ready_reason(ns: &str, name: &str, conditions: &[Condition]) -> (Labels, f64) {
+pub(crate) fn ready_reason(ns: &str, name: &str, conditions: &[Condition]) -> (Labels, i64) {
     let reason = conditions
         .iter()
         .find(|c| c.type_ == READY)
         .map_or_else(|| "Pending".to_string(), |c| word(&c.reason));
     let mut labels = object(ns, name);
     labels.push(("reason", reason));
-    (labels, 1.0)
+    (labels, 1)
 }
 
 /// The application type of the instance a reference names, from what its check found.
@@ -114,7 +114,7 @@ fn instance_type(
 
 /// A link's health (`applink_applicationlink_health`): the operator's verdict and the error
 /// category the first failing end's status API reports (`none` when none fails).
-pub(crate) fn link_health(link: &ApplicationLink) -> Option<(Labels, f64)> {
+pub(crate) fn link_health(link: &ApplicationLink) -> Option<(Labels, i64)> {
     let status = link.status.as_ref()?;
     let health = status.health.as_deref()?;
     let category = [&status.source, &status.target]
@@ -133,7 +133,7 @@ pub(crate) fn link_health(link: &ApplicationLink) -> Option<(Labels, f64)> {
             ("health", word(health)),
             ("category", category),
         ],
-        1.0,
+        1,
     ))
 }
 
@@ -142,7 +142,7 @@ pub(crate) fn link_info(
     link: &ApplicationLink,
     instances: &Store<ApplicationInstance>,
     shared: &Store<ClusterApplicationInstance>,
-) -> (Labels, f64) {
+) -> (Labels, i64) {
     let ns = link.namespace().unwrap_or_default();
     let source = instance_type(&link.spec.source.instance_ref, &ns, instances, shared);
     let target = match (&link.spec.target.instance_ref, link.spec.target.app_type) {
@@ -164,7 +164,7 @@ pub(crate) fn link_info(
             ("auth", format!("{:?}", link.spec.authentication)),
             ("mode", mode),
         ],
-        1.0,
+        1,
     )
 }
 
@@ -285,10 +285,10 @@ mod tests {
         }
     }
 
-    fn ones(series: &[(Labels, f64)]) -> Vec<String> {
+    fn ones(series: &[(Labels, i64)]) -> Vec<String> {
         series
             .iter()
-            .filter(|(_, v)| *v == 1.0)
+            .filter(|(_, v)| *v == 1)
             .map(|(l, _)| format!("{}={}", l[l.len() - 2].1, l[l.len() - 1].1))
             .collect()
     }

@@ -184,7 +184,7 @@ impl Collector for RuntimeCollector {
             "Changes of a watch not yet read by a controller.",
             queues
                 .iter()
-                .map(|(name, (len, _))| ([("queue", *name)], *len as f64)),
+                .map(|(name, (len, _))| ([("queue", *name)], *len as i64)),
         )?;
         gauge_family(
             &mut encoder,
