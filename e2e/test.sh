@@ -63,6 +63,10 @@ step "Argo CD health checks and actions on gopher-lua (argocd/resource_customiza
 # that the integration tests find it cached.
 e2e/build-tool.sh kstatus >/dev/null
 
+step "promtool (the chart's alerts are unit-tested with it in tests/chart.rs)"
+# Built once from its pinned Go module and cached; the test finds it there.
+"$repo/e2e/build-tool.sh" promtool
+
 step "local control plane"
 export APPLINK_E2E_RUN=${APPLINK_E2E_RUN:-$(mktemp -d "${TMPDIR:-/tmp}/applink-e2e.XXXXXX")}
 trap '"$repo/e2e/control-plane.sh" down' EXIT

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::atlassian::{ApiError, AtlassianClient, ClientConfig, CredentialHold, Credentials};
+use crate::atlassian::{
+    ApiError, AtlassianClient, CallMetrics, ClientConfig, CredentialHold, Credentials,
+};
 
 /// Clients kept at once.
 pub const CAPACITY: usize = 1024;
@@ -26,6 +28,8 @@ pub struct ClientCache {
     max_concurrent: usize,
     capacity: usize,
     state: Mutex<State>,
+    /// Where every client counts its calls.
+    calls: CallMetrics,
 }
 
 #[derive(Default)]
@@ -78,7 +82,14 @@ impl ClientCache {
             max_concurrent,
             capacity: capacity.max(1),
             state: Mutex::new(State::default()),
+            calls: CallMetrics::default(),
         }
+    }
+
+    /// Counts the calls of every client in `calls` (the operator's registry).
+    pub fn with_call_metrics(mut self, calls: CallMetrics) -> Self {
+        self.calls = calls;
+        self
     }
 
     /// The client for these settings, built on first use. `secret_version` is the credentials
@@ -111,7 +122,8 @@ impl ClientCache {
         let mut config = ClientConfig::new(base)
             .with_credentials(credentials.clone())
             .with_timeout(self.timeout)
-            .with_max_concurrent_requests(self.max_concurrent);
+            .with_max_concurrent_requests(self.max_concurrent)
+            .with_call_metrics(self.calls.clone());
         if let Some(pem) = ca {
             config = config.with_ca_bundle(pem);
         }

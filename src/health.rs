@@ -1,83 +1,101 @@
 //! A small HTTP endpoint for probes and metrics: `/healthz` (the process runs), `/readyz` (both
 //! caches have synced, and no controller has left a change unread for [`STALL_AFTER`]) and
-//! `/metrics` (Prometheus text: reconciles and failures per kind, and the stall signals).
+//! `/metrics` (Prometheus text 0.0.4 from `prometheus-client`; what is exported: docs/metrics.md).
 //! Hand-rolled on a TcpListener: three fixed GET routes do not need an HTTP framework.
 
-use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-/// A change a controller has not read for this long means it stopped reading: `/readyz` fails
-/// and a warning is logged. Reading never waits for a worker (a busy controller still takes
-/// changes into its queue), so load alone does not get here.
-pub const STALL_AFTER: Duration = Duration::from_secs(120);
+use crate::atlassian::CallMetrics;
+use crate::metrics::objects::ObjectsCollector;
+use crate::metrics::reconciles::Reconciles;
+pub use crate::metrics::runtime::{Running, STALL_AFTER};
+use crate::metrics::runtime::{Runtime, RuntimeCollector};
 
-/// Reports (unread changes, age of the oldest) of one trigger queue.
-type QueueProbe = Box<dyn Fn() -> (usize, Option<Duration>) + Send + Sync>;
-
-/// Counters shared by the controllers and the endpoint.
-#[derive(Default)]
+/// The operator's metrics and readiness, shared by the controllers and the endpoint.
 pub struct Metrics {
-    ready: AtomicBool,
-    counters: Mutex<BTreeMap<(&'static str, &'static str, String), u64>>,
-    queues: Mutex<Vec<(&'static str, QueueProbe)>>,
-    /// Reconciles running now: kind and start, by a running number.
-    running: Mutex<HashMap<u64, (&'static str, Instant)>>,
-    next_run: AtomicU64,
-    /// Objects changed (by their own watch) and not picked up by a reconcile since: when the
-    /// change was seen, by kind and `namespace/name`. An entry goes when a reconcile of the
-    /// object starts or the object goes.
-    waiting: Mutex<HashMap<(&'static str, String), Instant>>,
+    runtime: Arc<Runtime>,
+    reconciles: Reconciles,
+    calls: CallMetrics,
+    /// Locked for a scrape and when the object caches are added (once, at start).
+    registry: Mutex<Registry>,
 }
 
-/// Marks one reconcile running until dropped.
-pub struct Running {
-    metrics: Arc<Metrics>,
-    id: u64,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(mut r) = self.metrics.running.lock() {
-            r.remove(&self.id);
+impl Default for Metrics {
+    fn default() -> Self {
+        let runtime = Arc::new(Runtime::default());
+        let reconciles = Reconciles::default();
+        let calls = CallMetrics::default();
+        let mut registry = Registry::default();
+        crate::metrics::register_build_info(&mut registry);
+        reconciles.register(&mut registry);
+        calls.register(&mut registry);
+        registry.register_collector(Box::new(RuntimeCollector(runtime.clone())));
+        Self {
+            runtime,
+            reconciles,
+            calls,
+            registry: Mutex::new(registry),
         }
     }
 }
 
 impl Metrics {
+    /// Ready for the readiness probe (caches synced, or a standby waiting for the lease).
     pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::SeqCst);
+        self.runtime.set_ready();
     }
 
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        self.runtime.is_ready()
+    }
+
+    /// The controllers' caches hold a complete listing (`true`), or the controllers stopped.
+    pub fn set_caches_synced(&self, synced: bool) {
+        self.runtime.set_caches_synced(synced);
+    }
+
+    /// Where the Atlassian clients count their calls.
+    pub(crate) fn calls(&self) -> CallMetrics {
+        self.calls.clone()
+    }
+
+    /// Adds the per-object series, computed at scrape time from these caches.
+    pub(crate) fn watch_objects(&self, objects: ObjectsCollector) {
+        self.registry
+            .lock()
+            .expect("metrics lock")
+            .register_collector(Box::new(objects));
     }
 
     /// Counts one reconcile of `kind` ending in `result` (`ok` or a condition reason).
     pub fn reconciled(&self, kind: &'static str, result: &str) {
-        *self
-            .counters
-            .lock()
-            .expect("metrics lock")
-            .entry(("applink_reconciles_total", kind, result.to_string()))
-            .or_default() += 1;
+        self.reconciles.reconciled(kind, result);
     }
 
     /// Counts one pass of `kind` put off because `why` (a busy application or namespace).
     pub fn deferred(&self, kind: &'static str, why: &'static str) {
-        *self
-            .counters
-            .lock()
-            .expect("metrics lock")
-            .entry(("applink_deferred_total", kind, why.to_string()))
-            .or_default() += 1;
+        self.reconciles.deferred(kind, why);
+    }
+
+    /// A pass ended with Ready `was_ready` before and `is_ready` after: counts the object's
+    /// first Ready in `applink_time_to_ready_seconds`.
+    pub(crate) fn ready_transition(
+        &self,
+        kind: &'static str,
+        object: &str,
+        was_ready: bool,
+        is_ready: bool,
+        age: Option<Duration>,
+    ) {
+        self.reconciles
+            .ready_transition(kind, object, was_ready, is_ready, age);
     }
 
     /// Registers a trigger queue (changes of one watch waiting for one controller to read them).
@@ -86,155 +104,59 @@ impl Metrics {
         name: &'static str,
         probe: impl Fn() -> (usize, Option<Duration>) + Send + Sync + 'static,
     ) {
-        self.queues
-            .lock()
-            .expect("metrics lock")
-            .push((name, Box::new(probe)));
+        self.runtime.watch_queue(name, Box::new(probe));
     }
 
-    /// Counts a reconcile of `kind` as running until the guard is dropped. (The object's
-    /// change is picked up once the pass has its share of the workers: [`Metrics::picked_up`].)
-    pub fn running(self: &Arc<Self>, kind: &'static str) -> Running {
-        let id = self.next_run.fetch_add(1, Ordering::Relaxed);
-        self.running
-            .lock()
-            .expect("metrics lock")
-            .insert(id, (kind, Instant::now()));
+    /// Counts a reconcile of `kind` as running until the guard is dropped, when its duration
+    /// is recorded. (The object's change is picked up once the pass has its share of the
+    /// workers: [`Metrics::picked_up`].)
+    pub fn running(&self, kind: &'static str) -> Running {
+        let (id, started) = self.runtime.start(kind);
         Running {
-            metrics: self.clone(),
+            runtime: self.runtime.clone(),
             id,
+            kind,
+            started,
+            result: Mutex::new("other"),
+            durations: self.reconciles.durations.clone(),
         }
     }
 
     /// An object of `kind` changed and waits for a reconcile (only the first change counts).
     pub fn changed(&self, kind: &'static str, object: String) {
-        self.waiting
-            .lock()
-            .expect("metrics lock")
-            .entry((kind, object))
-            .or_insert_with(Instant::now);
+        self.runtime.changed(kind, object);
     }
 
-    /// The object was picked up by a reconcile, or is gone.
+    /// The object was picked up by a reconcile.
     pub fn picked_up(&self, kind: &'static str, object: &str) {
-        self.waiting
-            .lock()
-            .expect("metrics lock")
-            .remove(&(kind, object.to_string()));
+        self.runtime.picked_up(kind, object);
     }
 
-    /// Keeps the waiting entries of `kind` that `keep` accepts (after a relisting: objects
-    /// that went while the watch was down send no deletion).
-    pub fn retain_waiting(&self, kind: &'static str, keep: impl Fn(&str) -> bool) {
-        self.waiting
-            .lock()
-            .expect("metrics lock")
-            .retain(|(k, o), _| *k != kind || keep(o));
+    /// The object is gone: nothing is kept for it.
+    pub fn gone(&self, kind: &'static str, object: &str) {
+        self.runtime.picked_up(kind, object);
+        self.reconciles.forget(kind, object);
+    }
+
+    /// Keeps what is kept for the objects of `kind` that `keep` accepts (after a relisting:
+    /// objects that went while the watch was down send no deletion).
+    pub fn retain(&self, kind: &'static str, keep: impl Fn(&str) -> bool) {
+        self.runtime.retain_waiting(kind, &keep);
+        self.reconciles.retain(kind, keep);
     }
 
     /// Why the operator counts as stalled: a trigger queue not read for [`STALL_AFTER`].
     pub fn stalled(&self) -> Option<String> {
-        self.queues
-            .lock()
-            .expect("metrics lock")
-            .iter()
-            .find_map(|(name, probe)| {
-                let (len, oldest) = probe();
-                oldest.filter(|age| *age >= STALL_AFTER).map(|age| {
-                    format!(
-                        "stalled: {len} change(s) of {name} unread for {}s",
-                        age.as_secs()
-                    )
-                })
-            })
+        self.runtime.stalled()
     }
 
+    /// The Prometheus text (0.0.4) of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let counters = self.counters.lock().expect("metrics lock");
-        for (metric, help, label) in [
-            (
-                "applink_reconciles_total",
-                "Reconciles by kind and result (ok, or the failure reason).",
-                "result",
-            ),
-            (
-                "applink_deferred_total",
-                "Passes put off because their application or namespace already had its share of workers (retried soon, not a failure).",
-                "why",
-            ),
-        ] {
-            out.push_str(&format!(
-                "# HELP {metric} {help}\n# TYPE {metric} counter\n"
-            ));
-            for ((name, kind, result), n) in counters.iter().filter(|((n, ..), _)| *n == metric) {
-                out.push_str(&format!(
-                    "{name}{{kind=\"{kind}\",{label}=\"{}\"}} {n}\n",
-                    result.replace(['"', '\\', '\n'], "_")
-                ));
-            }
-        }
-        drop(counters);
-        out.push_str(&format!("# HELP applink_ready Whether the caches have synced.\n# TYPE applink_ready gauge\napplink_ready {}\n", u8::from(self.is_ready())));
-        out.push_str("# HELP applink_trigger_queue_length Changes of a watch not yet read by a controller.\n# TYPE applink_trigger_queue_length gauge\n");
-        let queues: Vec<_> = self
-            .queues
-            .lock()
-            .expect("metrics lock")
-            .iter()
-            .map(|(name, probe)| (*name, probe()))
-            .collect();
-        for (name, (len, _)) in &queues {
-            out.push_str(&format!(
-                "applink_trigger_queue_length{{queue=\"{name}\"}} {len}\n"
-            ));
-        }
-        out.push_str("# HELP applink_trigger_queue_oldest_seconds Age of the oldest change a controller has not read (grows only when a controller stopped reading).\n# TYPE applink_trigger_queue_oldest_seconds gauge\n");
-        for (name, (_, oldest)) in &queues {
-            out.push_str(&format!(
-                "applink_trigger_queue_oldest_seconds{{queue=\"{name}\"}} {:.3}\n",
-                oldest.unwrap_or_default().as_secs_f64()
-            ));
-        }
-        let mut by_kind: BTreeMap<&str, (u64, Duration, u64, Duration)> = BTreeMap::new();
-        for (kind, started) in self.running.lock().expect("metrics lock").values() {
-            let e = by_kind.entry(kind).or_default();
-            e.0 += 1;
-            e.1 = e.1.max(started.elapsed());
-        }
-        for ((kind, _), since) in self.waiting.lock().expect("metrics lock").iter() {
-            let e = by_kind.entry(kind).or_default();
-            e.2 += 1;
-            e.3 = e.3.max(since.elapsed());
-        }
-        for (metric, help, pick) in [
-            ("applink_reconciles_in_flight", "Reconciles running now.", 0),
-            (
-                "applink_reconcile_oldest_in_flight_seconds",
-                "How long the longest running reconcile has run.",
-                1,
-            ),
-            (
-                "applink_objects_waiting",
-                "Objects changed and not yet picked up by a reconcile.",
-                2,
-            ),
-            (
-                "applink_oldest_waiting_seconds",
-                "How long the longest waiting changed object has waited for a reconcile (all workers busy, or stalled).",
-                3,
-            ),
-        ] {
-            out.push_str(&format!("# HELP {metric} {help}\n# TYPE {metric} gauge\n"));
-            for (kind, (n, age, w, wage)) in &by_kind {
-                let v = match pick {
-                    0 => n.to_string(),
-                    1 => format!("{:.3}", age.as_secs_f64()),
-                    2 => w.to_string(),
-                    _ => format!("{:.3}", wage.as_secs_f64()),
-                };
-                out.push_str(&format!("{metric}{{kind=\"{kind}\"}} {v}\n"));
-            }
+        let registry = self.registry.lock().expect("metrics lock");
+        // Writing to a String cannot fail; an encoder error would be a bug in a collector.
+        if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry) {
+            warn!(error = %e, "metrics encoding failed");
         }
         out
     }
@@ -349,9 +271,7 @@ mod tests {
         assert!(why.contains("ApplicationInstance"), "{why}");
         let m = metrics.render();
         assert!(
-            m.contains(
-                "applink_trigger_queue_oldest_seconds{queue=\"ApplicationInstance\"} 120.000"
-            ),
+            m.contains("applink_trigger_queue_oldest_seconds{queue=\"ApplicationInstance\"} 120.0"),
             "{m}"
         );
         assert!(m.contains("applink_trigger_queue_length{queue=\"ApplicationInstance\"} 1"));
@@ -379,7 +299,7 @@ mod tests {
             "{m}"
         );
         drop(run);
-        metrics.retain_waiting("ApplicationLink", |o| o != "a/l2");
+        metrics.retain("ApplicationLink", |o| o != "a/l2");
         let m = metrics.render();
         assert!(
             !m.contains("applink_reconciles_in_flight{kind=\"ApplicationLink\"} 1"),

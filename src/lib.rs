@@ -8,6 +8,7 @@ pub mod crd;
 pub mod crdgen;
 pub mod health;
 pub mod leader;
+pub mod metrics;
 pub mod preflight;
 pub mod telemetry;
 

@@ -1836,6 +1836,10 @@ fn chart_renders_a_metrics_service_and_monitors_only_when_their_crds_exist() {
     );
     assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
     assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
+    assert_eq!(
+        sm["spec"]["endpoints"][0]["honorLabels"], true,
+        "the objects' namespace label is kept"
+    );
     assert!(
         named(&docs, "PodMonitor").is_empty(),
         "PodMonitor is opt-in"
@@ -1886,7 +1890,7 @@ fn chart_renders_a_metrics_service_and_monitors_only_when_their_crds_exist() {
 }
 
 #[test]
-fn chart_alerts_on_links_and_instances_not_ready_and_on_reconcile_errors() {
+fn chart_alerts_name_the_object_and_query_only_exported_metrics() {
     let docs = render("ops", &["metrics.prometheusRule.force=true"]);
     let rule = one(&docs, "PrometheusRule");
     let rules = rule["spec"]["groups"][0]["rules"].as_array().unwrap();
@@ -1894,55 +1898,190 @@ fn chart_alerts_on_links_and_instances_not_ready_and_on_reconcile_errors() {
     assert_eq!(
         alerts,
         [
+            "ApplicationCredentialsRejected",
             "ApplicationInstanceNotReady",
             "ApplicationLinkNotReady",
+            "ApplicationUnreachable",
+            "ApplinkOperatorAbsent",
+            "ApplinkOperatorDown",
             "ApplinkOperatorNotReady",
             "ApplinkReconcileErrors",
-            "ExternalApplicationNotReady"
+            "ClusterApplicationInstanceNotReady",
+            "ExternalApplicationNotReady",
         ]
         .into()
     );
-    // The expressions use the metrics the operator exports (src/health.rs) and the results its
-    // controllers count (ok / applied / not_ready, else an error reason), in the release namespace.
-    let health = std::fs::read_to_string(common::repo_path("src/health.rs")).unwrap();
-    // Every controller counts through the one outcome reporter, under its kind.
-    let external =
-        std::fs::read_to_string(common::repo_path("src/controller/external/mod.rs")).unwrap();
-    assert!(external.contains("kind: \"ExternalApplication\""));
-    let outcome = std::fs::read_to_string(common::repo_path("src/controller/outcome.rs")).unwrap();
-    for result in ["\"applied\"", "\"not_ready\"", "\"ok\""] {
-        assert!(outcome.contains(result), "the controllers count {result}");
-    }
     for r in rules {
         let expr = r["expr"].as_str().unwrap();
-        let metric = if expr.contains("applink_ready") {
-            "applink_ready"
-        } else {
-            "applink_reconciles_total"
-        };
-        assert!(health.contains(metric), "{metric} is exported");
-        assert!(expr.contains("namespace=\"ops\""), "{expr}");
+        for metric in metric_names(expr) {
+            assert!(
+                metric == "up" || exported(&metric),
+                "{} queries {metric}, which the operator does not export",
+                r["alert"]
+            );
+        }
+        // This release's series only: the job of its ServiceMonitor or PodMonitor.
+        assert!(
+            expr.contains("job=~\"rel-applink-operator-metrics|ops/rel-applink-operator\""),
+            "{expr}"
+        );
         assert!(r["for"].as_str().is_some_and(|f| !f.is_empty()));
         assert_eq!(r["labels"]["severity"], "warning");
         assert!(r["annotations"]["description"].as_str().is_some());
     }
-    let errors = rules
+    let link = rules
         .iter()
-        .find(|r| r["alert"] == "ApplinkReconcileErrors")
+        .find(|r| r["alert"] == "ApplicationLinkNotReady")
         .unwrap();
+    // Prometheus' own templating survives Helm's, and the alert names the object.
     assert!(
-        errors["expr"]
+        link["annotations"]["summary"]
             .as_str()
             .unwrap()
-            .contains("result!~\"ok|applied|not_ready\"")
+            .contains("{{ with $labels.namespace }}{{ . }}/{{ end }}{{ $labels.name }}")
     );
-    // Prometheus' own templating survives Helm's.
+    // Without honorLabels the object's namespace is exported_namespace.
+    let docs = render(
+        "ops",
+        &[
+            "metrics.prometheusRule.force=true",
+            "metrics.honorLabels=false",
+            "metrics.prometheusRule.selector=job=\"mine\"",
+        ],
+    );
+    let rule = one(&docs, "PrometheusRule");
+    let link = &rule["spec"]["groups"][0]["rules"][0];
     assert!(
-        errors["annotations"]["description"]
+        link["annotations"]["summary"]
             .as_str()
             .unwrap()
-            .contains("{{ $labels.kind }}")
+            .contains("{{ with $labels.exported_namespace }}{{ . }}/{{ end }}{{ $labels.name }}"),
+        "{link}"
     );
+    assert!(link["expr"].as_str().unwrap().contains("{job=\"mine\","));
+}
+
+/// The metric names a PromQL expression reads (ours start with `applink_`; `up` is
+/// Prometheus').
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    expr.split(|c: char| !word(c))
+        .filter(|w| w.starts_with("applink_") || *w == "up")
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether the operator exports `name` (a histogram's series end in _bucket, _sum, _count).
+fn exported(name: &str) -> bool {
+    let base = ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|s| name.strip_suffix(s))
+        .unwrap_or(name);
+    applink_operator::metrics::EXPORTED
+        .iter()
+        .any(|m| *m == name || *m == base)
+}
+
+/// `promtool test rules` (Prometheus' evaluator, built from Go modules by e2e/build-tool.sh and
+/// cached) on the rendered rules: e2e/alerts/rules-test.yaml says when each alert fires.
+#[test]
+fn chart_alerts_pass_promtool_unit_tests() {
+    let out = std::process::Command::new(common::repo_path("e2e/build-tool.sh"))
+        .arg("promtool")
+        .output()
+        .expect("e2e/build-tool.sh runs");
+    assert!(
+        out.status.success(),
+        "building promtool failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let promtool = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let docs = render("ops", &["metrics.prometheusRule.force=true"]);
+    let rule = one(&docs, "PrometheusRule");
+    let dir = tempfile::tempdir().unwrap();
+    let rules = json!({"groups": rule["spec"]["groups"]});
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        serde_yaml::to_string(&rules).unwrap(),
+    )
+    .unwrap();
+    let test = dir.path().join("rules-test.yaml");
+    std::fs::copy(common::repo_path("e2e/alerts/rules-test.yaml"), &test).unwrap();
+    for args in [
+        vec!["check", "rules", "rules.yaml"],
+        vec!["test", "rules", "rules-test.yaml"],
+    ] {
+        let out = std::process::Command::new(&promtool)
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {}:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn chart_dashboard_is_opt_in_parses_and_queries_only_exported_metrics() {
+    assert!(named(&render("ops", &[]), "ConfigMap").iter().all(|c| {
+        !c["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .ends_with("-dashboard")
+    }));
+    let docs = render(
+        "ops",
+        &[
+            "metrics.dashboard.enabled=true",
+            "metrics.dashboard.namespace=monitoring",
+        ],
+    );
+    let cm = named(&docs, "ConfigMap")
+        .into_iter()
+        .find(|c| c["metadata"]["name"] == "rel-applink-operator-dashboard")
+        .expect("the dashboard ConfigMap");
+    assert_eq!(cm["metadata"]["namespace"], "monitoring");
+    assert_eq!(
+        cm["metadata"]["labels"]["grafana_dashboard"], "1",
+        "the sidecar's label"
+    );
+    let dashboard: Value =
+        serde_json::from_str(cm["data"]["applink-operator.json"].as_str().unwrap())
+            .expect("the dashboard is JSON");
+    let panels = dashboard["panels"].as_array().unwrap();
+    let mut queried = BTreeSet::new();
+    for p in panels {
+        let targets = p["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{} has a query", p["title"]);
+        for t in targets {
+            let expr = t["expr"].as_str().unwrap();
+            let names = metric_names(expr);
+            assert!(!names.is_empty(), "{expr}");
+            for m in names {
+                assert!(
+                    m == "up" || exported(&m),
+                    "{} queries {m}, not exported",
+                    p["title"]
+                );
+                queried.insert(m);
+            }
+        }
+    }
+    // What the issue asks the dashboard to show.
+    for m in [
+        "applink_applicationlink_health",
+        "applink_remote_requests_total",
+        "applink_remote_request_duration_seconds_bucket",
+        "applink_reconciles_total",
+        "applink_time_to_ready_seconds_bucket",
+    ] {
+        assert!(queried.contains(m), "the dashboard shows {m}");
+    }
 }
 
 #[test]

@@ -69,6 +69,54 @@ async fn two_way(prefix: &str, source: (&str, &str, &str), target: (&str, &str, 
         "{metrics}"
     );
     assert!(metrics.contains("applink_ready 1"), "{metrics}");
+    assert!(metrics.contains("applink_caches_synced 1"), "{metrics}");
+    // The link's own state, named; what it connects; the calls by application type.
+    let ns = &env.ns;
+    let type_of = |product: &str| {
+        if product == "fisheye" {
+            "fecru".to_string()
+        } else {
+            product.to_string()
+        }
+    };
+    for want in [
+        format!(
+            r#"applink_applicationlink_condition{{namespace="{ns}",name="l",condition="Ready",status="True"}} 1"#
+        ),
+        format!(
+            r#"applink_applicationlink_ready_reason{{namespace="{ns}",name="l",reason="Working"}} 1"#
+        ),
+        format!(
+            r#"applink_applicationlink_health{{namespace="{ns}",name="l",health="Working",category="none"}} 1"#
+        ),
+        format!(
+            r#"applink_info{{namespace="{ns}",name="l",source_type="{}",target_type="{}",auth="{auth}",mode="TwoWay"}} 1"#,
+            type_of(source.1),
+            type_of(target.1)
+        ),
+        format!(
+            r#"applink_remote_requests_total{{application_type="{}",operation="create_link",status_class="2xx"}}"#,
+            type_of(source.1)
+        ),
+    ] {
+        assert!(metrics.contains(&want), "{want} in\n{metrics}");
+    }
+    assert!(
+        !metrics.contains(&sim.app(source.0).base_url),
+        "no URL in a label"
+    );
+    // A deleted link leaves no series.
+    e2e::delete(ns, "applicationlink", "l");
+    e2e::wait_link_gone(&env.client, ns, "l").await;
+    e2e::wait_for("the deleted link's series to go", || async {
+        let m = get("/metrics").await.text().await.unwrap();
+        if m.contains(r#"name="l""#) {
+            Err(m)
+        } else {
+            Ok(())
+        }
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use url::Url;
 
+use super::calls::{self, CallMetrics};
 use super::credentials::Credentials;
 use super::envelope::error_message;
 use super::error::ApiError;
@@ -45,6 +46,8 @@ pub struct ClientConfig {
     /// Whether the application refused these credentials, shared with other clients built for
     /// the same credentials (a fresh one when `None`).
     pub hold: Option<Arc<CredentialHold>>,
+    /// Where the calls are counted (the operator's registry; a private one when not given).
+    pub calls: CallMetrics,
 }
 
 /// The application refused these credentials themselves (wrong password, Basic disabled,
@@ -80,7 +83,13 @@ impl ClientConfig {
             max_concurrent_requests: 4,
             retry: RetryPolicy::default(),
             hold: None,
+            calls: CallMetrics::default(),
         }
+    }
+
+    pub fn with_call_metrics(mut self, calls: CallMetrics) -> Self {
+        self.calls = calls;
+        self
     }
 
     pub fn with_hold(mut self, hold: Arc<CredentialHold>) -> Self {
@@ -150,6 +159,9 @@ struct Inner {
     held: Arc<CredentialHold>,
     /// The allowlist base path that answered, once probed.
     allowlist_base: std::sync::OnceLock<&'static str>,
+    calls: CallMetrics,
+    /// The application type label, from the first manifest read.
+    application_type: std::sync::OnceLock<&'static str>,
 }
 
 impl std::fmt::Debug for AtlassianClient {
@@ -200,6 +212,7 @@ impl AtlassianClient {
         };
         let http = builder(redirect)?;
         let http_no_redirects = builder(reqwest::redirect::Policy::none())?;
+
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -214,6 +227,8 @@ impl AtlassianClient {
                 v3_applinks: std::sync::atomic::AtomicBool::new(false),
                 held: config.hold.unwrap_or_default(),
                 allowlist_base: std::sync::OnceLock::new(),
+                calls: config.calls,
+                application_type: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -236,6 +251,23 @@ impl AtlassianClient {
 
     pub(super) fn set_allowlist_base(&self, base: &'static str) {
         let _ = self.inner.allowlist_base.set(base);
+    }
+
+    /// Learns the application type (for the metrics' label) from a manifest's `typeId`, read
+    /// by this client or another one for the same application (the manifest is anonymous).
+    pub(crate) fn learn_application_type(&self, type_id: &str) {
+        let _ = self
+            .inner
+            .application_type
+            .set(calls::application_type_label(type_id));
+    }
+
+    fn application_type(&self) -> &'static str {
+        self.inner
+            .application_type
+            .get()
+            .copied()
+            .unwrap_or("unknown")
     }
 
     /// Base URL (always ending in `/`).
@@ -270,7 +302,12 @@ impl AtlassianClient {
             return Err(ApiError::CredentialsMissing { url: shown, action });
         }
         let credentialed = !call.anonymous && !self.inner.credentials.is_anonymous();
+        let (app, operation) = (
+            self.application_type(),
+            calls::operation(&call.method, &call.segments, call.fixed),
+        );
         if credentialed && let Some((reason, message)) = self.held() {
+            self.inner.calls.held_back(app, operation);
             return Err(ApiError::CredentialsHeld { reason, message });
         }
         let max_attempts = if call.idempotent {
@@ -280,7 +317,7 @@ impl AtlassianClient {
         };
         let mut attempt = 1;
         loop {
-            let outcome = {
+            let (outcome, status, took) = {
                 // The permit is held for one attempt only, not across backoff sleeps.
                 let _permit = self
                     .inner
@@ -288,8 +325,13 @@ impl AtlassianClient {
                     .acquire()
                     .await
                     .expect("client semaphore is never closed");
-                self.attempt(&call, &url, &shown).await
+                let started = std::time::Instant::now();
+                let mut status = None;
+                let outcome = self.attempt(&call, &url, &shown, &mut status).await;
+                (outcome, status, started.elapsed())
             };
+            let class = calls::status_class(status, outcome.as_ref().err().map(|f| &f.error));
+            self.inner.calls.attempted(app, operation, class, took);
             let failure = match outcome {
                 Ok(reply) => {
                     tracing::debug!(method = %call.method, url = %shown, status = reply.status.as_u16(), attempt, "applinks request");
@@ -314,6 +356,10 @@ impl AtlassianClient {
             let Some(delay) = self.inner.retry.delay_for(attempt, failure.retry_after) else {
                 return Err(failure.error);
             };
+            self.inner.calls.retried(app, operation);
+            if failure.retry_after.is_some() {
+                self.inner.calls.waited(app, delay);
+            }
             tracing::debug!(method = %call.method, url = %shown, attempt, ?delay, reason = failure.error.reason(), "retrying applinks request");
             tokio::time::sleep(delay).await;
             attempt += 1;
@@ -339,7 +385,14 @@ impl AtlassianClient {
         self.held().is_some()
     }
 
-    async fn attempt(&self, call: &Call, url: &Url, shown: &str) -> Result<Reply, Failure> {
+    /// One attempt; `status` gets the answer's status code once it came.
+    async fn attempt(
+        &self,
+        call: &Call,
+        url: &Url,
+        shown: &str,
+        seen_status: &mut Option<u16>,
+    ) -> Result<Reply, Failure> {
         let http = if call.follow_redirects {
             &self.inner.http
         } else {
@@ -373,6 +426,7 @@ impl AtlassianClient {
             .await
             .map_err(|e| self.transport_failure(&e, shown))?;
         let status = resp.status();
+        *seen_status = Some(status.as_u16());
         let header = |name: &str| {
             resp.headers()
                 .get(name)
@@ -833,13 +887,18 @@ pub(crate) struct Call {
     /// `Some(action)` when only a system administrator may call it (a 401 then means "not a
     /// system administrator", and the credentials are not held back).
     sysadmin_only: Option<&'static str>,
+    /// How many of `segments` are the fixed path (the rest are variable: ids), for the
+    /// operation label.
+    fixed: usize,
 }
 
 impl Call {
     fn new(method: Method, path: &str, idempotent: bool) -> Self {
+        let segments: Vec<String> = path.split('/').map(str::to_owned).collect();
         Self {
             method,
-            segments: path.split('/').map(str::to_owned).collect(),
+            fixed: segments.len(),
+            segments,
             query: Vec::new(),
             body: None,
             anonymous: false,

@@ -164,7 +164,9 @@ impl AtlassianClient {
                     .no_redirects(),
             )
             .await?;
-        Ok((Manifest::from_reply(&reply)?, reply.date))
+        let manifest = Manifest::from_reply(&reply)?;
+        self.learn_application_type(&manifest.type_id);
+        Ok((manifest, reply.date))
     }
 
     /// `GET /rest/applinks/1.0/authenticationinfo`: succeeds iff the configured credentials are
@@ -195,6 +197,10 @@ impl AtlassianClient {
         }
     }
 }
+
+/// A real manifest, for other modules' tests.
+#[cfg(test)]
+pub(crate) const MANIFEST_JSON_FOR_TESTS: &str = tests::MANIFEST_JSON;
 
 #[cfg(test)]
 mod tests {

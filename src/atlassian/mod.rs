@@ -38,6 +38,7 @@
 //! followed.
 
 mod allowlist;
+mod calls;
 mod client;
 mod consumer;
 mod credentials;
@@ -61,6 +62,7 @@ mod test_support;
 mod transport_tests;
 
 pub use allowlist::{AllowlistRuleType, NewAllowlistRule};
+pub use calls::{CallMetrics, application_type_label};
 pub use client::{AtlassianClient, ClientConfig, CredentialHold};
 pub use consumer::IncomingConsumer;
 pub use credentials::Credentials;

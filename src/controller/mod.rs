@@ -199,6 +199,7 @@ fn on_init_done<K>(
         if !seen && matches!(ev, Ok(watcher::Event::InitDone)) {
             seen = true;
             if synced.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                metrics.set_caches_synced(true);
                 metrics.set_ready();
             }
         }
@@ -258,10 +259,13 @@ pub async fn run(
     // not kube-runtime's shared stream).
     let (instance_store, instance_writer) = reflector::store();
     // Built before the watch: what it remembers per instance goes when the instance goes.
-    let clients = Arc::new(crate::clients::ClientCache::new(
-        settings.request_timeout,
-        settings.max_requests_per_application,
-    ));
+    let clients = Arc::new(
+        crate::clients::ClientCache::new(
+            settings.request_timeout,
+            settings.max_requests_per_application,
+        )
+        .with_call_metrics(metrics.calls()),
+    );
     // Made before the watches: an object the watch reports deleted is forgotten there.
     let not_ready = Arc::new(not_ready::NotReady::default());
     let mut fan = fanout::Fanout::new(instance_store.clone());
@@ -344,6 +348,12 @@ pub async fn run(
         .external_applications
         .then(|| cluster_queue("ClusterApplicationInstance for ExternalApplication"));
     let (mark_cluster, cluster_instances_synced) = synced::pending();
+    metrics.watch_objects(crate::metrics::objects::ObjectsCollector {
+        instances: instance_store.clone(),
+        shared: cluster_store.clone(),
+        links: link_store.clone(),
+        externals: external_store.clone(),
+    });
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings: settings.clone(),
@@ -405,6 +415,8 @@ pub async fn run(
     let cluster_watch = {
         let settings = settings.clone();
         let client = client.clone();
+        let (cluster_store_for_watch, cluster_metrics, cluster_not_ready) =
+            (cluster_store.clone(), metrics.clone(), not_ready.clone());
         async move {
             if !settings.shared_applications {
                 warn!(
@@ -421,7 +433,13 @@ pub async fn run(
                     if let Ok(ev) = ev {
                         cluster_fan.publish(ev);
                     }
-                });
+                })
+                .inspect(forget_gone(
+                    "ClusterApplicationInstance",
+                    cluster_store_for_watch,
+                    cluster_metrics,
+                    cluster_not_ready,
+                ));
             mark_cluster
                 .on_init_done(stream)
                 .for_each(|res| async move {
@@ -577,6 +595,7 @@ pub async fn run(
         } => {}
     }
     watchdog.abort();
+    metrics.set_caches_synced(false);
     info!("controllers stopped");
 }
 
@@ -606,14 +625,14 @@ where
 {
     move |ev| match ev {
         Ok(watcher::Event::Delete(obj)) => {
-            metrics.picked_up(kind, &object_key(obj));
+            metrics.gone(kind, &object_key(obj));
             not_ready.forget_object(obj);
         }
         // Objects that went while the watch was down send no deletion.
         Ok(watcher::Event::InitDone) => {
             let present: std::collections::HashSet<String> =
                 store.state().iter().map(|o| object_key(&**o)).collect();
-            metrics.retain_waiting(kind, |o| present.contains(o));
+            metrics.retain(kind, |o| present.contains(o));
         }
         _ => {}
     }

@@ -83,6 +83,16 @@ impl Verdict {
         }
     }
 
+    /// The coarse result for `applink_reconcile_duration_seconds`.
+    pub fn result(&self) -> &'static str {
+        match self {
+            Verdict::Settled { .. } => "ok",
+            Verdict::Applied { .. } => "applied",
+            Verdict::Waiting { .. } => "not_ready",
+            Verdict::Retrying { .. } | Verdict::Stalled { .. } => "error",
+        }
+    }
+
     fn failed(&self) -> bool {
         matches!(self, Verdict::Retrying { .. } | Verdict::Stalled { .. })
     }
@@ -189,6 +199,8 @@ pub struct Subject<'a, K> {
     pub resync: Duration,
     /// The event's action (Reconcile, Delete, Check).
     pub action: &'static str,
+    /// The pass, timed for the metrics.
+    pub running: &'a crate::health::Running,
 }
 
 /// Records the verdict (metric, backoff, event) and returns the delay until the next pass.
@@ -207,7 +219,22 @@ where
         key,
         resync,
         action,
+        running,
     } = subject;
+    running.ended(verdict.result());
+    let age = obj.meta().creation_timestamp.as_ref().and_then(|t| {
+        let now = k8s_openapi::jiff::Timestamp::now().as_second();
+        u64::try_from(now - t.0.as_second())
+            .ok()
+            .map(Duration::from_secs)
+    });
+    ctx.metrics.ready_transition(
+        kind,
+        &super::object_key(obj),
+        conditions::is_true(old, READY),
+        matches!(verdict, Verdict::Settled { .. }),
+        age,
+    );
     let delay = match verdict {
         Verdict::Settled { .. } => {
             ctx.metrics.reconciled(kind, "ok");

@@ -237,6 +237,9 @@ pub async fn admin_client(
         .get(url, &creds, ca.as_deref(), version.as_deref(), Some(uid))
         .map_err(|e| Error::remote("client", e))?;
     ctx.clients.remember_admin(uid, url, &client);
+    if let Some(t) = instance.status.as_ref().and_then(|s| s.type_id.as_deref()) {
+        client.learn_application_type(t);
+    }
     Ok(client)
 }
 

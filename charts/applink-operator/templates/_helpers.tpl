@@ -146,3 +146,21 @@ rbac.secretNamespaces can move the Secret and ConfigMap grants out of the Cluste
   verbs: ["create", "patch"]
 {{- end }}
 {{- end }}
+
+{{/*
+PromQL matchers selecting this release's series in the alerts: the job Prometheus gives the
+chart's ServiceMonitor (the Service's name) or PodMonitor (<namespace>/<name>), unless
+metrics.prometheusRule.selector is set.
+*/}}
+{{- define "applink-operator.metricsSelector" -}}
+{{- with .Values.metrics.prometheusRule.selector -}}
+{{ . }}
+{{- else -}}
+job=~"{{ include "applink-operator.fullname" . }}-metrics|{{ .Release.Namespace }}/{{ include "applink-operator.fullname" . }}"
+{{- end -}}
+{{- end }}
+
+{{/* The label holding an object's namespace in Prometheus (see metrics.honorLabels). */}}
+{{- define "applink-operator.namespaceLabel" -}}
+{{- if .Values.metrics.honorLabels }}namespace{{ else }}exported_namespace{{ end -}}
+{{- end }}

@@ -48,7 +48,7 @@ pub const ROTATE: &str = "applinks.io/rotate";
 pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let key = format!("external/{ns}/{}", obj.name_any());
-    let _running = ctx.metrics.running("ExternalApplication");
+    let running = ctx.metrics.running("ExternalApplication");
     let api: Api<ExternalApplication> = Api::namespaced(ctx.client.clone(), &ns);
     let deleting = obj.metadata.deletion_timestamp.is_some();
     tracing::debug!(external = %key, deleting, generation = ?obj.metadata.generation, "reconcile");
@@ -110,6 +110,7 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
         key: &key,
         resync: ctx.settings.link_resync_interval,
         action: if deleting { "Delete" } else { "Reconcile" },
+        running: &running,
     };
     let mut delay = outcome::record(&ctx, subject, &old.conditions, &verdict).await;
     if let Some(due) = due {

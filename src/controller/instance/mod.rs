@@ -127,7 +127,7 @@ where
     } else if let Some(action) = status_patch::retry_unwritten(ctx, &api, obj, &key, &old).await {
         return Ok(action);
     }
-    let _running = ctx.metrics.running(kind);
+    let running = ctx.metrics.running(kind);
     let ns = view.namespace().unwrap_or_default();
     // Never wait for a busy application holding a worker (the old URL is asked too).
     let mut urls = vec![view.spec.url.as_str().to_string()];
@@ -170,6 +170,7 @@ where
         key: &key,
         resync,
         action: "Check",
+        running: &running,
     };
     let delay = outcome::record(ctx, report, &old.conditions, &verdict).await;
     let mut conds = verdict.conditions();

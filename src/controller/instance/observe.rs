@@ -110,6 +110,7 @@ pub(super) async fn observe(
     let admin = match (&access.credentials, cloud) {
         (Some(creds), false) if send_credentials => {
             let admin = client(ctx, url, creds, access.ca.as_deref(), access, uid)?;
+            admin.learn_application_type(&manifest.type_id);
             let secret = obj
                 .spec
                 .credentials_secret_ref

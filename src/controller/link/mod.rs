@@ -42,7 +42,7 @@ pub const FINALIZER: &str = "applinks.io/cleanup";
 pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let key = format!("link/{ns}/{}", obj.name_any());
-    let _running = ctx.metrics.running("ApplicationLink");
+    let running = ctx.metrics.running("ApplicationLink");
     let api: Api<ApplicationLink> = Api::namespaced(ctx.client.clone(), &ns);
     let deleting = obj.metadata.deletion_timestamp.is_some();
     tracing::debug!(link = %key, deleting, generation = ?obj.metadata.generation, "reconcile");
@@ -107,6 +107,7 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
         key: &key,
         resync: ctx.settings.link_resync_interval,
         action: if deleting { "Delete" } else { "Reconcile" },
+        running: &running,
     };
     let delay = outcome::record(&ctx, subject, &old.conditions, &verdict).await;
     new.conditions = conditions::merge(
