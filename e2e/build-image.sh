@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the operator's container image as an OCI image layout, with no Docker daemon:
 #
-#   e2e/build-image.sh [operator|pause] [--out DIR]      prints the manifest digest on stdout
+#   e2e/build-image.sh [operator|pause] [--out DIR] [--platform linux/amd64|linux/arm64]
+#                                                        prints the manifest digest on stdout
 #
-#   operator  a static release binary (glibc, +crt-static, x86_64), Debian's CA bundle (the
+#   operator  a static release binary (glibc, +crt-static), Debian's CA bundle (the
 #             operator loads the system roots), /etc/passwd with nonroot 65532, no shell, a
 #             CycloneDX SBOM at /usr/share/doc/applink-operator/sbom.cdx.json, OCI labels
 #             (source, version, revision, ...). Layout in DIR (default target/image/operator).
@@ -12,6 +13,11 @@
 # Reproducible: every timestamp is SOURCE_DATE_EPOCH (default: the commit time of HEAD), paths are
 # remapped out of the binary, the layout writer (e2e/image/oci_layout.py) sorts and normalizes
 # everything; two builds of one commit give the same digest (tests/e2e_helm.rs checks it).
+#
+# --platform (default linux/amd64, the build machine's): linux/arm64 cross-compiles for
+# aarch64-unknown-linux-gnu, which needs that target's standard library (`rustup target add
+# aarch64-unknown-linux-gnu`) and a cross C toolchain for ring (Debian: gcc-aarch64-linux-gnu;
+# CROSS_CC and CROSS_STRIP name others). e2e/release.sh --platforms makes a multi-arch index.
 #
 # Push it with crane (built by e2e/build-node.sh):  crane push DIR REGISTRY/applink-operator:TAG
 # Env: IMAGE_SRC (the source tree to build, default this repository: e.g. a `git worktree` of an
@@ -22,17 +28,35 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "${IMAGE_SRC:-$here/..}" && pwd)
 what=${1:-operator}; shift || true
 out=""
+platform=linux/amd64
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=$2; shift 2 ;;
-    *) echo "usage: $0 [operator|pause] [--out DIR]" >&2; exit 2 ;;
+    --platform) platform=$2; shift 2 ;;
+    *) echo "usage: $0 [operator|pause] [--out DIR] [--platform linux/amd64|linux/arm64]" >&2; exit 2 ;;
   esac
 done
 
 cd "$repo"
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 export CARGO_TARGET_DIR=$target_dir
-triple=x86_64-unknown-linux-gnu
+strip_bin=strip
+case "$platform" in
+  linux/amd64) triple=x86_64-unknown-linux-gnu; arch=amd64 ;;
+  linux/arm64)
+    triple=aarch64-unknown-linux-gnu; arch=arm64
+    if [ "$(uname -m)" != aarch64 ]; then
+      cross_cc=${CROSS_CC:-aarch64-linux-gnu-gcc}
+      strip_bin=${CROSS_STRIP:-aarch64-linux-gnu-strip}
+      command -v "$cross_cc" >/dev/null || { echo "no cross C compiler $cross_cc for $platform: install gcc-aarch64-linux-gnu (Debian) or set CROSS_CC" >&2; exit 1; }
+      # ring's C parts and the final link both go through the cross compiler.
+      export CC_aarch64_unknown_linux_gnu=$cross_cc CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=$cross_cc
+    fi ;;
+  *) echo "unsupported --platform $platform: linux/amd64 or linux/arm64" >&2; exit 2 ;;
+esac
+if [ "$what" = operator ] && command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$triple"; then
+  echo "the Rust standard library for $triple is not installed: rustup target add $triple" >&2; exit 1
+fi
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -63,7 +87,7 @@ case "$what" in
     bin_path=$target_dir/$triple/release/applink-operator
     if readelf -l "$bin_path" | grep -q 'program interpreter'; then echo "$bin_path is not static" >&2; exit 1; fi
     # Symbols stripped from a copy (deterministic; the build's own artifacts stay as they are).
-    strip -o "$work/applink-operator" "$bin_path"
+    "$strip_bin" -o "$work/applink-operator" "$bin_path"
     bin_path=$work/applink-operator
     cdx=$(cargo_cyclonedx)
     "$cdx" cyclonedx --format json --target "$triple" --override-filename sbom >&2
@@ -97,6 +121,7 @@ labels = {
   "org.opencontainers.image.ref.name": "$repository:$version",
 }
 spec = {
+  "architecture": "$arch",
   "files": [
     {"src": "$bin_path", "dst": "/applink-operator", "mode": 0o755},
     {"src": "/etc/ssl/certs/ca-certificates.crt", "dst": "/etc/ssl/certs/ca-certificates.crt"},

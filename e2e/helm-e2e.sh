@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# The install users would do, for real: the operator image built without a daemon, pushed to a
-# loopback registry, `helm install`ed as a pod on a real node (e2e/node.sh), reconciling the
-# examples against the simulated applications; then `helm upgrade` from the previous commit's
-# chart and image with two replicas and leader election, `helm test`, and `helm uninstall`.
+# The install users would do, for real: the operator image built without a daemon, released with
+# e2e/release.sh into a loopback registry (image, SBOM referrer and attestation, cosign
+# signatures made with a key generated for this run, the chart as an OCI artefact, install.yaml)
+# and verified with cosign; the previous commit's chart and image `helm install`ed as pods on a
+# real node (e2e/node.sh), reconciling the examples against the simulated applications; then
+# `helm upgrade` to the released chart from oci:// with two replicas and leader election,
+# `helm test`, `helm uninstall`, a fresh `helm install oci://...` with the chart's defaults, and
+# `kubectl apply` of install.yaml.
 #
 #   e2e/helm-e2e.sh          (root; run by tests/e2e_helm.rs from e2e/test.sh)
 #
-# Env: APPLINK_E2E_PREVIOUS_REF   the commit whose chart and image are upgraded from (HEAD~1)
+# Env: APPLINK_E2E_PREVIOUS_REF   the commit whose chart and image are upgraded from: default the
+#                                 newest release tag (v*) below HEAD, else HEAD~1
 #      APPLINK_E2E_RUN            state directory (default: a new temporary one)
+#      APPLINK_E2E_PREVIOUS_TARGET the previous image's cargo target directory (default: a cached one)
 # Every wait polls with a deadline; everything started here is stopped on exit (EXIT trap).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 export APPLINK_E2E_RUN=${APPLINK_E2E_RUN:-$(mktemp -d "${TMPDIR:-/tmp}/applink-helm-e2e.XXXXXX")}
 run=$APPLINK_E2E_RUN
-prev_ref=${APPLINK_E2E_PREVIOUS_REF:-HEAD~1}
+# The previous released version: the newest v* tag that is an ancestor of HEAD~1 (a release
+# commit's own tag is not its previous one); a repository without tags upgrades from HEAD~1.
+prev_ref=${APPLINK_E2E_PREVIOUS_REF:-$(git -C "$repo" describe --tags --abbrev=0 --match 'v[0-9]*' HEAD~1 2>/dev/null || echo HEAD~1)}
 ns=applink-system
 apps_ns=apps
 release=applink
@@ -93,6 +101,68 @@ crane export --insecure "$registry/applink-operator:current" - | tar -xO applink
 chmod +x "$tmpbin"
 "$tmpbin" check --help >/dev/null || fail "the image's binary is not this commit's (no check subcommand)"
 
+step "release: e2e/release.sh into $registry, signed with a key made for this run"
+# A first build of cosign downloads its modules into a throwaway cache (see e2e/release.sh).
+gomod=$(mktemp -d "${TMPDIR:-/tmp}/applink-gomod.XXXXXX")
+COSIGN_BIN=$(GOMODCACHE=$gomod "$here/build-tool.sh" cosign) || fail "building cosign"
+chmod -R u+w "$gomod"; rm -rf "$gomod"
+export COSIGN_BIN
+cosign() { "$COSIGN_BIN" "$@"; }
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$repo/Cargo.toml" | head -1)
+mkdir -p "$run/keys" "$run/other-keys"
+# The password stays in this process's environment; the keys are this run's only.
+COSIGN_PASSWORD=$(head -c 18 /dev/urandom | base64)
+export COSIGN_PASSWORD
+(cd "$run/keys" && cosign generate-key-pair >/dev/null 2>&1) || fail "cosign generate-key-pair"
+(cd "$run/other-keys" && cosign generate-key-pair >/dev/null 2>&1) || fail "cosign generate-key-pair"
+t0=$(date +%s)
+COSIGN_KEY=$run/keys/cosign.key "$here/release.sh" "$version" --registry "$registry" \
+  --out "$run/release" --plain-http > "$run/release.env" || fail "e2e/release.sh"
+echo "released in $(( $(date +%s) - t0 ))s" >&2
+# shellcheck disable=SC1091
+source "$run/release.env"
+[ "$IMAGE" = "$registry/applink-operator@$digest" ] \
+  || fail "the released image $IMAGE is not the one built above ($digest): the build is not reproducible"
+[ -s "$run/release/install.yaml" ] && [ -s "$run/release/applink-operator-$version.tgz" ] || fail "release files missing"
+
+step "verify the release as a user would: signatures, SBOM referrer and attestation"
+verify() { cosign verify --key "$1" --insecure-ignore-tlog=true --allow-http-registry "$2"; }
+verify "$run/release/cosign.pub" "$IMAGE" > "$run/verify-image.json" 2>"$run/verify-image.log" \
+  || { cat "$run/verify-image.log" >&2; fail "cosign verify of the image"; }
+python3 - "$run/verify-image.json" "$digest" <<'PY' || fail "the image signature is not for the released digest"
+import json, sys
+sigs = json.load(open(sys.argv[1]))
+assert sigs and all(s["critical"]["image"]["docker-manifest-digest"] == sys.argv[2] for s in sigs), sigs
+PY
+verify "$run/release/cosign.pub" "$registry/charts/applink-operator@$CHART_DIGEST" >/dev/null 2>"$run/verify-chart.log" \
+  || { cat "$run/verify-chart.log" >&2; fail "cosign verify of the chart"; }
+# The check can fail: a key that signed nothing is refused, for the image and the chart.
+! verify "$run/other-keys/cosign.pub" "$IMAGE" >/dev/null 2>&1 || fail "the image verified with a key that never signed it"
+! verify "$run/other-keys/cosign.pub" "$registry/charts/applink-operator@$CHART_DIGEST" >/dev/null 2>&1 \
+  || fail "the chart verified with a key that never signed it"
+cosign verify-attestation --key "$run/release/cosign.pub" --insecure-ignore-tlog=true --allow-http-registry \
+  --type cyclonedx "$IMAGE" > "$run/verify-att.json" 2>"$run/verify-att.log" \
+  || { cat "$run/verify-att.log" >&2; fail "cosign verify-attestation (cyclonedx)"; }
+# The SBOM referrer, found as an OCI 1.1 client finds it: the referrers API, else (a registry
+# without it, like crane's) the referrers tag schema's index `sha256-<hex>`. Its one layer is the
+# image's SBOM, byte for byte.
+curl -fsS "http://$registry/v2/applink-operator/referrers/$digest" > "$run/referrers.json" 2>/dev/null \
+  || crane manifest --insecure "$registry/applink-operator:sha256-${digest#sha256:}" > "$run/referrers.json" \
+  || fail "no referrers of $digest (API or tag schema)"
+sbom_ref=$(python3 - "$run/referrers.json" <<'PY'
+import json, sys
+idx = json.load(open(sys.argv[1]))
+m = [d for d in idx.get("manifests", []) if d.get("artifactType") == "application/vnd.dev.cosign.artifact.sbom.v1+json"]
+assert len(m) == 1, idx
+print(m[0]["digest"])
+PY
+) || fail "no SBOM referrer of $digest"
+sbom_layer=$(crane manifest --insecure "$registry/applink-operator@$sbom_ref" \
+  | python3 -c 'import json,sys; l=json.load(sys.stdin)["layers"]; assert len(l)==1 and l[0]["mediaType"]=="application/vnd.cyclonedx+json", l; print(l[0]["digest"])') \
+  || fail "the SBOM referrer's manifest"
+[ "$sbom_layer" = "sha256:$(sha256sum < "$run/release/sbom.cdx.json" | cut -d' ' -f1)" ] || fail "the SBOM referrer is not the image's SBOM"
+echo "verified: image $IMAGE, chart $CHART_DIGEST, SBOM referrer $sbom_ref" >&2
+
 step "previous image: $prev_ref"
 prev_sha=$(git -C "$repo" rev-parse --verify "$prev_ref^{commit}") || fail "no commit $prev_ref"
 prev_tree=$run/prev-src
@@ -102,7 +172,7 @@ t0=$(date +%s)
 # workspace root, so two checkouts sharing one target directory overwrite each other's binary
 # and the older one then looks fresh. Only new worktrees (newer files) build in this one, so it
 # can be kept in the machine's cache across runs and clones: only the first run builds the deps.
-prev_target=${APPLINK_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/applink-e2e}/cargo-target-previous
+prev_target=${APPLINK_E2E_PREVIOUS_TARGET:-${APPLINK_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/applink-e2e}/cargo-target-previous}
 prev_digest=$(IMAGE_SRC=$prev_tree CARGO_TARGET_DIR=$prev_target \
   "$here/build-image.sh" operator --out "$run/images/previous")
 echo "built previous $prev_digest in $(( $(date +%s) - t0 ))s" >&2
@@ -172,8 +242,9 @@ links_ready() { # every link Ready=True
   [ -n "$out" ] && ! grep -qv '=True$' <<<"$out"
 }
 
-common_sets=(--set "image.repository=$registry/applink-operator" --set leaderElection.enabled=true
-             --set replicaCount=2 --set linkResyncInterval=30s --set instanceCheckInterval=30s)
+release_sets=(--set leaderElection.enabled=true --set replicaCount=2 --set linkResyncInterval=30s
+              --set instanceCheckInterval=30s)
+common_sets=(--set "image.repository=$registry/applink-operator" "${release_sets[@]}")
 
 step "helm install the previous chart and image ($prev_ref), 2 replicas, leader election"
 helm install "$release" "$prev_tree/charts/applink-operator" -n "$ns" --create-namespace \
@@ -187,8 +258,9 @@ wait_for "every link Ready under the previous operator" 180 links_ready
 step "helm upgrade to the current chart and image: no write request, links stay Ready"
 before=$(writes)
 transitions0=$(kubectl -n "$ns" get lease applink-operator -o jsonpath='{.spec.leaseTransitions}')
-# Helm never upgrades CRDs: apply this commit's first, as the README says.
-kubectl apply --server-side --force-conflicts -f "$repo/charts/applink-operator/crds/" >&2
+# Helm never upgrades CRDs: apply the release's first, from the pulled chart, as docs/install.md says.
+helm pull "$CHART" --version "$version" --plain-http --untar --untardir "$run/pulled" >&2
+kubectl apply --server-side --force-conflicts -f "$run/pulled/applink-operator/crds/" >&2
 # The upgrade notes: instances reached over plain HTTP opt in (kept if already set).
 for i in $(kubectl -n "$apps_ns" get applicationinstances -o name); do
   kubectl -n "$apps_ns" patch "$i" --type=merge -p '{"spec":{"allowPlainHttp":true}}' >/dev/null
@@ -200,8 +272,9 @@ instances_observed() { # every instance's latest spec checked and Ready
 wait_for "the instances re-checked after the opt-in" 120 instances_observed
 wait_for "every link Ready after the opt-in" 120 links_ready
 old_pods=$(kubectl -n "$ns" get pods -l "app.kubernetes.io/instance=$release,pod-template-hash" -o jsonpath='{.items[*].metadata.name}')
-helm upgrade "$release" "$repo/charts/applink-operator" -n "$ns" "${common_sets[@]}" \
-  --set "image.digest=$digest" --wait --timeout 300s >"$run/helm-upgrade.log" 2>&1 &
+# The released chart's own defaults name the image: by digest, in this registry.
+helm upgrade "$release" "$CHART" --version "$version" --plain-http -n "$ns" "${release_sets[@]}" \
+  --wait --timeout 300s >"$run/helm-upgrade.log" 2>&1 &
 upgrade_pid=$!
 not_ready_samples=0
 while kill -0 "$upgrade_pid" 2>/dev/null; do
@@ -291,5 +364,21 @@ wait_for "the operator's pods gone" 120 no_pods
 kubectl get crd applicationinstances.applinks.io applicationlinks.applinks.io >/dev/null || fail "CRDs removed"
 [ "$(kubectl -n "$apps_ns" get applinks -o name | sort)" = "$links_before" ] || fail "links changed"
 [ "$(writes)" = "$before" ] || fail "the applications received write requests on uninstall"
+
+step "a new user: helm install oci://$registry/charts/applink-operator --version $version (defaults)"
+helm install fresh "$CHART" --version "$version" --plain-http -n fresh --create-namespace \
+  --wait --timeout 180s >&2 || fail "helm install from the registry"
+fresh_image=$(kubectl -n fresh get pods -l app.kubernetes.io/instance=fresh,pod-template-hash \
+  -o jsonpath='{.items[0].status.containerStatuses[0].imageID}')
+[[ "$fresh_image" == *"$IMAGE" ]] || fail "the installed pod runs $fresh_image, not $IMAGE"
+helm uninstall fresh -n fresh --wait --timeout 120s >&2
+
+step "a user without Helm: kubectl apply --server-side -f install.yaml"
+kubectl apply --server-side -f "$run/release/install.yaml" >&2
+kubectl -n applink-system rollout status deployment applink-operator --timeout=180s >&2 \
+  || fail "install.yaml's Deployment did not become available"
+manifest_image=$(kubectl -n applink-system get pods -l app.kubernetes.io/instance=applink-operator,pod-template-hash \
+  -o jsonpath='{.items[0].status.containerStatuses[0].imageID}')
+[[ "$manifest_image" == *"$IMAGE" ]] || fail "install.yaml's pod runs $manifest_image, not $IMAGE"
 
 step "passed in $(( $(date +%s) - t_start ))s"

@@ -6,6 +6,8 @@
 //! Needs KUBECONFIG and APPLINK_E2E_BIN (helm, kubectl), as set by e2e/test.sh.
 
 mod common;
+#[path = "chart/readme.rs"]
+mod readme;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -2375,4 +2377,91 @@ fn chart_artifacthub_annotations_name_the_crds_and_the_image() {
             .collect::<BTreeSet<_>>()
     );
     assert_eq!(ann["artifacthub.io/operator"], "true");
+    let links: Value = serde_yaml::from_str(ann["artifacthub.io/links"].as_str().unwrap()).unwrap();
+    let names: Vec<&str> = links
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("Security")),
+        "a security report link: {names:?}"
+    );
+    for field in ["home", "sources", "maintainers", "kubeVersion"] {
+        assert!(!chart[field].is_null(), "Chart.yaml has no {field}");
+    }
+}
+
+#[test]
+fn chart_readme_is_generated_from_values() {
+    let read = |f: &str| {
+        std::fs::read_to_string(common::repo_path(&format!("{CHART}/{f}")))
+            .unwrap_or_else(|e| panic!("{f}: {e}"))
+    };
+    let want = readme::generate(&read("Chart.yaml"), &read("values.yaml"));
+    let path = common::repo_path(&format!("{CHART}/README.md"));
+    if std::env::var_os("APPLINK_UPDATE_CHART_README").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "{CHART}/README.md is not what values.yaml and Chart.yaml give: regenerate it with \
+         APPLINK_UPDATE_CHART_README=1 cargo test --test chart chart_readme"
+    );
+}
+
+/// One version: Cargo.toml's is the chart's version and appVersion (the image tag), and the
+/// changelog has a section for it (e2e/release.sh refuses a release otherwise).
+#[test]
+fn chart_version_app_version_and_crate_version_are_one() {
+    let chart: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(common::repo_path(&format!("{CHART}/Chart.yaml"))).unwrap(),
+    )
+    .unwrap();
+    let cargo = std::fs::read_to_string(common::repo_path("Cargo.toml")).unwrap();
+    let crate_version = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("Cargo.toml has a version");
+    assert_eq!(
+        chart["version"], crate_version,
+        "{CHART}/Chart.yaml version must be Cargo.toml's ({crate_version})"
+    );
+    assert_eq!(
+        chart["appVersion"], crate_version,
+        "{CHART}/Chart.yaml appVersion must be Cargo.toml's ({crate_version})"
+    );
+    let changelog = std::fs::read_to_string(common::repo_path("CHANGELOG.md")).unwrap();
+    assert!(
+        changelog.contains(&format!("## [{crate_version}]")),
+        "CHANGELOG.md has no section for {crate_version}"
+    );
+    assert!(
+        chart["kubeVersion"].is_string(),
+        "Chart.yaml names the Kubernetes versions it supports"
+    );
+}
+
+/// The storage-version policy (docs/install.md): every CRD serves its versions with exactly one
+/// stored, and that is the version ArtifactHub and the examples name.
+#[test]
+fn crds_store_exactly_one_version() {
+    for name in CRD_NAMES {
+        let crd: Value = serde_yaml::from_str(
+            &std::fs::read_to_string(common::repo_path(&format!("{CHART}/crds/{name}.yaml")))
+                .unwrap(),
+        )
+        .unwrap();
+        let stored: Vec<&str> = crd["spec"]["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["storage"] == true)
+            .map(|v| v["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(stored, ["v1alpha1"], "{name} stores {stored:?}");
+    }
 }
