@@ -6,20 +6,19 @@
 //! Needs KUBECONFIG and APPLINK_E2E_BIN (helm, kubectl), as set by e2e/test.sh.
 
 mod common;
+use common::process::{Out, admin_kubeconfig, bin, poll, run};
 #[path = "chart/readme.rs"]
 mod readme;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 const CHART: &str = "charts/applink-operator";
-/// Any helm or kubectl call that takes longer fails the test.
-const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// The Kubernetes version `helm template` renders for (Helm's offline default is older than the
 /// chart's kubeVersion).
 const KUBE_VERSION: &str = "1.35.0";
@@ -32,67 +31,6 @@ const CRD_NAMES: [&str; 4] = [
 
 // ---------------------------------------------------------------------------------------------
 // Running helm and kubectl
-
-fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("APPLINK_E2E_BIN").unwrap_or_else(|| {
-        panic!(
-            "APPLINK_E2E_BIN is not set: run the integration tests through e2e/test.sh (it starts the local control plane and provides helm and kubectl)"
-        )
-    });
-    PathBuf::from(dir).join(name)
-}
-
-fn admin_kubeconfig() -> PathBuf {
-    std::env::var_os("KUBECONFIG").map(PathBuf::from).unwrap_or_else(|| {
-        panic!(
-            "KUBECONFIG is not set: run the integration tests through e2e/test.sh, which starts the local control plane"
-        )
-    })
-}
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs a program to completion within CALL_TIMEOUT (killed and failed after it).
-fn run(program: &Path, args: &[&str], env: &[(&str, &Path)]) -> Out {
-    let dir = tempfile::tempdir().unwrap();
-    let (out_path, err_path) = (dir.path().join("out"), dir.path().join("err"));
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("{} could not start: {e}", program.display()));
-    let deadline = Instant::now() + CALL_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{} {} did not finish within {CALL_TIMEOUT:?}",
-                program.display(),
-                args.join(" ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Out {
-        ok: status.success(),
-        stdout: std::fs::read_to_string(&out_path).unwrap(),
-        stderr: std::fs::read_to_string(&err_path).unwrap(),
-    }
-}
 
 /// Helm with its config, cache and data directories out of the user's home.
 fn helm(args: &[&str]) -> Out {
@@ -1563,15 +1501,6 @@ fn spawn_operator_as(
             .spawn()
             .expect("the operator binary starts"),
     )
-}
-
-/// Polls `ready` every 200 ms until it returns true; panics with `what` after `within`.
-fn poll(what: &str, within: Duration, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !ready() {
-        assert!(Instant::now() < deadline, "{what} within {within:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// The strongest check of the RBAC: the operator binary itself, run with the installed

@@ -73,7 +73,7 @@ async fn two_way(prefix: &str, source: (&str, &str, &str), target: (&str, &str, 
     // The link's own state, named; what it connects; the calls by application type.
     let ns = &env.ns;
     let type_of = |product: &str| {
-        if product == "fisheye" {
+        if product == "fisheye" || product == "crucible" {
             "fecru".to_string()
         } else {
             product.to_string()

@@ -16,9 +16,7 @@ use serde_json::Value;
 pub const WAIT: Duration = Duration::from_secs(90);
 
 fn bin_dir() -> PathBuf {
-    std::env::var_os("APPLINK_E2E_BIN")
-        .map(PathBuf::from)
-        .expect("APPLINK_E2E_BIN is set by e2e/test.sh (the control plane's bin directory)")
+    crate::common::process::bin("")
 }
 
 pub fn kubectl(ns: &str, args: &[&str], stdin: Option<&str>) -> Result<String, String> {

@@ -13,6 +13,7 @@ use kube::api::{
 };
 
 pub mod e2e;
+pub mod process;
 
 pub const FIELD_MANAGER: &str = "applink-e2e";
 

@@ -6,15 +6,13 @@
 //! Ignored by default: a cold venv needs PyPI. Run with
 //! `cargo test --test oauth_clients -- --ignored --nocapture`.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Stdio;
 
+use crate::common::{Env, cfg, json, start};
 use applink_sim::Product;
 use applink_sim::config::OAuth2Settings;
 use applink_sim::wire::keys;
-use common::{Env, cfg, json, start};
 use reqwest::Method;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde_json::{Value, json};

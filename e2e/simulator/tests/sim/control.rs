@@ -1,11 +1,9 @@
 //! Control API: faults, request log, state, stop/start, reset.
 
-mod common;
-
 use std::time::Instant;
 
+use crate::common::{cfg, json, start, text};
 use applink_sim::Product;
-use common::{cfg, json, start, text};
 use reqwest::Method;
 use serde_json::json;
 

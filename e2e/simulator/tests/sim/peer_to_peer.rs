@@ -1,9 +1,9 @@
 //! Two simulated applications linking and checking each other for real.
 
-mod common;
+use crate::common;
 
+use crate::common::{cfg, json, start};
 use applink_sim::Product;
-use common::{cfg, json, start};
 use reqwest::Method;
 use serde_json::json;
 

@@ -1,9 +1,7 @@
 //! Manifest, capabilities, admin rules and link CRUD of one application.
 
-mod common;
-
+use crate::common::{cfg, json, start, text};
 use applink_sim::{Product, Role, UserConfig};
-use common::{cfg, json, start, text};
 use reqwest::Method;
 use serde_json::json;
 

@@ -1,11 +1,11 @@
 //! HTTPS apps and the TLS error types of the status API; cloud flavours.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
+use crate::common::{cfg, json, start};
 use applink_sim::{AppConfig, Product, SimConfig, Simulator, TlsConfig};
-use common::{cfg, json, start};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use reqwest::Method;
 use rustls_pki_types::pem::PemObject;

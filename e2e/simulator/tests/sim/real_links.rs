@@ -2,11 +2,9 @@
 //! (docs/simulator.md#link-resources): classic by-id GET, renaming creates, V3 duplicate checks,
 //! the shared consumer store, corrupted links, clones and manifest redirects.
 
-mod common;
-
+use crate::common::{Env, cfg, json, start, text};
 use applink_sim::Product;
 use applink_sim::peer::{PeerAuth, PeerRequest};
-use common::{Env, cfg, json, start, text};
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -1,12 +1,12 @@
 //! Hostile and broken answers (`faults.rs`): each kind, the rule matching (path prefix, method,
 //! times), the recording listener and the swappable certificate.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
+use crate::common::{cfg, start};
 use applink_sim::{Product, TlsConfig};
-use common::{cfg, start};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use reqwest::Method;
 use serde_json::{Value, json};

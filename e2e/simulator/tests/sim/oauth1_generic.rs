@@ -2,12 +2,10 @@
 //! an incoming consumer on a generic link, then the three-legged dance with the tool's own
 //! RSA key and REST calls signed with the access token.
 
-mod common;
-
+use crate::common::{Env, cfg, json, start, text};
 use applink_sim::Product;
 use applink_sim::wire::keys;
 use applink_sim::wire::oauth1::{SignFaults, Signer, form_pairs};
-use common::{Env, cfg, json, start, text};
 use reqwest::Method;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};

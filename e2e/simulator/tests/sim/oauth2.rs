@@ -2,12 +2,10 @@
 //! validation, version gating, the authorization-code flow through the consent page, PKCE,
 //! the token endpoint's refusals, refresh rotation, bearer tokens and their scopes.
 
-mod common;
-
+use crate::common::{Env, cfg, form_body, form_value, json, set_cookie, start, text};
 use applink_sim::config::OAuth2Settings;
 use applink_sim::wire::oauth2::s256;
 use applink_sim::{AppConfig, Product, Role, UserConfig};
-use common::{Env, cfg, form_body, form_value, json, set_cookie, start, text};
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -1,11 +1,11 @@
 //! OAuth 1.0a on the wire: signed requests, the exact 401 shapes, consumer endpoints, 3LO dance.
 
-mod common;
+use crate::common;
 
+use crate::common::{cfg, json, start, text};
 use applink_sim::Product;
 use applink_sim::peer::{PeerAuth, PeerRequest};
 use applink_sim::wire::oauth1::SignFaults;
-use common::{cfg, json, start, text};
 use reqwest::Method;
 use serde_json::json;
 

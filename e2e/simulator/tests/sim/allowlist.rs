@@ -1,9 +1,7 @@
 //! Allowlist REST API (docs/simulator.md#allowlist).
 
-mod common;
-
+use crate::common::{cfg, json, start};
 use applink_sim::Product;
-use common::{cfg, json, start};
 use reqwest::Method;
 use serde_json::json;
 

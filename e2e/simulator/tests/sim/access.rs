@@ -1,10 +1,8 @@
 //! Who may call (docs/simulator.md#websudo and around): Basic blocked, CAPTCHA lock-out, rate limiting, WebSudo,
 //! XSRF per REST line, product profiles and runtime settings.
 
-mod common;
-
+use crate::common::{Env, cfg, json, start, text};
 use applink_sim::{AppConfig, Product, RateLimit, RestLine, Role, UserConfig};
-use common::{Env, cfg, json, start, text};
 use reqwest::Method;
 use serde_json::{Value, json};
 
