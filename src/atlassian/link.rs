@@ -10,6 +10,16 @@ use super::client::{AtlassianClient, Call};
 use super::envelope::{RestLink, StatusEnvelope, one_or_many};
 use super::error::ApiError;
 
+/// Atlassian's id of a link to an application without a manifest (a generic application):
+/// `UUID.nameUUIDFromBytes(url)` (MD5, version 3), so it is known before the link exists.
+pub fn generic_link_id(url: &str) -> String {
+    use md5::{Digest, Md5};
+    let digest: [u8; 16] = Md5::digest(url.as_bytes()).into();
+    uuid::Builder::from_md5_bytes(digest)
+        .into_uuid()
+        .to_string()
+}
+
 /// Classic (v1/v2) `applicationLink` entity, as served under `/rest/applinks/{1.0,2.0}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -850,5 +860,24 @@ mod tests {
             Some("abc")
         );
         assert_eq!(last_path_segment(""), None);
+    }
+}
+
+#[cfg(test)]
+mod generic_id_tests {
+    use super::generic_link_id;
+
+    #[test]
+    fn generic_id_matches_java_name_uuid_from_bytes() {
+        // UUID.nameUUIDFromBytes("http://example.com".getBytes()) in Java.
+        let id = generic_link_id("http://example.com");
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "3", "version 3");
+        assert_eq!(generic_link_id("http://example.com"), id, "deterministic");
+        // The id the simulator computed for a generic link to this URL.
+        assert_eq!(
+            generic_link_id("http://127.0.0.1:18100"),
+            "afceaba0-7033-381b-b435-9d0b0812eace"
+        );
     }
 }

@@ -69,7 +69,7 @@ pub use credentials::Credentials;
 pub use credentials::Secret;
 pub use discovery::Manifest;
 pub use error::ApiError;
-pub use link::{LinkUpdate, NewLink, RemoteLink};
+pub use link::{LinkUpdate, NewLink, RemoteLink, generic_link_id};
 pub use oauth::{LinkOAuthConfig, OAuthConfig, OAuthLevel};
 pub use oauth2_provider::{OAuth2ClientEntity, OAuth2ClientSpec, ProviderMetadata};
 #[cfg(test)]

@@ -1,5 +1,11 @@
-//! The two controllers and what they share: one watch of each kind, the context, the outcome
-//! reporter and the status writer.
+//! The controllers (links, instances of both scopes, ExternalApplications) and what they share:
+//! one watch of each kind, the context, the outcome reporter and the status writer.
+//!
+//! The house rule: **no pipeline imports another pipeline**. `link/`, `instance/` and
+//! `external/` each read top to bottom in their `mod.rs`; what two of them need lives below
+//! them, in this module's shared parts (`relations.rs`: what relates the kinds, `claims.rs`,
+//! `outcome.rs`, `status_patch.rs`, `steering.rs`, ...) or in the protocol client
+//! (`crate::atlassian`). Only this file names the pipelines, to run them.
 
 mod backoff;
 mod claims;
@@ -21,7 +27,6 @@ mod steering;
 mod synced;
 
 pub use link::FINALIZER as LINK_FINALIZER;
-pub(crate) use link::generic_id as link_id_of_url;
 pub use relations::IN_USE_FINALIZER;
 /// The steering annotations (resync on request, pause), for the CLI that sets them.
 pub use steering::{FLUX_REQUESTED_AT, PAUSED_ANNOTATION, RECONCILE_REQUESTED_AT};

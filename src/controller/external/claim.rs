@@ -83,7 +83,7 @@ fn take_over(
         });
     }
     if let Some(spec) = &obj.spec.oauth1 {
-        let own = super::super::link_id_of_url(spec.url.normalized());
+        let own = crate::atlassian::generic_link_id(spec.url.normalized());
         if ann.get(legacy::OAUTH1_LINK) == Some(&own) {
             claims.oauth1 = Some(LinkClaim {
                 application_id: application_id.to_string(),
@@ -176,7 +176,7 @@ mod tests {
             })
         };
         let tool = "https://tool.example.test";
-        let own_link = super::super::super::link_id_of_url(tool);
+        let own_link = crate::atlassian::generic_link_id(tool);
         let cases: Vec<(&str, ExternalApplication, ExternalClaims)> = vec![
             (
                 "its own name and the id of the client carrying it",

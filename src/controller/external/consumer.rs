@@ -70,7 +70,7 @@ pub(super) async fn pass(
         ));
     }
     let url = spec.url.normalized().to_string();
-    let link_id = super::super::link_id_of_url(&url);
+    let link_id = crate::atlassian::generic_link_id(&url);
     let name = obj.client_name();
     let key = obj.consumer_key().unwrap_or_else(|| obj.name_any());
 
@@ -389,7 +389,7 @@ pub(super) async fn delete(
     let url = spec.url.normalized().to_string();
     let own = LinkClaim {
         application_id: app.application_id.clone(),
-        link_id: super::super::link_id_of_url(&url),
+        link_id: crate::atlassian::generic_link_id(&url),
     };
     let ours = claims.oauth1.as_ref() == Some(&own)
         && claim::check(obj, others, Held::Link(own.clone()), true, app).is_ok();

@@ -243,7 +243,7 @@ fn is_bitbucket(obj: &ApplicationInstance) -> bool {
 fn bitbucket_cloud_manifest(obj: &ApplicationInstance) -> Manifest {
     let url = obj.spec.url.normalized().to_string();
     Manifest {
-        id: crate::controller::link_id_of_url(&url),
+        id: crate::atlassian::generic_link_id(&url),
         name: obj.spec.url.host(),
         type_id: "stash".into(),
         url: Some(url),

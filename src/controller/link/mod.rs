@@ -34,7 +34,6 @@ use crate::planner::{self, Plan};
 use crate::reasons;
 use act::Acted;
 use outcome::Verdict;
-pub(crate) use resolve::generic_id;
 use status::{Pass, Shape};
 
 pub const FINALIZER: &str = "applinks.io/cleanup";

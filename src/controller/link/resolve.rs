@@ -3,6 +3,7 @@
 
 use super::super::Context;
 use super::super::relations;
+use crate::atlassian::generic_link_id;
 use crate::atlassian::{AtlassianClient, Credentials};
 use crate::crd::{ApplicationLink, ApplicationType, Authentication, LocalObjectRef};
 use crate::errors::Error;
@@ -259,9 +260,11 @@ async fn inline_app(
     let cloud = cloud.unwrap_or_else(|| base.is_atlassian_cloud());
     let (id, name, type_id) = match client.manifest().await {
         Ok(m) => (link_id(&m.type_id, &m.id, &normalized), m.name, m.type_id),
-        Err(e) if e.is_not_found() || declared == Some(ApplicationType::Generic) => {
-            (generic_id(&normalized), base.host(), "generic".to_string())
-        }
+        Err(e) if e.is_not_found() || declared == Some(ApplicationType::Generic) => (
+            generic_link_id(&normalized),
+            base.host(),
+            "generic".to_string(),
+        ),
         Err(e) => return Err(Error::remote(format!("reading the manifest of {url}"), e)),
     };
     if let Some(t) = declared
@@ -286,22 +289,13 @@ async fn inline_app(
 }
 
 /// The id a link to this application gets: its manifest id, except for generic applications,
-/// whose links Atlassian always keys by the URL (see [`generic_id`]).
+/// whose links Atlassian always keys by the URL (see [`generic_link_id`]).
 fn link_id(type_id: &str, manifest_id: &str, url: &str) -> String {
     if type_id == "generic" {
-        generic_id(url)
+        generic_link_id(url)
     } else {
         manifest_id.to_string()
     }
-}
-
-/// Atlassian's id of a link without a manifest: `UUID.nameUUIDFromBytes(url)` (MD5, version 3).
-pub fn generic_id(url: &str) -> String {
-    use md5::{Digest, Md5};
-    let digest: [u8; 16] = Md5::digest(url.as_bytes()).into();
-    uuid::Builder::from_md5_bytes(digest)
-        .into_uuid()
-        .to_string()
 }
 
 /// Rules that depend on the resolved applications (the CRD refuses what the manifest shows).
@@ -331,23 +325,4 @@ pub(super) fn check_rules(obj: &ApplicationLink, r: &Resolved) -> Result<(), Err
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generic_id_matches_java_name_uuid_from_bytes() {
-        // UUID.nameUUIDFromBytes("http://example.com".getBytes()) in Java.
-        let id = generic_id("http://example.com");
-        assert_eq!(id.len(), 36);
-        assert_eq!(&id[14..15], "3", "version 3");
-        assert_eq!(generic_id("http://example.com"), id, "deterministic");
-        // The id the simulator computed for a generic link to this URL.
-        assert_eq!(
-            generic_id("http://127.0.0.1:18100"),
-            "afceaba0-7033-381b-b435-9d0b0812eace"
-        );
-    }
 }
