@@ -105,7 +105,7 @@ pub const NO_LINK: &str = "NoLink";
 /// The operator could not ask an application for the link's health.
 pub const HEALTH_UNKNOWN: &str = "HealthUnknown";
 
-/// Every reason the operator can write, for the README test. Error reasons are included.
+/// Every reason the operator can write, for the docs/reasons.md test. Error reasons are included.
 #[cfg(test)]
 const ALL: &[&str] = &[
     WORKING,
@@ -210,8 +210,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_reason_is_pascal_case_and_documented_in_the_readme() {
-        let readme = include_str!("../README.md");
+    fn every_reason_is_pascal_case_and_documented_in_docs_reasons() {
+        let readme = include_str!("../docs/reasons.md");
         for reason in ALL {
             assert!(
                 reason
@@ -223,7 +223,7 @@ mod tests {
             );
             assert!(
                 readme.contains(&format!("`{reason}`")),
-                "README's reason vocabulary lacks `{reason}`"
+                "docs/reasons.md lacks `{reason}`"
             );
         }
     }
