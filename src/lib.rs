@@ -10,6 +10,7 @@ pub mod health;
 pub mod leader;
 pub mod metrics;
 pub mod preflight;
+pub mod reference;
 pub mod telemetry;
 
 mod atlassian;

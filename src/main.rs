@@ -369,3 +369,73 @@ async fn shutdown_signal() {
     }
     info!("shutdown requested; finishing in-flight reconciles");
 }
+
+/// `docs/reference/cli.md` is rendered from the argument definitions above, so every flag, its
+/// environment variable and its default are documented as the binary has them.
+#[cfg(test)]
+mod reference {
+    use clap::CommandFactory;
+
+    fn render() -> String {
+        let root = super::Cli::command();
+        let mut out = String::from(
+            "# Command line reference\n\n<!-- Generated from src/main.rs by `APPLINK_UPDATE_DOCS=1 cargo test --bin applink-operator reference`; do not edit. -->\n\n\
+             `applink-operator` without a subcommand is `applink-operator run`. Flags with an environment \
+             variable can be set either way (the flag wins). The guide to the operator's flags: \
+             [flags](../flags.md); to the companion commands: [cli](../cli.md).\n",
+        );
+        for sub in root.get_subcommands() {
+            out.push_str(&format!("\n## `applink-operator {}`\n\n", sub.get_name()));
+            if let Some(about) = sub.get_about() {
+                out.push_str(&format!("{}\n\n", about.to_string().replace('\n', " ")));
+            }
+            out.push_str("| Argument | Environment | Default | Description |\n|---|---|---|---|\n");
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                let name = match (arg.get_long(), arg.get_short()) {
+                    (Some(l), Some(s)) => format!("`-{s}`, `--{l}`"),
+                    (Some(l), None) => format!("`--{l}`"),
+                    (None, Some(s)) => format!("`-{s}`"),
+                    (None, None) => format!("`{}`", id.to_uppercase()),
+                };
+                let env = arg
+                    .get_env()
+                    .map(|e| format!("`{}`", e.to_string_lossy()))
+                    .unwrap_or_default();
+                let default: Vec<String> = arg
+                    .get_default_values()
+                    .iter()
+                    .map(|v| format!("`{}`", v.to_string_lossy()))
+                    .collect();
+                let help = arg
+                    .get_help()
+                    .map(|h| h.to_string().replace('\n', " ").replace('|', "\\|"))
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    "| {name} | {env} | {} | {help} |\n",
+                    default.join(", ")
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn cli_reference_is_up_to_date() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reference/cli.md");
+        let rendered = render();
+        if std::env::var_os("APPLINK_UPDATE_DOCS").is_some() {
+            std::fs::write(&path, &rendered).unwrap();
+            return;
+        }
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == rendered,
+            "docs/reference/cli.md is not what src/main.rs renders: regenerate it with \
+             `APPLINK_UPDATE_DOCS=1 cargo test --bin applink-operator reference` and commit the result"
+        );
+    }
+}
