@@ -423,4 +423,98 @@ mod tests {
             vec!["sharding.applinks.io/key", "applinks.io/paused"]
         );
     }
+
+    /// GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens.
+    fn anchor(heading: &str) -> String {
+        heading
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect()
+    }
+
+    /// The text without code blocks and inline code, where `](` is not a link.
+    fn without_code(text: &str) -> String {
+        let mut fenced = false;
+        let mut out = String::new();
+        for line in text.lines() {
+            if line.starts_with("```") {
+                fenced = !fenced;
+                continue;
+            }
+            if fenced {
+                continue;
+            }
+            for (i, part) in line.split('`').enumerate() {
+                if i % 2 == 0 {
+                    out.push_str(part);
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    fn anchors(text: &str) -> Vec<String> {
+        let mut fenced = false;
+        let mut out = Vec::new();
+        for line in text.lines() {
+            if line.starts_with("```") {
+                fenced = !fenced;
+            }
+            if !fenced && line.starts_with('#') {
+                out.push(anchor(line.trim_start_matches('#')));
+            }
+        }
+        out
+    }
+
+    /// Every relative link in the README and docs/ reaches a file, and a heading when it names one.
+    #[test]
+    fn docs_links_resolve() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut pages = vec![root.join("README.md")];
+        let mut dirs = vec![root.join("docs")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "md") {
+                    pages.push(path);
+                }
+            }
+        }
+        let mut broken = Vec::new();
+        for page in &pages {
+            let text = without_code(&std::fs::read_to_string(page).unwrap());
+            for (at, _) in text.match_indices("](") {
+                let rest = &text[at + 2..];
+                let Some(end) = rest.find(')') else { continue };
+                let target = &rest[..end];
+                if target.contains("://") || target.starts_with("mailto:") || target.contains(' ') {
+                    continue;
+                }
+                let (file, frag) = target.split_once('#').unwrap_or((target, ""));
+                let dest = if file.is_empty() {
+                    page.clone()
+                } else {
+                    page.parent().unwrap().join(file)
+                };
+                if !dest.exists() {
+                    broken.push(format!("{}: {target} (no such file)", page.display()));
+                    continue;
+                }
+                if !frag.is_empty() && dest.extension().is_some_and(|e| e == "md") {
+                    let headings = anchors(&std::fs::read_to_string(&dest).unwrap());
+                    if !headings.iter().any(|h| h == frag) {
+                        broken.push(format!("{}: {target} (no such heading)", page.display()));
+                    }
+                }
+            }
+        }
+        assert!(broken.is_empty(), "broken links: {broken:#?}");
+    }
 }
