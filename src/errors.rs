@@ -47,10 +47,17 @@ pub enum Error {
         detail: String,
     },
 
+    /// `shard` is the operator's watch selector, if any: an instance outside it is invisible.
     #[error(
-        "ApplicationInstance {name:?} does not exist in this namespace; create it or fix the reference"
+        "{kind} {name:?} does not exist{}{}; create it or fix the reference",
+        if kind.starts_with("Cluster") { "" } else { " in this namespace" },
+        shard_hint(shard)
     )]
-    InstanceNotFound { name: String },
+    InstanceNotFound {
+        kind: &'static str,
+        name: String,
+        shard: Option<String>,
+    },
 
     #[error("ApplicationInstance {name:?} is not ready yet ({why})")]
     InstanceNotReady { name: String, why: String },
@@ -269,5 +276,17 @@ impl Error {
             Self::Remote { source, .. } => source.retry_after(),
             _ => None,
         }
+    }
+}
+
+/// What a sharded operator adds to "not found": objects outside its selector are invisible to it.
+fn shard_hint(shard: &Option<String>) -> String {
+    match shard {
+        Some(selector) => format!(
+            " for this operator's shard (it sees only objects matching `{selector}`: give the \
+             instance the link's `sharding.applinks.io/key` label, as links and their instances \
+             must be in one shard)"
+        ),
+        None => String::new(),
     }
 }

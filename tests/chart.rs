@@ -2394,3 +2394,66 @@ fn crds_store_exactly_one_version() {
         assert_eq!(stored, ["v1alpha1"], "{name} stores {stored:?}");
     }
 }
+
+#[test]
+fn chart_renders_one_deployment_per_shard() {
+    let docs = render(
+        "ops",
+        &["sharding.shards={eu,us}", "leaderElection.enabled=true"],
+    );
+    let deployments: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "Deployment").collect();
+    let names: Vec<&str> = deployments
+        .iter()
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "rel-applink-operator",
+            "rel-applink-operator-shard-eu",
+            "rel-applink-operator-shard-us"
+        ]
+    );
+    let selector_args = |d: &Value| -> Vec<String> {
+        args(d)
+            .into_iter()
+            .filter(|a| {
+                a.starts_with("--watch-label-selector") || a.starts_with("--leader-election-lease=")
+            })
+            .collect()
+    };
+    assert_eq!(
+        selector_args(deployments[0]),
+        ["--watch-label-selector=!sharding.applinks.io/key"]
+    );
+    assert_eq!(
+        selector_args(deployments[1]),
+        [
+            "--watch-label-selector=sharding.applinks.io/key=eu",
+            "--leader-election-lease=rel-applink-operator-shard-eu"
+        ]
+    );
+    // Each shard's pods are its own: its selector does not take the other Deployments' pods.
+    for d in &deployments[1..] {
+        let sel = &d["spec"]["selector"]["matchLabels"];
+        let labels = &d["spec"]["template"]["metadata"]["labels"];
+        assert!(sel["applinks.io/shard"].is_string(), "{sel}");
+        assert_eq!(sel["applinks.io/shard"], labels["applinks.io/shard"]);
+    }
+    // Without shards: one Deployment, no selector.
+    let plain = render("ops", &[]);
+    let d = one(&plain, "Deployment");
+    assert!(
+        !args(d)
+            .iter()
+            .any(|a| a.starts_with("--watch-label-selector"))
+    );
+
+    for (bad, why) in [
+        ("sharding.shards={Upper}", "shards"),
+        ("sharding.shards={a,a}", "shards"),
+    ] {
+        let err = try_render("ops", &[bad]).expect_err(bad);
+        assert!(err.contains(why), "{bad}: {err}");
+    }
+}

@@ -162,7 +162,11 @@ pub async fn named_instance(
         let instance = ctx
             .instances
             .get(&ObjectRef::<ApplicationInstance>::new(name).within(namespace))
-            .ok_or_else(|| Error::InstanceNotFound { name: name.clone() })?;
+            .ok_or_else(|| Error::InstanceNotFound {
+                kind: "ApplicationInstance",
+                name: name.clone(),
+                shard: ctx.settings.label_selector.clone(),
+            })?;
         return Ok(Named {
             instance,
             secret_namespace: namespace.to_string(),
@@ -176,7 +180,11 @@ pub async fn named_instance(
     let shared = ctx
         .cluster_instances
         .get(&ObjectRef::<ClusterApplicationInstance>::new(name))
-        .ok_or_else(|| Error::InstanceNotFound { name: name.clone() })?;
+        .ok_or_else(|| Error::InstanceNotFound {
+            kind: "ClusterApplicationInstance",
+            name: name.clone(),
+            shard: ctx.settings.label_selector.clone(),
+        })?;
     let ns_api: Api<Namespace> = Api::all(ctx.client.clone());
     let labels = ns_api
         .get_opt(namespace)

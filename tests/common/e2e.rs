@@ -311,6 +311,12 @@ impl Operator {
         )
     }
 
+    /// The operator with exactly these watch arguments (e.g. a chart Deployment's shard
+    /// selector and Lease), plus the tests' short intervals.
+    pub fn start_with_args(args: &[&str], extra_env: &[(&str, &str)]) -> Operator {
+        Self::launch(&[], extra_env, args)
+    }
+
     fn launch(scope: &[&str], extra_env: &[(&str, &str)], extra_args: &[&str]) -> Operator {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("operator.log");
@@ -491,9 +497,14 @@ pub async fn wait_link_reason(
 
 /// The holder of the operator's leader-election Lease in `ns` ("" when none).
 pub async fn lease_holder(client: &Client, ns: &str) -> String {
+    lease_holder_of(client, ns, "applink-operator").await
+}
+
+/// The holder of the Lease `name` in `ns` ("" when none).
+pub async fn lease_holder_of(client: &Client, ns: &str, name: &str) -> String {
     let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
         Api::namespaced(client.clone(), ns);
-    let lease = leases.get_opt("applink-operator").await.unwrap();
+    let lease = leases.get_opt(name).await.unwrap();
     lease
         .and_then(|l| l.spec)
         .and_then(|s| s.holder_identity)

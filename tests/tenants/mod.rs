@@ -7,6 +7,7 @@ mod cli;
 mod credentials;
 mod fairness;
 mod leader;
+mod shards;
 mod shared;
 mod stall;
 
