@@ -105,6 +105,29 @@ pub const NO_LINK: &str = "NoLink";
 /// The operator could not ask an application for the link's health.
 pub const HEALTH_UNKNOWN: &str = "HealthUnknown";
 
+/// What an administrator does about a link health the applications report: the fixes the
+/// products' knowledge base gives for each, in one sentence (docs/troubleshooting.md has more).
+pub fn health_advice(reason: &str) -> Option<&'static str> {
+    Some(match reason {
+        "SslUntrusted" | "SslUnmatched" => {
+            "The application's Java runtime does not trust the peer's certificate: add the CA that signed it to the application's truststore (Atlassian's Data Center Helm charts: the product's additionalCertificates setting, e.g. jira.additionalCertificates.secretName; on a server: import it into the JVM's cacerts and restart)"
+        }
+        "SslHostnameUnmatched" => {
+            "The peer's certificate does not name the host this application calls: give the peer's instance a url whose host the certificate names, or reissue the certificate"
+        }
+        "ConnectionRefused" | "UnknownHost" => {
+            "The application cannot reach the peer at the peer instance's url: that url must be reachable from the application itself (in a cluster, the peer's Service DNS name as url and its public address as displayUrl)"
+        }
+        "OAuthSignatureInvalid" => {
+            "Most often a base URL that differs from the URL the peer calls (a proxy): check BaseUrlMatches on both instances; if a peer was rebuilt with new keys, re-create the link"
+        }
+        "OAuthTimestampRefused" => {
+            "The two applications' clocks differ by more than OAuth allows: check ClockInSync on both instances and fix time synchronisation"
+        }
+        _ => return None,
+    })
+}
+
 /// Every reason the operator can write, for the docs/reasons.md test. Error reasons are included.
 #[cfg(test)]
 const ALL: &[&str] = &[
@@ -226,6 +249,18 @@ mod tests {
                 "docs/reasons.md lacks `{reason}`"
             );
         }
+    }
+
+    #[test]
+    fn advice_names_the_fix_for_trust_failures() {
+        let a = health_advice("SslUntrusted").unwrap();
+        assert!(a.contains("additionalCertificates"), "{a}");
+        assert!(
+            health_advice("ConnectionRefused")
+                .unwrap()
+                .contains("Service DNS name")
+        );
+        assert_eq!(health_advice("Working"), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ async fn valid_examples_are_accepted_and_round_trip() {
     let client = common::client().await;
     common::install_crds(&client).await;
     let ns = common::namespace(&client, "valid").await;
-    let mut files: Vec<_> = ["examples", "examples/external"]
+    let mut files: Vec<_> = ["examples", "examples/external", "examples/layouts"]
         .iter()
         .flat_map(|dir| std::fs::read_dir(common::repo_path(dir)).unwrap())
         .map(|e| e.unwrap().path())

@@ -377,3 +377,37 @@ async fn base_url_and_clock_warnings() {
         "warnings do not make the instance unusable"
     );
 }
+
+/// A link the applications report as broken says what to do about it (the fix the products'
+/// knowledge base gives), not only the error type: here a peer whose OAuth signatures fail.
+#[tokio::test]
+async fn a_link_reported_broken_says_what_to_do() {
+    let env = env("advice").await;
+    let sim = Sim::start(&e2e::apps(&[
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+    ]));
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::linked_pair(
+        &env.client,
+        &env.ns,
+        &sim,
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+    )
+    .await;
+    sim.control(
+        "jira",
+        reqwest::Method::PATCH,
+        "faults",
+        Some(json!({"tamper_signatures": true})),
+    )
+    .await;
+    let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "OAuthSignatureInvalid").await;
+    let conds = link.status.unwrap().conditions;
+    let (_, _, msg) = e2e::condition(&conds, "Ready").unwrap();
+    assert!(
+        msg.contains("reports the link as not working") && msg.contains("BaseUrlMatches on both"),
+        "{msg}"
+    );
+}

@@ -258,8 +258,11 @@ fn health_verdict(obj: &ApplicationLink, shape: &Shape, observed: &Observation) 
         Some((end, reason, detail)) => Verdict::Waiting {
             reason,
             message: format!(
-                "{} reports the link as not working: {detail}",
-                shape.label(end)
+                "{} reports the link as not working: {detail}{}",
+                shape.label(end),
+                crate::reasons::health_advice(reason)
+                    .map(|a| format!(". {a}"))
+                    .unwrap_or_default()
             ),
         },
     }
