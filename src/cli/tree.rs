@@ -6,7 +6,7 @@
 //! both of its applications, with the end at that application first. Whatever is not Ready says
 //! why, with the conditions' full messages: this is where a user reads what to change.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use kube::ResourceExt;
@@ -57,64 +57,90 @@ impl AppKey {
     }
 }
 
+/// One application heading the tree: the object its references name.
+#[derive(Clone, Copy)]
+enum App<'a> {
+    Namespaced(&'a ApplicationInstance),
+    Cluster(&'a ClusterApplicationInstance),
+}
+
+/// What hangs under one application, in the listing's order.
+#[derive(Default)]
+struct Branch<'a> {
+    app: Option<App<'a>>,
+    /// Each link with whether this application is its source.
+    links: Vec<(&'a ApplicationLink, bool)>,
+    externals: Vec<&'a ExternalApplication>,
+}
+
 /// The tree, as text. Applications in name order (namespaced ones first), then the links and
-/// ExternalApplications whose application is not in the listing.
+/// ExternalApplications whose application is not in the listing. One pass over each list
+/// (a large estate has thousands of links).
 pub fn render(estate: &Estate) -> String {
     let mut out = String::new();
-    let mut keys: BTreeSet<AppKey> = BTreeSet::new();
+    let mut tree: BTreeMap<AppKey, Branch> = BTreeMap::new();
     for i in &estate.instances {
-        keys.insert(AppKey {
+        let key = AppKey {
             namespace: i.namespace().unwrap_or_default(),
             name: i.name_any(),
             cluster: false,
-        });
+        };
+        tree.entry(key).or_default().app = Some(App::Namespaced(i));
     }
     for c in &estate.cluster_instances {
-        keys.insert(AppKey {
+        let key = AppKey {
             namespace: String::new(),
             name: c.name_any(),
             cluster: true,
-        });
+        };
+        tree.entry(key).or_default().app = Some(App::Cluster(c));
     }
-    let mut shown_links = BTreeSet::new();
-    let mut shown_externals = BTreeSet::new();
-    for key in &keys {
-        application_header(&mut out, estate, key);
-        for link in &estate.links {
-            let ns = link.namespace().unwrap_or_default();
-            let source = AppKey::of_ref(&ns, &link.spec.source.instance_ref);
-            let target = link
-                .spec
-                .target
-                .instance_ref
-                .as_ref()
-                .map(|r| AppKey::of_ref(&ns, r));
-            if &source == key {
-                link_entry(&mut out, link, true);
-                shown_links.insert((ns.clone(), link.name_any()));
-            } else if target.as_ref() == Some(key) {
-                link_entry(&mut out, link, false);
-                shown_links.insert((ns.clone(), link.name_any()));
+    let mut orphans = Vec::new();
+    for link in &estate.links {
+        let ns = link.namespace().unwrap_or_default();
+        let source = AppKey::of_ref(&ns, &link.spec.source.instance_ref);
+        let target = link
+            .spec
+            .target
+            .instance_ref
+            .as_ref()
+            .map(|r| AppKey::of_ref(&ns, r))
+            .filter(|t| *t != source);
+        let mut shown = false;
+        for (key, here_is_source) in [(Some(source), true), (target, false)] {
+            if let Some(branch) = key
+                .and_then(|k| tree.get_mut(&k))
+                .filter(|b| b.app.is_some())
+            {
+                branch.links.push((link, here_is_source));
+                shown = true;
             }
         }
-        for ext in &estate.externals {
-            let ns = ext.namespace().unwrap_or_default();
-            if &AppKey::of_ref(&ns, &ext.spec.instance_ref) == key {
-                external_entry(&mut out, ext);
-                shown_externals.insert((ns, ext.name_any()));
-            }
+        if !shown {
+            orphans.push(link);
         }
     }
-    let orphans: Vec<_> = estate
-        .links
-        .iter()
-        .filter(|l| !shown_links.contains(&(l.namespace().unwrap_or_default(), l.name_any())))
-        .collect();
-    let orphan_externals: Vec<_> = estate
-        .externals
-        .iter()
-        .filter(|e| !shown_externals.contains(&(e.namespace().unwrap_or_default(), e.name_any())))
-        .collect();
+    let mut orphan_externals = Vec::new();
+    for ext in &estate.externals {
+        let ns = ext.namespace().unwrap_or_default();
+        match tree
+            .get_mut(&AppKey::of_ref(&ns, &ext.spec.instance_ref))
+            .filter(|b| b.app.is_some())
+        {
+            Some(branch) => branch.externals.push(ext),
+            None => orphan_externals.push(ext),
+        }
+    }
+    for (key, branch) in &tree {
+        let Some(app) = branch.app else { continue };
+        application_header(&mut out, app, key);
+        for (link, here_is_source) in &branch.links {
+            link_entry(&mut out, link, *here_is_source);
+        }
+        for ext in &branch.externals {
+            external_entry(&mut out, ext);
+        }
+    }
     if !orphans.is_empty() || !orphan_externals.is_empty() {
         out.push_str("(application not found: the instance these name is not in the listing)\n");
         for link in orphans {
@@ -130,33 +156,20 @@ pub fn render(estate: &Estate) -> String {
     out
 }
 
-fn application_header(out: &mut String, estate: &Estate, key: &AppKey) {
-    let (url, status, conditions, generation) = if key.cluster {
-        let Some(c) = estate
-            .cluster_instances
-            .iter()
-            .find(|c| c.name_any() == key.name)
-        else {
-            return;
-        };
-        (
+fn application_header(out: &mut String, app: App<'_>, key: &AppKey) {
+    let (url, status, conditions, generation) = match app {
+        App::Cluster(c) => (
             c.spec.application.url.as_str().to_string(),
             c.status.as_ref(),
             c.status.as_ref().map(|s| &s.conditions[..]).unwrap_or(&[]),
             c.metadata.generation,
-        )
-    } else {
-        let Some(i) = estate.instances.iter().find(|i| {
-            i.name_any() == key.name && i.namespace().unwrap_or_default() == key.namespace
-        }) else {
-            return;
-        };
-        (
+        ),
+        App::Namespaced(i) => (
             i.spec.url.as_str().to_string(),
             i.status.as_ref(),
             i.status.as_ref().map(|s| &s.conditions[..]).unwrap_or(&[]),
             i.metadata.generation,
-        )
+        ),
     };
     let mut facts = Vec::new();
     if let Some(s) = status {
