@@ -37,8 +37,26 @@ pub(crate) fn parse_pem_bundle(pem: &str) -> Result<Vec<CertificateDer<'static>>
     Ok(certs)
 }
 
-/// Builds the rustls client configuration (ring provider, safe default protocol versions).
+/// The rustls client configuration (ring provider, safe default protocol versions). Without an
+/// extra CA bundle every client shares one configuration, and so one parsed root store: the
+/// operator keeps a client per application, and a root store of the system's ~150 anchors per
+/// client was a large part of its memory. Clones share the verifier (and its roots) by `Arc`.
 pub(crate) fn client_config(
+    extra_ca_pem: Option<&str>,
+    use_system_roots: bool,
+) -> Result<rustls::ClientConfig, ApiError> {
+    if extra_ca_pem.is_none() && use_system_roots {
+        static SHARED: OnceLock<rustls::ClientConfig> = OnceLock::new();
+        if let Some(config) = SHARED.get() {
+            return Ok(config.clone());
+        }
+        let config = build_client_config(None, true)?;
+        return Ok(SHARED.get_or_init(|| config).clone());
+    }
+    build_client_config(extra_ca_pem, use_system_roots)
+}
+
+fn build_client_config(
     extra_ca_pem: Option<&str>,
     use_system_roots: bool,
 ) -> Result<rustls::ClientConfig, ApiError> {
@@ -134,6 +152,16 @@ mod tests {
     use super::*;
 
     const CA: &str = include_str!("testdata/ca.pem");
+
+    /// Clients on the system roots share one configuration; a CA bundle gets its own.
+    #[test]
+    fn system_roots_configuration_is_shared() {
+        let a = client_config(None, true).unwrap();
+        let b = client_config(None, true).unwrap();
+        assert!(Arc::ptr_eq(a.crypto_provider(), b.crypto_provider()));
+        let own = client_config(Some(CA), true).unwrap();
+        assert!(!Arc::ptr_eq(a.crypto_provider(), own.crypto_provider()));
+    }
 
     #[test]
     fn pem_bundle_parsing() {
