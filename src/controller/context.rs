@@ -84,6 +84,18 @@ impl Context {
         }
     }
 
+    /// The read-only lookups a pass resolves its applications with, lent from the caches.
+    pub(crate) fn lookups(&self) -> super::lookups::Lookups<'_> {
+        super::lookups::Lookups {
+            instances: &self.instances,
+            cluster_instances: &self.cluster_instances,
+            cluster_instances_synced: &self.cluster_instances_synced,
+            kube: super::lookups::KubeReader::new(self.client.clone()),
+            clients: &self.clients,
+            cluster_resource_namespace: &self.settings.cluster_resource_namespace,
+        }
+    }
+
     /// Publishes a Kubernetes event on `obj`; failures to publish are logged, never fatal.
     pub(crate) async fn event<K>(
         &self,

@@ -18,6 +18,7 @@ mod finalizer;
 mod fixtures;
 mod instance;
 mod link;
+mod lookups;
 mod not_ready;
 mod outcome;
 #[cfg(test)]
@@ -30,6 +31,17 @@ mod steering;
 mod synced;
 
 pub(crate) use context::{Context, kube_error_requeue, object_key};
+pub use lookups::{KubeReader, Lookups};
+
+/// The pipelines' read-only previews (resolve, observe, plan; no write anywhere), for the
+/// `plan` command.
+pub mod preview {
+    pub use super::claims::held_by_others_in;
+    pub use super::instance::preview as instance;
+    pub use super::link::{Preview, preview as link};
+    pub use super::relations::cluster_view;
+    pub(crate) use super::synced::Synced;
+}
 pub use link::FINALIZER as LINK_FINALIZER;
 pub use relations::IN_USE_FINALIZER;
 pub use settings::{BACKOFF_INITIAL, BACKOFF_MAX, Settings};
