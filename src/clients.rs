@@ -30,6 +30,8 @@ pub struct ClientCache {
     state: Mutex<State>,
     /// Where every client counts its calls.
     calls: CallMetrics,
+    /// Every client only reads ([`ClientConfig::read_only`]).
+    read_only: bool,
 }
 
 #[derive(Default)]
@@ -83,7 +85,14 @@ impl ClientCache {
             capacity: capacity.max(1),
             state: Mutex::new(State::default()),
             calls: CallMetrics::default(),
+            read_only: false,
         }
+    }
+
+    /// Every client built only reads: a write is refused before it leaves the process.
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
     }
 
     /// Counts the calls of every client in `calls` (the operator's registry).
@@ -129,6 +138,9 @@ impl ClientCache {
         }
         if let Some(hold) = hold {
             config = config.with_hold(hold);
+        }
+        if self.read_only {
+            config = config.read_only();
         }
         let client = AtlassianClient::new(config)?;
         if state.clients.len() >= self.capacity {

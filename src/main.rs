@@ -54,6 +54,26 @@ enum Command {
         /// Show only this application (instance name), link or ExternalApplication.
         name: Option<String>,
     },
+    /// What the operator would do for the manifests in a directory, against the live
+    /// applications (read only): exit code 0 nothing pending, 2 changes pending, 1 an error.
+    Plan {
+        /// Directory of manifests (every .yaml/.yml file in it, multi-document).
+        #[arg(short = 'f', long = "filename")]
+        dir: PathBuf,
+        /// Namespace of objects that name none (default: the kubeconfig context's).
+        #[arg(short, long)]
+        namespace: Option<String>,
+        /// Namespace of the Secrets of ClusterApplicationInstances (the operator's namespace).
+        #[arg(
+            long,
+            env = "APPLINK_CLUSTER_RESOURCE_NAMESPACE",
+            default_value = "applink-system"
+        )]
+        cluster_resource_namespace: String,
+        /// Time for one request to an application.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        request_timeout: Duration,
+    },
     /// Ask the operator to re-verify objects now (annotation applinks.io/reconcile-requested-at)
     /// and wait until it has.
     Resync(SteerArgs),
@@ -160,8 +180,9 @@ struct RunArgs {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     // Errors are printed as one line that says what to do, not as a backtrace.
-    match dispatch(Cli::parse()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let result = dispatch(Cli::parse()).await;
+    match result {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
@@ -169,8 +190,8 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let done = match cli.command {
         Some(Command::Crdgen { out }) => {
             for f in applink_operator::crdgen::write(&out)? {
                 println!("wrote {}", out.join(f).display());
@@ -194,11 +215,38 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             print!("{}", applink_operator::cli::status(client, scope).await?);
             Ok(())
         }
+        // Its own exit codes.
+        Some(Command::Plan {
+            dir,
+            namespace,
+            cluster_resource_namespace,
+            request_timeout,
+        }) => return plan(dir, namespace, cluster_resource_namespace, request_timeout).await,
         Some(Command::Resync(a)) => steer(steer::Action::Resync, a).await,
         Some(Command::Pause(a)) => steer(steer::Action::Pause, a).await,
         Some(Command::Resume(a)) => steer(steer::Action::Resume, a).await,
         None => run(cli.run).await,
-    }
+    };
+    done.map(|()| std::process::ExitCode::SUCCESS)
+}
+
+/// `plan`: prints the plan; the exit code says whether changes are pending (2) or not (0).
+async fn plan(
+    dir: PathBuf,
+    namespace: Option<String>,
+    cluster_resource_namespace: String,
+    request_timeout: Duration,
+) -> anyhow::Result<std::process::ExitCode> {
+    let client = kube_client().await?;
+    let opts = applink_operator::cli::plan::Options {
+        dir,
+        namespace: namespace.unwrap_or_else(|| client.default_namespace().to_string()),
+        cluster_resource_namespace,
+        request_timeout,
+    };
+    let (out, code) = applink_operator::cli::plan::plan(client, &opts).await?;
+    print!("{out}");
+    Ok(std::process::ExitCode::from(code))
 }
 
 async fn kube_client() -> anyhow::Result<kube::Client> {

@@ -48,6 +48,9 @@ pub struct ClientConfig {
     pub hold: Option<Arc<CredentialHold>>,
     /// Where the calls are counted (the operator's registry; a private one when not given).
     pub calls: CallMetrics,
+    /// Sends reads (GET) only and refuses every other call before it leaves: the `plan`
+    /// command's clients, which must never change an application.
+    pub read_only: bool,
 }
 
 /// The application refused these credentials themselves (wrong password, Basic disabled,
@@ -84,7 +87,14 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
             hold: None,
             calls: CallMetrics::default(),
+            read_only: false,
         }
+    }
+
+    /// A client that only reads (see [`ClientConfig::read_only`]).
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
     }
 
     pub fn with_call_metrics(mut self, calls: CallMetrics) -> Self {
@@ -160,6 +170,7 @@ struct Inner {
     /// The allowlist base path that answered, once probed.
     allowlist_base: std::sync::OnceLock<&'static str>,
     calls: CallMetrics,
+    read_only: bool,
     /// The application type label, from the first manifest read.
     application_type: std::sync::OnceLock<&'static str>,
 }
@@ -221,6 +232,7 @@ impl AtlassianClient {
                 wire_forms: Arc::new(WireForms(config.credentials.wire_forms())),
                 credentials: config.credentials,
                 limiter: Semaphore::new(config.max_concurrent_requests.max(1)),
+                read_only: config.read_only,
                 timeout: config.timeout,
                 max_body_bytes: config.max_body_bytes,
                 retry: config.retry,
@@ -296,6 +308,14 @@ impl AtlassianClient {
     pub(crate) async fn execute(&self, call: Call) -> Result<Reply, ApiError> {
         let url = self.endpoint(&call.segments, &call.query);
         let shown = display_url(&url);
+        if self.inner.read_only && call.method != Method::GET {
+            return Err(ApiError::InvalidConfig {
+                detail: format!(
+                    "this client only reads: {} {shown} was not sent",
+                    call.method
+                ),
+            });
+        }
         if let Some(action) = call.needs_credentials
             && self.inner.credentials.is_anonymous()
         {

@@ -540,3 +540,31 @@ async fn the_manifest_reports_the_application_clock() {
         Some(httpdate::parse_http_date("Tue, 01 Dec 2026 10:00:00 GMT").unwrap())
     );
 }
+
+#[tokio::test]
+async fn a_read_only_client_reads_and_never_sends_a_write() {
+    let server = server().await;
+    Mock::given(method("GET"))
+        .and(path(MANIFEST_PATH))
+        .respond_with(json_response(200, MANIFEST))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Any other request reaching the server fails the test when the server is dropped.
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(204))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let client =
+        AtlassianClient::new(config_for(&server, Credentials::basic("admin", "pw")).read_only())
+            .unwrap();
+    assert_eq!(client.manifest().await.unwrap().type_id, "jira");
+    let err = client.delete_link("6b49910b").await.unwrap_err();
+    assert!(
+        err.to_string().contains("this client only reads: DELETE"),
+        "{err}"
+    );
+    let err = client.set_primary("6b49910b").await.unwrap_err();
+    assert!(err.to_string().contains("only reads: POST"), "{err}");
+}

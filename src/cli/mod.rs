@@ -1,8 +1,9 @@
-//! The companion command line (`applink-operator status|resync|pause|resume`, also run as the
-//! kubectl plugin `kubectl-applink`): what a user asks of the operator from a terminal. It talks
-//! to the Kubernetes API only, with the user's own rights; it never reads a Secret nor calls an
-//! application.
+//! The companion command line (`applink-operator status|plan|resync|pause|resume`, also run as
+//! the kubectl plugin `kubectl-applink`): what a user asks of the operator from a terminal, with
+//! the user's own rights. `status`, `resync`, `pause` and `resume` talk to the Kubernetes API only;
+//! `plan` also reads the instances' credentials Secrets and calls the applications, read only.
 
+pub mod plan;
 pub mod steer;
 pub mod tree;
 

@@ -8,6 +8,8 @@
 //! and the others neither change nor delete it. The objects compared are those in the
 //! operator's caches: every namespace it watches, within its shard.
 
+use std::sync::Arc;
+
 use kube::ResourceExt;
 
 use super::Context;
@@ -115,18 +117,27 @@ pub fn of_external(e: &ExternalApplication) -> Vec<Held> {
 /// Everything the other objects in the caches hold (both kinds: an OAuth 1.0a consumer's
 /// generic link and a link's end can be the same link).
 pub fn held_by_others<K: kube::Resource>(ctx: &Context, me: &K) -> Vec<(Held, Claimant)> {
+    held_by_others_in(&ctx.links.state(), &ctx.externals.state(), me)
+}
+
+/// [`held_by_others`] among the given objects (the `plan` command's listing).
+pub fn held_by_others_in<K: kube::Resource>(
+    links: &[Arc<ApplicationLink>],
+    externals: &[Arc<ExternalApplication>],
+    me: &K,
+) -> Vec<(Held, Claimant)> {
     let uid = me.meta().uid.clone().unwrap_or_default();
     let mut out = Vec::new();
-    for l in ctx.links.state() {
+    for l in links {
         if l.uid().unwrap_or_default() != uid {
             let c = Claimant::of(l.as_ref());
-            out.extend(of_link(&l).into_iter().map(|h| (h, c.clone())));
+            out.extend(of_link(l).into_iter().map(|h| (h, c.clone())));
         }
     }
-    for e in ctx.externals.state() {
+    for e in externals {
         if e.uid().unwrap_or_default() != uid {
             let c = Claimant::of(e.as_ref());
-            out.extend(of_external(&e).into_iter().map(|h| (h, c.clone())));
+            out.extend(of_external(e).into_iter().map(|h| (h, c.clone())));
         }
     }
     out

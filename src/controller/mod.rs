@@ -1,5 +1,6 @@
-//! The controllers (links, instances of both scopes, ExternalApplications) and what they share:
-//! one watch of each kind, the context, the outcome reporter and the status writer.
+//! The controllers (links, instances of both scopes, ExternalApplications) and their wiring:
+//! one watch of each kind, fanned out, and the controllers run on it. What they share lives in
+//! the modules below: `context.rs` and `settings.rs`, the outcome reporter and the status writer.
 //!
 //! The house rule: **no pipeline imports another pipeline**. `link/`, `instance/` and
 //! `external/` each read top to bottom in their `mod.rs`; what two of them need lives below
@@ -9,6 +10,7 @@
 
 mod backoff;
 mod claims;
+mod context;
 mod external;
 mod fanout;
 mod finalizer;
@@ -16,18 +18,33 @@ mod finalizer;
 mod fixtures;
 mod instance;
 mod link;
+mod lookups;
 mod not_ready;
 mod outcome;
 #[cfg(test)]
 mod reconcile_tests;
 mod relations;
+mod settings;
 mod shares;
 mod status_patch;
 mod steering;
 mod synced;
 
+pub(crate) use context::{Context, kube_error_requeue, object_key};
+pub use lookups::{KubeReader, Lookups};
+
+/// The pipelines' read-only previews (resolve, observe, plan; no write anywhere), for the
+/// `plan` command.
+pub mod preview {
+    pub use super::claims::held_by_others_in;
+    pub use super::instance::preview as instance;
+    pub use super::link::{Preview, preview as link};
+    pub use super::relations::cluster_view;
+    pub(crate) use super::synced::Synced;
+}
 pub use link::FINALIZER as LINK_FINALIZER;
 pub use relations::IN_USE_FINALIZER;
+pub use settings::{BACKOFF_INITIAL, BACKOFF_MAX, Settings};
 /// The steering annotations (resync on request, pause), for the CLI that sets them.
 pub use steering::{FLUX_REQUESTED_AT, PAUSED_ANNOTATION, RECONCILE_REQUESTED_AT};
 
@@ -37,7 +54,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use kube::runtime::{reflector, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -48,129 +65,8 @@ use crate::crd::{
     ApplicationInstance, ApplicationLink, ClusterApplicationInstance, ExternalApplication,
 };
 
-/// Operator settings from the command line.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// Watch one namespace only; all namespaces when `None`.
-    pub namespace: Option<String>,
-    /// Watch only objects with these labels (a shard); all objects when `None`.
-    pub label_selector: Option<String>,
-    /// Where the Secrets and ConfigMaps of ClusterApplicationInstances live (the operator's
-    /// namespace).
-    pub cluster_resource_namespace: String,
-    /// Whether the ClusterApplicationInstance CRD is served (older CRD sets lack it).
-    pub shared_applications: bool,
-    pub instance_check_interval: Duration,
-    pub link_resync_interval: Duration,
-    /// Not Ready for this long, for a reason that waiting alone does not fix: Stalled.
-    pub stalled_after: Duration,
-    pub request_timeout: Duration,
-    pub max_requests_per_application: usize,
-    /// Reconciles of each kind running at once (0: no limit).
-    pub concurrency: u16,
-    /// Whether the ExternalApplication CRD is served (older CRD sets lack it: the operator
-    /// then runs without that controller instead of failing).
-    pub external_applications: bool,
-}
-
-/// Backoff of a failing object: from this, doubling, up to [`BACKOFF_MAX`].
-pub const BACKOFF_INITIAL: Duration = Duration::from_secs(2);
-pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
-/// Events' notes are limited to 1 kB by the API server.
-const EVENT_NOTE_MAX_BYTES: usize = 1000;
-/// Requeue after a Kubernetes write conflict (read again, almost at once) and after any other
-/// Kubernetes API error.
-const CONFLICT_REQUEUE: Duration = Duration::from_millis(200);
-const KUBE_ERROR_REQUEUE: Duration = Duration::from_secs(5);
 /// How often the stall signal is looked at for the log.
 const STALL_CHECK_EVERY: Duration = Duration::from_secs(15);
-
-/// Shared by every reconcile.
-pub(crate) struct Context {
-    pub(crate) client: Client,
-    pub(crate) settings: Settings,
-    pub(crate) clients: Arc<crate::clients::ClientCache>,
-    pub(crate) backoff: backoff::Backoff,
-    pub(crate) recorder: Recorder,
-    /// The instance controller's cache, read by link reconciles (no extra API traffic).
-    pub(crate) instances: Store<ApplicationInstance>,
-    /// The link controller's cache, read by instance reconciles (which links use an instance).
-    pub(crate) links: Store<ApplicationLink>,
-    /// The ExternalApplication controller's cache, read by instance reconciles too.
-    pub(crate) externals: Store<ExternalApplication>,
-    /// The shared applications' cache (ClusterApplicationInstance), read by link and
-    /// ExternalApplication reconciles.
-    pub(crate) cluster_instances: Store<ClusterApplicationInstance>,
-    /// Set once each cache holds its watch's first listing: a pass reading the other kind's
-    /// cache waits for it.
-    pub(crate) instances_synced: synced::Synced,
-    pub(crate) links_synced: synced::Synced,
-    pub(crate) externals_synced: synced::Synced,
-    pub(crate) cluster_instances_synced: synced::Synced,
-    pub(crate) metrics: Arc<crate::health::Metrics>,
-    /// Each application's and namespace's share of the workers.
-    pub(crate) shares: shares::Shares,
-    /// Statuses whose write failed, written again alone with backoff.
-    pub(crate) unwritten: status_patch::Unwritten,
-    /// Client secrets issued but not stored yet, written by the next pass.
-    pub(crate) issued: external::Issued,
-    /// Since when each object has not been Ready, for the Stalled decision.
-    pub(crate) not_ready: Arc<not_ready::NotReady>,
-}
-
-impl Context {
-    /// Takes the pass's share of the workers for the applications at `urls` and the object's
-    /// namespace, or, when one of them has all its shares in use, the action that puts the
-    /// pass off (no failure is recorded: the caller returns it at once).
-    pub(crate) fn take_share<K>(
-        &self,
-        kind: &'static str,
-        obj: &K,
-        urls: &[String],
-    ) -> Result<shares::Ticket<'_>, kube::runtime::controller::Action>
-    where
-        K: kube::Resource,
-    {
-        let ns = obj.meta().namespace.as_deref().unwrap_or_default();
-        let object = object_key(obj);
-        match self.shares.try_take(kind, ns, urls) {
-            Ok(ticket) => {
-                self.metrics.picked_up(kind, &object);
-                self.shares.got_share(&format!("{kind}/{object}"));
-                Ok(ticket)
-            }
-            Err(busy) => {
-                self.metrics.deferred(kind, busy.as_str());
-                let later = self.shares.put_off(&format!("{kind}/{object}"));
-                tracing::debug!(kind, %object, why = busy.as_str(), ?later, "pass put off");
-                Err(kube::runtime::controller::Action::requeue(later))
-            }
-        }
-    }
-
-    /// Publishes a Kubernetes event on `obj`; failures to publish are logged, never fatal.
-    pub(crate) async fn event<K>(
-        &self,
-        obj: &K,
-        type_: EventType,
-        reason: &str,
-        note: &str,
-        action: &str,
-    ) where
-        K: kube::Resource<DynamicType = ()>,
-    {
-        let ev = Event {
-            type_,
-            reason: reason.to_string(),
-            note: Some(crate::conditions::truncate(note, EVENT_NOTE_MAX_BYTES)),
-            action: action.to_string(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
-            warn!(error = %e, "could not publish event");
-        }
-    }
-}
 
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
 where
@@ -181,17 +77,6 @@ where
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     }
-}
-
-/// Retry delay after a Kubernetes API error: a write conflict (409, the object changed since it
-/// was read) is retried at once with a fresh read; anything else after a pause.
-fn kube_error_requeue(err: &crate::errors::Error) -> kube::runtime::controller::Action {
-    let conflict = matches!(err, crate::errors::Error::Kube(kube::Error::Api(s)) if s.code == 409);
-    kube::runtime::controller::Action::requeue(if conflict {
-        CONFLICT_REQUEUE
-    } else {
-        KUBE_ERROR_REQUEUE
-    })
 }
 
 /// Counts a watch's first complete listing; the second of the two marks the operator ready.
@@ -665,13 +550,4 @@ fn forget_clients(
         }
         _ => {}
     }
-}
-
-/// `namespace/name`, the key of an object in the metrics' waiting list.
-pub(crate) fn object_key<K: kube::Resource>(obj: &K) -> String {
-    format!(
-        "{}/{}",
-        obj.meta().namespace.as_deref().unwrap_or_default(),
-        obj.meta().name.as_deref().unwrap_or_default()
-    )
 }

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Namespace;
+use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Api, ResourceExt};
 
 use super::Context;
+use super::lookups::Lookups;
 use crate::atlassian::AtlassianClient;
 use crate::conditions;
 use crate::crd::{
@@ -153,19 +153,19 @@ pub struct Named {
 /// ClusterApplicationInstance whose `allowedNamespaces` selects `namespace` (else
 /// `NamespaceNotAllowed`: a tenant never uses an application it was not given).
 pub async fn named_instance(
-    ctx: &Context,
+    lookups: &Lookups<'_>,
     namespace: &str,
     r: &LocalObjectRef,
 ) -> Result<Named, Error> {
     let name = &r.name;
     if !r.is_cluster() {
-        let instance = ctx
+        let instance = lookups
             .instances
             .get(&ObjectRef::<ApplicationInstance>::new(name).within(namespace))
             .ok_or_else(|| Error::InstanceNotFound {
                 kind: "ApplicationInstance",
                 name: name.clone(),
-                shard: ctx.settings.label_selector.clone(),
+                shard: lookups.shard.map(str::to_string),
             })?;
         return Ok(Named {
             instance,
@@ -174,30 +174,26 @@ pub async fn named_instance(
             cluster: false,
         });
     }
-    ctx.cluster_instances_synced
+    lookups
+        .cluster_instances_synced
         .wait("ClusterApplicationInstance")
         .await?;
-    let shared = ctx
+    let shared = lookups
         .cluster_instances
         .get(&ObjectRef::<ClusterApplicationInstance>::new(name))
         .ok_or_else(|| Error::InstanceNotFound {
             kind: "ClusterApplicationInstance",
             name: name.clone(),
-            shard: ctx.settings.label_selector.clone(),
+            shard: lookups.shard.map(str::to_string),
         })?;
-    let ns_api: Api<Namespace> = Api::all(ctx.client.clone());
-    let labels = ns_api
-        .get_opt(namespace)
-        .await?
-        .map(|n| n.metadata.labels.unwrap_or_default())
-        .unwrap_or_default();
+    let labels = lookups.kube.namespace_labels(namespace).await?;
     if !crate::crd::selects(&shared.spec.allowed_namespaces, &labels) {
         return Err(Error::NamespaceNotAllowed {
             name: name.clone(),
             namespace: namespace.to_string(),
         });
     }
-    let secret_namespace = ctx.settings.cluster_resource_namespace.clone();
+    let secret_namespace = lookups.cluster_resource_namespace.to_string();
     Ok(Named {
         instance: Arc::new(cluster_view(&shared, &secret_namespace)),
         secret_namespace,
@@ -211,7 +207,7 @@ pub async fn named_instance(
 /// this very instance (its UID) at its current URL is used, so the link ends can still be
 /// deleted; it is forgotten when the instance goes.
 pub async fn admin_client(
-    ctx: &Context,
+    lookups: &Lookups<'_>,
     named: &Named,
     name: &str,
 ) -> Result<AtlassianClient, Error> {
@@ -220,7 +216,7 @@ pub async fn admin_client(
     let url = instance.spec.url.as_str();
     let Some(r) = instance.spec.credentials_secret_ref.as_ref() else {
         // Administered per its last check, but the reference was removed since.
-        return ctx
+        return lookups
             .clients
             .last_admin(uid, url)
             .ok_or_else(|| Error::InstanceNotReady {
@@ -232,19 +228,22 @@ pub async fn admin_client(
         .spec
         .credentials_transport_ok()
         .map_err(Error::HttpsRequired)?;
-    let (creds, version) = match crate::secrets::credentials(&ctx.client, ns, r, url).await {
+    let (creds, version) = match lookups.kube.credentials(ns, r, url).await {
         Ok(c) => c,
         Err(e @ (Error::SecretNotFound { .. } | Error::SecretIncomplete { .. })) => {
-            return ctx.clients.last_admin(uid, url).ok_or(e);
+            return lookups.clients.last_admin(uid, url).ok_or(e);
         }
         Err(e) => return Err(e),
     };
-    let ca = crate::secrets::ca_bundle(&ctx.client, ns, instance.spec.tls.as_ref()).await?;
-    let client = ctx
+    let ca = lookups
+        .kube
+        .ca_bundle(ns, instance.spec.tls.as_ref())
+        .await?;
+    let client = lookups
         .clients
         .get(url, &creds, ca.as_deref(), version.as_deref(), Some(uid))
         .map_err(|e| Error::remote("client", e))?;
-    ctx.clients.remember_admin(uid, url, &client);
+    lookups.clients.remember_admin(uid, url, &client);
     if let Some(t) = instance.status.as_ref().and_then(|s| s.type_id.as_deref()) {
         client.learn_application_type(t);
     }

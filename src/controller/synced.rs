@@ -31,8 +31,7 @@ pub(crate) fn pending() -> (MarkSynced, Synced) {
 }
 
 impl Synced {
-    /// Already filled (tests whose caches are given whole).
-    #[cfg(test)]
+    /// Already filled (caches given whole: tests, the `plan` command).
     pub(crate) fn ready() -> Synced {
         let (tx, rx) = tokio::sync::watch::channel(true);
         drop(tx);

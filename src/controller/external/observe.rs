@@ -39,7 +39,7 @@ pub(super) async fn resolve(
 ) -> Result<App, Error> {
     let oauth2 = obj.spec.oauth2.is_some();
     let name = &obj.spec.instance_ref.name;
-    let named = relations::named_instance(ctx, ns, &obj.spec.instance_ref).await?;
+    let named = relations::named_instance(&ctx.lookups(), ns, &obj.spec.instance_ref).await?;
     let instance = named.instance.clone();
     let s = relations::verified_status(&instance).map_err(|why| Error::InstanceNotReady {
         name: name.clone(),
@@ -63,7 +63,7 @@ pub(super) async fn resolve(
         return Err(Error::InstanceNotAdministered { name: name.clone() });
     }
     let application_id = s.application_id.clone().unwrap_or_default();
-    let client = relations::admin_client(ctx, &named, name).await?;
+    let client = relations::admin_client(&ctx.lookups(), &named, name).await?;
     Ok(App {
         label: named.label.clone(),
         application_id,

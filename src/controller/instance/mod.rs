@@ -20,6 +20,7 @@ use std::sync::Arc;
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
+use super::lookups::Lookups;
 use super::relations::{self, IN_USE_FINALIZER};
 use super::{Context, finalizer, outcome, status_patch, steering};
 use crate::conditions;
@@ -147,9 +148,17 @@ where
         }
     };
 
-    let observed = match observe::resolve_access(view, ctx, &ns).await {
+    let lookups = ctx.lookups();
+    let observed = match observe::resolve_access(view, &lookups, &ns).await {
         Ok(access) => {
-            observe::observe(view, ctx, &access, cloud, kind == "ApplicationInstance").await
+            observe::observe(
+                view,
+                &lookups,
+                &access,
+                cloud,
+                kind == "ApplicationInstance",
+            )
+            .await
         }
         Err(e) => Err(e),
     };
@@ -190,6 +199,28 @@ where
         tracing::info!(instance = %key, id = ?new.application_id, "identity recorded");
     }
     Ok(action)
+}
+
+/// The status a check would record now, read only: access → observe → status, as [`pass`]
+/// does, without writing anything. `view` as in [`Subject`]; `namespaced`: false for a shared
+/// application. For the `plan` command (an instance new or changed in the manifests).
+pub async fn preview(
+    view: &ApplicationInstance,
+    lookups: &Lookups<'_>,
+    namespaced: bool,
+) -> ApplicationInstanceStatus {
+    let ns = view.namespace().unwrap_or_default();
+    let observed = match observe::resolve_access(view, lookups, &ns).await {
+        Ok(access) => {
+            observe::observe(view, lookups, &access, view.spec.is_cloud(), namespaced).await
+        }
+        Err(e) => Err(e),
+    };
+    let (mut new, verdict, facts) = status::instance_status(view, observed);
+    let mut conds = verdict.conditions();
+    conds.extend(facts);
+    new.conditions = conditions::merge(&[], conds, view.metadata.generation, &conditions::now());
+    new
 }
 
 /// Adds the in-use finalizer, or, when the instance is being deleted, removes it once nothing

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use kube::ResourceExt;
 
-use super::super::Context;
+use super::super::lookups::Lookups;
 use super::super::relations;
 use crate::atlassian::{ApiError, AtlassianClient, Credentials, Manifest};
 use crate::crd::{ApplicationInstance, ApplicationType, same_url};
@@ -23,7 +23,7 @@ pub(super) struct Access {
 
 pub(super) async fn resolve_access(
     obj: &ApplicationInstance,
-    ctx: &Context,
+    lookups: &Lookups<'_>,
     ns: &str,
 ) -> Result<Access, Error> {
     let (credentials, secret_version) = match &obj.spec.credentials_secret_ref {
@@ -32,12 +32,12 @@ pub(super) async fn resolve_access(
                 .credentials_transport_ok()
                 .map_err(Error::HttpsRequired)?;
             let url = obj.spec.url.as_str();
-            let (c, v) = crate::secrets::credentials(&ctx.client, ns, r, url).await?;
+            let (c, v) = lookups.kube.credentials(ns, r, url).await?;
             (Some(c), v)
         }
         None => (None, None),
     };
-    let ca = crate::secrets::ca_bundle(&ctx.client, ns, obj.spec.tls.as_ref()).await?;
+    let ca = lookups.kube.ca_bundle(ns, obj.spec.tls.as_ref()).await?;
     Ok(Access {
         credentials,
         secret_version,
@@ -75,14 +75,14 @@ pub(super) struct Observation {
 /// the namespaces' instances.
 pub(super) async fn observe(
     obj: &ApplicationInstance,
-    ctx: &Context,
+    lookups: &Lookups<'_>,
     access: &Access,
     cloud: bool,
     namespaced: bool,
 ) -> Result<Observation, Error> {
     let url = obj.spec.url.as_str();
     let uid = obj.metadata.uid.as_deref();
-    let anonymous = client(ctx, url, &Credentials::Anonymous, None, access, None)?;
+    let anonymous = client(lookups, url, &Credentials::Anonymous, None, access, None)?;
     let (manifest, app_clock) = match anonymous.manifest_and_clock().await {
         Ok(found) => found,
         // Bitbucket Cloud runs no application links at all: no manifest. It can still be the
@@ -102,14 +102,14 @@ pub(super) async fn observe(
     let identity_ok = pinned.is_none_or(|p| p == manifest.id);
     let relocation = match old.and_then(|s| s.url.as_deref()) {
         Some(old_url) if identity_ok && pinned.is_some() && !same_url(old_url, url) => {
-            Some(relocation(ctx, obj, old_url, &manifest.id, access).await?)
+            Some(relocation(lookups, obj, old_url, &manifest.id, access).await?)
         }
         _ => None,
     };
     let send_credentials = identity_ok && relocation.as_ref().is_none_or(Relocation::is_move);
     let admin = match (&access.credentials, cloud) {
         (Some(creds), false) if send_credentials => {
-            let admin = client(ctx, url, creds, access.ca.as_deref(), access, uid)?;
+            let admin = client(lookups, url, creds, access.ca.as_deref(), access, uid)?;
             admin.learn_application_type(&manifest.type_id);
             let secret = obj
                 .spec
@@ -126,7 +126,7 @@ pub(super) async fn observe(
     };
     Ok(Observation {
         same_application: if namespaced {
-            relations::same_application(&ctx.instances, obj, &manifest.id)
+            relations::same_application(lookups.instances, obj, &manifest.id)
         } else {
             Vec::new()
         },
@@ -173,13 +173,20 @@ impl Relocation {
 
 /// Decides whether the application really left `old_url` (anonymous reads only).
 async fn relocation(
-    ctx: &Context,
+    lookups: &Lookups<'_>,
     obj: &ApplicationInstance,
     old_url: &str,
     id: &str,
     access: &Access,
 ) -> Result<Relocation, Error> {
-    let old_client = client(ctx, old_url, &Credentials::Anonymous, None, access, None)?;
+    let old_client = client(
+        lookups,
+        old_url,
+        &Credentials::Anonymous,
+        None,
+        access,
+        None,
+    )?;
     let judged = judge_old_url(
         old_url,
         obj.spec.url.as_str(),
@@ -252,7 +259,7 @@ fn bitbucket_cloud_manifest(obj: &ApplicationInstance) -> Manifest {
 }
 
 fn client(
-    ctx: &Context,
+    lookups: &Lookups<'_>,
     url: &str,
     creds: &Credentials,
     ca: Option<&str>,
@@ -260,7 +267,8 @@ fn client(
     owner: Option<&str>,
 ) -> Result<AtlassianClient, Error> {
     let ca = ca.or(access.ca.as_deref());
-    ctx.clients
+    lookups
+        .clients
         .get(url, creds, ca, access.secret_version.as_deref(), owner)
         .map_err(|e| Error::remote("client", e))
 }

@@ -51,9 +51,20 @@ pub(super) async fn current(
     api: &Api<ApplicationLink>,
     r: &Resolved,
 ) -> Result<LinkClaims, Error> {
+    let (claims, taken_over) = read(obj, r);
+    if taken_over {
+        write(api, &obj.name_any(), &claims).await?;
+        tracing::info!(link = %obj.name_any(), ?claims, "took over the claims an older operator kept in annotations");
+    }
+    Ok(claims)
+}
+
+/// The claims of this pass without writing anything, and whether they were taken over from
+/// an older operator's annotations (then [`current`] records them at once).
+pub(super) fn read(obj: &ApplicationLink, r: &Resolved) -> (LinkClaims, bool) {
     let (mut claims, legacy) = recorded(obj);
     if !legacy {
-        return Ok(claims);
+        return (claims, false);
     }
     for (end, key) in [
         (End::Source, legacy::SOURCE_LINK),
@@ -70,9 +81,7 @@ pub(super) async fn current(
             );
         }
     }
-    write(api, &obj.name_any(), &claims).await?;
-    tracing::info!(link = %obj.name_any(), ?claims, "took over the claims an older operator kept in annotations");
-    Ok(claims)
+    (claims, true)
 }
 
 /// Records that this resource owns `link_id` in the application of `end`.

@@ -26,6 +26,8 @@ use std::sync::Arc;
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
+use super::claims::{Claimant, Held};
+use super::lookups::Lookups;
 use super::{Context, finalizer, outcome, status_patch, steering};
 use crate::conditions;
 use crate::crd::{ApplicationLink, ApplicationLinkStatus, DeletionPolicy, LinkClaims};
@@ -132,7 +134,7 @@ async fn run(
     ns: &str,
     deleting: bool,
 ) -> Result<Option<(Pass, LinkClaims)>, Error> {
-    let resolved = resolve::resolve(obj, ctx, ns).await?;
+    let resolved = resolve::resolve(obj, &ctx.lookups(), ns).await?;
     let mut claims = claim::current(obj, api, &resolved).await?;
     resolve::check_rules(obj, &resolved)?;
     let others = super::claims::held_by_others(ctx, obj);
@@ -155,6 +157,36 @@ async fn run(
             Acted::Applied(n) => Some((Pass::Applied(shape, observed, n), claims)),
         },
     )
+}
+
+/// What a pass would do now, read only: resolve → claims → rules → observe → plan, as [`run`]
+/// does, but nothing is written (claims an older operator left in annotations are taken over
+/// in memory only). `others`: what the other objects hold. For the `plan` command.
+pub async fn preview(
+    obj: &ApplicationLink,
+    lookups: &Lookups<'_>,
+    others: &[(Held, Claimant)],
+) -> Result<Preview, Error> {
+    let ns = obj.namespace().unwrap_or_default();
+    let resolved = resolve::resolve(obj, lookups, &ns).await?;
+    let (claims, _) = claim::read(obj, &resolved);
+    resolve::check_rules(obj, &resolved)?;
+    let deleting = obj.metadata.deletion_timestamp.is_some();
+    let observed = observe::observe(obj, &resolved, &claims, others, deleting).await?;
+    let steps = steps(planner::plan(&observed.input), &resolved)?;
+    Ok(Preview {
+        source: resolved.source.label.clone(),
+        target: resolved.target.label.clone(),
+        steps,
+    })
+}
+
+/// A link's pending steps, with how users name its two applications.
+#[derive(Debug)]
+pub struct Preview {
+    pub source: String,
+    pub target: String,
+    pub steps: Vec<planner::Step>,
 }
 
 /// The plan's steps, or the error that says why nothing may be done.

@@ -2,6 +2,7 @@
 //! and the rules that depend on them (no client).
 
 use super::super::Context;
+use super::super::lookups::Lookups;
 use super::super::relations;
 use crate::atlassian::generic_link_id;
 use crate::atlassian::{AtlassianClient, Credentials};
@@ -116,16 +117,16 @@ pub(super) fn application_urls(obj: &ApplicationLink, ctx: &Context, ns: &str) -
 /// Finds both applications and decides which ends the operator manages.
 pub(super) async fn resolve(
     obj: &ApplicationLink,
-    ctx: &Context,
+    lookups: &Lookups<'_>,
     ns: &str,
 ) -> Result<Resolved, Error> {
     let source_name = &obj.spec.source.instance_ref.name;
-    let source = instance_app(ctx, ns, &obj.spec.source.instance_ref).await?;
+    let source = instance_app(lookups, ns, &obj.spec.source.instance_ref).await?;
     let target = match (&obj.spec.target.instance_ref, &obj.spec.target.url) {
-        (Some(r), _) => instance_app(ctx, ns, r).await?,
+        (Some(r), _) => instance_app(lookups, ns, r).await?,
         (None, Some(url)) => {
             inline_app(
-                ctx,
+                lookups,
                 url.as_str(),
                 obj.spec.target.app_type,
                 obj.spec.target.cloud,
@@ -189,9 +190,9 @@ pub(super) async fn resolve(
     })
 }
 
-async fn instance_app(ctx: &Context, ns: &str, r: &LocalObjectRef) -> Result<App, Error> {
+async fn instance_app(lookups: &Lookups<'_>, ns: &str, r: &LocalObjectRef) -> Result<App, Error> {
     let name = &r.name;
-    let named = relations::named_instance(ctx, ns, r).await?;
+    let named = relations::named_instance(lookups, ns, r).await?;
     let instance = named.instance.clone();
     let s = relations::verified_status(&instance).map_err(|why| Error::InstanceNotReady {
         name: name.to_string(),
@@ -201,7 +202,7 @@ async fn instance_app(ctx: &Context, ns: &str, r: &LocalObjectRef) -> Result<App
     // Two instances of one application: nothing is written for either (the instance
     // controller says the same on both, but this one may not have been re-checked yet).
     if let Some((other, other_url)) = (!named.cluster)
-        .then(|| relations::same_application(&ctx.instances, &instance, &application_id))
+        .then(|| relations::same_application(lookups.instances, &instance, &application_id))
         .into_iter()
         .flatten()
         .next()
@@ -217,7 +218,7 @@ async fn instance_app(ctx: &Context, ns: &str, r: &LocalObjectRef) -> Result<App
     let cloud = s.cloud.unwrap_or(false);
     // A generic application has no Application Links plugin: it never holds a link end.
     let admin = if s.administered == Some(true) && type_id != "generic" && !cloud {
-        Some(relations::admin_client(ctx, &named, name).await?)
+        Some(relations::admin_client(lookups, &named, name).await?)
     } else {
         None
     };
@@ -246,13 +247,13 @@ async fn instance_app(ctx: &Context, ns: &str, r: &LocalObjectRef) -> Result<App
 /// without one (no applinks plugin) is a generic application, whose link id Atlassian derives
 /// from the URL.
 async fn inline_app(
-    ctx: &Context,
+    lookups: &Lookups<'_>,
     url: &str,
     declared: Option<ApplicationType>,
     cloud: Option<bool>,
 ) -> Result<App, Error> {
     let base = crate::crd::BaseUrl::from(url);
-    let client = ctx
+    let client = lookups
         .clients
         .get(url, &Credentials::Anonymous, None, None, None)
         .map_err(|e| Error::remote("client", e))?;
