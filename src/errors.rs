@@ -248,7 +248,7 @@ impl Error {
             Self::SecretTooLarge(_) => "SecretTooLarge",
             Self::SecretNotWritable { .. } => "SecretNotWritable",
             Self::InstanceNotAdministered { .. } => "InstanceNotAdministered",
-            Self::TargetIdentityChanged { .. } => "IdentityMismatch",
+            Self::TargetIdentityChanged { .. } => "TargetIdentityChanged",
         }
     }
 

@@ -180,6 +180,7 @@ const ALL: &[&str] = &[
     "HttpsRequired",
     "WrongType",
     "IdentityMismatch",
+    "TargetIdentityChanged",
     "DuplicateApplicationId",
     "OldUrlStillServesApplication",
     "RelocationUnconfirmed",

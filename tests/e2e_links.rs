@@ -1227,7 +1227,7 @@ async fn inline_url_change_relocates_or_is_refused() {
     .await;
     // Another application at the new address: refused, nothing touched.
     e2e::apply(&env.ns, &link(&sim.app("other").base_url));
-    let l = e2e::wait_link_reason(&env.client, &env.ns, "l", "IdentityMismatch").await;
+    let l = e2e::wait_link_reason(&env.client, &env.ns, "l", "TargetIdentityChanged").await;
     assert_eq!(
         e2e::condition(&l.status.unwrap().conditions, "Stalled").map(|c| c.0),
         Some("True".into())

@@ -125,6 +125,16 @@ where
     })
 }
 
+/// The caches keep objects without their managedFields and kubectl's copy of the last applied
+/// manifest: nothing here reads them, and together they often outweigh the rest of the object.
+fn drop_unread_metadata<K: kube::Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
 /// The watch configuration every kind shares: the shard's label selector, if any.
 fn watch_config(settings: &Settings) -> watcher::Config {
     let config = watcher::Config::default().any_semantic();
@@ -177,6 +187,7 @@ pub async fn run(
     let instance_watch = watcher(instances, watch_config(&settings))
         .default_backoff()
         .inspect(on_init_done(synced.clone(), metrics.clone()))
+        .modify(drop_unread_metadata)
         .reflect(instance_writer)
         .inspect(move |ev| {
             if let Ok(ev) = ev {
@@ -204,6 +215,7 @@ pub async fn run(
     let link_stream = watcher(links, watch_config(&settings))
         .default_backoff()
         .inspect(on_init_done(synced, metrics.clone()))
+        .modify(drop_unread_metadata)
         .reflect(link_writer)
         .inspect(forget_gone(
             "ApplicationLink",
@@ -318,6 +330,7 @@ pub async fn run(
             let api: Api<ClusterApplicationInstance> = Api::all(client);
             let stream = watcher(api, watch_config(&settings))
                 .default_backoff()
+                .modify(drop_unread_metadata)
                 .reflect(cluster_writer)
                 .inspect(move |ev| {
                     if let Ok(ev) = ev {
@@ -405,6 +418,7 @@ pub async fn run(
         };
         let external_stream = watcher(externals, watch_config(&settings))
             .default_backoff()
+            .modify(drop_unread_metadata)
             .reflect(external_writer)
             .inspect(forget_gone(
                 "ExternalApplication",
