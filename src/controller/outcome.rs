@@ -203,6 +203,20 @@ pub struct Subject<'a, K> {
     pub running: &'a crate::health::Running,
 }
 
+/// The resync interval shortened by up to a tenth, by an amount fixed for each object: objects
+/// made or restarted together (a `kubectl apply` of hundreds, an operator restart) then come back
+/// spread over the last tenth of the interval instead of in one wave at each application, and
+/// every object is still re-verified within the interval.
+pub(crate) fn spread(resync: Duration, key: &str) -> Duration {
+    // FNV-1a: stable across runs and builds (std's hasher is seeded per process).
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let tenth = resync / 10;
+    let fraction = (hash % 1_000) as u32;
+    resync - tenth * fraction / 1_000
+}
+
 /// Records the verdict (metric, backoff, event) and returns the delay until the next pass.
 pub async fn record<K>(
     ctx: &Context,
@@ -239,7 +253,7 @@ where
         Verdict::Settled { .. } => {
             ctx.metrics.reconciled(kind, "ok");
             ctx.backoff.succeeded(key);
-            resync
+            spread(resync, key)
         }
         Verdict::Applied { .. } => {
             ctx.metrics.reconciled(kind, "applied");
@@ -280,6 +294,30 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resyncs_are_spread_over_the_last_tenth_of_the_interval() {
+        let resync = Duration::from_secs(300);
+        let delays: Vec<Duration> = (0..1_000)
+            .map(|i| spread(resync, &format!("link/team-{}/l{i}", i % 7)))
+            .collect();
+        assert!(
+            delays
+                .iter()
+                .all(|d| *d <= resync && *d >= resync - resync / 10)
+        );
+        // Spread, not one wave: every 3-second slot of the 30 s window gets some of 1,000 objects.
+        for slot in 0..10 {
+            let low = Duration::from_secs(270 + 3 * slot);
+            let n = delays
+                .iter()
+                .filter(|d| **d >= low && **d < low + Duration::from_secs(3))
+                .count();
+            assert!(n > 50, "slot {slot}: {n}");
+        }
+        // Fixed per object, so a restart keeps the spread.
+        assert_eq!(spread(resync, "link/a/b"), spread(resync, "link/a/b"));
+    }
 
     fn cond(type_: &str, status: &str, reason: &str) -> Condition {
         Condition {
