@@ -130,6 +130,36 @@ async fn status_shows_each_tenant_its_own_tree_and_says_what_is_wrong() {
     assert!(out.contains("re-verified"), "{out}");
 }
 
+/// [`cli`] with another kubeconfig.
+fn cli_as(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let bin = crate::common::repo_path("target/debug/applink-operator");
+    let out = Command::new(bin)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .expect("run the CLI");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The test's kubeconfig, acting as `user` (Kubernetes impersonation; the test's own identity
+/// may impersonate).
+fn impersonating(user: &str) -> tempfile::NamedTempFile {
+    let path = std::env::var("KUBECONFIG").expect("KUBECONFIG of the test cluster");
+    let config = std::fs::read_to_string(path).expect("read the kubeconfig");
+    assert!(config.contains("\n  user:\n"), "{config}");
+    let file = tempfile::NamedTempFile::new().expect("a temporary file");
+    std::fs::write(
+        file.path(),
+        config.replacen("\n  user:\n", &format!("\n  user:\n    as: {user}\n"), 1),
+    )
+    .expect("write the kubeconfig");
+    file
+}
+
 /// Writes `files` (name, YAML) into a fresh directory for `plan -f`.
 fn manifests(files: &[(&str, String)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -243,6 +273,34 @@ async fn plan_shows_pending_steps_from_manifests_and_writes_nothing() {
     assert!(
         out.contains(&format!("ApplicationLink {t0}/l: up to date")),
         "{out}"
+    );
+
+    // A user who may read the operator's kinds but not Secrets is told which right is missing.
+    let user = format!("plan-reader-{}", w.shard);
+    e2e::apply(
+        &t0,
+        &format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: plan-reader}}\nrules:\n- apiGroups: [applinks.io]\n  resources: [applicationinstances, applicationlinks, externalapplications]\n  verbs: [get, list]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: plan-reader}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: plan-reader}}\nsubjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: User, name: {user}}}\n"
+        ),
+    );
+    let as_user = impersonating(&user);
+    let err = e2e::wait_for("the reader's Role to take effect", || async {
+        let (code, out, err) = cli_as(
+            as_user.path(),
+            &["plan", "-f", dir.path().to_str().unwrap(), "-n", &t0],
+        );
+        // Until the Role is seen, the first read (an ApplicationInstance) is refused instead.
+        if code == 1 && err.contains("secrets") {
+            Ok(err)
+        } else {
+            Err(format!("exit {code}: {out}{err}"))
+        }
+    })
+    .await;
+    assert!(
+        err.contains(&format!("needs get on secrets (and configmaps) in {t0}"))
+            && err.contains(&format!("kubectl auth can-i get secrets -n {t0}")),
+        "{err}"
     );
 
     // Tenant 1 plans a first link between instances that exist only in its manifests (their

@@ -86,6 +86,16 @@ pub async fn plan(client: Client, opts: &Options) -> anyhow::Result<(String, u8)
             Pick::None => {}
         }
     }
+    // A refusal to read the credentials is the user's missing right: said up front, once.
+    let crn = &opts.cluster_resource_namespace;
+    let mut views: Vec<ApplicationInstance> =
+        instances.state().iter().map(|i| (**i).clone()).collect();
+    views.extend(changed.iter().cloned());
+    views.extend(shared.state().iter().map(|i| preview::cluster_view(i, crn)));
+    views.extend(changed_shared.iter().map(|i| preview::cluster_view(i, crn)));
+    for view in &views {
+        may_read_credentials(&lookups, view).await?;
+    }
     for mut i in changed {
         i.status = Some(preview::instance(&i, &lookups, true).await);
         instance_writer.apply_watcher_event(&watcher::Event::Apply(i));
@@ -260,6 +270,23 @@ where
             K::group(&())
         )
     })
+}
+
+/// Fails when Kubernetes refuses the user the instance's credentials Secret (any other problem
+/// with it is the plan's to report, as the operator would).
+async fn may_read_credentials(
+    lookups: &Lookups<'_>,
+    i: &ApplicationInstance,
+) -> anyhow::Result<()> {
+    let (Some(r), Some(ns)) = (&i.spec.credentials_secret_ref, i.namespace()) else {
+        return Ok(());
+    };
+    match lookups.kube.credentials(&ns, r, i.spec.url.as_str()).await {
+        Err(e) if matches!(&e, Error::Kube(kube::Error::Api(s)) if s.code == 403) => {
+            Err(anyhow::anyhow!("{}", explain(&e, &ns)))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The error as one line; a refusal by Kubernetes says which right the plan needs.
