@@ -7,7 +7,7 @@ use crate::common::e2e::{self, Sim};
 use std::process::Command;
 
 /// Runs the binary as `kubectl applink` would; (exit code, stdout, stderr).
-fn cli(args: &[&str]) -> (i32, String, String) {
+pub(super) fn cli(args: &[&str]) -> (i32, String, String) {
     let bin = crate::common::repo_path("target/debug/applink-operator");
     let out = Command::new(bin).args(args).output().expect("run the CLI");
     (

@@ -289,12 +289,14 @@ async fn may_read_credentials(
     }
 }
 
-/// The error as one line; a refusal by Kubernetes says which right the plan needs.
+/// The error as one line, after its reason (as the operator's condition would show them; see
+/// docs/reasons.md); a refusal by Kubernetes says which right the plan needs.
 fn explain(e: &Error, ns: &str) -> String {
+    let reason = e.reason();
     match e {
         Error::Kube(kube::Error::Api(s)) if s.code == 403 => format!(
-            "{e}: plan reads the instances' credentials Secrets (and CA ConfigMaps) with your kubeconfig, so it needs get on secrets (and configmaps) in {ns}, or in the operator's namespace for a ClusterApplicationInstance (check: kubectl auth can-i get secrets -n {ns})"
+            "{reason}: {e}: plan reads the instances' credentials Secrets (and CA ConfigMaps) with your kubeconfig, so it needs get on secrets (and configmaps) in {ns}, or in the operator's namespace for a ClusterApplicationInstance (check: kubectl auth can-i get secrets -n {ns})"
         ),
-        _ => e.to_string(),
+        _ => format!("{reason}: {e}"),
     }
 }
