@@ -3,8 +3,9 @@
 //! the manifests first, then the cluster; an instance new or changed in the manifests is checked
 //! the way the instance pipeline checks it (identity before credentials), and the credentials
 //! come from the cluster's Secrets under the operator's rules (the `applinks.io/allowed-urls`
-//! annotation, TLS verified). Nothing is written: the Kubernetes side is a reader without write
-//! methods, and every Atlassian client is built read-only (a write is refused before it leaves).
+//! annotation, TLS verified). Nothing is written: the pipeline steps get a Kubernetes reader
+//! without write methods (this module itself only gets and lists), and every Atlassian client is
+//! built read-only (a write is refused before it leaves).
 //!
 //! The identity is the user's kubeconfig: it needs get on the operator's kinds and on the
 //! Secrets (and ConfigMaps, for CA bundles) the instances name.
