@@ -29,6 +29,7 @@ mod shares;
 mod status_patch;
 mod steering;
 mod synced;
+mod tail;
 
 pub(crate) use context::{Context, kube_error_requeue, object_key};
 pub use lookups::{KubeReader, Lookups};

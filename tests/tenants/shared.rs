@@ -67,6 +67,48 @@ async fn a_shared_application_serves_the_namespaces_it_selects_only() {
     assert!(sim.links("wiki-b").await.is_empty());
     assert!(credentialed(&sim, "jira").await > 0);
 
+    // `plan` with the shared application in the manifests (its Secret read in the operator's
+    // namespace): A's link is up to date; B's cannot be planned, for the operator's reason.
+    let link = format!(
+        "apiVersion: applinks.io/v1alpha1\nkind: ApplicationLink\nmetadata: {{name: l}}\nspec:\n  source: {{instanceRef: {{name: {shared_name}, kind: ClusterApplicationInstance}}}}\n  target: {{instanceRef: {{name: wiki}}}}\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("shared.yaml"),
+        super::sharded(
+            &format!(
+                "apiVersion: applinks.io/v1alpha1\nkind: ClusterApplicationInstance\nmetadata: {{name: {shared_name}}}\nspec:\n  url: {jira}\n  type: jira\n  credentialsSecretRef: {{name: jira-admin}}\n  allowedNamespaces: {{matchLabels: {{team-jira: 'yes'}}}}\n---\n{link}"
+            ),
+            shard,
+        ),
+    )
+    .unwrap();
+    let plan = |ns: &str| {
+        let d = dir.path().to_str().unwrap().to_string();
+        super::cli::cli(&[
+            "plan",
+            "-f",
+            &d,
+            "-n",
+            ns,
+            "--cluster-resource-namespace",
+            w.ops.name(),
+        ])
+    };
+    let (code, out, err) = plan(&a);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("ApplicationLink {a}/l: up to date")),
+        "{out}"
+    );
+    let (code, out, err) = plan(&b);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(&format!("ApplicationLink {b}/l: cannot plan: "))
+            && out.contains(&shared_name),
+        "{out}"
+    );
+
     // A tool of tenant A trusted by the shared Jira: the OAuth 2.0 client is made with the
     // platform team's credentials, and only the client's own id and secret reach A's namespace.
     w.apply(

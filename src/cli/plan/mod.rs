@@ -3,8 +3,9 @@
 //! the manifests first, then the cluster; an instance new or changed in the manifests is checked
 //! the way the instance pipeline checks it (identity before credentials), and the credentials
 //! come from the cluster's Secrets under the operator's rules (the `applinks.io/allowed-urls`
-//! annotation, TLS verified). Nothing is written: the Kubernetes side is a reader without write
-//! methods, and every Atlassian client is built read-only (a write is refused before it leaves).
+//! annotation, TLS verified). Nothing is written: the pipeline steps get a Kubernetes reader
+//! without write methods (this module itself only gets and lists), and every Atlassian client is
+//! built read-only (a write is refused before it leaves).
 //!
 //! The identity is the user's kubeconfig: it needs get on the operator's kinds and on the
 //! Secrets (and ConfigMaps, for CA bundles) the instances name.
@@ -71,7 +72,7 @@ pub async fn plan(client: Client, opts: &Options) -> anyhow::Result<(String, u8)
             .instances
             .iter()
             .find(|i| i.namespace().as_deref() == Some(ns) && &i.name_any() == name);
-        match pick(file, live, |i| &i.spec) {
+        match pick(file, live, |i| &i.spec, |i, l| i.status = l.status.clone()) {
             Pick::Live(i) => instance_writer.apply_watcher_event(&watcher::Event::Apply(i)),
             Pick::Check(i) => changed.push(i),
             Pick::None => {}
@@ -81,11 +82,21 @@ pub async fn plan(client: Client, opts: &Options) -> anyhow::Result<(String, u8)
     for name in &named.shared {
         let live = get::<ClusterApplicationInstance>(Api::all(client.clone()), name).await?;
         let file = m.cluster_instances.iter().find(|i| &i.name_any() == name);
-        match pick(file, live, |i| &i.spec) {
+        match pick(file, live, |i| &i.spec, |i, l| i.status = l.status.clone()) {
             Pick::Live(i) => shared_writer.apply_watcher_event(&watcher::Event::Apply(i)),
             Pick::Check(i) => changed_shared.push(i),
             Pick::None => {}
         }
+    }
+    // A refusal to read the credentials is the user's missing right: said up front, once.
+    let crn = &opts.cluster_resource_namespace;
+    let mut views: Vec<ApplicationInstance> =
+        instances.state().iter().map(|i| (**i).clone()).collect();
+    views.extend(changed.iter().cloned());
+    views.extend(shared.state().iter().map(|i| preview::cluster_view(i, crn)));
+    views.extend(changed_shared.iter().map(|i| preview::cluster_view(i, crn)));
+    for view in &views {
+        may_read_credentials(&lookups, view).await?;
     }
     for mut i in changed {
         i.status = Some(preview::instance(&i, &lookups, true).await);
@@ -162,7 +173,13 @@ enum Pick<K> {
     None,
 }
 
-fn pick<K, S>(file: Option<&K>, live: Option<K>, spec: impl Fn(&K) -> &S) -> Pick<K>
+/// `spec` reads an object's spec; `status` copies the live object's status onto the manifest's.
+fn pick<K, S>(
+    file: Option<&K>,
+    live: Option<K>,
+    spec: impl Fn(&K) -> &S,
+    status: impl Fn(&mut K, &K),
+) -> Pick<K>
 where
     K: Resource + Clone,
     S: serde::Serialize,
@@ -172,7 +189,13 @@ where
     match (file, live) {
         (None, Some(live)) => Pick::Live(live),
         (Some(f), Some(live)) if same(f, &live) => Pick::Live(live),
-        (Some(f), live) => Pick::Check(as_applied_meta(f, live.as_ref())),
+        (Some(f), live) => {
+            let mut obj = as_applied_meta(f, live.as_ref());
+            if let Some(live) = &live {
+                status(&mut obj, live);
+            }
+            Pick::Check(obj)
+        }
         (None, None) => Pick::None,
     }
 }
@@ -263,12 +286,118 @@ where
     })
 }
 
-/// The error as one line; a refusal by Kubernetes says which right the plan needs.
+/// Fails when Kubernetes refuses the user the instance's credentials Secret (any other problem
+/// with it is the plan's to report, as the operator would).
+async fn may_read_credentials(
+    lookups: &Lookups<'_>,
+    i: &ApplicationInstance,
+) -> anyhow::Result<()> {
+    let (Some(r), Some(ns)) = (&i.spec.credentials_secret_ref, i.namespace()) else {
+        return Ok(());
+    };
+    match lookups.kube.credentials(&ns, r, i.spec.url.as_str()).await {
+        Err(e) if matches!(&e, Error::Kube(kube::Error::Api(s)) if s.code == 403) => {
+            Err(anyhow::anyhow!("{}", explain(&e, &ns)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The error as one line, after its reason (as the operator's condition would show them; see
+/// docs/reasons.md); a refusal by Kubernetes says which right the plan needs.
 fn explain(e: &Error, ns: &str) -> String {
+    let reason = e.reason();
     match e {
         Error::Kube(kube::Error::Api(s)) if s.code == 403 => format!(
-            "{e}: plan reads the instances' credentials Secrets (and CA ConfigMaps) with your kubeconfig, so it needs get on secrets (and configmaps) in {ns}, or in the operator's namespace for a ClusterApplicationInstance (check: kubectl auth can-i get secrets -n {ns})"
+            "{reason}: {e}: plan reads the instances' credentials Secrets (and CA ConfigMaps) with your kubeconfig, so it needs get on secrets (and configmaps) in {ns}, or in the operator's namespace for a ClusterApplicationInstance (check: kubectl auth can-i get secrets -n {ns})"
         ),
-        _ => e.to_string(),
+        _ => format!("{reason}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::ApplicationInstanceStatus;
+
+    fn instance(url: &str, uid: Option<&str>, annotations: &[(&str, &str)]) -> ApplicationInstance {
+        let mut i: ApplicationInstance = serde_json::from_value(serde_json::json!({
+            "apiVersion": "applinks.io/v1alpha1",
+            "kind": "ApplicationInstance",
+            "metadata": {"name": "jira", "namespace": "team-a"},
+            "spec": {"url": url},
+        }))
+        .unwrap();
+        i.metadata.uid = uid.map(str::to_string);
+        i.metadata.annotations = Some(
+            annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        i
+    }
+
+    fn which(p: Pick<ApplicationInstance>) -> (&'static str, Option<ApplicationInstance>) {
+        match p {
+            Pick::Live(i) => ("live", Some(i)),
+            Pick::Check(i) => ("check", Some(i)),
+            Pick::None => ("none", None),
+        }
+    }
+
+    #[test]
+    fn the_manifest_first_then_the_cluster() {
+        const OLD: &str = "https://jira.example.com";
+        const NEW: &str = "https://jira-new.example.com";
+        let live = || {
+            let mut i = instance(
+                OLD,
+                Some("u1"),
+                &[("from-cluster", "1"), ("both", "cluster")],
+            );
+            i.status = Some(ApplicationInstanceStatus {
+                application_id: Some("pinned".into()),
+                ..Default::default()
+            });
+            Some(i)
+        };
+        let file = |url| instance(url, None, &[("both", "file")]);
+        let spec = |i: &ApplicationInstance| i.spec.clone();
+        let keep =
+            |i: &mut ApplicationInstance, l: &ApplicationInstance| i.status = l.status.clone();
+        let cases = [
+            (None, live(), "live", OLD, Some("u1")),
+            (Some(file(OLD)), live(), "live", OLD, Some("u1")),
+            (Some(file(NEW)), live(), "check", NEW, Some("u1")),
+            (Some(file(NEW)), None, "check", NEW, None),
+        ];
+        for (f, l, want, url, uid) in cases {
+            let (got, obj) = which(pick(f.as_ref(), l, |i| &i.spec, keep));
+            let obj = obj.unwrap();
+            assert_eq!(
+                (got, spec(&obj).url.as_str(), obj.metadata.uid.as_deref()),
+                (want, url, uid)
+            );
+        }
+        assert_eq!(
+            which(pick(None, None, |i: &ApplicationInstance| &i.spec, keep)).0,
+            "none"
+        );
+        // A changed instance keeps the cluster's status (its pinned identity) and annotations
+        // under the manifest's.
+        let (_, changed) = which(pick(Some(&file(NEW)), live(), |i| &i.spec, keep));
+        let changed = changed.unwrap();
+        let pinned = changed
+            .status
+            .as_ref()
+            .and_then(|s| s.application_id.as_deref());
+        assert_eq!(pinned, Some("pinned"));
+        let annotations = changed.metadata.annotations.unwrap();
+        assert_eq!(
+            annotations.get("from-cluster").map(String::as_str),
+            Some("1")
+        );
+        assert_eq!(annotations.get("both").map(String::as_str), Some("file"));
     }
 }

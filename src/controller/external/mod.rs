@@ -32,8 +32,7 @@ use std::sync::Arc;
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
-use super::{Context, finalizer, outcome, status_patch, steering};
-use crate::conditions;
+use super::{Context, finalizer, outcome, status_patch, steering, tail};
 use crate::crd::{ClientView, DeletionPolicy, ExternalApplication, ExternalApplicationStatus};
 use crate::errors::Error;
 use crate::reasons;
@@ -81,7 +80,7 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
         return Ok(action);
     }
     let now = k8s_openapi::jiff::Timestamp::now();
-    let (mut new, mut verdict, due) = match run(&obj, &ctx, &api, &ns, deleting, now).await {
+    let (new, mut verdict, due) = match run(&obj, &ctx, &api, &ns, deleting, now).await {
         Ok(None) => {
             ctx.not_ready.forget_object(&*obj);
             return Ok(Action::await_change());
@@ -101,9 +100,6 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
             retry_after: None,
         };
     }
-    let verdict = outcome::escalate(&ctx, &*obj, &old.conditions, verdict);
-    new.last_handled_reconcile_at =
-        steering::handled(old.last_handled_reconcile_at.as_deref(), &obj.metadata);
     let subject = outcome::Subject {
         obj: &*obj,
         kind: "ExternalApplication",
@@ -112,22 +108,16 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
         action: if deleting { "Delete" } else { "Reconcile" },
         running: &running,
     };
-    let mut delay = outcome::record(&ctx, subject, &old.conditions, &verdict).await;
-    if let Some(due) = due {
-        delay = delay.min(due);
-    }
-    new.conditions = conditions::merge(
-        &old.conditions,
-        verdict.conditions(),
-        obj.metadata.generation,
-        &conditions::now(),
-    );
-    let (written, action) =
-        status_patch::write_or_keep(&ctx, &api, &*obj, &key, &old, &new, delay).await?;
-    if written {
-        steering::resumed(&ctx, &*obj, &old.conditions).await;
-    }
-    Ok(action)
+    let tail = tail::Tail {
+        subject,
+        api: &api,
+        old: &old,
+        new,
+        verdict,
+        facts: Vec::new(),
+        due,
+    };
+    Ok(tail::finish(&ctx, tail).await?.2)
 }
 
 /// Resolve → rules → observe → plan → act. `None` when the finalizer was removed.

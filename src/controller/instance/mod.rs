@@ -22,7 +22,7 @@ use kube::{Api, ResourceExt};
 
 use super::lookups::Lookups;
 use super::relations::{self, IN_USE_FINALIZER};
-use super::{Context, finalizer, outcome, status_patch, steering};
+use super::{Context, finalizer, outcome, status_patch, steering, tail};
 use crate::conditions;
 use crate::crd::{ApplicationInstance, ApplicationInstanceStatus, ClusterApplicationInstance};
 use crate::errors::Error;
@@ -164,9 +164,6 @@ where
     };
     let (mut new, verdict, facts) = status::instance_status(view, observed);
     new.held_secret = held_secret;
-    new.last_handled_reconcile_at =
-        steering::handled(old.last_handled_reconcile_at.as_deref(), obj.meta());
-    let verdict = outcome::escalate(ctx, obj, &old.conditions, verdict);
     let resync = view
         .spec
         .check_interval
@@ -181,20 +178,16 @@ where
         action: "Check",
         running: &running,
     };
-    let delay = outcome::record(ctx, report, &old.conditions, &verdict).await;
-    let mut conds = verdict.conditions();
-    conds.extend(facts);
-    new.conditions = conditions::merge(
-        &old.conditions,
-        conds,
-        view.metadata.generation,
-        &conditions::now(),
-    );
-    let (written, action) =
-        status_patch::write_or_keep(ctx, &api, obj, &key, &old, &new, delay).await?;
-    if written {
-        steering::resumed(ctx, obj, &old.conditions).await;
-    }
+    let tail = tail::Tail {
+        subject: report,
+        api: &api,
+        old: &old,
+        new,
+        verdict,
+        facts,
+        due: None,
+    };
+    let (new, written, action) = tail::finish(ctx, tail).await?;
     if written && old.application_id != new.application_id {
         tracing::info!(instance = %key, id = ?new.application_id, "identity recorded");
     }

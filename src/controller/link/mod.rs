@@ -28,8 +28,7 @@ use kube::{Api, ResourceExt};
 
 use super::claims::{Claimant, Held};
 use super::lookups::Lookups;
-use super::{Context, finalizer, outcome, status_patch, steering};
-use crate::conditions;
+use super::{Context, finalizer, outcome, status_patch, steering, tail};
 use crate::crd::{ApplicationLink, ApplicationLinkStatus, DeletionPolicy, LinkClaims};
 use crate::errors::Error;
 use crate::planner::{self, Plan};
@@ -73,7 +72,7 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
         Err(later) => return Ok(later),
     };
 
-    let (mut new, mut verdict) = match run(&obj, &ctx, &api, &ns, deleting).await {
+    let (new, mut verdict) = match run(&obj, &ctx, &api, &ns, deleting).await {
         Ok(None) => {
             ctx.not_ready.forget_object(&*obj);
             return Ok(Action::await_change());
@@ -99,9 +98,6 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
             retry_after: None,
         };
     }
-    let verdict = outcome::escalate(&ctx, &*obj, &old.conditions, verdict);
-    new.last_handled_reconcile_at =
-        steering::handled(old.last_handled_reconcile_at.as_deref(), &obj.metadata);
     let subject = outcome::Subject {
         obj: &*obj,
         kind: "ApplicationLink",
@@ -110,19 +106,16 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
         action: if deleting { "Delete" } else { "Reconcile" },
         running: &running,
     };
-    let delay = outcome::record(&ctx, subject, &old.conditions, &verdict).await;
-    new.conditions = conditions::merge(
-        &old.conditions,
-        verdict.conditions(),
-        obj.metadata.generation,
-        &conditions::now(),
-    );
-    let (written, action) =
-        status_patch::write_or_keep(&ctx, &api, &*obj, &key, &old, &new, delay).await?;
-    if written {
-        steering::resumed(&ctx, &*obj, &old.conditions).await;
-    }
-    Ok(action)
+    let tail = tail::Tail {
+        subject,
+        api: &api,
+        old: &old,
+        new,
+        verdict,
+        facts: Vec::new(),
+        due: None,
+    };
+    Ok(tail::finish(&ctx, tail).await?.2)
 }
 
 /// Resolve → claims → rules → observe → plan → act. `None` when the finalizer was removed;
