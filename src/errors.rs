@@ -47,6 +47,9 @@ pub enum Error {
         detail: String,
     },
 
+    #[error("{0}")]
+    EnvironmentMismatch(String),
+
     /// `shard` is the operator's watch selector, if any: an instance outside it is invisible.
     #[error(
         "{kind} {name:?} does not exist{}{}; create it or fix the reference",
@@ -249,6 +252,7 @@ impl Error {
             Self::SecretNotWritable { .. } => "SecretNotWritable",
             Self::InstanceNotAdministered { .. } => "InstanceNotAdministered",
             Self::TargetIdentityChanged { .. } => "TargetIdentityChanged",
+            Self::EnvironmentMismatch(_) => "EnvironmentMismatch",
         }
     }
 

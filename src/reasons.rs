@@ -181,6 +181,7 @@ const ALL: &[&str] = &[
     "WrongType",
     "IdentityMismatch",
     "TargetIdentityChanged",
+    "EnvironmentMismatch",
     "DuplicateApplicationId",
     "OldUrlStillServesApplication",
     "RelocationUnconfirmed",

@@ -691,3 +691,45 @@ async fn no_credential_in_text_logs_events_or_status_at_debug_level() {
 async fn no_credential_in_json_logs_events_or_status_at_debug_level() {
     no_credential_leaks("leak-json", "json").await;
 }
+
+/// A staging instance and a production one (`spec.environment`): a link between them is refused
+/// before anything is written in either application, and says why.
+#[tokio::test]
+async fn a_link_across_environments_is_refused_before_any_write() {
+    let env = env("environments").await;
+    let sim = Sim::start(&e2e::apps(&[
+        ("jira", "jira"),
+        ("confluence", "confluence"),
+    ]));
+    let _op = Operator::start(&env.ns, &[]);
+    for (n, t, environment) in [
+        ("jira", "jira", "staging"),
+        ("confluence", "confluence", "production"),
+    ] {
+        let y = e2e::instance_yaml(n, sim.app(n), t, true)
+            .replace("spec:\n", &format!("spec:\n  environment: {environment}\n"));
+        e2e::apply(&env.ns, &y);
+    }
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    let l = e2e::wait_link_reason(&env.client, &env.ns, "l", "EnvironmentMismatch").await;
+    let conds = l.status.unwrap().conditions;
+    let (_, _, msg) = e2e::condition(&conds, "Ready").unwrap();
+    assert!(
+        msg.contains("\"staging\"") && msg.contains("\"production\""),
+        "{msg}"
+    );
+    assert_eq!(
+        e2e::condition(&conds, "Stalled").map(|c| c.0),
+        Some("True".into())
+    );
+    for app in ["jira", "confluence"] {
+        assert!(sim.links(app).await.is_empty(), "{app} got a link");
+        let writes = sim
+            .log_entries(app)
+            .await
+            .iter()
+            .filter(|e| e["method"] != "GET")
+            .count();
+        assert_eq!(writes, 0, "{app} got a write");
+    }
+}

@@ -96,6 +96,14 @@ pub struct ApplicationInstanceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
 
+    /// The environment this application belongs to, as free text (`production`, `staging`, …).
+    /// A link between two instances that name different environments is refused before anything
+    /// is written (`EnvironmentMismatch`): a staging copy restored from production must never be
+    /// linked, relocated or authenticated toward production.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub environment: Option<String>,
+
     /// How often the operator re-reads the manifest and re-checks the credentials, as a
     /// duration such as `30s`, `5m` or `1h` (at least 10s). Defaults to the operator's
     /// `--instance-check-interval`.
@@ -244,6 +252,7 @@ mod tests {
             credentials_secret_ref: None,
             tls: None,
             check_interval: None,
+            environment: None,
         };
         let cases = [
             ("https://jira.example.com", None, true),

@@ -22,6 +22,8 @@ pub(super) struct App {
     pub(super) cloud: bool,
     /// Admin client when the operator administers this application (never a cloud site).
     pub(super) admin: Option<AtlassianClient>,
+    /// The environment its instance declares (`spec.environment`); none for an inline URL.
+    pub(super) environment: Option<String>,
 }
 
 impl App {
@@ -240,6 +242,7 @@ async fn instance_app(lookups: &Lookups<'_>, ns: &str, r: &LocalObjectRef) -> Re
             .to_string(),
         cloud,
         admin,
+        environment: instance.spec.environment.clone(),
     })
 }
 
@@ -286,6 +289,7 @@ async fn inline_app(
         display_url: normalized,
         cloud,
         admin: None,
+        environment: None,
     })
 }
 
@@ -302,6 +306,14 @@ fn link_id(type_id: &str, manifest_id: &str, url: &str) -> String {
 /// Rules that depend on the resolved applications (the CRD refuses what the manifest shows).
 pub(super) fn check_rules(obj: &ApplicationLink, r: &Resolved) -> Result<(), Error> {
     let (s, t) = (&r.source, &r.target);
+    if let (Some(se), Some(te)) = (&s.environment, &t.environment)
+        && !se.eq_ignore_ascii_case(te)
+    {
+        return Err(Error::EnvironmentMismatch(format!(
+            "{} is in environment {se:?} and {} in {te:?}: a link across environments would let a copy (a staging clone restored from production keeps production's Server ID and keys) reach the other side, so nothing is created, relocated or authenticated. Link applications of one environment, or correct spec.environment",
+            s.label, t.label
+        )));
+    }
     if obj.spec.authentication == Authentication::OAuthImpersonation {
         if s.cloud || t.cloud {
             let cloud = if s.cloud { &s.label } else { &t.label };
@@ -326,4 +338,58 @@ pub(super) fn check_rules(obj: &ApplicationLink, r: &Resolved) -> Result<(), Err
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(label: &str, environment: Option<&str>) -> App {
+        App {
+            label: label.into(),
+            id: format!("{label}-id"),
+            name: label.into(),
+            type_id: "jira".into(),
+            url: format!("https://{label}.example.com"),
+            display_url: format!("https://{label}.example.com"),
+            cloud: false,
+            admin: None,
+            environment: environment.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn links_never_cross_environments() {
+        let link: ApplicationLink = serde_yaml::from_str(
+            "apiVersion: applinks.io/v1alpha1\nkind: ApplicationLink\nmetadata: {name: l, namespace: t}\nspec:\n  source: {instanceRef: {name: a}}\n  target: {instanceRef: {name: b}}\n  authentication: OAuth\n",
+        )
+        .unwrap();
+        let cases = [
+            (
+                Some("staging"),
+                Some("production"),
+                Some("EnvironmentMismatch"),
+            ),
+            (
+                Some("production"),
+                Some("staging"),
+                Some("EnvironmentMismatch"),
+            ),
+            (Some("production"), Some("Production"), None),
+            (Some("staging"), None, None),
+            (None, None, None),
+        ];
+        for (s, t, want) in cases {
+            let r = Resolved {
+                source: app("a", s),
+                target: app("b", t),
+                mode: Mode::TwoWay,
+            };
+            let got = check_rules(&link, &r).err();
+            assert_eq!(got.as_ref().map(Error::reason), want, "{s:?} → {t:?}");
+            if let Some(e) = got {
+                assert!(e.to_string().contains("correct spec.environment"), "{e}");
+            }
+        }
+    }
 }
