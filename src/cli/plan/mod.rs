@@ -115,6 +115,7 @@ pub async fn plan(client: Client, opts: &Options) -> anyhow::Result<(String, u8)
         let link = as_applied(file, live);
         let others = preview::held_by_others_in(&links, &externals, &link);
         plans.push(LinkPlan {
+            paused: preview::is_paused(&link.metadata),
             name: format!("{ns}/{}", link.name_any()),
             plan: preview::link(&link, &lookups, &others)
                 .await
