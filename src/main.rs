@@ -73,6 +73,10 @@ enum Command {
         /// Time for one request to an application.
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         request_timeout: Duration,
+        /// The operator's --watch-label-selector, when it serves a shard: only the objects it
+        /// selects count as holding link ends.
+        #[arg(short = 'l', long = "selector")]
+        selector: Option<String>,
     },
     /// Ask the operator to re-verify objects now (annotation applinks.io/reconcile-requested-at)
     /// and wait until it has.
@@ -221,7 +225,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             namespace,
             cluster_resource_namespace,
             request_timeout,
-        }) => return plan(dir, namespace, cluster_resource_namespace, request_timeout).await,
+            selector,
+        }) => {
+            let opts = applink_operator::cli::plan::Options {
+                dir,
+                namespace: namespace.unwrap_or_default(),
+                cluster_resource_namespace,
+                request_timeout,
+                label_selector: selector,
+            };
+            return plan(opts).await;
+        }
         Some(Command::Resync(a)) => steer(steer::Action::Resync, a).await,
         Some(Command::Pause(a)) => steer(steer::Action::Pause, a).await,
         Some(Command::Resume(a)) => steer(steer::Action::Resume, a).await,
@@ -232,18 +246,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 
 /// `plan`: prints the plan; the exit code says whether changes are pending (2) or not (0).
 async fn plan(
-    dir: PathBuf,
-    namespace: Option<String>,
-    cluster_resource_namespace: String,
-    request_timeout: Duration,
+    mut opts: applink_operator::cli::plan::Options,
 ) -> anyhow::Result<std::process::ExitCode> {
     let client = kube_client().await?;
-    let opts = applink_operator::cli::plan::Options {
-        dir,
-        namespace: namespace.unwrap_or_else(|| client.default_namespace().to_string()),
-        cluster_resource_namespace,
-        request_timeout,
-    };
+    if opts.namespace.is_empty() {
+        opts.namespace = client.default_namespace().to_string();
+    }
     let (out, code) = applink_operator::cli::plan::plan(client, &opts).await?;
     print!("{out}");
     Ok(std::process::ExitCode::from(code))

@@ -41,6 +41,7 @@ pub mod preview {
     pub use super::instance::preview as instance;
     pub use super::link::{Preview, preview as link};
     pub use super::relations::cluster_view;
+    pub use super::steering::is_paused;
     pub(crate) use super::synced::Synced;
 }
 pub use link::FINALIZER as LINK_FINALIZER;

@@ -3,7 +3,7 @@
 //! wrong said in full.
 
 use super::{World, apps, credentialed, sharded};
-use crate::common::e2e::{self, Sim};
+use crate::common::e2e::{self, SHARD_LABEL, Sim};
 use std::process::Command;
 
 /// Runs the binary as `kubectl applink` would; (exit code, stdout, stderr).
@@ -224,6 +224,9 @@ async fn plan_shows_pending_steps_from_manifests_and_writes_nothing() {
     ]));
     let all = ["jira", "confluence", "jira2", "confluence2"];
     let (t0, t1) = (w.tenant(0).to_string(), w.tenant(1).to_string());
+    // The operator serves this test's shard: so does the plan (other tests' links hold ends in
+    // applications with the same ids).
+    let sel = format!("{SHARD_LABEL}={}", w.shard);
     let jira = e2e::instance_yaml("jira", sim.app("jira"), "jira", true);
     let wiki = e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true);
     w.apply(&t0, &jira);
@@ -245,7 +248,15 @@ async fn plan_shows_pending_steps_from_manifests_and_writes_nothing() {
         ("link.yml", changed.clone()),
     ]);
     let before = last_seq(&sim, &all).await;
-    let (code, out, err) = cli(&["plan", "-f", dir.path().to_str().unwrap(), "-n", &t0]);
+    let (code, out, err) = cli(&[
+        "plan",
+        "-f",
+        dir.path().to_str().unwrap(),
+        "-n",
+        &t0,
+        "-l",
+        &sel,
+    ]);
     assert_eq!(code, 2, "{out}{err}");
     for want in [
         format!(
@@ -268,7 +279,15 @@ async fn plan_shows_pending_steps_from_manifests_and_writes_nothing() {
     // Applied and Ready: nothing pending.
     w.apply(&t0, &e2e::link_yaml("l", "jira", "confluence", "None"));
     e2e::wait_link_ready(&w.client, &t0, "l", "True").await;
-    let (code, out, err) = cli(&["plan", "-f", dir.path().to_str().unwrap(), "-n", &t0]);
+    let (code, out, err) = cli(&[
+        "plan",
+        "-f",
+        dir.path().to_str().unwrap(),
+        "-n",
+        &t0,
+        "-l",
+        &sel,
+    ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains(&format!("ApplicationLink {t0}/l: up to date")),
@@ -287,7 +306,15 @@ async fn plan_shows_pending_steps_from_manifests_and_writes_nothing() {
     let err = e2e::wait_for("the reader's Role to take effect", || async {
         let (code, out, err) = cli_as(
             as_user.path(),
-            &["plan", "-f", dir.path().to_str().unwrap(), "-n", &t0],
+            &[
+                "plan",
+                "-f",
+                dir.path().to_str().unwrap(),
+                "-n",
+                &t0,
+                "-l",
+                &sel,
+            ],
         );
         // Until the Role is seen, the first read (an ApplicationInstance) is refused instead.
         if code == 1 && err.contains("secrets") {
@@ -321,7 +348,15 @@ async fn plan_shows_pending_steps_from_manifests_and_writes_nothing() {
         ),
     )]);
     let before = last_seq(&sim, &all).await;
-    let (code, out, err) = cli(&["plan", "-f", dir1.path().to_str().unwrap(), "-n", &t1]);
+    let (code, out, err) = cli(&[
+        "plan",
+        "-f",
+        dir1.path().to_str().unwrap(),
+        "-n",
+        &t1,
+        "-l",
+        &sel,
+    ]);
     assert_eq!(code, 2, "{out}{err}");
     for want in [
         format!(
@@ -350,7 +385,15 @@ async fn plan_shows_pending_steps_from_manifests_and_writes_nothing() {
         "broken.yaml",
         "apiVersion: applinks.io/v1alpha1\nkind: ApplicationLink\nmetadata: {name: x}\nspec: {source: 3}\n".into(),
     )]);
-    let (code, _, err) = cli(&["plan", "-f", bad.path().to_str().unwrap(), "-n", &t1]);
+    let (code, _, err) = cli(&[
+        "plan",
+        "-f",
+        bad.path().to_str().unwrap(),
+        "-n",
+        &t1,
+        "-l",
+        &sel,
+    ]);
     assert_eq!(code, 1);
     assert!(
         err.contains("broken.yaml, document 1 (ApplicationLink x): does not match its schema"),

@@ -83,6 +83,7 @@ async fn a_shared_application_serves_the_namespaces_it_selects_only() {
         ),
     )
     .unwrap();
+    let sel = format!("{}={shard}", e2e::SHARD_LABEL);
     let plan = |ns: &str| {
         let d = dir.path().to_str().unwrap().to_string();
         super::cli::cli(&[
@@ -93,6 +94,8 @@ async fn a_shared_application_serves_the_namespaces_it_selects_only() {
             ns,
             "--cluster-resource-namespace",
             w.ops.name(),
+            "-l",
+            &sel,
         ])
     };
     let (code, out, err) = plan(&a);

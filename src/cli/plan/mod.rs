@@ -43,6 +43,9 @@ pub struct Options {
     /// Where the Secrets of ClusterApplicationInstances live (the operator's namespace).
     pub cluster_resource_namespace: String,
     pub request_timeout: Duration,
+    /// The operator's `--watch-label-selector`, when it serves a shard: only objects it
+    /// selects hold ends.
+    pub label_selector: Option<String>,
 }
 
 /// Plans every link of the manifests: the text to print and the exit code
@@ -107,7 +110,7 @@ pub async fn plan(client: Client, opts: &Options) -> anyhow::Result<(String, u8)
         i.status = Some(preview::instance(&view, &lookups, false).await);
         shared_writer.apply_watcher_event(&watcher::Event::Apply(i));
     }
-    let (links, externals) = claimants(&client, &m).await?;
+    let (links, externals) = claimants(&client, &m, opts.label_selector.as_deref()).await?;
     let mut plans = Vec::new();
     for file in &m.links {
         let ns = file.namespace().unwrap_or_default();
@@ -116,6 +119,7 @@ pub async fn plan(client: Client, opts: &Options) -> anyhow::Result<(String, u8)
         let link = as_applied(file, live);
         let others = preview::held_by_others_in(&links, &externals, &link);
         plans.push(LinkPlan {
+            paused: preview::is_paused(&link.metadata),
             name: format!("{ns}/{}", link.name_any()),
             plan: preview::link(&link, &lookups, &others)
                 .await
@@ -229,8 +233,12 @@ fn as_applied(file: &ApplicationLink, live: Option<ApplicationLink>) -> Applicat
 async fn claimants(
     client: &Client,
     m: &Manifests,
+    selector: Option<&str>,
 ) -> anyhow::Result<(Vec<Arc<ApplicationLink>>, Vec<Arc<ExternalApplication>>)> {
-    let lp = ListParams::default();
+    let lp = match selector {
+        Some(s) => ListParams::default().labels(s),
+        None => ListParams::default(),
+    };
     let mut namespaces: Vec<String> = m.links.iter().filter_map(|l| l.namespace()).collect();
     namespaces.sort();
     namespaces.dedup();

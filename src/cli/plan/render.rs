@@ -11,6 +11,8 @@ pub struct LinkPlan {
     /// The pending steps, or why the link cannot be planned (the error, as the operator's
     /// condition message would say it).
     pub plan: Result<Preview, String>,
+    /// Paused (`applinks.io/paused`): the operator takes no step until it is resumed.
+    pub paused: bool,
 }
 
 /// Nothing pending.
@@ -46,8 +48,15 @@ pub fn render(plans: &[LinkPlan]) -> String {
             Ok(preview) => {
                 pending += 1;
                 out.push_str(&format!(
-                    "ApplicationLink {} ({} → {}):\n",
-                    p.name, preview.source, preview.target
+                    "ApplicationLink {} ({} → {}){}:\n",
+                    p.name,
+                    preview.source,
+                    preview.target,
+                    if p.paused {
+                        " [paused: these steps wait until it is resumed]"
+                    } else {
+                        ""
+                    }
                 ));
                 for step in &preview.steps {
                     out.push_str(&format!("  {}\n", step_line(step, preview)));
@@ -145,6 +154,7 @@ mod tests {
         LinkPlan {
             name: name.into(),
             plan,
+            paused: false,
         }
     }
 
@@ -260,6 +270,10 @@ mod tests {
                 "team-b/broken",
                 Err("ApplicationInstance jira not found".into()),
             ),
+            LinkPlan {
+                paused: true,
+                ..plan("team-b/held", Ok(preview(vec![Step::RemoveFinalizer])))
+            },
         ];
         assert_eq!(
             render(&plans),
@@ -267,7 +281,9 @@ mod tests {
              ApplicationLink team-a/moved (ApplicationInstance jira → ClusterApplicationInstance wiki):\n  \
              - delete the source end in ApplicationInstance jira (link C1)\n\
              ApplicationLink team-b/broken: cannot plan: ApplicationInstance jira not found\n\
-             3 link(s): 1 with changes, 1 that cannot be planned, 1 up to date\n"
+             ApplicationLink team-b/held (ApplicationInstance jira → ClusterApplicationInstance wiki) [paused: these steps wait until it is resumed]:\n  \
+             - remove the link's finalizer\n\
+             4 link(s): 2 with changes, 1 that cannot be planned, 1 up to date\n"
         );
     }
 }
