@@ -201,6 +201,17 @@ pub enum Error {
     ClaimedElsewhere { what: String, application: String },
 
     #[error(
+        "deleting the {end} end (link {link_id}) in {application} would also delete the entity links of {count} local entities there ({named}); nothing was deleted. To let them go with the link, annotate this ApplicationLink applinks.io/delete-entity-links: \"true\"; to keep them, set spec.deletionPolicy: Orphan (the link stays in the applications)"
+    )]
+    EntityLinksPresent {
+        end: &'static str,
+        link_id: String,
+        application: String,
+        count: usize,
+        named: String,
+    },
+
+    #[error(
         "the {end} end this resource created points at application {claimed}, but the target is now application {found}; nothing was changed. Restore the target, or delete this ApplicationLink and create a new one"
     )]
     TargetIdentityChanged {
@@ -237,6 +248,7 @@ impl Error {
             Self::WrongType { .. } => "WrongType",
             Self::IdentityMismatch { .. } => "IdentityMismatch",
             Self::NotOwned { .. } => "LinkNotOwned",
+            Self::EntityLinksPresent { .. } => "EntityLinksPresent",
             Self::ClaimedElsewhere { .. } => "ClaimedElsewhere",
             Self::DuplicateApplicationId { .. } => "DuplicateApplicationId",
             Self::OldUrlStillServesApplication { .. } => "OldUrlStillServesApplication",

@@ -18,6 +18,13 @@ pub const CREDENTIALS_VALID: &str = "CredentialsValid";
 pub const BASE_URL_MATCHES: &str = "BaseUrlMatches";
 /// Instance: the application's clock is within two minutes of the operator's.
 pub const CLOCK_IN_SYNC: &str = "ClockInSync";
+/// Instance: the application holds links no ApplicationLink manages (informational, never
+/// blocks Ready; docs/estate.md).
+pub const UNMANAGED_LINKS: &str = "UnmanagedLinks";
+/// `UnmanagedLinks` reasons: some found, none, or the links could not be read.
+pub const UNMANAGED_LINKS_FOUND: &str = "UnmanagedLinksFound";
+pub const ALL_LINKS_MANAGED: &str = "AllLinksManaged";
+pub const INVENTORY_UNREADABLE: &str = "InventoryUnreadable";
 
 // Reasons of success and progress.
 pub const WORKING: &str = "Working";
@@ -148,6 +155,10 @@ const ALL: &[&str] = &[
     NOT_CHECKED,
     DELETION_BLOCKED,
     IN_USE,
+    UNMANAGED_LINKS_FOUND,
+    ALL_LINKS_MANAGED,
+    INVENTORY_UNREADABLE,
+    "EntityLinksPresent",
     PAUSED,
     PAUSE_REQUESTED,
     RESUMED,

@@ -45,6 +45,7 @@ const OPERATIONS: &[&str] = &[
     "oauth2_client",
     "consumer",
     "allowlist",
+    "entity_links",
     "other",
 ];
 
@@ -95,6 +96,7 @@ pub(crate) fn operation(method: &Method, segments: &[String], fixed: usize) -> &
         (_, ["rest", "oauth2", _, ".well-known", ..]) => "oauth2_metadata",
         (_, ["rest", "oauth2", _, "client", ..]) => "oauth2_client",
         (_, ["rest", "whitelist", ..]) => "allowlist",
+        ("GET", ["rest", "applinks", "1.0", "entitylink", ..]) => "entity_links",
         _ => "other",
     }
 }
@@ -331,6 +333,12 @@ mod tests {
             ),
             (Method::GET, "rest/whitelist/latest", &[], "allowlist"),
             (Method::POST, "rest/whitelist/1.0", &[], "allowlist"),
+            (
+                Method::GET,
+                "rest/applinks/1.0/entitylink/localEntitiesWithLinksTo",
+                &[id],
+                "entity_links",
+            ),
             (Method::GET, "some/other/path", &[], "other"),
         ];
         for (method, fixed, extra, want) in cases {

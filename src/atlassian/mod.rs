@@ -19,6 +19,7 @@
 //! | [`list_oauth2_clients`](AtlassianClient::list_oauth2_clients), [`get_oauth2_client`](AtlassianClient::get_oauth2_client), [`create_oauth2_client`](AtlassianClient::create_oauth2_client), [`update_oauth2_client`](AtlassianClient::update_oauth2_client), [`delete_oauth2_client`](AtlassianClient::delete_oauth2_client), [`reset_oauth2_client_secret`](AtlassianClient::reset_oauth2_client_secret) | `GET`/`POST rest/oauth2/latest/client`, `GET`/`PUT`/`DELETE …/client/{id}`, `PUT …/client/reset/{clientId}` (system administrator; 401 otherwise) | incoming OAuth 2.0 clients of ExternalApplications (OAuth 2.0 provider) |
 //! | [`put_incoming_consumer`](AtlassianClient::put_incoming_consumer) | `PUT rest/applinks-oauth/1.0/applicationlink/{id}/authentication/consumer` (admin; 201) | the incoming OAuth 1.0a consumer of an ExternalApplication's generic link; no REST delete, the link's deletion removes it (Incoming consumers) |
 //! | [`link_status`](AtlassianClient::link_status) | `GET rest/applinks/3.0/status/{id}` | health: working, error category/type (Status API) |
+//! | [`linked_entities`](AtlassianClient::linked_entities) | `GET rest/applinks/1.0/entitylink/localEntitiesWithLinksTo/{id}` | the local entities whose entity links go over a link: deleting the link deletes them (Entity links) |
 //! | [`list_allowlist_rules`](AtlassianClient::list_allowlist_rules), [`create_allowlist_rule`](AtlassianClient::create_allowlist_rule), [`update_allowlist_rule`](AtlassianClient::update_allowlist_rule), [`ensure_allowlist_rule`](AtlassianClient::ensure_allowlist_rule) | `GET`/`POST {base}`, `PUT {base}/{id}`, base probed: `rest/whitelist/latest`, then `rest/whitelist/1.0` | inbound rule for a cloud peer's domain (Allowlist) |
 //!
 //! Section names in parentheses are headings of `docs/protocol.md`.
@@ -43,6 +44,7 @@ mod client;
 mod consumer;
 mod credentials;
 mod discovery;
+mod entity_links;
 mod envelope;
 mod error;
 mod limits;
@@ -68,6 +70,7 @@ pub use consumer::IncomingConsumer;
 pub use credentials::Credentials;
 pub use credentials::Secret;
 pub use discovery::Manifest;
+pub use entity_links::LinkedEntities;
 pub use error::ApiError;
 pub use link::{LinkUpdate, NewLink, RemoteLink, generic_link_id};
 pub use oauth::{LinkOAuthConfig, OAuthConfig, OAuthLevel};

@@ -231,7 +231,11 @@ pub struct ApplicationInstanceStatus {
     /// value a pass handled: the object was verified against the applications after it was set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
-    /// Ready, Reachable, CredentialsValid, Reconciling, Stalled, Paused.
+    /// Every application link the application holds, managed or not (read with
+    /// administrator credentials only; docs/estate.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<super::Inventory>,
+    /// Ready, Reachable, CredentialsValid, Reconciling, Stalled, Paused, UnmanagedLinks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

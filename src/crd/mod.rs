@@ -9,6 +9,7 @@ mod claims;
 mod common;
 mod external;
 mod instance;
+mod inventory;
 mod link;
 mod shared;
 mod url;
@@ -23,6 +24,7 @@ pub use external::{
 pub use instance::{
     ApplicationInstance, ApplicationInstanceSpec, ApplicationInstanceStatus, TlsConfig,
 };
+pub use inventory::{Inventory, InventoryLink};
 pub use link::{
     AdoptionPolicy, ApplicationLink, ApplicationLinkSpec, ApplicationLinkStatus, AuthLevel,
     Authentication, DeletionPolicy, EndAuth, EndHealth, EndStatus, LinkMode, LinkSource,

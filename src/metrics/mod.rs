@@ -39,6 +39,8 @@ pub const EXPORTED: &[&str] = &[
     "applink_applicationlink_ready_reason",
     "applink_externalapplication_ready_reason",
     "applink_applicationlink_health",
+    "applink_applicationinstance_unmanaged_links",
+    "applink_clusterapplicationinstance_unmanaged_links",
     "applink_info",
     "applink_remote_requests_total",
     "applink_remote_request_duration_seconds",

@@ -11,8 +11,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::gauge_family;
 use crate::atlassian::application_type_label;
 use crate::crd::{
-    ApplicationInstance, ApplicationLink, ClusterApplicationInstance, ExternalApplication,
-    LocalObjectRef,
+    ApplicationInstance, ApplicationInstanceStatus, ApplicationLink, ClusterApplicationInstance,
+    ExternalApplication, LocalObjectRef,
 };
 use crate::reasons::READY;
 
@@ -114,6 +114,17 @@ fn instance_type(
 
 /// A link's health (`applink_applicationlink_health`): the operator's verdict and the error
 /// category the first failing end's status API reports (`none` when none fails).
+/// How many links an instance's application holds that nothing manages, once its inventory
+/// was read (no series before: an unread inventory is not zero).
+pub(crate) fn unmanaged_links(
+    ns: &str,
+    name: &str,
+    status: Option<&ApplicationInstanceStatus>,
+) -> Option<(Labels, i64)> {
+    let inv = status?.inventory.as_ref()?;
+    Some((object(ns, name), i64::from(inv.unmanaged_count)))
+}
+
 pub(crate) fn link_health(link: &ApplicationLink) -> Option<(Labels, i64)> {
     let status = link.status.as_ref()?;
     let health = status.health.as_deref()?;
@@ -251,6 +262,28 @@ impl Collector for ObjectsCollector {
                 of_kind().map(|(_, ns, name, c)| ready_reason(ns, name, c)),
             )?;
         }
+        let instances = self.instances.state();
+        gauge_family(
+            &mut encoder,
+            "applink_applicationinstance_unmanaged_links",
+            "Application links the instance's application holds that no ApplicationLink or ExternalApplication manages (from its last inventory)",
+            instances.iter().filter_map(|i| {
+                unmanaged_links(
+                    &i.namespace().unwrap_or_default(),
+                    &i.name_any(),
+                    i.status.as_ref(),
+                )
+            }),
+        )?;
+        let shared = self.shared.state();
+        gauge_family(
+            &mut encoder,
+            "applink_clusterapplicationinstance_unmanaged_links",
+            "Application links the shared application holds that no ApplicationLink or ExternalApplication manages (from its last inventory)",
+            shared
+                .iter()
+                .filter_map(|i| unmanaged_links("", &i.name_any(), i.status.as_ref())),
+        )?;
         let links = self.links.state();
         gauge_family(
             &mut encoder,
@@ -273,6 +306,29 @@ impl Collector for ObjectsCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unmanaged_links_only_once_the_inventory_was_read() {
+        let mut status = ApplicationInstanceStatus::default();
+        assert!(unmanaged_links("ns", "jira", None).is_none());
+        assert!(unmanaged_links("ns", "jira", Some(&status)).is_none());
+        status.inventory = Some(crate::crd::Inventory {
+            link_count: 5,
+            unmanaged_count: 3,
+            ..Default::default()
+        });
+        let (labels, v) = unmanaged_links("ns", "jira", Some(&status)).unwrap();
+        assert_eq!(v, 3);
+        assert_eq!(
+            labels,
+            vec![
+                ("namespace", "ns".to_string()),
+                ("name", "jira".to_string())
+            ]
+        );
+        let (labels, _) = unmanaged_links("", "shared", Some(&status)).unwrap();
+        assert_eq!(labels, vec![("name", "shared".to_string())]);
+    }
 
     fn cond(type_: &str, status: &str, reason: &str) -> Condition {
         Condition {

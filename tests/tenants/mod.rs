@@ -5,6 +5,7 @@ mod bounds;
 mod claims;
 mod cli;
 mod credentials;
+mod estate;
 mod fairness;
 mod leader;
 mod shards;

@@ -6,11 +6,13 @@
 //! The pipeline, one step per line in [`reconcile`]:
 //! 1. finalizer (client): kept while links use the instance;
 //! 2. access (client: Kubernetes): credentials and CA bundle from Secrets/ConfigMaps;
-//! 3. observe (client: the application): manifest, clock, admin check, old URL, duplicates;
+//! 3. observe (client: the application): manifest, clock, admin check, old URL, duplicates,
+//!    and the inventory of every link it holds (read only, bounded: see `inventory`);
 //! 4. status (no client): the whole status, the verdict and the instance's own conditions;
 //! 5. report (no client, but events): conditions, metric, backoff, requeue, one event rule;
 //! 6. write (client: Kubernetes): the status, only when it changed.
 
+mod inventory;
 mod observe;
 mod secret_hold;
 mod status;

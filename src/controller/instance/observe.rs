@@ -8,6 +8,7 @@ use kube::ResourceExt;
 
 use super::super::lookups::Lookups;
 use super::super::relations;
+use super::inventory;
 use crate::atlassian::{ApiError, AtlassianClient, Credentials, Manifest};
 use crate::crd::{ApplicationInstance, ApplicationType, same_url};
 use crate::errors::Error;
@@ -69,6 +70,15 @@ pub(super) struct Observation {
     pub(super) relocation: Option<Relocation>,
     /// Other instances that recorded the same application id: `(namespace/name, url)`.
     pub(super) same_application: Vec<(String, String)>,
+    /// Every link the application holds, read when the credentials proved administrator's.
+    pub(super) inventory: Option<ObservedInventory>,
+}
+
+/// The inventory as read, and who manages which link (from the claims in the caches).
+#[derive(Debug)]
+pub(super) struct ObservedInventory {
+    pub(super) read: Result<inventory::Observed, ApiError>,
+    pub(super) managers: std::collections::BTreeMap<String, String>,
 }
 
 /// `namespaced`: false for a shared application, whose duplicates are not looked for among
@@ -107,7 +117,7 @@ pub(super) async fn observe(
         _ => None,
     };
     let send_credentials = identity_ok && relocation.as_ref().is_none_or(Relocation::is_move);
-    let admin = match (&access.credentials, cloud) {
+    let (admin, inventory) = match (&access.credentials, cloud) {
         (Some(creds), false) if send_credentials => {
             let admin = client(lookups, url, creds, access.ca.as_deref(), access, uid)?;
             admin.learn_application_type(&manifest.type_id);
@@ -117,14 +127,29 @@ pub(super) async fn observe(
                 .as_ref()
                 .map(|r| format!(" (Secret {})", r.name))
                 .unwrap_or_default();
-            Some(AdminCheck {
+            let result = admin.verify_admin().await;
+            // The inventory needs the administrator's rights: read only once they are proven.
+            let inventory = match result {
+                Ok(()) => Some(ObservedInventory {
+                    read: inventory::read(&admin).await,
+                    managers: inventory::managers(
+                        ctx,
+                        &manifest.id,
+                        namespaced.then(|| obj.namespace()).flatten().as_deref(),
+                    ),
+                }),
+                Err(_) => None,
+            };
+            let check = AdminCheck {
                 who: format!("{}{secret}", creds.describe()),
-                result: admin.verify_admin().await,
-            })
+                result,
+            };
+            (Some(check), inventory)
         }
-        _ => None,
+        _ => (None, None),
     };
     Ok(Observation {
+        inventory,
         same_application: if namespaced {
             relations::same_application(lookups.instances, obj, &manifest.id)
         } else {

@@ -69,6 +69,8 @@ pub(super) fn instance_status(
         cloud: Some(cloud),
         administered: Some(false),
         held_secret: None,
+        // Read only with administrator credentials (below).
+        inventory: None,
         // Set by the pass (it echoes the resync request it handled).
         last_handled_reconcile_at: None,
         conditions: Vec::new(),
@@ -191,6 +193,12 @@ pub(super) fn instance_status(
             result: Ok(()),
         }) => {
             status.administered = Some(true);
+            if let Some(inv) = o.inventory {
+                let (inventory, cond) =
+                    super::inventory::build(inv.read, &inv.managers, old.inventory.as_ref());
+                status.inventory = Some(inventory);
+                facts.push(cond);
+            }
             facts.push(Cond::new(
                 CREDENTIALS_VALID,
                 true,
@@ -320,6 +328,7 @@ mod tests {
             }),
             relocation: None,
             same_application: Vec::new(),
+            inventory: None,
         }
     }
 

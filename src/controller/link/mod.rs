@@ -6,6 +6,8 @@
 //! 3. rules (no client): what only the resolved applications can refuse;
 //! 4. observe (client: the applications, read only): both ends and their health;
 //! 5. plan (no client): the steps that make the ends what the spec asks ([`crate::planner`]);
+//!    a step deleting an end that carries entity links is held without the acknowledgement
+//!    (client: the application, read only; [`entity_guard`]);
 //! 6. act (client: the applications, Kubernetes): the steps, each idempotent;
 //! 7. status (no client): the whole status and the verdict ([`status`]);
 //! 8. report (events): conditions, metric, backoff, requeue ([`super::outcome`]);
@@ -17,6 +19,7 @@
 
 mod act;
 mod claim;
+mod entity_guard;
 mod observe;
 mod resolve;
 mod status;
@@ -133,6 +136,7 @@ async fn run(
     let others = super::claims::held_by_others(ctx, obj);
     let observed = observe::observe(obj, &resolved, &claims, &others, deleting).await?;
     let steps = steps(planner::plan(&observed.input), &resolved)?;
+    entity_guard::check(obj, &resolved, &steps).await?;
     let shape = Shape {
         mode: resolved.mode,
         source_label: resolved.source.label.clone(),

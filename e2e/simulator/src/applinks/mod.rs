@@ -1,5 +1,6 @@
 //! The applinks plugin's REST surface (`/rest/applinks/…`, `/rest/applinks-oauth/…`).
 
+mod entity_links;
 pub(crate) mod links;
 mod manifest;
 mod oauth_config;
@@ -59,6 +60,7 @@ fn classic() -> Router<Arc<App>> {
         .route("/permission/{kind}/{id}", get(permission::permission))
         .route("/listApplicationlinks", get(ui::list_with_auth))
         .route("/relocateApplicationlink/{id}", post(ui::relocate))
+        .merge(entity_links::routes())
         .route("/applicationlink/type/{type_id}", get(links::list_type))
         .route(
             "/applicationlink/primary/{x}",

@@ -5,6 +5,7 @@
 mod allowlist;
 mod cert;
 mod consumers;
+mod entity_links;
 mod faults;
 mod links;
 mod log;
@@ -15,6 +16,7 @@ mod sessions;
 pub use allowlist::{AllowRule, Allowlist};
 pub use cert::SwapCert;
 pub use consumers::{AccessToken, Consumer, OutgoingHmacConsumer, RequestToken};
+pub use entity_links::{EntityLink, EntityLinks};
 pub use faults::{FaultKind, Faults, ResponseFault, validate_faults};
 pub use links::{Link, Lookup, provider_set};
 pub use log::{LogEntry, RequestLog};
@@ -55,6 +57,9 @@ pub struct Persisted {
     /// What the small product REST surface stores (preferences, watches, builds).
     #[serde(default)]
     pub rest_data: RestData,
+    /// Entity links (docs/simulator.md#entity-links).
+    #[serde(default)]
+    pub entity_links: EntityLinks,
 }
 
 #[derive(Debug, Default)]
@@ -201,8 +206,10 @@ impl AppState {
         }
     }
 
-    /// Removes a link with its consumer; another link of the type becomes primary (docs/simulator.md#primary-links).
+    /// Removes a link with its consumer and its entity links (docs/simulator.md#entity-links);
+    /// another link of the type becomes primary (docs/simulator.md#primary-links).
     pub fn remove_link(&mut self, id: &Uuid) -> Option<Link> {
+        self.persisted.entity_links.remove_for_application_link(id);
         self.remove_consumer(id);
         let removed = self.persisted.links.remove(id)?;
         if removed.primary

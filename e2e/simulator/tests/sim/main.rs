@@ -7,6 +7,7 @@ mod access;
 mod allowlist;
 mod cli;
 mod control;
+mod entity_links;
 mod hostile;
 mod oauth;
 mod oauth1_generic;
