@@ -94,6 +94,8 @@ impl Context {
             clients: &self.clients,
             cluster_resource_namespace: &self.settings.cluster_resource_namespace,
             shard: self.settings.label_selector.as_deref(),
+            links: &self.links,
+            externals: &self.externals,
         }
     }
 

@@ -13,7 +13,10 @@ use kube::{Api, Client};
 use super::synced::Synced;
 use crate::atlassian::Credentials;
 use crate::clients::ClientCache;
-use crate::crd::{ApplicationInstance, ClusterApplicationInstance, SecretRef, TlsConfig};
+use crate::crd::{
+    ApplicationInstance, ApplicationLink, ClusterApplicationInstance, ExternalApplication,
+    SecretRef, TlsConfig,
+};
 use crate::errors::Error;
 
 /// The read-only view a pass resolves its applications with.
@@ -28,6 +31,9 @@ pub struct Lookups<'a> {
     pub(crate) cluster_resource_namespace: &'a str,
     /// The operator's watch selector (its shard), named when an instance is not found.
     pub(crate) shard: Option<&'a str>,
+    /// The objects that claim link ends, for the inventory's "managed by" (empty for `plan`).
+    pub(crate) links: &'a Store<ApplicationLink>,
+    pub(crate) externals: &'a Store<ExternalApplication>,
 }
 
 /// Reads of the Kubernetes API a resolution needs, and nothing else.

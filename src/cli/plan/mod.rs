@@ -55,6 +55,9 @@ pub async fn plan(client: Client, opts: &Options) -> anyhow::Result<(String, u8)
     let clients = ClientCache::new(opts.request_timeout, MAX_REQUESTS_PER_APPLICATION).read_only();
     let (instances, mut instance_writer) = reflector::store::<ApplicationInstance>();
     let (shared, mut shared_writer) = reflector::store::<ClusterApplicationInstance>();
+    // Plan reports the links it would make, not who manages the others: no claimants.
+    let (no_links, _) = reflector::store::<crate::crd::ApplicationLink>();
+    let (no_externals, _) = reflector::store::<crate::crd::ExternalApplication>();
     let synced = Synced::ready();
     let lookups = Lookups {
         instances: &instances,
@@ -64,6 +67,8 @@ pub async fn plan(client: Client, opts: &Options) -> anyhow::Result<(String, u8)
         clients: &clients,
         cluster_resource_namespace: &opts.cluster_resource_namespace,
         shard: None,
+        links: &no_links,
+        externals: &no_externals,
     };
     // The instances the links name: unchanged ones as the cluster holds them (with the status
     // the operator verified), then the ones the manifests add or change, checked now.

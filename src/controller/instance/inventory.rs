@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use futures::StreamExt;
 use kube::ResourceExt;
 
-use super::super::Context;
+use super::super::lookups::Lookups;
 use crate::atlassian::{
     ApiError, AtlassianClient, LinkOAuthConfig, LinkStatus, LinkedEntities, OAuthConfig, RemoteLink,
 };
@@ -72,7 +72,7 @@ pub(super) async fn read(admin: &AtlassianClient) -> Result<Observed, ApiError> 
 /// ExternalApplications (any namespace) for the application `application_id`. For a namespaced
 /// instance an owner in another namespace is shown as [`OTHER_NAMESPACE`].
 pub(super) fn managers(
-    ctx: &Context,
+    lookups: &Lookups<'_>,
     application_id: &str,
     own_namespace: Option<&str>,
 ) -> BTreeMap<String, String> {
@@ -84,7 +84,7 @@ pub(super) fn managers(
         };
         out.insert(link_id.to_string(), shown);
     };
-    for l in ctx.links.state() {
+    for l in lookups.links.state() {
         let claims = l.status.as_ref().and_then(|s| s.claims.as_ref());
         let ns = l.namespace().unwrap_or_default();
         for c in claims
@@ -97,7 +97,7 @@ pub(super) fn managers(
             }
         }
     }
-    for e in ctx.externals.state() {
+    for e in lookups.externals.state() {
         let claim = e
             .status
             .as_ref()

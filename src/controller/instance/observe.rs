@@ -133,7 +133,7 @@ pub(super) async fn observe(
                 Ok(()) => Some(ObservedInventory {
                     read: inventory::read(&admin).await,
                     managers: inventory::managers(
-                        ctx,
+                        lookups,
                         &manifest.id,
                         namespaced.then(|| obj.namespace()).flatten().as_deref(),
                     ),
