@@ -152,6 +152,62 @@ pub enum Plan {
     Blocked(Blocker),
 }
 
+/// `managementPolicy: Observe`: what `Manage` (adopting what exists) would change, one line per
+/// step, and never a step to apply (pure). Ownership records are not drift.
+pub fn drift(input: &Input) -> Vec<String> {
+    let adopting = Input {
+        adoption_policy: AdoptionPolicy::Adopt,
+        deleting: false,
+        ..input.clone()
+    };
+    match plan(&adopting) {
+        Plan::Act(steps) => steps.iter().filter_map(describe).collect(),
+        Plan::Blocked(Blocker::ClaimedElsewhere { end, link_id }) => vec![format!(
+            "the {} end (link {link_id}) is managed by another object",
+            end.as_str()
+        )],
+        Plan::Blocked(Blocker::IdentityChanged {
+            end,
+            claimed,
+            found,
+        }) => vec![format!(
+            "the {} end was made for application {claimed}, the target is now {found}",
+            end.as_str()
+        )],
+        Plan::Blocked(Blocker::NotOwned { .. }) => unreachable!("adopting is never NotOwned"),
+    }
+}
+
+fn describe(step: &Step) -> Option<String> {
+    Some(match step {
+        Step::Claim { .. } | Step::RemoveFinalizer => return None,
+        Step::Create { end, link } => format!(
+            "create the {} end (a {} link to {})",
+            end.as_str(),
+            link.type_id,
+            link.rpc_url
+        ),
+        Step::Update { end, update, .. } => format!(
+            "update the {} end to name {:?}, rpcUrl {}, displayUrl {}",
+            end.as_str(),
+            update.name,
+            update.rpc_url,
+            update.display_url
+        ),
+        Step::SetPrimary { end, .. } => format!("make the {} end primary", end.as_str()),
+        Step::ConfigureOAuth { end, config, .. } => format!(
+            "set the {} end's OAuth to incoming {:?}, outgoing {:?}",
+            end.as_str(),
+            config.incoming.level(),
+            config.outgoing.level()
+        ),
+        Step::EnsureAllowlist { end, url } => {
+            format!("allow {url} in the {} end's allowlist", end.as_str())
+        }
+        Step::Delete { end, .. } => format!("delete the {} end", end.as_str()),
+    })
+}
+
 fn ends(input: &Input) -> impl Iterator<Item = (End, &EndInput)> {
     (input.source.iter().map(|s| (End::Source, s)))
         .chain(input.target.iter().map(|t| (End::Target, t)))
@@ -397,6 +453,60 @@ mod tests {
                 .collect(),
             Plan::Blocked(b) => vec![format!("blocked {b:?}")],
         }
+    }
+
+    /// Observe: the drift is what adopting would change, without the ownership records; a
+    /// link matching the spec has none; nothing is ever a step.
+    #[test]
+    fn drift_of_observed_links() {
+        use OAuthLevel::*;
+        let unowned = |level| ObservedEnd {
+            claimed: None,
+            ..owned("x", "http://x", level)
+        };
+        let matching = two_way(
+            OAuth,
+            ObservedEnd {
+                link: Some(link(JIRA, "http://jira")),
+                ..unowned(OAuth)
+            },
+            ObservedEnd {
+                link: Some(link(CONF, "http://conf")),
+                ..unowned(OAuth)
+            },
+        );
+        assert!(
+            matches!(plan(&matching), Plan::Blocked(Blocker::NotOwned { .. })),
+            "Manage without Adopt would refuse"
+        );
+        let d = drift(&matching);
+        assert!(d.iter().all(|l| !l.contains("claim")), "{d:?}");
+        assert!(
+            d.iter().all(|l| !l.contains("OAuth")),
+            "levels match: {d:?}"
+        );
+        let mut weaker = matching.clone();
+        weaker.target.as_mut().unwrap().observed.oauth =
+            Some(LinkOAuthConfig::symmetric(ThreeLeggedOnly));
+        let d = drift(&weaker);
+        assert!(
+            d.iter()
+                .any(|l| l.starts_with("set the target end's OAuth to incoming OAuth")),
+            "{d:?}"
+        );
+        let missing = two_way(OAuth, none_end(), none_end());
+        let d = drift(&missing);
+        assert!(d[0].starts_with("create the source end"), "{d:?}");
+        let mut deleting = matching.clone();
+        deleting.deleting = true;
+        assert!(
+            drift(&deleting).iter().all(|l| !l.starts_with("delete")),
+            "an observed deletion deletes nothing"
+        );
+    }
+
+    fn none_end() -> ObservedEnd {
+        ObservedEnd::default()
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub const UNMANAGED_LINKS: &str = "UnmanagedLinks";
 pub const UNMANAGED_LINKS_FOUND: &str = "UnmanagedLinksFound";
 pub const ALL_LINKS_MANAGED: &str = "AllLinksManaged";
 pub const INVENTORY_UNREADABLE: &str = "InventoryUnreadable";
+/// Link with `managementPolicy: Observe`: whether Manage would change the ends (informational).
+pub const DRIFTED: &str = "Drifted";
+pub const DRIFT_FOUND: &str = "DriftFound";
+pub const IN_SYNC: &str = "InSync";
 
 // Reasons of success and progress.
 pub const WORKING: &str = "Working";
@@ -159,6 +163,8 @@ const ALL: &[&str] = &[
     ALL_LINKS_MANAGED,
     INVENTORY_UNREADABLE,
     "EntityLinksPresent",
+    DRIFT_FOUND,
+    IN_SYNC,
     PAUSED,
     PAUSE_REQUESTED,
     RESUMED,

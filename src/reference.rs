@@ -36,6 +36,11 @@ pub const METADATA_KEYS: &[(&str, &str, &str)] = &[
         "The old URL an application moved from, confirming a relocation the operator cannot verify itself (`OldUrlStillServesApplication`).",
     ),
     (
+        "applinks.io/delete-entity-links",
+        "annotation on ApplicationLink",
+        "`\"true\"` acknowledges that deleting the link deletes the entity links (project ↔ space and the like) its ends carry; without it such a deletion is held (`DeletionBlocked`, `EntityLinksPresent`). See docs/estate.md.",
+    ),
+    (
         "applinks.io/cleanup",
         "finalizer on ApplicationLink and ExternalApplication",
         "Both ends (or the client) are deleted, or released under `deletionPolicy: Orphan`, before the object goes.",

@@ -42,6 +42,9 @@ use super::url::{BaseUrl, CLOUD_HOST_RE};
 #[x_kube(validation = kube::core::Rule::new(
     "self.authentication != 'OAuthImpersonation' || !has(self.target.url)"
 ).message("OAuthImpersonation needs both ends administered, but an inline target.url gives a one-way link without authentication: reference an ApplicationInstance with credentials in target.instanceRef"))]
+#[x_kube(validation = kube::core::Rule::new(
+    "!has(self.managementPolicy) || self.managementPolicy != 'Observe' || (has(self.deletionPolicy) && self.deletionPolicy == 'Orphan')"
+).message("managementPolicy: Observe never writes to the applications, so deleting this resource cannot delete the link ends: set deletionPolicy: Orphan"))]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationLinkSpec {
     /// The application the link starts from. The operator must administer it (its
@@ -71,6 +74,33 @@ pub struct ApplicationLinkSpec {
     /// (it is deleted with the resource unless deletionPolicy is Orphan).
     #[serde(default)]
     pub adoption_policy: AdoptionPolicy,
+
+    /// `Manage` (default): make the ends what this resource says. `Observe`: read both ends and
+    /// report their health and how they differ from this resource (condition `Drifted`), never
+    /// write to either application; the safe first step before adopting a link made by hand.
+    /// Needs `deletionPolicy: Orphan` (deleting an observed link leaves its ends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_policy: Option<ManagementPolicy>,
+}
+
+impl ApplicationLinkSpec {
+    /// Whether the operator may only read the ends.
+    pub fn observe_only(&self) -> bool {
+        self.management_policy == Some(ManagementPolicy::Observe)
+    }
+}
+
+/// Whether the operator writes to the applications for this link. `Manage` (default): make
+/// the ends what the resource says. `Observe`: read both ends, report their health and how they
+/// differ (condition `Drifted`, `status.drift`), never write to either application; needs
+/// `deletionPolicy: Orphan`.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ManagementPolicy {
+    /// Create, change and delete the ends.
+    #[default]
+    Manage,
+    /// Read and report only.
+    Observe,
 }
 
 /// The source end.
@@ -215,7 +245,12 @@ pub struct ApplicationLinkStatus {
     /// value a pass handled: the object was verified against the applications after it was set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
-    /// Ready, and Reconciling, Stalled or Paused where they apply (kstatus).
+    /// With `managementPolicy: Observe`: what `Manage` would change in the applications, one
+    /// line per step (empty when the ends are what this resource says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Vec<String>>,
+    /// Ready, and Reconciling, Stalled or Paused where they apply (kstatus); Drifted with
+    /// `managementPolicy: Observe`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

@@ -28,7 +28,7 @@ pub use inventory::{Inventory, InventoryLink};
 pub use link::{
     AdoptionPolicy, ApplicationLink, ApplicationLinkSpec, ApplicationLinkStatus, AuthLevel,
     Authentication, DeletionPolicy, EndAuth, EndHealth, EndStatus, LinkMode, LinkSource,
-    LinkTarget,
+    LinkTarget, ManagementPolicy,
 };
 pub use shared::{ClusterApplicationInstance, ClusterApplicationInstanceSpec, selects};
 pub use url::{BaseUrl, same_url};

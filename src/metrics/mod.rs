@@ -117,13 +117,15 @@ mod tests {
                 "apiVersion": "applinks.io/v1alpha1", "kind": "ApplicationInstance",
                 "metadata": meta("jira"),
                 "spec": {"url": "https://jira.example.test"},
-                "status": {"typeId": "jira", "conditions": ready("False", "Unreachable")}
+                "status": {"typeId": "jira", "conditions": ready("False", "Unreachable"),
+                           "inventory": {"linkCount": 3, "unmanagedCount": 2}}
             })]),
             shared: store(vec![json!({
                 "apiVersion": "applinks.io/v1alpha1", "kind": "ClusterApplicationInstance",
                 "metadata": {"name": "confluence", "uid": "c"},
                 "spec": {"url": "https://confluence.example.test", "allowedNamespaces": {}},
-                "status": {"typeId": "confluence", "conditions": ready("True", "Administered")}
+                "status": {"typeId": "confluence", "conditions": ready("True", "Administered"),
+                           "inventory": {"linkCount": 1, "unmanagedCount": 0}}
             })]),
             links: store(vec![json!({
                 "apiVersion": "applinks.io/v1alpha1", "kind": "ApplicationLink",
@@ -183,6 +185,8 @@ mod tests {
             r#"applink_applicationlink_health{namespace="team-a",name="wiki",health="ConnectionRefused",category="NETWORK_ERROR"} 1"#,
             r#"applink_info{namespace="team-a",name="wiki",source_type="jira",target_type="confluence",auth="OAuth",mode="TwoWay"} 1"#,
             r#"applink_clusterapplicationinstance_condition{name="confluence",condition="Ready",status="True"} 1"#,
+            r#"applink_applicationinstance_unmanaged_links{namespace="team-a",name="jira"} 2"#,
+            r#"applink_clusterapplicationinstance_unmanaged_links{name="confluence"} 0"#,
             r#"applink_externalapplication_ready_reason{namespace="team-a",name="ci",reason="Pending"} 1"#,
             r#"applink_build_info{version=""#,
             "applink_caches_synced 1",

@@ -176,3 +176,126 @@ async fn inventory_counts_hand_made_links_and_entity_links_hold_a_deletion() {
         .unwrap_or_default();
     assert_eq!(keys, ["BLD"], "{list}");
 }
+
+/// Requests that change something (anything but GET/HEAD) in the app's log from `from` on.
+async fn writes_since(sim: &e2e::Sim, app: &str, from: usize) -> Vec<String> {
+    sim.log_entries(app)
+        .await
+        .iter()
+        .skip(from)
+        .filter(|e| !matches!(e["method"].as_str(), Some("GET" | "HEAD")))
+        .map(|e| format!("{} {}", e["method"], e["path"]))
+        .collect()
+}
+
+/// Issue 19 §2, Observe: a link made by hand is declared with `managementPolicy: Observe`; the
+/// operator reports its health and what Manage would change, and sends no write to either
+/// application, also when the spec asks for more than the link has and when it is deleted.
+#[tokio::test]
+async fn observe_mode_reports_health_and_drift_and_never_writes() {
+    let w = World::new("observe", 1).await;
+    let ns = w.tenant(0).to_string();
+    let sim = e2e::Sim::start(&apps(&[("jira", "jira"), ("confluence", "confluence")]));
+    let confluence = sim.app("confluence").clone();
+    let code = sim
+        .send(
+            "jira",
+            Method::POST,
+            "rest/applinks/1.0/applicationlinkForm/createAppLink",
+            Some(json!({
+                "applicationLink": {"typeId": "confluence", "name": "Wiki (by hand)",
+                                    "rpcUrl": confluence.base_url, "displayUrl": confluence.base_url,
+                                    "isPrimary": true},
+                "username": "admin", "password": "admin", "createTwoWayLink": true,
+                "customRpcURL": false,
+                "configFormValues": {"trustEachOther": true, "shareUserbase": false},
+            })),
+        )
+        .await;
+    assert_eq!(code, 200, "createAppLink");
+    let before = (
+        sim.log_entries("jira").await.len(),
+        sim.log_entries("confluence").await.len(),
+    );
+
+    // Observe without Orphan is refused at admission, saying what to change.
+    let refused = e2e::kubectl(
+        &ns,
+        &["apply", "-f", "-"],
+        Some(&crate::tenants::sharded(
+            &link_yaml("l", "jira", "confluence", "OAuth").replace(
+                "  authentication: OAuth\n",
+                "  authentication: OAuth\n  managementPolicy: Observe\n",
+            ),
+            &w.shard,
+        )),
+    )
+    .unwrap_err();
+    assert!(refused.contains("set deletionPolicy: Orphan"), "{refused}");
+
+    for (n, t) in [("jira", "jira"), ("confluence", "confluence")] {
+        w.apply(&ns, &instance_yaml(n, sim.app(n), t, true));
+    }
+    let observed = |auth: &str| {
+        link_yaml("l", "jira", "confluence", auth).replace(
+            &format!("  authentication: {auth}\n"),
+            &format!(
+                "  authentication: {auth}\n  managementPolicy: Observe\n  deletionPolicy: Orphan\n"
+            ),
+        )
+    };
+    w.apply(&ns, &observed("OAuth"));
+    let l = wait_link_ready(&w.client, &ns, "l", "True").await;
+    let s = l.status.unwrap();
+    assert_eq!(s.health.as_deref(), Some("Working"));
+    let (_, reason, msg) = condition(&s.conditions, "Drifted").expect("Drifted");
+    // The hand-made link already has what the spec asks for.
+    assert_eq!(reason, "InSync", "{msg}");
+    assert_eq!(s.drift.as_deref(), Some(&[][..]));
+    assert!(
+        s.claims.unwrap_or_default().source.is_none(),
+        "nothing claimed"
+    );
+
+    // Asking for impersonation: reported as drift, not applied.
+    w.apply(&ns, &observed("OAuthImpersonation"));
+    let l = wait_link_ready_where(&w.client, &ns, "l", "drift reported", |l, _| {
+        l.status.as_ref().is_some_and(|s| {
+            condition(&s.conditions, "Drifted").is_some_and(|(st, r, m)| {
+                st == "True" && r == "DriftFound" && m.contains("OAuthImpersonation")
+            })
+        })
+    })
+    .await;
+    assert!(
+        l.status
+            .unwrap()
+            .drift
+            .unwrap()
+            .iter()
+            .any(|d| d.contains("OAuthImpersonation")),
+    );
+    let levels = sim.link_status("jira", "confluence").await;
+    assert_eq!(
+        levels["localAuthentication"]["outgoing"]["twoLoImpersonationEnabled"], false,
+        "{levels}"
+    );
+
+    // Deleted: the ends stay.
+    e2e::delete(&ns, "applicationlink", "l");
+    e2e::wait_link_gone(&w.client, &ns, "l").await;
+    assert!(sim.links("jira").await.contains_key(&confluence.id));
+    assert!(
+        sim.links("confluence")
+            .await
+            .contains_key(&sim.app("jira").id)
+    );
+    assert_eq!(
+        writes_since(&sim, "jira", before.0).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        writes_since(&sim, "confluence", before.1).await,
+        Vec::<String>::new()
+    );
+}

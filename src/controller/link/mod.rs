@@ -6,6 +6,7 @@
 //! 3. rules (no client): what only the resolved applications can refuse;
 //! 4. observe (client: the applications, read only): both ends and their health;
 //! 5. plan (no client): the steps that make the ends what the spec asks ([`crate::planner`]);
+//!    with `managementPolicy: Observe` none, only their description (the drift);
 //!    a step deleting an end that carries entity links is held without the acknowledgement
 //!    (client: the application, read only; [`entity_guard`]);
 //! 6. act (client: the applications, Kubernetes): the steps, each idempotent;
@@ -80,9 +81,10 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
             ctx.not_ready.forget_object(&*obj);
             return Ok(Action::await_change());
         }
-        Ok(Some((pass, claims))) => {
+        Ok(Some((pass, claims, drift))) => {
             let (mut status, verdict) = status::link_status(&obj, &pass);
             status.claims = Some(claims);
+            status.drift = drift;
             (status, verdict)
         }
         // A write conflict (the object changed since it was read) is retried at once by the
@@ -109,33 +111,67 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
         action: if deleting { "Delete" } else { "Reconcile" },
         running: &running,
     };
+    let facts = drift_condition(&new).into_iter().collect();
     let tail = tail::Tail {
         subject,
         api: &api,
         old: &old,
         new,
         verdict,
-        facts: Vec::new(),
+        facts,
         due: None,
     };
     Ok(tail::finish(&ctx, tail).await?.2)
 }
 
+/// `Drifted` (informational) of an observed link: whether `Manage` would change anything.
+fn drift_condition(status: &ApplicationLinkStatus) -> Option<crate::conditions::Cond> {
+    let drift = status.drift.as_ref()?;
+    Some(if drift.is_empty() {
+        crate::conditions::Cond::new(
+            reasons::DRIFTED,
+            false,
+            reasons::IN_SYNC,
+            "managementPolicy: Observe; the ends are what this resource says",
+        )
+    } else {
+        crate::conditions::Cond::new(
+            reasons::DRIFTED,
+            true,
+            reasons::DRIFT_FOUND,
+            format!(
+                "managementPolicy: Observe, nothing is changed; Manage would: {}",
+                drift.join("; ")
+            ),
+        )
+    })
+}
+
+/// The pass, the claims after it, and (Observe only) the drift.
+type Ran = (Pass, LinkClaims, Option<Vec<String>>);
+
 /// Resolve → claims → rules → observe → plan → act. `None` when the finalizer was removed;
-/// else the pass and the claims after it.
+/// else the pass and the claims after it. With `managementPolicy: Observe` the plan is only
+/// described (the drift), never acted on.
 async fn run(
     obj: &ApplicationLink,
     ctx: &Context,
     api: &Api<ApplicationLink>,
     ns: &str,
     deleting: bool,
-) -> Result<Option<(Pass, LinkClaims)>, Error> {
+) -> Result<Option<Ran>, Error> {
     let resolved = resolve::resolve(obj, &ctx.lookups(), ns).await?;
     let mut claims = claim::current(obj, api, &resolved).await?;
     resolve::check_rules(obj, &resolved)?;
     let others = super::claims::held_by_others(ctx, obj);
     let observed = observe::observe(obj, &resolved, &claims, &others, deleting).await?;
-    let steps = steps(planner::plan(&observed.input), &resolved)?;
+    let observe_only = obj.spec.observe_only();
+    let drift = observe_only.then(|| planner::drift(&observed.input));
+    let steps = if observe_only {
+        Vec::new()
+    } else {
+        steps(planner::plan(&observed.input), &resolved)?
+    };
     entity_guard::check(obj, &resolved, &steps).await?;
     let shape = Shape {
         mode: resolved.mode,
@@ -146,12 +182,12 @@ async fn run(
         target_is_bitbucket_cloud: resolved.target.is_bitbucket_cloud(),
     };
     if steps.is_empty() {
-        return Ok(Some((Pass::Observed(shape, observed), claims)));
+        return Ok(Some((Pass::Observed(shape, observed), claims, drift)));
     }
     Ok(
         match act::act(obj, ctx, api, &resolved, &mut claims, &steps).await? {
             Acted::Finalized => None,
-            Acted::Applied(n) => Some((Pass::Applied(shape, observed, n), claims)),
+            Acted::Applied(n) => Some((Pass::Applied(shape, observed, n), claims, None)),
         },
     )
 }
@@ -170,7 +206,12 @@ pub async fn preview(
     resolve::check_rules(obj, &resolved)?;
     let deleting = obj.metadata.deletion_timestamp.is_some();
     let observed = observe::observe(obj, &resolved, &claims, others, deleting).await?;
-    let steps = steps(planner::plan(&observed.input), &resolved)?;
+    // Observe: the operator would change nothing.
+    let steps = if obj.spec.observe_only() {
+        Vec::new()
+    } else {
+        steps(planner::plan(&observed.input), &resolved)?
+    };
     Ok(Preview {
         source: resolved.source.label.clone(),
         target: resolved.target.label.clone(),
@@ -220,7 +261,9 @@ async fn guard_finalizer(
 ) -> Result<Option<Action>, Error> {
     let guard = finalizer::Guard {
         finalizer: FINALIZER,
-        orphan: obj.spec.deletion_policy == DeletionPolicy::Orphan,
+        // An observed link is never written to, its deletion included (the CRD asks for
+        // Orphan too; this holds for objects admitted under an older CRD).
+        orphan: obj.spec.deletion_policy == DeletionPolicy::Orphan || obj.spec.observe_only(),
         orphan_note: "deletionPolicy Orphan: both link ends were left in the applications",
         claimed: claim::any(obj),
     };

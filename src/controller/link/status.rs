@@ -132,6 +132,8 @@ pub(super) fn link_status(obj: &ApplicationLink, pass: &Pass) -> (ApplicationLin
         }),
         source: end_status(End::Source),
         target: end_status(End::Target),
+        // Observe mode only: set by the caller, which holds the drift.
+        drift: None,
         // The pass's claims: set by the caller, which holds them.
         claims: None,
         // Set by the caller too (it echoes the resync request it handled).
