@@ -41,16 +41,25 @@ pub(super) async fn check(
         let Some(admin) = app.admin.as_ref() else {
             continue;
         };
-        let entities = admin.linked_entities(link_id).await.map_err(|e| {
-            Error::remote(
-                format!(
-                    "reading the entity links of the {} end in {} before deleting it",
-                    end.as_str(),
-                    app.label
-                ),
-                e,
-            )
-        })?;
+        let entities = match admin.linked_entities(link_id).await {
+            Ok(entities) => entities,
+            // An application that does not serve the entity-link REST has none to lose; a
+            // deletion must not be held forever by a resource the product lacks.
+            Err(e) if e.is_not_found() => {
+                tracing::debug!(application = %app.label, link = %link_id, "no entity-link REST: nothing to hold");
+                LinkedEntities::default()
+            }
+            Err(e) => {
+                return Err(Error::remote(
+                    format!(
+                        "reading the entity links of the {} end in {} before deleting it",
+                        end.as_str(),
+                        app.label
+                    ),
+                    e,
+                ));
+            }
+        };
         found.push((*end, link_id.clone(), app.label.clone(), entities));
     }
     decide(&found)
