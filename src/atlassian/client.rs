@@ -646,15 +646,44 @@ fn user_agent() -> String {
     user_agent_of(std::env::var("POD_NAME").ok().as_deref())
 }
 
+/// Substrings by which atlassian-rest's XSRF filter takes a request for a browser's (its
+/// user-agent parser's browser families). A browser-looking POST without a same-origin
+/// `Origin` or `Referer` is refused even with `X-Atlassian-Token` (docs/simulator.md#xsrf),
+/// so the operator's User-Agent must contain none of them.
+const BROWSER_MARKERS: [&str; 16] = [
+    "google/",
+    "Googlebot/",
+    "msnbot",
+    "webcrawler/",
+    "MSIE",
+    "Trident/",
+    "Edge/",
+    "Firefox",
+    "Chrome/",
+    "Safari/",
+    "Opera/",
+    "Gecko/",
+    "Lotus-Notes/",
+    "Netscape/",
+    "Konqueror/",
+    "KHTML",
+];
+
+fn looks_like_a_browser(user_agent: &str) -> bool {
+    BROWSER_MARKERS.iter().any(|m| user_agent.contains(m))
+}
+
 fn user_agent_of(pod: Option<&str>) -> String {
     let base = concat!("applink-operator/", env!("CARGO_PKG_VERSION"));
-    // A pod name is a DNS label; anything else is left out rather than sent as a header.
+    // A pod name is a DNS label; anything else (or one that would make the products take the
+    // operator for a browser) is left out rather than sent as a header.
     match pod {
         Some(p)
             if !p.is_empty()
                 && p.len() <= 253
                 && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') =>
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                && !looks_like_a_browser(p) =>
         {
             format!("{base} ({p})")
         }
@@ -1082,9 +1111,13 @@ mod tests {
             ),
             (Some("bad\r\nX-Injected: 1"), base.to_string()),
             (Some("a b"), base.to_string()),
+            (Some("msnbot-0"), base.to_string()),
+            (Some("KHTML-1"), base.to_string()),
         ];
         for (pod, want) in table {
-            assert_eq!(user_agent_of(pod), want, "{pod:?}");
+            let ua = user_agent_of(pod);
+            assert!(!looks_like_a_browser(&ua), "{ua}");
+            assert_eq!(ua, want, "{pod:?}");
         }
     }
 

@@ -4,3 +4,4 @@
 pub(crate) mod access;
 pub(crate) mod auth;
 pub(crate) mod bearer;
+pub(crate) mod xsrf;

@@ -205,8 +205,11 @@ async fn admit(
     if let Some(r) = crate::gate::bearer::scope_refusal(app, &caller, req.method()) {
         return (r, via);
     }
-    if auth::xsrf_blocked(&req, settings.rest_line) && !crate::gate::bearer::xsrf_excluded(path) {
-        return (auth::xsrf_response(fmt), via);
+    if path.starts_with("/rest/")
+        && !crate::gate::bearer::xsrf_excluded(path)
+        && xsrf_refused(app, &req)
+    {
+        return (crate::gate::xsrf::refusal(), via);
     }
     if settings.missing_content_type_415
         && matches!(*req.method(), Method::POST | Method::PUT)
@@ -239,6 +242,31 @@ async fn admit(
         r.apply(resp.headers_mut());
     }
     (resp, via)
+}
+
+/// The XSRF filter's decision (docs/simulator.md#xsrf), with the origin the request was sent
+/// to (this listener's scheme and the `Host` it named) and the links' rpcUrls for the CORS
+/// allowance.
+fn xsrf_refused(app: &crate::app::App, req: &Request<Body>) -> bool {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("127.0.0.1:{}", app.port));
+    let request_origin = format!("{}://{host}", app.scheme);
+    let link_rpc_urls = || {
+        app.links_where(|_| true)
+            .into_iter()
+            .map(|l| l.rpc_url)
+            .collect()
+    };
+    crate::gate::xsrf::refused(&crate::gate::xsrf::XsrfInput {
+        method: req.method(),
+        headers: req.headers(),
+        request_origin: &request_origin,
+        link_rpc_urls: &link_rpc_urls,
+    })
 }
 
 /// RFC 7231 IMF-fixdate of a Unix time.

@@ -560,75 +560,77 @@ async fn websudo_per_product_and_switchable() {
 }
 
 #[tokio::test]
-async fn xsrf_checks_every_mutating_method_on_newer_lines_and_post_only_on_older() {
+async fn xsrf_guards_form_like_posts_and_browser_posts_from_foreign_origins() {
     let mut old = cfg("old", Product::Jira);
     old.version = Some("9.12.2".into());
     let env = start(vec![cfg("jira", Product::Jira), old]).await;
     let id = uuid::Uuid::new_v4();
     let del = format!("{LIST}/{id}");
+    let primary = format!("{LIST}/primary/{id}");
     let no_header = |app: &str, m: Method, p: &str| {
         env.req(m, app, p)
             .basic_auth("admin", Some("admin"))
             .header("Accept", "application/json")
     };
-    // Newer line: a body-less DELETE or a form-like PUT without the header is refused.
-    let (code, v) = json(
-        no_header("jira", Method::DELETE, &del)
+    for app in ["jira", "old"] {
+        // A body-less POST without the header is refused, with the filter's bare text.
+        let r = no_header(app, Method::POST, &primary).send().await.unwrap();
+        assert_eq!(
+            r.headers()["content-type"],
+            "text/plain;charset=UTF-8",
+            "{app}"
+        );
+        assert_eq!(
+            text(r).await,
+            (403, "XSRF check failed".to_string()),
+            "{app}"
+        );
+        // A JSON POST, a JSON PUT, a body-less DELETE pass without it (on every line).
+        let r = no_header(app, Method::POST, &primary)
+            .json(&json!({}))
             .send()
             .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (code, v["message"].clone()),
-        (403, json!("XSRF check failed"))
-    );
+            .unwrap();
+        assert_eq!(r.status(), 404, "{app}: a JSON POST is not XSRF-checked");
+        let link = json!({"id": id, "name": format!("W {app}"), "typeId": "confluence",
+            "rpcUrl": format!("http://w-{app}.test")});
+        let r = no_header(app, Method::PUT, "/rest/applinks/2.0/applicationlink")
+            .json(&link)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{app}");
+        let r = no_header(app, Method::DELETE, &del).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{app}: other methods are only logged");
+    }
+    // A browser's POST from a foreign origin is refused even with the token; from the
+    // application's own origin it passes.
+    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                  Chrome/131.0 Safari/537.36";
+    let browser = |origin: &str| {
+        no_header("jira", Method::POST, &primary)
+            .header("User-Agent", chrome)
+            .header("X-Atlassian-Token", "no-check")
+            .header("Origin", origin)
+            .json(&json!({}))
+    };
+    let r = browser("https://evil.test").send().await.unwrap();
+    assert_eq!(text(r).await, (403, "XSRF check failed".to_string()));
+    let own = env.url("jira", "");
+    let r = browser(own.trim_end_matches('/')).send().await.unwrap();
+    assert_eq!(r.status(), 404, "same origin: on to the resource");
+    // The same browser's PUT from a foreign origin is only logged.
     let r = no_header("jira", Method::PUT, "/rest/applinks/2.0/applicationlink")
-        .header("Content-Type", "text/plain")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    // Whatever the body: a JSON PUT needs the header too.
-    let link = json!({"id": id, "name": "W", "typeId": "confluence", "rpcUrl": "http://w.test"});
-    let r = no_header("jira", Method::PUT, "/rest/applinks/2.0/applicationlink")
-        .json(&link)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let r = no_header("jira", Method::PUT, "/rest/applinks/2.0/applicationlink")
-        .header("X-Atlassian-Token", "no-check")
-        .json(&link)
+        .header("User-Agent", chrome)
+        .header("Origin", "https://evil.test")
+        .json(
+            &json!({"id": uuid::Uuid::new_v4(), "name": "B", "typeId": "confluence",
+            "rpcUrl": "http://b.test"}),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let r = no_header("jira", Method::DELETE, &del)
-        .header("X-Atlassian-Token", "no-check")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    // Older line: only POST.
-    let r = no_header("old", Method::DELETE, &del).send().await.unwrap();
-    assert_eq!(r.status(), 404, "not XSRF-checked, just unknown");
-    let r = no_header("old", Method::POST, &format!("{LIST}/primary/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let r = no_header("old", Method::POST, &format!("{LIST}/primary/{id}"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404, "a JSON POST passes on older lines");
-    // The line can be switched at runtime.
-    patch_settings(&env, "old", json!({"rest_line": "modern"})).await;
-    let r = no_header("old", Method::DELETE, &del).send().await.unwrap();
-    assert_eq!(r.status(), 403);
 }
 
 #[tokio::test]
