@@ -44,29 +44,6 @@ impl RateOutcome {
     }
 }
 
-/// Whether a Basic request of this user for this path is blocked: Basic is off under `/rest/` and
-/// neither the user nor a path prefix is on the allowlists.
-pub fn basic_blocked(settings: &Settings, username: &str, path: &str) -> bool {
-    !settings.basic_auth
-        && path.starts_with("/rest/")
-        && !settings
-            .basic_auth_allowed_users
-            .iter()
-            .any(|u| u == username)
-        && !settings
-            .basic_auth_allowed_paths
-            .iter()
-            .any(|p| path.starts_with(&format!("/{}", p.trim_start_matches('/'))))
-}
-
-/// 403 of a Basic request while Basic authentication is blocked.
-pub fn basic_disabled() -> Response {
-    json_response(
-        StatusCode::FORBIDDEN,
-        &json!({"message": "Basic Authentication has been disabled on this instance."}),
-    )
-}
-
 /// The headers of a Basic login refused for a CAPTCHA but served as anonymous.
 pub fn mark_login_denied(h: &mut HeaderMap, login_url: &str) {
     if let Ok(v) = HeaderValue::from_str(&format!("CAPTCHA_CHALLENGE; login-url={login_url}")) {

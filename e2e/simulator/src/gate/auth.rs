@@ -227,8 +227,9 @@ fn basic_login(app: &App, req: &Request<Body>, b64: &str) -> Result<Option<UserC
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_default();
     let (username, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
-    if access::basic_blocked(&settings, username, req.uri().path()) {
-        return Err(rejected(access::basic_disabled(), "basic_disabled"));
+    if crate::gate::basic_blocked::blocked(&settings, username, req.uri().path()) {
+        let refusal = crate::gate::basic_blocked::refusal(req.headers());
+        return Err(rejected(refusal, "basic_disabled"));
     }
     let mut acc = app.access.lock().expect("access");
     if acc.captcha_required(&settings, username) {

@@ -3,5 +3,6 @@
 
 pub(crate) mod access;
 pub(crate) mod auth;
+pub(crate) mod basic_blocked;
 pub(crate) mod bearer;
 pub(crate) mod xsrf;

@@ -52,6 +52,11 @@ async fn profiles_report_per_product_versions_and_defaults() {
     j9.version = Some("9.12.2".into());
     let mut j11 = cfg("j11", Product::Jira);
     j11.version = Some("11.1.0".into());
+    let versioned = |name: &str, product, v: &str| {
+        let mut c = cfg(name, product);
+        c.version = Some(v.into());
+        c
+    };
     let env = start(vec![
         cfg("jira", Product::Jira),
         j9,
@@ -60,12 +65,22 @@ async fn profiles_report_per_product_versions_and_defaults() {
         cfg("bb", Product::Bitbucket),
         cfg("bam", Product::Bamboo),
         cfg("fe", Product::Fisheye),
+        versioned("j113", Product::Jira, "11.3.2"),
+        versioned("wiki10", Product::Confluence, "10.2.1"),
+        versioned("bb10", Product::Bitbucket, "10.1.1"),
+        versioned("bam11", Product::Bamboo, "11.0.3"),
+        versioned("bam12", Product::Bamboo, "12.0.1"),
     ])
     .await;
     for (app, version, applinks, basic, websudo, line) in [
         ("jira", "10.3.", "10.1.", true, true, "modern"),
         ("j9", "9.12.2", "9.", true, true, "legacy"),
         ("j11", "11.1.0", "11.", false, true, "modern"),
+        ("j113", "11.3.2", "11.2.", false, true, "modern"),
+        ("wiki10", "10.2.1", "11.2.", false, true, "modern"),
+        ("bb10", "10.1.1", "11.2.", true, false, "modern"),
+        ("bam11", "11.0.3", "11.0.", true, false, "modern"),
+        ("bam12", "12.0.1", "11.2.", true, false, "modern"),
         ("wiki", "9.2.", "9.1.4", true, true, "modern"),
         ("bb", "9.4.", "10.", true, false, "modern"),
         ("bam", "10.", "10.", true, false, "modern"),
@@ -102,6 +117,12 @@ async fn profiles_report_per_product_versions_and_defaults() {
             "{app}: rate limiting is off by default"
         );
         assert_eq!(s["allowlist_base"], "rest/whitelist/latest");
+        let eol = if app == "j9" {
+            json!("2026-06")
+        } else {
+            Value::Null
+        };
+        assert_eq!(s["end_of_life"], eol, "{app}");
     }
     let (_, s) = json(
         env.control(Method::GET, "jira", "/settings")
@@ -674,20 +695,71 @@ async fn an_admin_blocks_basic_through_the_basicauth_config_with_allowlists() {
     .await;
     assert_eq!(code, 200);
     assert_eq!(v["block-requests"], false);
-    let (code, v) = json(
-        bearer(&env, Method::PUT, "jira", cfg_path)
-            .json(&json!({"block-requests": true, "allowed-users": ["user"],
-                          "allowed-paths": ["rest/applinks/1.0/manifest"]}))
+    let r = bearer(&env, Method::PUT, "jira", cfg_path)
+        .json(&json!({"block-requests": true, "allowed-users": ["user"],
+                      "allowed-paths": ["rest/applinks/1.0/manifest/"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "the PUT answers no content");
+    let (_, v) = json(
+        bearer(&env, Method::GET, "jira", cfg_path)
             .send()
             .await
             .unwrap(),
     )
     .await;
-    assert_eq!(code, 200, "{v}");
-    assert_eq!(v["block-requests"], true);
+    assert_eq!(
+        v,
+        json!({"block-requests": true, "allowed-users": ["user"],
+               "allowed-paths": ["/rest/applinks/1.0/manifest"], "show-warning-message": true}),
+        "paths are stored normalised"
+    );
+    // A PUT of one field keeps the others.
+    let r = bearer(&env, Method::PUT, "jira", cfg_path)
+        .json(&json!({"show-warning-message": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
     let info = "/rest/applinks/1.0/authenticationinfo";
     let r = env.admin(Method::GET, "jira", info).send().await.unwrap();
     assert_eq!(r.status(), 403);
+    // The refusal follows Accept: XML, text, and JSON by default.
+    let r = env
+        .req(Method::GET, "jira", info)
+        .basic_auth("admin", Some("admin"))
+        .header("Accept", "application/xml")
+        .send()
+        .await
+        .unwrap();
+    let (code, body) = text(r).await;
+    assert_eq!(code, 403);
+    assert!(
+        body.contains("<warning>") && body.contains("Basic Authentication has been disabled"),
+        "{body}"
+    );
+    let r = env
+        .req(Method::GET, "jira", info)
+        .basic_auth("admin", Some("admin"))
+        .header("Accept", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        text(r).await,
+        (
+            403,
+            "Basic Authentication has been disabled on this instance.".to_string()
+        )
+    );
+    // An allowed path matches exactly, not as a prefix.
+    let r = env
+        .admin(Method::GET, "jira", "/rest/applinks/1.0/manifest/x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "not a prefix");
     // Allowed user, allowed path.
     let r = env
         .req(Method::GET, "jira", info)
