@@ -14,7 +14,7 @@ use url::Url;
 use super::calls::{self, CallMetrics};
 use super::credentials::Credentials;
 use super::envelope::error_message;
-use super::error::ApiError;
+use super::error::{AllowBasic, ApiError};
 use super::limits::{MAX_URL_BYTES, cap};
 use super::redact::redact;
 use super::retry::{RetryPolicy, parse_retry_after};
@@ -491,6 +491,16 @@ impl AtlassianClient {
         Err(self.status_failure(call, status, &body, retry_after, shown))
     }
 
+    /// Where a system administrator allows Basic for some users while it is blocked
+    /// (docs/products.md).
+    fn basic_auth_config_url(&self) -> String {
+        self.inner
+            .base
+            .join("rest/basicauth/1.0/config")
+            .map(|u| u.to_string())
+            .unwrap_or_default()
+    }
+
     fn status_failure(
         &self,
         call: &Call,
@@ -514,11 +524,24 @@ impl AtlassianClient {
                 ApiError::NotSystemAdministrator { url, action }
             }
             401 if message.as_deref().is_some_and(is_websudo_refusal) => {
-                ApiError::SecureAdminSessionRequired { url }
+                ApiError::SecureAdminSessionRequired {
+                    url,
+                    config_url: self.basic_auth_config_url().into(),
+                }
             }
             401 => ApiError::Unauthorized { url, message },
             403 if message.as_deref().is_some_and(is_basic_disabled) => {
-                ApiError::BasicAuthDisabled { url, message }
+                ApiError::BasicAuthDisabled {
+                    url,
+                    message,
+                    allow: Box::new(AllowBasic {
+                        username: match &self.inner.credentials {
+                            Credentials::Basic { username, .. } => username.clone(),
+                            _ => String::new(),
+                        },
+                        config_url: self.basic_auth_config_url(),
+                    }),
+                }
             }
             403 => ApiError::Forbidden { url, message },
             404 => ApiError::NotFound { url, message },
