@@ -511,3 +511,60 @@ async fn bitbucket_10_with_bamboo_11_and_12_work_on_their_defaults() {
         "{m}"
     );
 }
+
+/// `authentication: OAuth2` (an "Atlassian product via OAuth 2.0" link) is accepted by the
+/// CRD and explained by the operator, which changes nothing in either application: its REST
+/// API is not confirmed (docs/products.md).
+#[tokio::test]
+async fn an_oauth2_product_link_is_explained_not_guessed() {
+    let env = env("oauth2link").await;
+    let sim = Sim::start(
+        "control_port: 0\napps:\n- name: jira\n  product: jira\n  version: 11.3.2\n  basic_auth: true\n  key_bits: 1024\n- name: confluence\n  product: confluence\n  version: 10.2.1\n  basic_auth: true\n  key_bits: 1024\n",
+    );
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::link_yaml("l", "jira", "confluence", "OAuth2"),
+    );
+    let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "OAuth2LinkNotSupportedYet").await;
+    let conds = link.status.unwrap().conditions;
+    let (_, _, msg) = e2e::condition(&conds, "Ready").unwrap();
+    assert!(
+        msg.contains("not supported yet") && msg.contains("authentication: OAuth"),
+        "{msg}"
+    );
+    let (stalled, reason, _) = e2e::condition(&conds, "Stalled").unwrap();
+    assert_eq!(
+        (stalled.as_str(), reason.as_str()),
+        ("True", "OAuth2LinkNotSupportedYet")
+    );
+    for app in ["jira", "confluence"] {
+        assert!(sim.links(app).await.is_empty(), "{app}: nothing made");
+        assert!(
+            writes(&sim.log_entries(app).await).is_empty(),
+            "{app}: nothing written"
+        );
+    }
+    // Deleting it is not held up (nothing was made).
+    e2e::delete(&env.ns, "applicationlink", "l");
+    let api: kube::Api<applink_operator::crd::ApplicationLink> =
+        kube::Api::namespaced(env.client.clone(), &env.ns);
+    e2e::wait_for("the OAuth2 link to be deleted", || async {
+        match api.get_opt("l").await {
+            Ok(None) => Ok(()),
+            other => Err(format!("{:?}", other.map(|o| o.is_some()))),
+        }
+    })
+    .await;
+    // The same link with OAuth 1.0a is made.
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
+}

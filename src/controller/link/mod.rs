@@ -28,7 +28,9 @@ use kube::{Api, ResourceExt};
 
 use super::{Context, finalizer, outcome, status_patch, steering};
 use crate::conditions;
-use crate::crd::{ApplicationLink, ApplicationLinkStatus, DeletionPolicy, LinkClaims};
+use crate::crd::{
+    ApplicationLink, ApplicationLinkStatus, Authentication, DeletionPolicy, LinkClaims,
+};
 use crate::errors::Error;
 use crate::planner::{self, Plan};
 use crate::reasons;
@@ -132,6 +134,10 @@ async fn run(
     ns: &str,
     deleting: bool,
 ) -> Result<Option<(Pass, LinkClaims)>, Error> {
+    // Refused before any application is asked; a deletion still goes on (nothing was made).
+    if !deleting && obj.spec.authentication == Authentication::OAuth2 {
+        return Err(Error::OAuth2LinkNotSupportedYet);
+    }
     let resolved = resolve::resolve(obj, ctx, ns).await?;
     let mut claims = claim::current(obj, api, &resolved).await?;
     resolve::check_rules(obj, &resolved)?;
