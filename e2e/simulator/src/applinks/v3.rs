@@ -81,8 +81,42 @@ pub async fn v3_list(
     caller.require_admin_v3()?;
     let q = v3_query(uri.query());
     let links = app.links_where(|_| true);
-    let list: Vec<Value> = links.iter().map(|l| v3_json(&app, l, Some(&q))).collect();
+    let mut list: Vec<Value> = links.iter().map(|l| v3_json(&app, l, Some(&q))).collect();
+    list.extend(oauth2_client_entries(&app, &q));
     Ok(json_response(StatusCode::OK, &json!(list)))
+}
+
+/// The OAuth 2.0 provider's clients, which the V3 list shows as generic links (the `applinks.v4.ui`
+/// feature, on by default): the client's id, its name, and the scheme and host (no port) of its
+/// first redirect (docs/simulator.md#link-resources). They are not links: `applinks/{id}` does
+/// not know them.
+fn oauth2_client_entries(app: &App, q: &V3Query) -> Vec<Value> {
+    let st = app.state.lock().expect("state");
+    st.persisted
+        .oauth2
+        .clients
+        .values()
+        .map(|c| {
+            let origin = c
+                .redirects
+                .first()
+                .and_then(|r| url::Url::parse(r).ok())
+                .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")))
+                .unwrap_or_default();
+            let props: serde_json::Map<String, Value> = q
+                .property
+                .iter()
+                .map(|p| (p.clone(), Value::Null))
+                .collect();
+            let data: serde_json::Map<String, Value> =
+                q.data.iter().map(|d| (d.clone(), Value::Null)).collect();
+            json!({
+                "id": c.id, "name": c.name, "displayUrl": origin, "rpcUrl": origin,
+                "type": "generic", "system": false, "primary": false,
+                "properties": props, "data": data,
+            })
+        })
+        .collect()
 }
 
 /// A readable link, else 404; an id without properties is a `NoSuchApplinkException` too.
