@@ -33,15 +33,6 @@ impl RateOutcome {
         set("X-RateLimit-FillRate", self.fill_rate.to_string());
         set("Retry-After", self.retry_after.to_string());
     }
-
-    pub fn refusal(&self) -> Response {
-        let mut r = json_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            &json!({"message": "Rate limit exceeded. Try again later."}),
-        );
-        self.apply(r.headers_mut());
-        r
-    }
 }
 
 /// The headers of a Basic login refused for a CAPTCHA but served as anonymous.

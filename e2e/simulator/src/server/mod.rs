@@ -187,20 +187,24 @@ async fn admit(
     }
     let settings = app.settings();
     let mut rate = None;
-    if let (Some(rl), Some(user)) = (&settings.rate_limit, &caller.user)
-        && matches!(caller.via, Via::Basic | Via::Bearer | Via::OAuth2)
-        && path.starts_with("/rest/")
-        && !rl.exempt.contains(&user.username)
-    {
-        let outcome =
-            app.access
-                .lock()
-                .expect("access")
-                .take_token(rl, &user.username, Instant::now());
+    if let (Some(rl), Some(key)) = (
+        &settings.rate_limit,
+        crate::gate::rate_limit::bucket(app, &caller, req.headers(), path),
+    ) {
+        let outcome = app
+            .access
+            .lock()
+            .expect("access")
+            .take_token(rl, &key, Instant::now());
         if !outcome.allowed {
-            return (outcome.refusal(), "rate_limited");
+            let mut r = crate::gate::rate_limit::refusal(req.headers());
+            outcome.apply(r.headers_mut());
+            return (r, "rate_limited");
         }
-        rate = Some(outcome);
+        // The headers go on answers to authenticated callers only.
+        if key != crate::gate::rate_limit::ANONYMOUS {
+            rate = Some(outcome);
+        }
     }
     if let Some(r) = crate::gate::bearer::scope_refusal(app, &caller, req.method()) {
         return (r, via);

@@ -305,7 +305,17 @@ async fn rate_limit_is_a_token_bucket_per_user_with_jira_headers() {
         exempt: vec!["ci".into()],
     });
     let env = start(vec![jira, cfg("plain", Product::Jira)]).await;
-    let path = "/rest/applinks/3.0/applinks";
+    // Jira never limits its applinks REST.
+    for _ in 0..3 {
+        let r = env
+            .admin(Method::GET, "jira", "/rest/applinks/3.0/applinks")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().get("x-ratelimit-limit").is_none());
+    }
+    let path = "/rest/whitelist/latest/check?url=http://x.test";
     for remaining in ["1", "0"] {
         let r = env.admin(Method::GET, "jira", path).send().await.unwrap();
         assert_eq!(r.status(), 200);
@@ -317,6 +327,23 @@ async fn rate_limit_is_a_token_bucket_per_user_with_jira_headers() {
     }
     let r = env.admin(Method::GET, "jira", path).send().await.unwrap();
     assert_eq!(r.status(), 429);
+    let (_, v) = json(env.admin(Method::GET, "jira", path).send().await.unwrap()).await;
+    assert_eq!(v["message"], "Rate limit exceeded. Try again later.");
+    // Without JSON in Accept, the container's error page.
+    let page = env
+        .req(Method::GET, "jira", path)
+        .basic_auth("admin", Some("admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 429);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let r = env.admin(Method::GET, "jira", path).send().await.unwrap();
     let retry: u64 = r.headers()["retry-after"]
         .to_str()
         .unwrap()
@@ -344,6 +371,23 @@ async fn rate_limit_is_a_token_bucket_per_user_with_jira_headers() {
         assert_eq!(r.status(), 200);
         assert!(r.headers().get("x-ratelimit-limit").is_none());
     }
+    // Anonymous callers share one bucket, and get no headers until refused.
+    for _ in 0..2 {
+        let r = env.req(Method::GET, "jira", path).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().get("x-ratelimit-limit").is_none());
+    }
+    let r = env.req(Method::GET, "jira", path).send().await.unwrap();
+    assert_eq!(r.status(), 429, "anonymous callers are limited too");
+    // A browser's session request (two UI signs) is not limited.
+    let r = env
+        .req(Method::GET, "jira", path)
+        .header("Referer", env.url("jira", "/secure/Dashboard.jspa"))
+        .header("Cookie", "JSESSIONID=abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     // Off by default; switched at runtime (which refills the buckets).
     let r = env.admin(Method::GET, "plain", path).send().await.unwrap();
     assert!(r.headers().get("x-ratelimit-limit").is_none());
