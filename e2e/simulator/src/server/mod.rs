@@ -236,7 +236,11 @@ async fn admit(
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if !access::websudo_passes(&settings, authorization, session.as_ref()) {
+        let oauth_signed = matches!(
+            caller.via,
+            Via::TwoLo | Via::TwoLoImpersonation | Via::ThreeLo | Via::OAuth2
+        );
+        if !access::websudo_passes(&settings, authorization, session.as_ref(), oauth_signed) {
             return (access::websudo_refusal(fmt), "websudo");
         }
     }

@@ -496,7 +496,7 @@ async fn websudo_guards_classic_links_and_the_allowlist_against_tokens() {
         (
             Method::GET,
             "/rest/applinks/1.0/authenticationinfo".into(),
-            200,
+            401,
         ),
         (
             Method::GET,
