@@ -252,7 +252,8 @@ async fn authenticationinfo_admin_rules() {
             401,
         ),
         (
-            env.req(Method::GET, "guarded", path).bearer_auth("adm-token"),
+            env.req(Method::GET, "guarded", path)
+                .bearer_auth("adm-token"),
             401,
         ),
         (
@@ -273,11 +274,7 @@ async fn authenticationinfo_admin_rules() {
 async fn authenticationinfo_url_checks_the_id_at_a_url() {
     let mut jira = cfg("jira", Product::Jira);
     jira.secure_admin_sessions = Some(false);
-    let env = start(vec![
-        jira,
-        cfg("wiki", Product::Confluence),
-    ])
-    .await;
+    let env = start(vec![jira, cfg("wiki", Product::Confluence)]).await;
     let wiki = env.app("wiki");
     let ok = format!(
         "/rest/applinks/1.0/authenticationinfo/id/{}?url={}",
