@@ -207,6 +207,7 @@ const ALL: &[&str] = &[
     "ClaimedElsewhere",
     "InvalidSpec",
     "OAuth2NotSupported",
+    "OAuth2LinkNotSupportedYet",
     "ScopeNotOffered",
     "ClientNameTaken",
     "SecretNotOwned",

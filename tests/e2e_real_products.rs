@@ -411,3 +411,194 @@ async fn a_link_reported_broken_says_what_to_do() {
         "{msg}"
     );
 }
+
+const LTS_USERS: &str =
+    "  users:\n  - {username: admin, password: admin, role: sysadmin, tokens: [admin-pat]}\n";
+
+/// Jira 11.3 LTS on its defaults (Basic blocked, secure administrator sessions on) with a
+/// username and password, linked to Confluence 10.2 LTS with a token (Confluence exempts
+/// tokens from secure administrator sessions): the Jira instance names the least invasive
+/// change, the test makes exactly that call and touches the Secret, and the link is made.
+#[tokio::test]
+async fn jira_11_3_lts_the_named_change_is_all_it_takes() {
+    let env = env("jira113").await;
+    let sim = Sim::start(&format!(
+        "control_port: 0\napps:\n- name: jira\n  product: jira\n  version: 11.3.2\n  key_bits: 1024\n{LTS_USERS}- name: confluence\n  product: confluence\n  version: 10.2.1\n  key_bits: 1024\n{LTS_USERS}"
+    ));
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    e2e::apply(
+        &env.ns,
+        &token_instance_yaml(
+            "confluence",
+            &sim.app("confluence").base_url,
+            "confluence",
+            "admin-pat",
+        ),
+    );
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    let (_, (_, _, msg)) =
+        e2e::wait_instance(&env.client, &env.ns, "jira", "CredentialsValid", |c| {
+            c.1 == "BasicAuthDisabled"
+        })
+        .await;
+    let config_url = format!(
+        "{}/rest/basicauth/1.0/config",
+        sim.app("jira").base_url.trim_end_matches('/')
+    );
+    let named = format!(r#"PUT {config_url} and the body {{"allowed-users": ["admin"]}}"#);
+    assert!(msg.contains(&named), "{msg}");
+    // A system administrator does exactly that, with their token (Basic is blocked).
+    let http = reqwest::Client::new();
+    let current: Value = http
+        .get(&config_url)
+        .bearer_auth("admin-pat")
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(current["block-requests"], true, "{current}");
+    assert_eq!(current["allowed-users"], json!([]), "{current}");
+    let r = http
+        .put(&config_url)
+        .bearer_auth("admin-pat")
+        .json(&json!({"allowed-users": ["admin"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    // ...and changes the Secret, so the operator sends the credentials once more.
+    e2e::kubectl(
+        &env.ns,
+        &[
+            "annotate",
+            "secret",
+            "jira-admin",
+            "applinks.io/retry=1",
+            "--overwrite",
+        ],
+        None,
+    )
+    .unwrap();
+    let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
+    assert_eq!(link.status.unwrap().health.as_deref(), Some("Working"));
+    // Jira's end went through secure administrator sessions by Basic, Confluence's by token.
+    let jira = sim.log_entries("jira").await;
+    let confluence = sim.log_entries("confluence").await;
+    assert!(jira.iter().any(|e| e["auth"] == "basic"));
+    assert!(confluence.iter().any(|e| e["auth"] == "bearer"));
+    for (app, log) in [("jira", &jira), ("confluence", &confluence)] {
+        assert!(
+            !log.iter().any(|e| e["auth"] == "websudo"),
+            "{app}: no secure administrator session refusal"
+        );
+    }
+    assert!(
+        sim.links("jira")
+            .await
+            .contains_key(&sim.app("confluence").id)
+    );
+    assert!(
+        sim.links("confluence")
+            .await
+            .contains_key(&sim.app("jira").id)
+    );
+}
+
+/// Bitbucket 10 with Bamboo 11 and Bamboo 12 on their defaults: Basic works, no secure
+/// administrator sessions, nothing to change.
+#[tokio::test]
+async fn bitbucket_10_with_bamboo_11_and_12_work_on_their_defaults() {
+    let env = env("bb10bam").await;
+    let sim = Sim::start(
+        "control_port: 0\napps:\n- {name: bitbucket, product: bitbucket, version: 10.1.1, key_bits: 1024}\n- {name: bamboo11, product: bamboo, version: 11.0.3, key_bits: 1024}\n- {name: bamboo12, product: bamboo, version: 12.0.1, key_bits: 1024}\n",
+    );
+    let _op = Operator::start(&env.ns, &[]);
+    for (n, t) in [
+        ("bitbucket", "bitbucket"),
+        ("bamboo11", "bamboo"),
+        ("bamboo12", "bamboo"),
+    ] {
+        e2e::apply(&env.ns, &e2e::instance_yaml(n, sim.app(n), t, true));
+    }
+    e2e::apply(
+        &env.ns,
+        &e2e::link_yaml("a", "bamboo11", "bitbucket", "OAuth"),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::link_yaml("b", "bitbucket", "bamboo12", "OAuth"),
+    );
+    for l in ["a", "b"] {
+        let link = e2e::wait_link_reason(&env.client, &env.ns, l, "Working").await;
+        assert_eq!(link.status.unwrap().health.as_deref(), Some("Working"));
+    }
+    let (_, m) = sim.get("bamboo12", "/rest/applinks/1.0/manifest").await;
+    assert!(
+        m["applinksVersion"].as_str().unwrap().starts_with("11.2."),
+        "{m}"
+    );
+}
+
+/// `authentication: OAuth2` (an "Atlassian product via OAuth 2.0" link) is accepted by the
+/// CRD and explained by the operator, which changes nothing in either application: its REST
+/// API is not confirmed (docs/products.md).
+#[tokio::test]
+async fn an_oauth2_product_link_is_explained_not_guessed() {
+    let env = env("oauth2link").await;
+    let sim = Sim::start(
+        "control_port: 0\napps:\n- name: jira\n  product: jira\n  version: 11.3.2\n  basic_auth: true\n  key_bits: 1024\n- name: confluence\n  product: confluence\n  version: 10.2.1\n  basic_auth: true\n  key_bits: 1024\n",
+    );
+    let _op = Operator::start(&env.ns, &[]);
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("jira", sim.app("jira"), "jira", true),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::instance_yaml("confluence", sim.app("confluence"), "confluence", true),
+    );
+    e2e::apply(
+        &env.ns,
+        &e2e::link_yaml("l", "jira", "confluence", "OAuth2"),
+    );
+    let link = e2e::wait_link_reason(&env.client, &env.ns, "l", "OAuth2LinkNotSupportedYet").await;
+    let conds = link.status.unwrap().conditions;
+    let (_, _, msg) = e2e::condition(&conds, "Ready").unwrap();
+    assert!(
+        msg.contains("not supported yet") && msg.contains("authentication: OAuth"),
+        "{msg}"
+    );
+    let (stalled, reason, _) = e2e::condition(&conds, "Stalled").unwrap();
+    assert_eq!(
+        (stalled.as_str(), reason.as_str()),
+        ("True", "OAuth2LinkNotSupportedYet")
+    );
+    for app in ["jira", "confluence"] {
+        assert!(sim.links(app).await.is_empty(), "{app}: nothing made");
+        assert!(
+            writes(&sim.log_entries(app).await).is_empty(),
+            "{app}: nothing written"
+        );
+    }
+    // Deleting it is not held up (nothing was made).
+    e2e::delete(&env.ns, "applicationlink", "l");
+    let api: kube::Api<applink_operator::crd::ApplicationLink> =
+        kube::Api::namespaced(env.client.clone(), &env.ns);
+    e2e::wait_for("the OAuth2 link to be deleted", || async {
+        match api.get_opt("l").await {
+            Ok(None) => Ok(()),
+            other => Err(format!("{:?}", other.map(|o| o.is_some()))),
+        }
+    })
+    .await;
+    // The same link with OAuth 1.0a is made.
+    e2e::apply(&env.ns, &e2e::link_yaml("l", "jira", "confluence", "OAuth"));
+    e2e::wait_link_reason(&env.client, &env.ns, "l", "Working").await;
+}

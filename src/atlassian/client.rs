@@ -14,7 +14,7 @@ use url::Url;
 use super::calls::{self, CallMetrics};
 use super::credentials::Credentials;
 use super::envelope::error_message;
-use super::error::ApiError;
+use super::error::{AllowBasic, ApiError};
 use super::limits::{MAX_URL_BYTES, cap};
 use super::redact::redact;
 use super::retry::{RetryPolicy, parse_retry_after};
@@ -511,6 +511,16 @@ impl AtlassianClient {
         Err(self.status_failure(call, status, &body, retry_after, shown))
     }
 
+    /// Where a system administrator allows Basic for some users while it is blocked
+    /// (docs/products.md).
+    fn basic_auth_config_url(&self) -> String {
+        self.inner
+            .base
+            .join("rest/basicauth/1.0/config")
+            .map(|u| u.to_string())
+            .unwrap_or_default()
+    }
+
     fn status_failure(
         &self,
         call: &Call,
@@ -534,11 +544,24 @@ impl AtlassianClient {
                 ApiError::NotSystemAdministrator { url, action }
             }
             401 if message.as_deref().is_some_and(is_websudo_refusal) => {
-                ApiError::SecureAdminSessionRequired { url }
+                ApiError::SecureAdminSessionRequired {
+                    url,
+                    config_url: self.basic_auth_config_url().into(),
+                }
             }
             401 => ApiError::Unauthorized { url, message },
             403 if message.as_deref().is_some_and(is_basic_disabled) => {
-                ApiError::BasicAuthDisabled { url, message }
+                ApiError::BasicAuthDisabled {
+                    url,
+                    message,
+                    allow: Box::new(AllowBasic {
+                        username: match &self.inner.credentials {
+                            Credentials::Basic { username, .. } => username.clone(),
+                            _ => String::new(),
+                        },
+                        config_url: self.basic_auth_config_url(),
+                    }),
+                }
             }
             403 => ApiError::Forbidden { url, message },
             404 => ApiError::NotFound { url, message },
@@ -666,15 +689,44 @@ fn user_agent() -> String {
     user_agent_of(std::env::var("POD_NAME").ok().as_deref())
 }
 
+/// Substrings by which atlassian-rest's XSRF filter takes a request for a browser's (its
+/// user-agent parser's browser families). A browser-looking POST without a same-origin
+/// `Origin` or `Referer` is refused even with `X-Atlassian-Token` (docs/simulator.md#xsrf),
+/// so the operator's User-Agent must contain none of them.
+const BROWSER_MARKERS: [&str; 16] = [
+    "google/",
+    "Googlebot/",
+    "msnbot",
+    "webcrawler/",
+    "MSIE",
+    "Trident/",
+    "Edge/",
+    "Firefox",
+    "Chrome/",
+    "Safari/",
+    "Opera/",
+    "Gecko/",
+    "Lotus-Notes/",
+    "Netscape/",
+    "Konqueror/",
+    "KHTML",
+];
+
+fn looks_like_a_browser(user_agent: &str) -> bool {
+    BROWSER_MARKERS.iter().any(|m| user_agent.contains(m))
+}
+
 fn user_agent_of(pod: Option<&str>) -> String {
     let base = concat!("applink-operator/", env!("CARGO_PKG_VERSION"));
-    // A pod name is a DNS label; anything else is left out rather than sent as a header.
+    // A pod name is a DNS label; anything else (or one that would make the products take the
+    // operator for a browser) is left out rather than sent as a header.
     match pod {
         Some(p)
             if !p.is_empty()
                 && p.len() <= 253
                 && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') =>
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                && !looks_like_a_browser(p) =>
         {
             format!("{base} ({p})")
         }
@@ -1102,9 +1154,13 @@ mod tests {
             ),
             (Some("bad\r\nX-Injected: 1"), base.to_string()),
             (Some("a b"), base.to_string()),
+            (Some("msnbot-0"), base.to_string()),
+            (Some("KHTML-1"), base.to_string()),
         ];
         for (pod, want) in table {
-            assert_eq!(user_agent_of(pod), want, "{pod:?}");
+            let ua = user_agent_of(pod);
+            assert!(!looks_like_a_browser(&ua), "{ua}");
+            assert_eq!(ua, want, "{pod:?}");
         }
     }
 

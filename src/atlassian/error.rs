@@ -3,6 +3,14 @@
 
 use std::time::Duration;
 
+/// The least invasive change while Basic is blocked: the user the Secret names (not a secret)
+/// and where the application's Basic authentication settings are (docs/products.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowBasic {
+    pub username: String,
+    pub config_url: String,
+}
+
 /// Errors returned by [`super::AtlassianClient`]. URLs in messages never contain credentials
 /// (they are sent in headers only) and carry no query string.
 #[derive(Debug, thiserror::Error)]
@@ -87,18 +95,23 @@ pub enum ApiError {
     },
 
     #[error(
-        "{url} refused Basic authentication (403){}: it has been disabled on this application. Put a personal access token under the Secret's token key instead of a username and password (or let an administrator allow Basic for this user in the authentication settings)",
-        suffix(.message)
+        "{url} refused Basic authentication (403){}: it is blocked on this application. Least invasive change: a system administrator allows Basic for this user only, by adding {:?} to \"allowed-users\" with PUT {} and the body {{\"allowed-users\": [\"{}\"]}} plus the users already listed (the PUT replaces the list: GET it first), sent with their personal access token; Basic requests also pass secure administrator sessions. Then change the Secret (an annotation will do) so the operator tries again. A personal access token under the Secret's token key works instead only where secure administrator sessions are off or exempt tokens (Confluence)",
+        suffix(.message),
+        .allow.username,
+        .allow.config_url,
+        .allow.username
     )]
     BasicAuthDisabled {
         url: String,
         message: Option<String>,
+        /// What to allow where, for the least invasive change (boxed: errors stay small).
+        allow: Box<AllowBasic>,
     },
 
     #[error(
-        "{url} requires a secure administrator session (WebSudo) for this request and refuses it from a personal access token (401). Either turn secure administrator sessions off (Jira: jira.websudo.is.disabled=true; Confluence: General configuration > Security configuration), or use the username and password of an administrator, which bypass it"
+        "{url} requires a secure administrator session (WebSudo) for this request and refuses it from a personal access token (401). Least invasive change: put the username and password of an administrator in the Secret instead of the token (Basic requests pass secure administrator sessions); where Basic is blocked (Jira 11's default) a system administrator also allows it for that user only: PUT {config_url} with {{\"allowed-users\": [\"<that user>\"]}} plus the users already listed (the PUT replaces the list: GET it first). Otherwise turn secure administrator sessions off, which affects every administrator (Jira: jira.websudo.is.disabled=true in jira-config.properties; Confluence: General configuration > Security configuration)"
     )]
-    SecureAdminSessionRequired { url: String },
+    SecureAdminSessionRequired { url: String, config_url: Box<str> },
 
     #[error(
         "{url} locked the login behind a CAPTCHA after failed logins (403 CAPTCHA_CHALLENGE); every further Basic request is refused, even with the right password. Log in once in a browser at {login_url} and solve the CAPTCHA, fix the password in the Secret if it was wrong; the operator sends no credentials there until the Secret changes"

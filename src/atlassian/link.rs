@@ -180,6 +180,8 @@ pub enum DeleteOutcome {
 
 const V3_APPLINKS: &str = "rest/applinks/3.0/applinks";
 const V1_APPLICATIONLINK: &str = "rest/applinks/1.0/applicationlink";
+/// Listed entries checked per field when naming the link in the way (each check is a GET).
+const MAX_COLLISION_CHECKS: usize = 3;
 
 impl AtlassianClient {
     /// All links stored on this application: `GET rest/applinks/3.0/applinks`, falling back to
@@ -353,7 +355,14 @@ impl AtlassianClient {
         let mut order = ["rpcUrl", "displayUrl", "name"];
         order.sort_by_key(|f| !hint.contains(&format!("duplicate.{}", f.to_ascii_lowercase())));
         for field in order {
-            if let Some(other) = links.iter().find(|l| l.id != id && collides(field, l)) {
+            let candidates = links.iter().filter(|l| l.id != id && collides(field, l));
+            for other in candidates.take(MAX_COLLISION_CHECKS) {
+                // The V3 list also shows OAuth 2.0 clients as generic entries (applinks' V4 UI),
+                // which the duplicate check does not count: only a link the by-id resource
+                // knows can be in the way.
+                if !matches!(self.get_link(&other.id).await, Ok(Some(_))) {
+                    continue;
+                }
                 return ApiError::DuplicateLinkField {
                     url: self.base_url().to_string(),
                     field,
@@ -606,15 +615,33 @@ mod tests {
             ))
             .mount(&server)
             .await;
+        // An OAuth 2.0 client listed as a generic entry comes first, with the same URL: the
+        // by-id resource does not know it, so it is not named.
+        const OLD: &str = r#"{"id":"99999999-9999-9999-9999-999999999999","name":"Old wiki","rpcUrl":"http://new-wiki","displayUrl":"http://old","type":"confluence"}"#;
         Mock::given(method("GET"))
             .and(path("/rest/applinks/3.0/applinks"))
             .respond_with(json_response(
                 200,
                 &format!(
-                    r#"[{}, {{"id":"99999999-9999-9999-9999-999999999999","name":"Old wiki","rpcUrl":"http://new-wiki:8090","displayUrl":"http://old","type":"confluence"}}]"#,
+                    r#"[{}, {{"id":"88888888-8888-8888-8888-888888888888","name":"Che","rpcUrl":"http://new-wiki","displayUrl":"http://new-wiki","type":"generic"}}, {OLD}]"#,
                     v3_link_json()
                 ),
             ))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(
+                "/rest/applinks/3.0/applinks/88888888-8888-8888-8888-888888888888",
+            ))
+            .respond_with(json_response(404, r#"{"status":404,"errors":[]}"#))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(
+                "/rest/applinks/3.0/applinks/99999999-9999-9999-9999-999999999999",
+            ))
+            .respond_with(json_response(200, OLD))
             .mount(&server)
             .await;
         let err = admin_client(&server)
@@ -622,7 +649,7 @@ mod tests {
                 CONF_ID,
                 &LinkUpdate {
                     name: "Confluence".into(),
-                    rpc_url: "http://new-wiki:8090/".into(),
+                    rpc_url: "http://new-wiki/".into(),
                     display_url: "http://new-wiki:8090".into(),
                     primary: true,
                 },

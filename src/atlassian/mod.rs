@@ -33,7 +33,9 @@
 //! OAuth): each end is deleted locally.
 //!
 //! Every request carries `Accept: application/json` and `X-Atlassian-Token: no-check` (XSRF
-//! filter; docs/protocol.md, Requests) and Basic or Bearer auth, never a login session (Basic
+//! filter; docs/protocol.md, Requests), a User-Agent that names no browser and no `Origin` or
+//! `Referer` (a browser-looking POST from a foreign origin is refused even with the token;
+//! docs/simulator.md#xsrf), and Basic or Bearer auth, never a login session (Basic
 //! always passes secure administrator sessions; docs/protocol.md, Authentication and admin
 //! sessions). Credentials never leave the base URL's origin: cross-origin redirects are not
 //! followed.

@@ -377,6 +377,8 @@ async fn real_refusals_have_their_own_reasons() {
         err.to_string().contains("secure administrator sessions"),
         "{err}"
     );
+    let basic_config = format!("PUT {}/rest/basicauth/1.0/config", server.uri());
+    assert!(err.to_string().contains(&basic_config), "{err}");
     assert!(
         !err.rejects_credentials(),
         "WebSudo is not a rejected login"
@@ -396,6 +398,11 @@ async fn real_refusals_have_their_own_reasons() {
     let err = client.verify_admin().await.unwrap_err();
     assert_eq!(err.reason(), "BasicAuthDisabled");
     assert!(err.to_string().contains("personal access token"), "{err}");
+    let allow_user = format!(
+        r#"PUT {}/rest/basicauth/1.0/config and the body {{"allowed-users": ["admin"]}}"#,
+        server.uri()
+    );
+    assert!(err.to_string().contains(&allow_user), "{err}");
     // Not sent again: the mock expects exactly one request.
     let again = client.verify_admin().await.unwrap_err();
     assert_eq!(again.reason(), "BasicAuthDisabled");

@@ -6,15 +6,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::product::Product;
 
-/// Which generation of atlassian-rest the product bundles. It decides the XSRF rule and which
-/// callers bypass WebSudo (docs/simulator.md#xsrf, docs/simulator.md#websudo).
+/// Which generation of atlassian-rest the product bundles. It decides which callers bypass
+/// WebSudo (docs/simulator.md#websudo); the XSRF rule is the same on every line
+/// (docs/simulator.md#xsrf).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RestLine {
-    /// Platform 6 and older: only POST is XSRF-checked; only Basic bypasses WebSudo.
+    /// Platform 6 and older: only Basic bypasses WebSudo.
     Legacy,
-    /// Platform 7 and newer: every mutating method is XSRF-checked; a Bearer request with a
-    /// session carrying `is.pats.enabled` also bypasses WebSudo.
+    /// Platform 7 and newer: a Bearer request with a session carrying `is.pats.enabled` also
+    /// bypasses WebSudo.
     Modern,
 }
 

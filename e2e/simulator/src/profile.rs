@@ -49,6 +49,8 @@ pub struct Profile {
     pub allowlist_base: Option<String>,
     /// Path of the login page named in the CAPTCHA challenge.
     pub login_path: &'static str,
+    /// When Atlassian ended support for this line (`YYYY-MM`), if it has.
+    pub end_of_life: Option<&'static str>,
     pub settings: Settings,
 }
 
@@ -61,6 +63,7 @@ struct Line {
     basic: bool,
     websudo: bool,
     captcha: u32,
+    end_of_life: Option<&'static str>,
 }
 
 const fn line(
@@ -80,6 +83,14 @@ const fn line(
         basic,
         websudo,
         captcha,
+        end_of_life: None,
+    }
+}
+
+impl Line {
+    const fn ended(mut self, when: &'static str) -> Line {
+        self.end_of_life = Some(when);
+        self
     }
 }
 
@@ -95,22 +106,26 @@ fn pick(product: Product, version: Option<&str>) -> Line {
     let m = version.and_then(major);
     match product {
         Product::Jira => match m {
-            Some(..=9) => line("9.12.15", 9_120_015, "9.0.11", Legacy, true, true, 3),
-            Some(11..) => line("11.0.1", 11_000_001, "11.0.2", Modern, false, true, 3),
+            Some(..=9) => {
+                line("9.12.15", 9_120_015, "9.0.11", Legacy, true, true, 3).ended("2026-06")
+            }
+            Some(11..) => line("11.3.2", 11_003_002, "11.2.1", Modern, false, true, 3),
             _ => line("10.3.8", 10_030_008, "10.1.2", Modern, true, true, 3),
         },
         Product::Confluence => match m {
             Some(..=8) => line("8.5.19", 8_519, "8.1.7", Legacy, true, true, 3),
-            Some(10..) => line("10.0.2", 10_002, "11.0.2", Modern, false, true, 3),
+            Some(10..) => line("10.2.1", 10_201, "11.2.1", Modern, false, true, 3),
             _ => line("9.2.5", 9_205, "9.1.4", Modern, true, true, 3),
         },
         Product::Bitbucket => match m {
             Some(..=8) => line("8.19.14", 8_019_014, "9.0.11", Legacy, true, false, 3),
-            Some(10..) => line("10.0.1", 10_000_001, "11.0.2", Modern, true, false, 3),
+            Some(10..) => line("10.1.1", 10_001_001, "11.2.1", Modern, true, false, 3),
             _ => line("9.4.6", 9_004_006, "10.1.2", Modern, true, false, 3),
         },
         Product::Bamboo => match m {
             Some(..=9) => line("9.6.10", 90_610, "9.0.11", Legacy, true, false, 3),
+            Some(11) => line("11.0.3", 110_003, "11.0.2", Modern, true, false, 3),
+            Some(12..) => line("12.0.1", 120_001, "11.2.1", Modern, true, false, 3),
             _ => line("10.2.3", 100_203, "10.1.2", Modern, true, false, 3),
         },
         Product::Fisheye | Product::Crucible => {
@@ -163,6 +178,7 @@ impl Profile {
                 Product::Confluence | Product::ConfluenceCloud => "/login.action",
                 _ => "/login.jsp",
             },
+            end_of_life: l.end_of_life,
             settings,
         }
     }
@@ -201,8 +217,17 @@ mod tests {
         let j11 = profile(Product::Jira, Some("11.1.0"));
         assert!(!j11.settings.basic_auth);
         assert_eq!(j11.version, "11.1.0");
+        let j113 = profile(Product::Jira, Some("11"));
+        assert_eq!(j113.applinks_version, "11.2.1");
+        assert!(j113.settings.secure_admin_sessions && j113.end_of_life.is_none());
         let j9 = profile(Product::Jira, Some("9.12.2"));
         assert_eq!(j9.settings.rest_line, RestLine::Legacy);
+        assert_eq!(j9.end_of_life, Some("2026-06"));
+        let c10 = profile(Product::Confluence, Some("10.2"));
+        assert!(c10.applinks_version.starts_with("11.2.") && !c10.settings.basic_auth);
+        for (v, want) in [("11", "11.0.2"), ("12", "11.2.1"), ("10", "10.1.2")] {
+            assert_eq!(profile(Product::Bamboo, Some(v)).applinks_version, want);
+        }
         assert!(
             !profile(Product::Bitbucket, None)
                 .settings

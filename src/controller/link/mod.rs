@@ -33,7 +33,9 @@ use kube::{Api, ResourceExt};
 use super::claims::{Claimant, Held};
 use super::lookups::Lookups;
 use super::{Context, finalizer, outcome, status_patch, steering, tail};
-use crate::crd::{ApplicationLink, ApplicationLinkStatus, DeletionPolicy, LinkClaims};
+use crate::crd::{
+    ApplicationLink, ApplicationLinkStatus, Authentication, DeletionPolicy, LinkClaims,
+};
 use crate::errors::Error;
 use crate::planner::{self, Plan};
 use crate::reasons;
@@ -160,6 +162,10 @@ async fn run(
     ns: &str,
     deleting: bool,
 ) -> Result<Option<Ran>, Error> {
+    // Refused before any application is asked; a deletion still goes on (nothing was made).
+    if !deleting && obj.spec.authentication == Authentication::OAuth2 {
+        return Err(Error::OAuth2LinkNotSupportedYet);
+    }
     let resolved = resolve::resolve(obj, &ctx.lookups(), ns).await?;
     let mut claims = claim::current(obj, api, &resolved).await?;
     resolve::check_rules(obj, &resolved)?;

@@ -43,6 +43,9 @@ fn oauth_for(auth: Authentication) -> LinkOAuthConfig {
         Authentication::OAuth => OAuthLevel::OAuth,
         Authentication::OAuthImpersonation => OAuthLevel::OAuthImpersonation,
         Authentication::None => OAuthLevel::Disabled,
+        // Never applied: the pipeline stops before planning unless the link is being deleted,
+        // and a deletion does not configure OAuth.
+        Authentication::OAuth2 => OAuthLevel::Disabled,
     })
 }
 

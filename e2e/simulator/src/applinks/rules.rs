@@ -110,6 +110,52 @@ pub(super) fn check(
     Ok(())
 }
 
+/// Every rule a V3 change breaks, in the products' order: system link, each URL, then the
+/// name, RPC URL and display URL another link holds (each once). The products collect them
+/// all before refusing (docs/simulator.md#link-resources).
+pub(super) fn check_v3_all(st: &AppState, link: &Link, change: &Change) -> Vec<Refusal> {
+    let mut out = Vec::new();
+    if link.system {
+        out.push(Refusal::SystemLink);
+    }
+    for (field, u) in [
+        ("rpcUrl", &change.rpc_url),
+        ("displayUrl", &change.display_url),
+    ] {
+        if let Some(u) = u
+            && !is_absolute_http(u)
+        {
+            out.push(Refusal::NotAbsolute {
+                field,
+                url: u.clone(),
+            });
+        }
+    }
+    let others: Vec<&Link> = st
+        .persisted
+        .links
+        .values()
+        .filter(|o| o.id != link.id)
+        .collect();
+    let taken = |f: &dyn Fn(&Link) -> bool| others.iter().find(|o| f(o)).map(|o| o.name.clone());
+    if let Some(name) = &change.name
+        && let Some(other) = taken(&|o| &o.name == name)
+    {
+        out.push(Refusal::NameTaken { other });
+    }
+    if let Some(u) = &change.rpc_url
+        && let Some(other) = taken(&|o| same_url(u, &o.rpc_url))
+    {
+        out.push(Refusal::RpcUrlTaken { other });
+    }
+    if let Some(u) = &change.display_url
+        && let Some(other) = taken(&|o| same_url(u, &o.display_url))
+    {
+        out.push(Refusal::DisplayUrlTaken { other });
+    }
+    out
+}
+
 /// Applies a checked change; `primary: true` also takes the flag from the type's other links.
 pub(super) fn apply(st: &mut AppState, id: &Uuid, change: Change) {
     let Some(link) = st.persisted.links.get_mut(id) else {

@@ -301,12 +301,8 @@ pub async fn form_manifest(
 ) -> ApiResult {
     caller.require_admin(fmt)?;
     // This GET is XSRF-checked (@RequiresXsrfCheck).
-    let token = headers
-        .get("X-Atlassian-Token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !(token.eq_ignore_ascii_case("no-check") || token.eq_ignore_ascii_case("nocheck")) {
-        return Err(ApiError::raw(crate::gate::auth::xsrf_response(fmt)));
+    if !crate::gate::xsrf::has_token(&headers) {
+        return Err(ApiError::raw(crate::gate::xsrf::refusal()));
     }
     let url = q
         .url

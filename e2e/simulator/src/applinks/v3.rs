@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::rules::{self, Change, Line, Refusal};
+use super::rules::{self, Change, Refusal};
 use crate::app::App;
 use crate::applinks::links::{icon, parse_id};
 use crate::gate::auth::Caller;
@@ -81,8 +81,42 @@ pub async fn v3_list(
     caller.require_admin_v3()?;
     let q = v3_query(uri.query());
     let links = app.links_where(|_| true);
-    let list: Vec<Value> = links.iter().map(|l| v3_json(&app, l, Some(&q))).collect();
+    let mut list: Vec<Value> = links.iter().map(|l| v3_json(&app, l, Some(&q))).collect();
+    list.extend(oauth2_client_entries(&app, &q));
     Ok(json_response(StatusCode::OK, &json!(list)))
+}
+
+/// The OAuth 2.0 provider's clients, which the V3 list shows as generic links (the `applinks.v4.ui`
+/// feature, on by default): the client's id, its name, and the scheme and host (no port) of its
+/// first redirect (docs/simulator.md#link-resources). They are not links: `applinks/{id}` does
+/// not know them.
+fn oauth2_client_entries(app: &App, q: &V3Query) -> Vec<Value> {
+    let st = app.state.lock().expect("state");
+    st.persisted
+        .oauth2
+        .clients
+        .values()
+        .map(|c| {
+            let origin = c
+                .redirects
+                .first()
+                .and_then(|r| url::Url::parse(r).ok())
+                .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")))
+                .unwrap_or_default();
+            let props: serde_json::Map<String, Value> = q
+                .property
+                .iter()
+                .map(|p| (p.clone(), Value::Null))
+                .collect();
+            let data: serde_json::Map<String, Value> =
+                q.data.iter().map(|d| (d.clone(), Value::Null)).collect();
+            json!({
+                "id": c.id, "name": c.name, "displayUrl": origin, "rpcUrl": origin,
+                "type": "generic", "system": false, "primary": false,
+                "properties": props, "data": data,
+            })
+        })
+        .collect()
 }
 
 /// A readable link, else 404; an id without properties is a `NoSuchApplinkException` too.
@@ -102,11 +136,6 @@ pub fn v3_find(app: &App, id: &str) -> Result<Link, ApiError> {
             format!("No application link with id {id}"),
         )),
     }
-}
-
-/// A V3 validation error: the human summary with the applinks error key, and the field.
-fn invalid(field: &str, summary: String, key: &str) -> ApiError {
-    ApiError::V3Field(400, format!("{summary} ({key})"), field.to_string())
 }
 
 pub async fn v3_get(
@@ -149,32 +178,36 @@ pub async fn v3_put(
         primary: b.primary,
     };
     let mut st = app.state.lock().expect("state");
-    rules::check(&st, &l, &change, Line::V3, caller.is_sysadmin()).map_err(|r| match r {
-        Refusal::SystemLink | Refusal::RpcUrlFixed => ApiError::v3(
-            400,
-            "System application links cannot be updated (applinks.service.error.validation.applink.system)",
-        ),
-        Refusal::NotAbsolute { field, url } => invalid(
-            field,
-            format!("{url} is not an absolute URL"),
-            "applinks.service.error.validation.applink.url.absolute",
-        ),
-        Refusal::NameTaken { other } => invalid(
-            "name",
-            format!("Another application link already has the name '{other}'"),
-            "applinks.service.error.validation.applink.duplicate.name",
-        ),
-        Refusal::RpcUrlTaken { other } => invalid(
-            "rpcUrl",
-            format!("Another application link ('{other}') already uses this RPC URL"),
-            "applinks.service.error.validation.applink.duplicate.rpcUrl",
-        ),
-        Refusal::DisplayUrlTaken { other } => invalid(
-            "displayUrl",
-            format!("Another application link ('{other}') already uses this display URL"),
-            "applinks.service.error.validation.applink.duplicate.displayUrl",
-        ),
-    })?;
+    let broken = rules::check_v3_all(&st, &l, &change);
+    if !broken.is_empty() {
+        // The products resolve each error key to its text: the keys are not in the body.
+        let errors = broken
+            .into_iter()
+            .map(|r| match r {
+                Refusal::SystemLink | Refusal::RpcUrlFixed => (
+                    None,
+                    "System application links cannot be updated".to_string(),
+                ),
+                Refusal::NotAbsolute { field, url } => (
+                    Some(field.to_string()),
+                    format!("{url} is not an absolute URL"),
+                ),
+                Refusal::NameTaken { other } => (
+                    Some("name".into()),
+                    format!("Another application link already has the name '{other}'"),
+                ),
+                Refusal::RpcUrlTaken { other } => (
+                    Some("rpcUrl".into()),
+                    format!("Another application link ('{other}') already uses this RPC URL"),
+                ),
+                Refusal::DisplayUrlTaken { other } => (
+                    Some("displayUrl".into()),
+                    format!("Another application link ('{other}') already uses this display URL"),
+                ),
+            })
+            .collect();
+        return Err(ApiError::V3Errors(400, errors));
+    }
     rules::apply(&mut st, &l.id, change);
     let updated = st.link(&l.id).cloned().expect("exists");
     drop(st);

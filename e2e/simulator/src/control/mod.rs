@@ -268,6 +268,7 @@ fn settings_json(app: &App) -> Value {
     v["allowlist_base"] = json!(app.profile.allowlist_base);
     v["version"] = json!(app.ident.version);
     v["applinks_version"] = json!(app.ident.applinks_version);
+    v["end_of_life"] = json!(app.profile.end_of_life);
     v
 }
 

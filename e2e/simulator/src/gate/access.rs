@@ -33,38 +33,6 @@ impl RateOutcome {
         set("X-RateLimit-FillRate", self.fill_rate.to_string());
         set("Retry-After", self.retry_after.to_string());
     }
-
-    pub fn refusal(&self) -> Response {
-        let mut r = json_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            &json!({"message": "Rate limit exceeded. Try again later."}),
-        );
-        self.apply(r.headers_mut());
-        r
-    }
-}
-
-/// Whether a Basic request of this user for this path is blocked: Basic is off under `/rest/` and
-/// neither the user nor a path prefix is on the allowlists.
-pub fn basic_blocked(settings: &Settings, username: &str, path: &str) -> bool {
-    !settings.basic_auth
-        && path.starts_with("/rest/")
-        && !settings
-            .basic_auth_allowed_users
-            .iter()
-            .any(|u| u == username)
-        && !settings
-            .basic_auth_allowed_paths
-            .iter()
-            .any(|p| path.starts_with(&format!("/{}", p.trim_start_matches('/'))))
-}
-
-/// 403 of a Basic request while Basic authentication is blocked.
-pub fn basic_disabled() -> Response {
-    json_response(
-        StatusCode::FORBIDDEN,
-        &json!({"message": "Basic Authentication has been disabled on this instance."}),
-    )
 }
 
 /// The headers of a Basic login refused for a CAPTCHA but served as anonymous.
@@ -147,6 +115,17 @@ pub fn websudo_guarded(method: &Method, path: &str, allowlist_paths: &[String]) 
         ["applicationlink"] => true,
         ["applicationlink", "primary" | "type", _] => true,
         ["applicationlink", _] => *method != Method::DELETE,
+        // The UI package (`core.rest.ui`) is annotated as a whole.
+        [
+            "authenticationinfo"
+            | "applicationlinkForm"
+            | "listApplicationlinks"
+            | "listApplicationlinkstates"
+            | "applicationlinkInfo"
+            | "relocateApplicationlink"
+            | "upgrade",
+            ..,
+        ] => path.starts_with("/rest/applinks/"),
         _ => false,
     }
 }
@@ -158,8 +137,10 @@ pub fn websudo_passes(
     settings: &Settings,
     authorization: Option<&str>,
     session: Option<&Session>,
+    oauth_signed: bool,
 ) -> bool {
-    if !settings.secure_admin_sessions {
+    // OAuth requests (1.0a or 2.0 access tokens) are exempt.
+    if !settings.secure_admin_sessions || oauth_signed {
         return true;
     }
     let auth = authorization.unwrap_or("");
@@ -267,7 +248,13 @@ mod tests {
         assert!(!g(Method::DELETE, "/rest/applinks/1.0/applicationlink/x"));
         assert!(!g(Method::PUT, "/rest/applinks/3.0/applinks/x"));
         assert!(!g(Method::PUT, "/rest/applinks/3.0/status/x/oauth"));
-        assert!(!g(Method::GET, "/rest/applinks/1.0/authenticationinfo"));
+        assert!(g(Method::GET, "/rest/applinks/1.0/authenticationinfo"));
+        assert!(g(Method::GET, "/rest/applinks/3.0/listApplicationlinks"));
+        assert!(g(
+            Method::POST,
+            "/rest/applinks/1.0/applicationlinkForm/createAppLink"
+        ));
+        assert!(!g(Method::GET, "/rest/applinks/1.0/permission/x/y"));
         assert!(g(Method::GET, "/rest/whitelist/latest"));
         assert!(g(Method::POST, "/rest/whitelist/1.0/enable"));
         assert!(!g(Method::GET, "/rest/whitelist/latest/check"));
@@ -293,15 +280,19 @@ mod tests {
             username: "u".into(),
             attributes: [PATS_SESSION_ATTRIBUTE.to_string()].into(),
         };
-        assert!(websudo_passes(&s, Some("Basic eDp5"), None));
-        assert!(!websudo_passes(&s, Some("Bearer t"), None));
-        assert!(websudo_passes(&s, Some("Bearer t"), Some(&pats)));
-        assert!(!websudo_passes(&s, None, None));
+        assert!(websudo_passes(&s, Some("Basic eDp5"), None, false));
+        assert!(!websudo_passes(&s, Some("Bearer t"), None, false));
+        assert!(websudo_passes(&s, Some("Bearer t"), Some(&pats), false));
+        assert!(!websudo_passes(&s, None, None, false));
+        assert!(
+            websudo_passes(&s, None, None, true),
+            "OAuth requests are exempt"
+        );
         s.rest_line = RestLine::Legacy;
-        assert!(!websudo_passes(&s, Some("Bearer t"), Some(&pats)));
+        assert!(!websudo_passes(&s, Some("Bearer t"), Some(&pats), false));
         s.websudo_exempts_tokens = true;
-        assert!(websudo_passes(&s, Some("Bearer t"), None));
+        assert!(websudo_passes(&s, Some("Bearer t"), None, false));
         s.secure_admin_sessions = false;
-        assert!(websudo_passes(&s, None, None));
+        assert!(websudo_passes(&s, None, None, false));
     }
 }

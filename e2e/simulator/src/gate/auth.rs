@@ -4,14 +4,14 @@
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderValue, Request, header, request::Parts};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::app::{App, is_admin, is_sysadmin};
 use crate::config::UserConfig;
 use crate::gate::access;
-use crate::profile::{CaptchaMode, RestLine};
+use crate::profile::CaptchaMode;
 use crate::wire::model::StatusEnv;
 use crate::wire::oauth1::{self as oauth, Problem};
 use crate::wire::respond::{ApiError, Fmt, status_env};
@@ -227,8 +227,9 @@ fn basic_login(app: &App, req: &Request<Body>, b64: &str) -> Result<Option<UserC
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_default();
     let (username, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
-    if access::basic_blocked(&settings, username, req.uri().path()) {
-        return Err(rejected(access::basic_disabled(), "basic_disabled"));
+    if crate::gate::basic_blocked::blocked(&settings, username, req.uri().path()) {
+        let refusal = crate::gate::basic_blocked::refusal(req.headers());
+        return Err(rejected(refusal, "basic_disabled"));
     }
     let mut acc = app.access.lock().expect("access");
     if acc.captcha_required(&settings, username) {
@@ -400,55 +401,4 @@ fn resolve_oauth(
             Ok((Some(user), Via::ThreeLo))
         }
     }
-}
-
-/// XSRF rule of atlassian-rest (docs/simulator.md#xsrf). Older REST lines: a POST whose body is absent or
-/// form-like needs `X-Atlassian-Token: no-check`. Newer lines: every POST, PUT, DELETE and PATCH
-/// needs it, whatever the body; stricter than the media-type rule still visible in the 7.1.9
-/// code, so that a client forgetting the header is caught either way.
-pub fn xsrf_blocked(req: &Request<Body>, line: RestLine) -> bool {
-    use axum::http::Method;
-    if !req.uri().path().starts_with("/rest/") {
-        return false;
-    }
-    let m = req.method();
-    let checked = match line {
-        RestLine::Legacy => *m == Method::POST && form_like_body(req),
-        RestLine::Modern => {
-            matches!(
-                *m,
-                Method::POST | Method::PUT | Method::DELETE | Method::PATCH
-            )
-        }
-    };
-    if !checked {
-        return false;
-    }
-    let token = req
-        .headers()
-        .get("X-Atlassian-Token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    !(token.eq_ignore_ascii_case("no-check") || token.eq_ignore_ascii_case("nocheck"))
-}
-
-/// A body a browser form can send cross-site: none, or a form-like content type.
-fn form_like_body(req: &Request<Body>) -> bool {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.to_ascii_lowercase());
-    match ct.as_deref() {
-        None => true,
-        Some(c) => {
-            c.starts_with("application/x-www-form-urlencoded")
-                || c.starts_with("multipart/form-data")
-                || c.starts_with("text/plain")
-        }
-    }
-}
-
-pub fn xsrf_response(fmt: Fmt) -> Response {
-    status_env(fmt, StatusEnv::message(403, "XSRF check failed")).into_response()
 }

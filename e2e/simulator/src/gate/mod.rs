@@ -3,4 +3,7 @@
 
 pub(crate) mod access;
 pub(crate) mod auth;
+pub(crate) mod basic_blocked;
 pub(crate) mod bearer;
+pub(crate) mod rate_limit;
+pub(crate) mod xsrf;

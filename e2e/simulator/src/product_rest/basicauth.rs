@@ -1,12 +1,13 @@
 //! `/rest/basicauth/1.0/config`: how a Data Center admin blocks Basic authentication
-//! (docs/simulator.md#basic-authentication-blocked). Only `block-requests` is confirmed; the
-//! allowlist field names are inferred.
+//! (docs/simulator.md#basic-authentication-blocked): GET the four fields, PUT merges the fields
+//! given (204), allowed paths stored normalised.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -20,6 +21,7 @@ fn config_json(app: &App) -> Value {
         "block-requests": !s.basic_auth,
         "allowed-users": s.basic_auth_allowed_users,
         "allowed-paths": s.basic_auth_allowed_paths,
+        "show-warning-message": true,
     })
 }
 
@@ -31,6 +33,8 @@ pub async fn get_config(State(app): State<Arc<App>>, caller: Caller) -> ApiResul
 #[derive(Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct ConfigBody {
+    #[allow(dead_code)]
+    show_warning_message: Option<bool>,
     block_requests: Option<bool>,
     allowed_users: Option<Vec<String>>,
     allowed_paths: Option<Vec<String>>,
@@ -51,11 +55,15 @@ pub async fn put_config(State(app): State<Arc<App>>, caller: Caller, body: Bytes
             s.basic_auth = !block;
         }
         if let Some(u) = b.allowed_users {
-            s.basic_auth_allowed_users = u;
+            s.basic_auth_allowed_users = u.into_iter().filter(|u| !u.is_empty()).collect();
         }
         if let Some(p) = b.allowed_paths {
-            s.basic_auth_allowed_paths = p;
+            s.basic_auth_allowed_paths = p
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| crate::gate::basic_blocked::normalize_pattern(p))
+                .collect();
         }
     }
-    Ok(json_response(StatusCode::OK, &config_json(&app)))
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -187,26 +187,33 @@ async fn admit(
     }
     let settings = app.settings();
     let mut rate = None;
-    if let (Some(rl), Some(user)) = (&settings.rate_limit, &caller.user)
-        && matches!(caller.via, Via::Basic | Via::Bearer | Via::OAuth2)
-        && path.starts_with("/rest/")
-        && !rl.exempt.contains(&user.username)
-    {
-        let outcome =
-            app.access
-                .lock()
-                .expect("access")
-                .take_token(rl, &user.username, Instant::now());
+    if let (Some(rl), Some(key)) = (
+        &settings.rate_limit,
+        crate::gate::rate_limit::bucket(app, &caller, req.headers(), path),
+    ) {
+        let outcome = app
+            .access
+            .lock()
+            .expect("access")
+            .take_token(rl, &key, Instant::now());
         if !outcome.allowed {
-            return (outcome.refusal(), "rate_limited");
+            let mut r = crate::gate::rate_limit::refusal(req.headers());
+            outcome.apply(r.headers_mut());
+            return (r, "rate_limited");
         }
-        rate = Some(outcome);
+        // The headers go on answers to authenticated callers only.
+        if key != crate::gate::rate_limit::ANONYMOUS {
+            rate = Some(outcome);
+        }
     }
     if let Some(r) = crate::gate::bearer::scope_refusal(app, &caller, req.method()) {
         return (r, via);
     }
-    if auth::xsrf_blocked(&req, settings.rest_line) && !crate::gate::bearer::xsrf_excluded(path) {
-        return (auth::xsrf_response(fmt), via);
+    if path.starts_with("/rest/")
+        && !crate::gate::bearer::xsrf_excluded(path)
+        && xsrf_refused(app, &req)
+    {
+        return (crate::gate::xsrf::refusal(), via);
     }
     if settings.missing_content_type_415
         && matches!(*req.method(), Method::POST | Method::PUT)
@@ -229,7 +236,11 @@ async fn admit(
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if !access::websudo_passes(&settings, authorization, session.as_ref()) {
+        let oauth_signed = matches!(
+            caller.via,
+            Via::TwoLo | Via::TwoLoImpersonation | Via::ThreeLo | Via::OAuth2
+        );
+        if !access::websudo_passes(&settings, authorization, session.as_ref(), oauth_signed) {
             return (access::websudo_refusal(fmt), "websudo");
         }
     }
@@ -239,6 +250,31 @@ async fn admit(
         r.apply(resp.headers_mut());
     }
     (resp, via)
+}
+
+/// The XSRF filter's decision (docs/simulator.md#xsrf), with the origin the request was sent
+/// to (this listener's scheme and the `Host` it named) and the links' rpcUrls for the CORS
+/// allowance.
+fn xsrf_refused(app: &crate::app::App, req: &Request<Body>) -> bool {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("127.0.0.1:{}", app.port));
+    let request_origin = format!("{}://{host}", app.scheme);
+    let link_rpc_urls = || {
+        app.links_where(|_| true)
+            .into_iter()
+            .map(|l| l.rpc_url)
+            .collect()
+    };
+    crate::gate::xsrf::refused(&crate::gate::xsrf::XsrfInput {
+        method: req.method(),
+        headers: req.headers(),
+        request_origin: &request_origin,
+        link_rpc_urls: &link_rpc_urls,
+    })
 }
 
 /// RFC 7231 IMF-fixdate of a Unix time.

@@ -86,7 +86,8 @@ pub enum ApiError {
     /// V3 `RestErrors` (JSON only).
     V3(u16, String),
     /// V3 `RestErrors` naming the offending field in `context`.
-    V3Field(u16, String, String),
+    /// Several V3 errors at once: `(context, summary)` each.
+    V3Errors(u16, Vec<(Option<String>, String)>),
     /// A ready response (boxed: responses are large).
     Raw(Box<Response>),
 }
@@ -128,8 +129,18 @@ impl IntoResponse for ApiError {
             ApiError::V3(code, summary) => {
                 json_response(sc(code), &v3_errors(code, &summary, None))
             }
-            ApiError::V3Field(code, summary, field) => {
-                json_response(sc(code), &v3_errors(code, &summary, Some(&field)))
+            ApiError::V3Errors(code, errors) => {
+                let list: Vec<serde_json::Value> = errors
+                    .into_iter()
+                    .map(|(context, summary)| match context {
+                        Some(c) => serde_json::json!({"context": c, "summary": summary}),
+                        None => serde_json::json!({ "summary": summary }),
+                    })
+                    .collect();
+                json_response(
+                    sc(code),
+                    &serde_json::json!({"status": code, "errors": list}),
+                )
             }
             ApiError::Raw(r) => *r,
         }

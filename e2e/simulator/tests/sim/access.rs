@@ -52,6 +52,11 @@ async fn profiles_report_per_product_versions_and_defaults() {
     j9.version = Some("9.12.2".into());
     let mut j11 = cfg("j11", Product::Jira);
     j11.version = Some("11.1.0".into());
+    let versioned = |name: &str, product, v: &str| {
+        let mut c = cfg(name, product);
+        c.version = Some(v.into());
+        c
+    };
     let env = start(vec![
         cfg("jira", Product::Jira),
         j9,
@@ -60,12 +65,22 @@ async fn profiles_report_per_product_versions_and_defaults() {
         cfg("bb", Product::Bitbucket),
         cfg("bam", Product::Bamboo),
         cfg("fe", Product::Fisheye),
+        versioned("j113", Product::Jira, "11.3.2"),
+        versioned("wiki10", Product::Confluence, "10.2.1"),
+        versioned("bb10", Product::Bitbucket, "10.1.1"),
+        versioned("bam11", Product::Bamboo, "11.0.3"),
+        versioned("bam12", Product::Bamboo, "12.0.1"),
     ])
     .await;
     for (app, version, applinks, basic, websudo, line) in [
         ("jira", "10.3.", "10.1.", true, true, "modern"),
         ("j9", "9.12.2", "9.", true, true, "legacy"),
         ("j11", "11.1.0", "11.", false, true, "modern"),
+        ("j113", "11.3.2", "11.2.", false, true, "modern"),
+        ("wiki10", "10.2.1", "11.2.", false, true, "modern"),
+        ("bb10", "10.1.1", "11.2.", true, false, "modern"),
+        ("bam11", "11.0.3", "11.0.", true, false, "modern"),
+        ("bam12", "12.0.1", "11.2.", true, false, "modern"),
         ("wiki", "9.2.", "9.1.4", true, true, "modern"),
         ("bb", "9.4.", "10.", true, false, "modern"),
         ("bam", "10.", "10.", true, false, "modern"),
@@ -102,6 +117,12 @@ async fn profiles_report_per_product_versions_and_defaults() {
             "{app}: rate limiting is off by default"
         );
         assert_eq!(s["allowlist_base"], "rest/whitelist/latest");
+        let eol = if app == "j9" {
+            json!("2026-06")
+        } else {
+            Value::Null
+        };
+        assert_eq!(s["end_of_life"], eol, "{app}");
     }
     let (_, s) = json(
         env.control(Method::GET, "jira", "/settings")
@@ -284,7 +305,17 @@ async fn rate_limit_is_a_token_bucket_per_user_with_jira_headers() {
         exempt: vec!["ci".into()],
     });
     let env = start(vec![jira, cfg("plain", Product::Jira)]).await;
-    let path = "/rest/applinks/3.0/applinks";
+    // Jira never limits its applinks REST.
+    for _ in 0..3 {
+        let r = env
+            .admin(Method::GET, "jira", "/rest/applinks/3.0/applinks")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().get("x-ratelimit-limit").is_none());
+    }
+    let path = "/rest/whitelist/latest/check?url=http://x.test";
     for remaining in ["1", "0"] {
         let r = env.admin(Method::GET, "jira", path).send().await.unwrap();
         assert_eq!(r.status(), 200);
@@ -296,6 +327,23 @@ async fn rate_limit_is_a_token_bucket_per_user_with_jira_headers() {
     }
     let r = env.admin(Method::GET, "jira", path).send().await.unwrap();
     assert_eq!(r.status(), 429);
+    let (_, v) = json(env.admin(Method::GET, "jira", path).send().await.unwrap()).await;
+    assert_eq!(v["message"], "Rate limit exceeded. Try again later.");
+    // Without JSON in Accept, the container's error page.
+    let page = env
+        .req(Method::GET, "jira", path)
+        .basic_auth("admin", Some("admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 429);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let r = env.admin(Method::GET, "jira", path).send().await.unwrap();
     let retry: u64 = r.headers()["retry-after"]
         .to_str()
         .unwrap()
@@ -323,6 +371,23 @@ async fn rate_limit_is_a_token_bucket_per_user_with_jira_headers() {
         assert_eq!(r.status(), 200);
         assert!(r.headers().get("x-ratelimit-limit").is_none());
     }
+    // Anonymous callers share one bucket, and get no headers until refused.
+    for _ in 0..2 {
+        let r = env.req(Method::GET, "jira", path).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().get("x-ratelimit-limit").is_none());
+    }
+    let r = env.req(Method::GET, "jira", path).send().await.unwrap();
+    assert_eq!(r.status(), 429, "anonymous callers are limited too");
+    // A browser's session request (two UI signs) is not limited.
+    let r = env
+        .req(Method::GET, "jira", path)
+        .header("Referer", env.url("jira", "/secure/Dashboard.jspa"))
+        .header("Cookie", "JSESSIONID=abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     // Off by default; switched at runtime (which refills the buckets).
     let r = env.admin(Method::GET, "plain", path).send().await.unwrap();
     assert!(r.headers().get("x-ratelimit-limit").is_none());
@@ -431,7 +496,7 @@ async fn websudo_guards_classic_links_and_the_allowlist_against_tokens() {
         (
             Method::GET,
             "/rest/applinks/1.0/authenticationinfo".into(),
-            200,
+            401,
         ),
         (
             Method::GET,
@@ -560,75 +625,77 @@ async fn websudo_per_product_and_switchable() {
 }
 
 #[tokio::test]
-async fn xsrf_checks_every_mutating_method_on_newer_lines_and_post_only_on_older() {
+async fn xsrf_guards_form_like_posts_and_browser_posts_from_foreign_origins() {
     let mut old = cfg("old", Product::Jira);
     old.version = Some("9.12.2".into());
     let env = start(vec![cfg("jira", Product::Jira), old]).await;
     let id = uuid::Uuid::new_v4();
     let del = format!("{LIST}/{id}");
+    let primary = format!("{LIST}/primary/{id}");
     let no_header = |app: &str, m: Method, p: &str| {
         env.req(m, app, p)
             .basic_auth("admin", Some("admin"))
             .header("Accept", "application/json")
     };
-    // Newer line: a body-less DELETE or a form-like PUT without the header is refused.
-    let (code, v) = json(
-        no_header("jira", Method::DELETE, &del)
+    for app in ["jira", "old"] {
+        // A body-less POST without the header is refused, with the filter's bare text.
+        let r = no_header(app, Method::POST, &primary).send().await.unwrap();
+        assert_eq!(
+            r.headers()["content-type"],
+            "text/plain;charset=UTF-8",
+            "{app}"
+        );
+        assert_eq!(
+            text(r).await,
+            (403, "XSRF check failed".to_string()),
+            "{app}"
+        );
+        // A JSON POST, a JSON PUT, a body-less DELETE pass without it (on every line).
+        let r = no_header(app, Method::POST, &primary)
+            .json(&json!({}))
             .send()
             .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (code, v["message"].clone()),
-        (403, json!("XSRF check failed"))
-    );
+            .unwrap();
+        assert_eq!(r.status(), 404, "{app}: a JSON POST is not XSRF-checked");
+        let link = json!({"id": id, "name": format!("W {app}"), "typeId": "confluence",
+            "rpcUrl": format!("http://w-{app}.test")});
+        let r = no_header(app, Method::PUT, "/rest/applinks/2.0/applicationlink")
+            .json(&link)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{app}");
+        let r = no_header(app, Method::DELETE, &del).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{app}: other methods are only logged");
+    }
+    // A browser's POST from a foreign origin is refused even with the token; from the
+    // application's own origin it passes.
+    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                  Chrome/131.0 Safari/537.36";
+    let browser = |origin: &str| {
+        no_header("jira", Method::POST, &primary)
+            .header("User-Agent", chrome)
+            .header("X-Atlassian-Token", "no-check")
+            .header("Origin", origin)
+            .json(&json!({}))
+    };
+    let r = browser("https://evil.test").send().await.unwrap();
+    assert_eq!(text(r).await, (403, "XSRF check failed".to_string()));
+    let own = env.url("jira", "");
+    let r = browser(own.trim_end_matches('/')).send().await.unwrap();
+    assert_eq!(r.status(), 404, "same origin: on to the resource");
+    // The same browser's PUT from a foreign origin is only logged.
     let r = no_header("jira", Method::PUT, "/rest/applinks/2.0/applicationlink")
-        .header("Content-Type", "text/plain")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    // Whatever the body: a JSON PUT needs the header too.
-    let link = json!({"id": id, "name": "W", "typeId": "confluence", "rpcUrl": "http://w.test"});
-    let r = no_header("jira", Method::PUT, "/rest/applinks/2.0/applicationlink")
-        .json(&link)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let r = no_header("jira", Method::PUT, "/rest/applinks/2.0/applicationlink")
-        .header("X-Atlassian-Token", "no-check")
-        .json(&link)
+        .header("User-Agent", chrome)
+        .header("Origin", "https://evil.test")
+        .json(
+            &json!({"id": uuid::Uuid::new_v4(), "name": "B", "typeId": "confluence",
+            "rpcUrl": "http://b.test"}),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let r = no_header("jira", Method::DELETE, &del)
-        .header("X-Atlassian-Token", "no-check")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    // Older line: only POST.
-    let r = no_header("old", Method::DELETE, &del).send().await.unwrap();
-    assert_eq!(r.status(), 404, "not XSRF-checked, just unknown");
-    let r = no_header("old", Method::POST, &format!("{LIST}/primary/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let r = no_header("old", Method::POST, &format!("{LIST}/primary/{id}"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404, "a JSON POST passes on older lines");
-    // The line can be switched at runtime.
-    patch_settings(&env, "old", json!({"rest_line": "modern"})).await;
-    let r = no_header("old", Method::DELETE, &del).send().await.unwrap();
-    assert_eq!(r.status(), 403);
 }
 
 #[tokio::test]
@@ -672,20 +739,71 @@ async fn an_admin_blocks_basic_through_the_basicauth_config_with_allowlists() {
     .await;
     assert_eq!(code, 200);
     assert_eq!(v["block-requests"], false);
-    let (code, v) = json(
-        bearer(&env, Method::PUT, "jira", cfg_path)
-            .json(&json!({"block-requests": true, "allowed-users": ["user"],
-                          "allowed-paths": ["rest/applinks/1.0/manifest"]}))
+    let r = bearer(&env, Method::PUT, "jira", cfg_path)
+        .json(&json!({"block-requests": true, "allowed-users": ["user"],
+                      "allowed-paths": ["rest/applinks/1.0/manifest/"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "the PUT answers no content");
+    let (_, v) = json(
+        bearer(&env, Method::GET, "jira", cfg_path)
             .send()
             .await
             .unwrap(),
     )
     .await;
-    assert_eq!(code, 200, "{v}");
-    assert_eq!(v["block-requests"], true);
+    assert_eq!(
+        v,
+        json!({"block-requests": true, "allowed-users": ["user"],
+               "allowed-paths": ["/rest/applinks/1.0/manifest"], "show-warning-message": true}),
+        "paths are stored normalised"
+    );
+    // A PUT of one field keeps the others.
+    let r = bearer(&env, Method::PUT, "jira", cfg_path)
+        .json(&json!({"show-warning-message": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
     let info = "/rest/applinks/1.0/authenticationinfo";
     let r = env.admin(Method::GET, "jira", info).send().await.unwrap();
     assert_eq!(r.status(), 403);
+    // The refusal follows Accept: XML, text, and JSON by default.
+    let r = env
+        .req(Method::GET, "jira", info)
+        .basic_auth("admin", Some("admin"))
+        .header("Accept", "application/xml")
+        .send()
+        .await
+        .unwrap();
+    let (code, body) = text(r).await;
+    assert_eq!(code, 403);
+    assert!(
+        body.contains("<warning>") && body.contains("Basic Authentication has been disabled"),
+        "{body}"
+    );
+    let r = env
+        .req(Method::GET, "jira", info)
+        .basic_auth("admin", Some("admin"))
+        .header("Accept", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        text(r).await,
+        (
+            403,
+            "Basic Authentication has been disabled on this instance.".to_string()
+        )
+    );
+    // An allowed path matches exactly, not as a prefix.
+    let r = env
+        .admin(Method::GET, "jira", "/rest/applinks/1.0/manifest/x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "not a prefix");
     // Allowed user, allowed path.
     let r = env
         .req(Method::GET, "jira", info)

@@ -408,11 +408,12 @@ async fn only_system_administrators_and_no_websudo() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    // A mutation without the XSRF header is refused (modern REST line)...
+    // A form-like POST without the XSRF header is refused...
     let r = env
         .req(Method::POST, "jira", path)
         .basic_auth("admin", Some("admin"))
-        .json(&json!({"name": "x", "redirects": [REDIRECT], "scope": "READ"}))
+        .header("Content-Type", "text/plain")
+        .body(json!({"name": "x", "redirects": [REDIRECT], "scope": "READ"}).to_string())
         .send()
         .await
         .unwrap();
@@ -1801,4 +1802,47 @@ async fn clients_and_tokens_survive_a_restart_with_a_state_dir() {
     assert_eq!(r.status(), 200, "the token still authenticates");
     env.sim.shutdown().await;
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The V3 link list shows the provider's clients as generic links (applinks' V4 UI, on by
+/// default); they are not links: the V3 by-id GET does not know them.
+#[tokio::test]
+async fn clients_appear_in_the_v3_list_as_generic_entries() {
+    let env = start(vec![app("jira", Product::Jira)]).await;
+    let c = client(&env, "jira", "Che", "READ").await;
+    let (code, list) = json(
+        env.admin(
+            Method::GET,
+            "jira",
+            "/rest/applinks/3.0/applinks?property=x",
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let entry = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == c["id"])
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(entry["type"], "generic");
+    assert_eq!(entry["name"], "Che");
+    assert_eq!(
+        entry["rpcUrl"], "http://localhost",
+        "scheme and host, no port"
+    );
+    assert_eq!(entry["properties"], json!({"x": null}));
+    let r = env
+        .admin(
+            Method::GET,
+            "jira",
+            &format!("/rest/applinks/3.0/applinks/{}", c["id"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }

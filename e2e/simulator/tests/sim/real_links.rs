@@ -147,26 +147,18 @@ async fn v3_update_refuses_another_links_name_and_urls_and_leaves_the_link_uncha
     let before = env.app("jira").state.lock().unwrap().link(&b).cloned();
     let path = format!("/rest/applinks/3.0/applinks/{b}");
     for (body, field, key) in [
-        (
-            json!({"name": "A"}),
-            "name",
-            "applinks.service.error.validation.applink.duplicate.name",
-        ),
+        (json!({"name": "A"}), "name", "already has the name 'A'"),
         (
             json!({"rpcUrl": "http://a.test/"}),
             "rpcUrl",
-            "applinks.service.error.validation.applink.duplicate.rpcUrl",
+            "already uses this RPC URL",
         ),
         (
             json!({"displayUrl": "http://a.test"}),
             "displayUrl",
-            "applinks.service.error.validation.applink.duplicate.displayUrl",
+            "already uses this display URL",
         ),
-        (
-            json!({"rpcUrl": "b.test"}),
-            "rpcUrl",
-            "applink.url.absolute",
-        ),
+        (json!({"rpcUrl": "b.test"}), "rpcUrl", "not an absolute URL"),
     ] {
         let (code, v) = json(
             env.admin(Method::PUT, "jira", &path)
@@ -182,6 +174,24 @@ async fn v3_update_refuses_another_links_name_and_urls_and_leaves_the_link_uncha
         let summary = v["errors"][0]["summary"].as_str().unwrap();
         assert!(summary.contains(key), "{summary}");
     }
+    // Every broken rule at once, each with its field; the error keys are not in the body.
+    let (code, v) = json(
+        env.admin(Method::PUT, "jira", &path)
+            .json(&json!({"name": "A", "rpcUrl": "http://a.test", "displayUrl": "nope"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 400);
+    let fields: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["context"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["displayUrl", "name", "rpcUrl"], "{v}");
+    assert!(!v.to_string().contains("applinks.service.error"), "{v}");
     assert_eq!(
         env.app("jira").state.lock().unwrap().link(&b).cloned(),
         before

@@ -162,7 +162,12 @@ async fn capabilities_are_anonymous_json() {
 
 #[tokio::test]
 async fn authenticationinfo_admin_rules() {
-    let env = start(vec![with_users("jira", Product::Jira)]).await;
+    // Secure administrator sessions off: they would refuse `al_username` first (see below).
+    let mut jira = with_users("jira", Product::Jira);
+    jira.secure_admin_sessions = Some(false);
+    let mut guarded = with_users("guarded", Product::Jira);
+    guarded.secure_admin_sessions = Some(true);
+    let env = start(vec![jira, guarded]).await;
     let path = "/rest/applinks/1.0/authenticationinfo";
     let (code, body) = text(
         env.req(Method::GET, "jira", path)
@@ -235,15 +240,41 @@ async fn authenticationinfo_admin_rules() {
     )
     .await;
     assert_eq!(code, 401);
+    // The UI package needs a secure administrator session, checked before the admin rule:
+    // query-string credentials and tokens are refused there, Basic passes.
+    for (req, want) in [
+        (
+            env.req(
+                Method::GET,
+                "guarded",
+                &format!("{path}?al_username=admin&al_password=admin"),
+            ),
+            401,
+        ),
+        (
+            env.req(Method::GET, "guarded", path)
+                .bearer_auth("adm-token"),
+            401,
+        ),
+        (
+            env.req(Method::GET, "guarded", path)
+                .basic_auth("admin", Some("admin")),
+            200,
+        ),
+    ] {
+        let (code, body) = text(req.send().await.unwrap()).await;
+        assert_eq!(code, want, "{body}");
+        if want == 401 {
+            assert!(body.contains("requires WebSudo"), "{body}");
+        }
+    }
 }
 
 #[tokio::test]
 async fn authenticationinfo_url_checks_the_id_at_a_url() {
-    let env = start(vec![
-        cfg("jira", Product::Jira),
-        cfg("wiki", Product::Confluence),
-    ])
-    .await;
+    let mut jira = cfg("jira", Product::Jira);
+    jira.secure_admin_sessions = Some(false);
+    let env = start(vec![jira, cfg("wiki", Product::Confluence)]).await;
     let wiki = env.app("wiki");
     let ok = format!(
         "/rest/applinks/1.0/authenticationinfo/id/{}?url={}",
@@ -903,7 +934,9 @@ async fn unknown_paths_are_404() {
 
 #[tokio::test]
 async fn personal_access_tokens_authenticate_as_their_user() {
-    let env = start(vec![with_users("jira", Product::Jira)]).await;
+    let mut jira = with_users("jira", Product::Jira);
+    jira.secure_admin_sessions = Some(false);
+    let env = start(vec![jira]).await;
     let path = "/rest/applinks/1.0/authenticationinfo";
     let r = env
         .req(Method::GET, "jira", path)
