@@ -13,7 +13,9 @@ use crate::atlassian::{
     ApiError, AtlassianClient, LinkOAuthConfig, LinkStatus, LinkedEntities, OAuthConfig, RemoteLink,
 };
 use crate::conditions::Cond;
-use crate::crd::{AuthLevel, EndAuth, EndHealth, Inventory, InventoryLink};
+use crate::crd::{
+    ApplicationLink, AuthLevel, EndAuth, EndHealth, ExternalApplication, Inventory, InventoryLink,
+};
 use crate::reasons::{
     ALL_LINKS_MANAGED, INVENTORY_UNREADABLE, UNMANAGED_LINKS, UNMANAGED_LINKS_FOUND,
 };
@@ -76,6 +78,21 @@ pub(super) fn managers(
     application_id: &str,
     own_namespace: Option<&str>,
 ) -> BTreeMap<String, String> {
+    managers_of(
+        &ctx.links.state(),
+        &ctx.externals.state(),
+        application_id,
+        own_namespace,
+    )
+}
+
+/// [`managers`] over the objects themselves (pure).
+fn managers_of(
+    links: &[std::sync::Arc<ApplicationLink>],
+    externals: &[std::sync::Arc<ExternalApplication>],
+    application_id: &str,
+    own_namespace: Option<&str>,
+) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut add = |ns: String, who: String, link_id: &str| {
         let shown = match own_namespace {
@@ -84,7 +101,7 @@ pub(super) fn managers(
         };
         out.insert(link_id.to_string(), shown);
     };
-    for l in ctx.links.state() {
+    for l in links {
         let claims = l.status.as_ref().and_then(|s| s.claims.as_ref());
         let ns = l.namespace().unwrap_or_default();
         for c in claims
@@ -97,7 +114,7 @@ pub(super) fn managers(
             }
         }
     }
-    for e in ctx.externals.state() {
+    for e in externals {
         let claim = e
             .status
             .as_ref()
@@ -381,6 +398,39 @@ mod tests {
                 cond.message
             );
         }
+    }
+
+    /// Claims name the manager; another tenant's is not named to a namespaced instance.
+    #[test]
+    fn managers_from_claims_across_tenants() {
+        let link = |ns: &str, name: &str, app: &str, id: &str| {
+            let mut l: ApplicationLink = serde_yaml::from_str(&format!(
+                "apiVersion: applinks.io/v1alpha1\nkind: ApplicationLink\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {{source: {{instanceRef: {{name: a}}}}, target: {{instanceRef: {{name: b}}}}}}\n"
+            ))
+            .unwrap();
+            l.status = Some(crate::crd::ApplicationLinkStatus {
+                claims: Some(crate::crd::LinkClaims {
+                    source: Some(crate::crd::LinkClaim {
+                        application_id: app.into(),
+                        link_id: id.into(),
+                    }),
+                    target: None,
+                }),
+                ..Default::default()
+            });
+            std::sync::Arc::new(l)
+        };
+        let links = vec![
+            link("team-a", "wiki", "JIRA", "L1"),
+            link("team-b", "docs", "JIRA", "L2"),
+            link("team-a", "elsewhere", "OTHER", "L3"),
+        ];
+        let own = managers_of(&links, &[], "JIRA", Some("team-a"));
+        assert_eq!(own.get("L1").map(String::as_str), Some("team-a/wiki"));
+        assert_eq!(own.get("L2").map(String::as_str), Some(OTHER_NAMESPACE));
+        assert!(!own.contains_key("L3"), "a link in another application");
+        let shared = managers_of(&links, &[], "JIRA", None);
+        assert_eq!(shared.get("L2").map(String::as_str), Some("team-b/docs"));
     }
 
     #[test]
