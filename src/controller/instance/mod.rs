@@ -124,7 +124,8 @@ where
         return steering::hold(ctx, &api, obj, &old, &old.conditions, set).await;
     }
     // A resync request runs the whole check now, with the backoff started afresh.
-    if steering::requested(old.last_handled_reconcile_at.as_deref(), obj.meta()) {
+    let requested = steering::requested(old.last_handled_reconcile_at.as_deref(), obj.meta());
+    if requested {
         ctx.backoff.succeeded(&key);
     } else if let Some(action) = status_patch::retry_unwritten(ctx, &api, obj, &key, &old).await {
         return Ok(action);
@@ -151,7 +152,8 @@ where
 
     let observed = match observe::resolve_access(view, ctx, &ns).await {
         Ok(access) => {
-            observe::observe(view, ctx, &access, cloud, kind == "ApplicationInstance").await
+            let namespaced = kind == "ApplicationInstance";
+            observe::observe(view, ctx, &access, cloud, namespaced, requested).await
         }
         Err(e) => Err(e),
     };
