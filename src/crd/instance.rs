@@ -30,6 +30,7 @@ pub(crate) const LOOPBACK_RE: &str = r"^[hH][tT][tT][pP]://(localhost|127\\.[0-9
     printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.version"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Application ID","type":"string","jsonPath":".status.applicationId","priority":1}"#,
+    printcolumn = r#"{"name":"Unmanaged Links","type":"integer","jsonPath":".status.inventory.unmanagedCount","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(validation = kube::core::Rule::new(

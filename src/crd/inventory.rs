@@ -23,6 +23,10 @@ pub struct Inventory {
     /// Why the last read failed, when it did (the lists above are from the read before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// When it was last read (or tried). It is read again at the instance's check, at most once
+    /// a minute, and 5 minutes after a failed read; a resync request reads it at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<String>,
 }
 
 /// One application link as the application reports it.

@@ -24,6 +24,7 @@ use super::instance::{ApplicationInstanceSpec, ApplicationInstanceStatus};
     printcolumn = r#"{"name":"Type","type":"string","jsonPath":".status.typeId"}"#,
     printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.version"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Unmanaged Links","type":"integer","jsonPath":".status.inventory.unmanagedCount","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]

@@ -68,6 +68,21 @@ async fn inventory_counts_hand_made_links_and_entity_links_hold_a_deletion() {
         assert_eq!(code, 201, "entity link to {key}");
     }
 
+    // The inventory is read at most once a minute: a resync request reads it now.
+    for instance in ["jira", "confluence"] {
+        e2e::kubectl(
+            &ns,
+            &[
+                "annotate",
+                "--overwrite",
+                "applicationinstance",
+                instance,
+                "applinks.io/reconcile-requested-at=entity-links-made",
+            ],
+            None,
+        )
+        .unwrap();
+    }
     let managed_by = format!("{ns}/l");
     let inv = wait_for(
         "the inventory with both links and their entity links",

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use futures::StreamExt;
+use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
 use super::super::lookups::Lookups;
@@ -13,10 +14,50 @@ use crate::atlassian::{
     ApiError, AtlassianClient, LinkOAuthConfig, LinkStatus, LinkedEntities, OAuthConfig, RemoteLink,
 };
 use crate::conditions::Cond;
-use crate::crd::{AuthLevel, EndAuth, EndHealth, Inventory, InventoryLink};
+use crate::crd::{
+    ApplicationLink, AuthLevel, EndAuth, EndHealth, ExternalApplication, Inventory, InventoryLink,
+};
 use crate::reasons::{
     ALL_LINKS_MANAGED, INVENTORY_UNREADABLE, UNMANAGED_LINKS, UNMANAGED_LINKS_FOUND,
 };
+
+/// Least time between two reads: an instance checked every few seconds does not list every
+/// link (and ask each one's health) that often.
+pub const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// After a failed read the next waits this long (the instance's other checks go on).
+pub const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Whether the inventory is read in this check (pure): when asked (a resync request), when
+/// never read, else [`MIN_INTERVAL`] after the last read and [`RETRY_AFTER_FAILURE`] after a
+/// failed one.
+pub(super) fn due(old: Option<&Inventory>, now: Timestamp, requested: bool) -> bool {
+    let Some(old) = old else { return true };
+    let Some(last) = old
+        .read_at
+        .as_deref()
+        .and_then(|t| t.parse::<Timestamp>().ok())
+    else {
+        return true;
+    };
+    let wait = if old.error.is_some() {
+        RETRY_AFTER_FAILURE
+    } else {
+        MIN_INTERVAL
+    };
+    requested || now.duration_since(last).unsigned_abs() >= wait
+}
+
+/// The `UnmanagedLinks` condition as it was, for a check that did not read the inventory.
+pub(super) fn kept_condition(old: &[crate::crd::Condition]) -> Option<Cond> {
+    old.iter().find(|c| c.type_ == UNMANAGED_LINKS).map(|c| {
+        Cond::new(
+            UNMANAGED_LINKS,
+            c.status == "True",
+            c.reason.clone(),
+            c.message.clone(),
+        )
+    })
+}
 
 /// Links listed (and health-checked) per application; past it only the counts are whole.
 pub const MAX_LISTED: usize = 50;
@@ -76,6 +117,21 @@ pub(super) fn managers(
     application_id: &str,
     own_namespace: Option<&str>,
 ) -> BTreeMap<String, String> {
+    managers_of(
+        &lookups.links.state(),
+        &lookups.externals.state(),
+        application_id,
+        own_namespace,
+    )
+}
+
+/// [`managers`] over the objects themselves (pure).
+fn managers_of(
+    links: &[std::sync::Arc<ApplicationLink>],
+    externals: &[std::sync::Arc<ExternalApplication>],
+    application_id: &str,
+    own_namespace: Option<&str>,
+) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut add = |ns: String, who: String, link_id: &str| {
         let shown = match own_namespace {
@@ -84,7 +140,7 @@ pub(super) fn managers(
         };
         out.insert(link_id.to_string(), shown);
     };
-    for l in lookups.links.state() {
+    for l in links {
         let claims = l.status.as_ref().and_then(|s| s.claims.as_ref());
         let ns = l.namespace().unwrap_or_default();
         for c in claims
@@ -97,7 +153,7 @@ pub(super) fn managers(
             }
         }
     }
-    for e in lookups.externals.state() {
+    for e in externals {
         let claim = e
             .status
             .as_ref()
@@ -121,12 +177,14 @@ pub(super) fn build(
     observed: Result<Observed, ApiError>,
     managers: &BTreeMap<String, String>,
     old: Option<&Inventory>,
+    now: Timestamp,
 ) -> (Inventory, Cond) {
     let o = match observed {
         Ok(o) => o,
         Err(e) => {
             let mut inv = old.cloned().unwrap_or_default();
             inv.error = Some(crate::conditions::truncate(&e.to_string(), 512));
+            inv.read_at = Some(now.to_string());
             let cond = Cond::new(
                 UNMANAGED_LINKS,
                 inv.unmanaged_count > 0,
@@ -159,6 +217,7 @@ pub(super) fn build(
         truncated: o.all.len() > links.len(),
         links,
         error: None,
+        read_at: Some(now.to_string()),
     };
     let cond = if unmanaged.is_empty() {
         Cond::new(
@@ -369,7 +428,7 @@ mod tests {
             ),
         ];
         for (name, obs, old, total, unmanaged, truncated, listed, reason, status) in cases {
-            let (inv, cond) = build(obs, &managed, old.as_ref());
+            let (inv, cond) = build(obs, &managed, old.as_ref(), Timestamp::UNIX_EPOCH);
             assert_eq!(inv.link_count, total, "{name}");
             assert_eq!(inv.unmanaged_count, unmanaged, "{name}");
             assert_eq!(inv.truncated, truncated, "{name}");
@@ -381,6 +440,70 @@ mod tests {
                 cond.message
             );
         }
+    }
+
+    #[test]
+    fn read_at_most_once_a_minute_and_five_minutes_after_a_failure() {
+        let t = |s: i64| Timestamp::from_second(1_800_000_000 + s).unwrap();
+        let (failed, _) = build(
+            Err(ApiError::Unreachable {
+                url: "u".into(),
+                detail: "d".into(),
+            }),
+            &BTreeMap::new(),
+            None,
+            t(0),
+        );
+        assert!(due(None, t(0), false), "never read");
+        assert!(!due(Some(&failed), t(10), false));
+        assert!(!due(Some(&failed), t(299), false));
+        assert!(due(Some(&failed), t(300), false));
+        assert!(
+            due(Some(&failed), t(10), true),
+            "a resync request reads at once"
+        );
+        let (ok, _) = build(Ok(observed(1)), &BTreeMap::new(), Some(&failed), t(400));
+        assert!(ok.error.is_none());
+        assert!(!due(Some(&ok), t(401), false));
+        assert!(!due(Some(&ok), t(459), false));
+        assert!(due(Some(&ok), t(460), false));
+        assert!(
+            due(Some(&Inventory::default()), t(0), false),
+            "no time recorded"
+        );
+    }
+
+    /// Claims name the manager; another tenant's is not named to a namespaced instance.
+    #[test]
+    fn managers_from_claims_across_tenants() {
+        let link = |ns: &str, name: &str, app: &str, id: &str| {
+            let mut l: ApplicationLink = serde_yaml::from_str(&format!(
+                "apiVersion: applinks.io/v1alpha1\nkind: ApplicationLink\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {{source: {{instanceRef: {{name: a}}}}, target: {{instanceRef: {{name: b}}}}}}\n"
+            ))
+            .unwrap();
+            l.status = Some(crate::crd::ApplicationLinkStatus {
+                claims: Some(crate::crd::LinkClaims {
+                    source: Some(crate::crd::LinkClaim {
+                        application_id: app.into(),
+                        link_id: id.into(),
+                    }),
+                    target: None,
+                }),
+                ..Default::default()
+            });
+            std::sync::Arc::new(l)
+        };
+        let links = vec![
+            link("team-a", "wiki", "JIRA", "L1"),
+            link("team-b", "docs", "JIRA", "L2"),
+            link("team-a", "elsewhere", "OTHER", "L3"),
+        ];
+        let own = managers_of(&links, &[], "JIRA", Some("team-a"));
+        assert_eq!(own.get("L1").map(String::as_str), Some("team-a/wiki"));
+        assert_eq!(own.get("L2").map(String::as_str), Some(OTHER_NAMESPACE));
+        assert!(!own.contains_key("L3"), "a link in another application");
+        let shared = managers_of(&links, &[], "JIRA", None);
+        assert_eq!(shared.get("L2").map(String::as_str), Some("team-b/docs"));
     }
 
     #[test]
@@ -402,7 +525,7 @@ mod tests {
                 detail: "d".into(),
             }),
         };
-        let (inv, cond) = build(Ok(o), &managed, None);
+        let (inv, cond) = build(Ok(o), &managed, None, Timestamp::UNIX_EPOCH);
         assert_eq!(inv.links[0].managed_by, "team/wiki");
         assert_eq!(inv.links[0].entity_links, Some(1));
         assert!(inv.links[0].health.as_ref().unwrap().working);

@@ -125,7 +125,8 @@ where
         return steering::hold(ctx, &api, obj, &old, &old.conditions, set).await;
     }
     // A resync request runs the whole check now, with the backoff started afresh.
-    if steering::requested(old.last_handled_reconcile_at.as_deref(), obj.meta()) {
+    let requested = steering::requested(old.last_handled_reconcile_at.as_deref(), obj.meta());
+    if requested {
         ctx.backoff.succeeded(&key);
     } else if let Some(action) = status_patch::retry_unwritten(ctx, &api, obj, &key, &old).await {
         return Ok(action);
@@ -153,14 +154,8 @@ where
     let lookups = ctx.lookups();
     let observed = match observe::resolve_access(view, &lookups, &ns).await {
         Ok(access) => {
-            observe::observe(
-                view,
-                &lookups,
-                &access,
-                cloud,
-                kind == "ApplicationInstance",
-            )
-            .await
+            let namespaced = kind == "ApplicationInstance";
+            observe::observe(view, &lookups, &access, cloud, namespaced, requested).await
         }
         Err(e) => Err(e),
     };
@@ -207,7 +202,15 @@ pub async fn preview(
     let ns = view.namespace().unwrap_or_default();
     let observed = match observe::resolve_access(view, lookups, &ns).await {
         Ok(access) => {
-            observe::observe(view, lookups, &access, view.spec.is_cloud(), namespaced).await
+            observe::observe(
+                view,
+                lookups,
+                &access,
+                view.spec.is_cloud(),
+                namespaced,
+                false,
+            )
+            .await
         }
         Err(e) => Err(e),
     };

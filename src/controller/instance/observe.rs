@@ -70,7 +70,8 @@ pub(super) struct Observation {
     pub(super) relocation: Option<Relocation>,
     /// Other instances that recorded the same application id: `(namespace/name, url)`.
     pub(super) same_application: Vec<(String, String)>,
-    /// Every link the application holds, read when the credentials proved administrator's.
+    /// Every link the application holds, read when the credentials proved administrator's
+    /// (and not in the minutes after a failed read).
     pub(super) inventory: Option<ObservedInventory>,
 }
 
@@ -82,13 +83,15 @@ pub(super) struct ObservedInventory {
 }
 
 /// `namespaced`: false for a shared application, whose duplicates are not looked for among
-/// the namespaces' instances.
+/// the namespaces' instances. `inventory_requested`: read the inventory now (a resync request),
+/// whenever it was last read.
 pub(super) async fn observe(
     obj: &ApplicationInstance,
     lookups: &Lookups<'_>,
     access: &Access,
     cloud: bool,
     namespaced: bool,
+    inventory_requested: bool,
 ) -> Result<Observation, Error> {
     let url = obj.spec.url.as_str();
     let uid = obj.metadata.uid.as_deref();
@@ -129,8 +132,14 @@ pub(super) async fn observe(
                 .unwrap_or_default();
             let result = admin.verify_admin().await;
             // The inventory needs the administrator's rights: read only once they are proven.
+            let old_inventory = obj.status.as_ref().and_then(|s| s.inventory.as_ref());
+            let due = inventory::due(
+                old_inventory,
+                k8s_openapi::jiff::Timestamp::now(),
+                inventory_requested,
+            );
             let inventory = match result {
-                Ok(()) => Some(ObservedInventory {
+                Ok(()) if due => Some(ObservedInventory {
                     read: inventory::read(&admin).await,
                     managers: inventory::managers(
                         lookups,
@@ -138,7 +147,7 @@ pub(super) async fn observe(
                         namespaced.then(|| obj.namespace()).flatten().as_deref(),
                     ),
                 }),
-                Err(_) => None,
+                _ => None,
             };
             let check = AdminCheck {
                 who: format!("{}{secret}", creds.describe()),

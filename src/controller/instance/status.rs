@@ -193,11 +193,22 @@ pub(super) fn instance_status(
             result: Ok(()),
         }) => {
             status.administered = Some(true);
-            if let Some(inv) = o.inventory {
-                let (inventory, cond) =
-                    super::inventory::build(inv.read, &inv.managers, old.inventory.as_ref());
-                status.inventory = Some(inventory);
-                facts.push(cond);
+            match o.inventory {
+                Some(inv) => {
+                    let (inventory, cond) = super::inventory::build(
+                        inv.read,
+                        &inv.managers,
+                        old.inventory.as_ref(),
+                        k8s_openapi::jiff::Timestamp::now(),
+                    );
+                    status.inventory = Some(inventory);
+                    facts.push(cond);
+                }
+                // Not read in this check (a recent read failed): as it was.
+                None => {
+                    status.inventory = old.inventory.clone();
+                    facts.extend(super::inventory::kept_condition(&old.conditions));
+                }
             }
             facts.push(Cond::new(
                 CREDENTIALS_VALID,
