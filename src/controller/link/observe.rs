@@ -80,21 +80,20 @@ pub(super) async fn observe(
     others: &[(Held, Claimant)],
     deleting: bool,
 ) -> Result<Observation, Error> {
-    let mut ends = [None, None];
-    let mut health = [None, None];
-    for (i, end) in [End::Source, End::Target].into_iter().enumerate() {
+    let one = |end: End| async move {
         if !r.manages(end) {
-            continue;
+            return Ok::<_, Error>((None, None));
         }
         let desired = desired(obj, r, end);
         let with_health = !deleting && r.mode != Mode::OneWay;
-        let (mut observed, h) = observe_end(r, end, &desired, deleting, with_health).await?;
+        let (mut observed, health) = observe_end(r, end, &desired, deleting, with_health).await?;
         (observed.claimed, observed.elsewhere) = ownership(obj, r, claims, others, end, &desired)?;
-        health[i] = h;
-        ends[i] = Some(EndInput { desired, observed });
-    }
-    let [source, target] = ends;
-    let [source_health, target_health] = health;
+        Ok((Some(EndInput { desired, observed }), health))
+    };
+    // The two applications are read at once: a pass waits for the longer chain of reads, not
+    // for both (each application's own limit still applies).
+    let ((source, source_health), (target, target_health)) =
+        futures::future::try_join(one(End::Source), one(End::Target)).await?;
     Ok(Observation {
         input: Input {
             deleting,
