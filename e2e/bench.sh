@@ -18,7 +18,7 @@ if [ -z "${KUBECONFIG:-}" ]; then
   "$repo/e2e/control-plane.sh" up
   export KUBECONFIG=$APPLINK_E2E_RUN/kubeconfig APPLINK_E2E_BIN=$APPLINK_E2E_RUN/bin
 fi
-: "${APPLINK_E2E_BIN:?set APPLINK_E2E_BIN to the control plane's bin directory (with kubectl)}"
+: "${APPLINK_E2E_BIN:?set APPLINK_E2E_BIN to the bin directory of the control plane (with kubectl)}"
 "$APPLINK_E2E_BIN/kubectl" apply --server-side -f crds/ >/dev/null
 "$APPLINK_E2E_BIN/kubectl" wait --for=condition=Established crd --all --timeout=60s >/dev/null
 python3 e2e/bench/bench.py "$@"

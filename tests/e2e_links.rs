@@ -962,8 +962,9 @@ async fn steady_state_traffic_is_small() {
     })
     .await;
     let total = sim.request_count("jira").await;
-    // Per pass in Jira: GET link, GET oauth, GET status (+ the instance re-check: manifest and
-    // authenticationinfo every 3s); the status call also makes Confluence call Jira back.
+    // Per pass in Jira: GET link and GET status (whose reply carries the OAuth levels), plus
+    // the instance re-check (manifest and authenticationinfo every 3s); the status call also
+    // makes Confluence call Jira back (manifest, capabilities, OAuth levels, 2LO probe).
     assert!(
         total <= per_pass * 10,
         "{total} requests for {per_pass} passes"

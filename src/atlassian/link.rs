@@ -183,7 +183,26 @@ const V1_APPLICATIONLINK: &str = "rest/applinks/1.0/applicationlink";
 /// Listed entries checked per field when naming the link in the way (each check is a GET).
 const MAX_COLLISION_CHECKS: usize = 3;
 
+/// Whether an applinks version (the manifest's `applinksVersion`) serves the V3 link resource:
+/// every 5.x and newer does, so its 404 for an id can be trusted without listing first.
+fn serves_v3_applinks(applinks_version: &str) -> bool {
+    applinks_version
+        .split('.')
+        .next()
+        .and_then(|major| major.trim().parse::<u32>().ok())
+        .is_some_and(|major| major >= 5)
+}
+
 impl AtlassianClient {
+    /// Learns from the manifest's `applinksVersion` (read by this client or another one for the
+    /// same application) that the V3 link resource exists, which saves the list that
+    /// [`get_link`](Self::get_link) otherwise reads once per client to trust a 404.
+    pub(crate) fn learn_applinks_version(&self, applinks_version: Option<&str>) {
+        if applinks_version.is_some_and(serves_v3_applinks) {
+            self.set_v3_applinks_known();
+        }
+    }
+
     /// All links stored on this application: `GET rest/applinks/3.0/applinks`, falling back to
     /// the classic `GET rest/applinks/1.0/applicationlink` when V3 is absent (applinks < 5).
     /// Entries that are not application links (e.g. OAuth 2.0 integrations listed by the V4
@@ -571,6 +590,36 @@ mod tests {
         assert_eq!(client.get_link(CONF_ID).await.unwrap(), None);
         // V3 answered: its 404 is trusted from now on, no second list.
         assert_eq!(client.get_link(CONF_ID).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_manifest_of_applinks_5_or_newer_makes_the_v3_404_trusted_at_once() {
+        for (version, lists) in [(Some("9.1.4"), 0), (Some("4.2.10"), 1), (None, 1)] {
+            let server = server().await;
+            Mock::given(method("GET"))
+                .and(path("/rest/applinks/3.0/applinks"))
+                .respond_with(json_response(200, "[]"))
+                .expect(lists)
+                .mount(&server)
+                .await;
+            let client = admin_client(&server);
+            client.learn_applinks_version(version);
+            assert_eq!(client.get_link(CONF_ID).await.unwrap(), None, "{version:?}");
+        }
+    }
+
+    #[test]
+    fn applinks_versions_serving_v3() {
+        for (v, want) in [
+            ("5.0.0", true),
+            ("9.1.4", true),
+            ("10.0", true),
+            ("4.3.7", false),
+            ("", false),
+            ("x.y", false),
+        ] {
+            assert_eq!(serves_v3_applinks(v), want, "{v}");
+        }
     }
 
     #[tokio::test]

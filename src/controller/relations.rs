@@ -137,6 +137,35 @@ pub fn instance_url(ctx: &Context, namespace: &str, r: &LocalObjectRef) -> Optio
     }
 }
 
+/// What of the instance `r` names a link depends on ([`link_relevant`], [`shared_relevant`]),
+/// from the caches (no call); `None` when it is not there.
+pub fn instance_fingerprint(ctx: &Context, namespace: &str, r: &LocalObjectRef) -> Option<u64> {
+    if r.is_cluster() {
+        ctx.cluster_instances
+            .get(&ObjectRef::<ClusterApplicationInstance>::new(&r.name))
+            .and_then(|i| shared_relevant(&i))
+    } else {
+        ctx.instances
+            .get(&ObjectRef::<ApplicationInstance>::new(&r.name).within(namespace))
+            .and_then(|i| link_relevant(&i))
+    }
+}
+
+/// Whether the instance `r` names is in the cache but was never checked (no status yet): its
+/// first check wakes the links that name it ([`link_relevant`] changes), so a link has nothing
+/// to say before it.
+pub fn never_checked(ctx: &Context, namespace: &str, r: &LocalObjectRef) -> bool {
+    if r.is_cluster() {
+        ctx.cluster_instances
+            .get(&ObjectRef::<ClusterApplicationInstance>::new(&r.name))
+            .is_some_and(|i| i.status.is_none())
+    } else {
+        ctx.instances
+            .get(&ObjectRef::<ApplicationInstance>::new(&r.name).within(namespace))
+            .is_some_and(|i| i.status.is_none())
+    }
+}
+
 /// An application a link or ExternalApplication names, resolved to what the instance pipeline
 /// verified: a ClusterApplicationInstance is seen as an ApplicationInstance whose Secrets live
 /// in the operator's namespace.
@@ -244,8 +273,11 @@ pub async fn admin_client(
         .get(url, &creds, ca.as_deref(), version.as_deref(), Some(uid))
         .map_err(|e| Error::remote("client", e))?;
     lookups.clients.remember_admin(uid, url, &client);
-    if let Some(t) = instance.status.as_ref().and_then(|s| s.type_id.as_deref()) {
-        client.learn_application_type(t);
+    if let Some(s) = instance.status.as_ref() {
+        if let Some(t) = s.type_id.as_deref() {
+            client.learn_application_type(t);
+        }
+        client.learn_applinks_version(s.applinks_version.as_deref());
     }
     Ok(client)
 }

@@ -124,6 +124,7 @@ pub(super) async fn observe(
         (Some(creds), false) if send_credentials => {
             let admin = client(lookups, url, creds, access.ca.as_deref(), access, uid)?;
             admin.learn_application_type(&manifest.type_id);
+            admin.learn_applinks_version(manifest.applinks_version.as_deref());
             let secret = obj
                 .spec
                 .credentials_secret_ref

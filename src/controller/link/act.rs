@@ -32,16 +32,83 @@ pub(super) async fn act(
     claims: &mut LinkClaims,
     steps: &[Step],
 ) -> Result<Acted, Error> {
-    for step in steps {
+    // Every claim of the plan in one status write, before any remote write: a claim recorded
+    // early is harmless (its end is made by this pass or the next), a claim recorded late is not.
+    let to_claim: Vec<(End, &str)> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Claim { end, link_id } => Some((*end, link_id.as_str())),
+            _ => None,
+        })
+        .collect();
+    if !to_claim.is_empty() {
+        failpoint::hit("before-claim");
+        claim::record(api, obj, r, claims, &to_claim).await?;
+        failpoint::hit("after-claim");
+    }
+    let mut notes = Notes::default();
+    let result = run_steps(obj, api, r, steps, &mut notes).await;
+    // One Normal event per pass, whatever the steps were (Warnings are the reporter's).
+    notes.publish(ctx, obj).await;
+    result
+}
+
+async fn run_steps(
+    obj: &ApplicationLink,
+    api: &Api<ApplicationLink>,
+    r: &Resolved,
+    steps: &[Step],
+    notes: &mut Notes,
+) -> Result<Acted, Error> {
+    for step in steps.iter().filter(|s| !matches!(s, Step::Claim { .. })) {
         let name = step_name(step);
         failpoint::hit(&format!("before-{name}"));
-        let finalized = execute(obj, ctx, api, r, claims, step).await?;
+        let done = execute(obj, api, r, step).await?;
         failpoint::hit(&format!("after-{name}"));
-        if finalized {
-            return Ok(Acted::Finalized);
+        match done {
+            Done::Finalized => return Ok(Acted::Finalized),
+            Done::Noted(note) => notes.push(note),
+            Done::Recorded => {}
         }
     }
     Ok(Acted::Applied(steps.len()))
+}
+
+/// What one step did, for the pass's event.
+struct Note {
+    reason: &'static str,
+    text: String,
+    action: &'static str,
+}
+
+/// The notes of one pass: published as one event named for the first step's reason.
+#[derive(Default)]
+struct Notes(Vec<Note>);
+
+impl Notes {
+    fn push(&mut self, note: Note) {
+        self.0.push(note);
+    }
+
+    /// The pass's one event: (reason, message, action), or `None` when nothing was done.
+    fn summary(&self) -> Option<(&'static str, String, &'static str)> {
+        let first = self.0.first()?;
+        let text: Vec<&str> = self.0.iter().map(|n| n.text.as_str()).collect();
+        Some((first.reason, text.join("; "), first.action))
+    }
+
+    async fn publish(&self, ctx: &Context, obj: &ApplicationLink) {
+        if let Some((reason, message, action)) = self.summary() {
+            ctx.event(obj, EventType::Normal, reason, &message, action)
+                .await;
+        }
+    }
+}
+
+enum Done {
+    Noted(Note),
+    Recorded,
+    Finalized,
 }
 
 fn step_name(step: &Step) -> &'static str {
@@ -57,23 +124,20 @@ fn step_name(step: &Step) -> &'static str {
     }
 }
 
-/// Executes one step. Returns true when the finalizer was removed.
+/// Executes one step other than a claim.
 async fn execute(
     obj: &ApplicationLink,
-    ctx: &Context,
     api: &Api<ApplicationLink>,
     r: &Resolved,
-    claims: &mut LinkClaims,
     step: &Step,
-) -> Result<bool, Error> {
+) -> Result<Done, Error> {
     let name = obj.name_any();
     let label = |end: End| r.app(end).label.clone();
     let failed = |what: String| move |e| Error::remote(what, e);
-    let mut note = None;
+    let note;
     match step {
-        Step::Claim { end, link_id } => {
-            claim::record(api, obj, r, claims, *end, link_id).await?;
-        }
+        // Recorded before the steps, all at once (see [`act`]).
+        Step::Claim { .. } => return Ok(Done::Recorded),
         Step::Create { end, link } => {
             r.client(*end)?
                 .create_link(link)
@@ -83,7 +147,7 @@ async fn execute(
                     end.as_str(),
                     label(*end)
                 )))?;
-            note = Some((
+            note = (
                 reasons::CREATED,
                 format!(
                     "created the {} end in {} (link to {} {})",
@@ -93,7 +157,7 @@ async fn execute(
                     link.rpc_url
                 ),
                 "Create",
-            ));
+            );
         }
         Step::Update {
             end,
@@ -108,7 +172,7 @@ async fn execute(
                     end.as_str(),
                     label(*end)
                 )))?;
-            note = Some((
+            note = (
                 reasons::RELOCATED,
                 format!(
                     "relocated the {} end in {} to {}",
@@ -117,7 +181,7 @@ async fn execute(
                     update.rpc_url
                 ),
                 "Relocate",
-            ));
+            );
         }
         Step::SetPrimary { end, link_id } => {
             r.client(*end)?
@@ -128,7 +192,7 @@ async fn execute(
                     end.as_str(),
                     label(*end)
                 )))?;
-            note = Some((
+            note = (
                 reasons::PRIMARY_SET,
                 format!(
                     "made the {} end the primary link of its type in {}",
@@ -136,7 +200,7 @@ async fn execute(
                     label(*end)
                 ),
                 "Primary",
-            ));
+            );
         }
         Step::ConfigureOAuth {
             end,
@@ -151,7 +215,7 @@ async fn execute(
                     end.as_str(),
                     label(*end)
                 )))?;
-            note = Some((
+            note = (
                 reasons::AUTHENTICATION_CONFIGURED,
                 format!(
                     "configured authentication {:?} on the {} end in {}",
@@ -160,7 +224,7 @@ async fn execute(
                     label(*end)
                 ),
                 "Authenticate",
-            ));
+            );
         }
         Step::EnsureAllowlist { end, url } => {
             r.client(*end)?
@@ -173,11 +237,11 @@ async fn execute(
                     "adding {url} to the allowlist of {}",
                     label(*end)
                 )))?;
-            note = Some((
+            note = (
                 reasons::ALLOWLISTED,
                 format!("allowed incoming requests from {url} in {}", label(*end)),
                 "Allowlist",
-            ));
+            );
         }
         Step::Delete { end, link_id } => {
             r.client(*end)?
@@ -188,21 +252,57 @@ async fn execute(
                     end.as_str(),
                     label(*end)
                 )))?;
-            note = Some((
+            note = (
                 reasons::DELETED,
                 format!("deleted the {} end in {}", end.as_str(), label(*end)),
                 "Delete",
-            ));
+            );
         }
         Step::RemoveFinalizer => {
             finalizer::remove(api, obj, FINALIZER).await?;
-            return Ok(true);
+            return Ok(Done::Finalized);
         }
     }
-    if let Some((reason, note, action)) = note {
-        info!(link = %name, "{note}");
-        ctx.event(obj, EventType::Normal, reason, &note, action)
-            .await;
+    let (reason, text, action) = note;
+    info!(link = %name, "{text}");
+    Ok(Done::Noted(Note {
+        reason,
+        text,
+        action,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(reason: &'static str, text: &str, action: &'static str) -> Note {
+        Note {
+            reason,
+            text: text.into(),
+            action,
+        }
     }
-    Ok(false)
+
+    #[test]
+    fn one_event_per_pass_named_for_its_first_step() {
+        let mut notes = Notes::default();
+        assert_eq!(notes.summary(), None, "nothing done, no event");
+        notes.push(note(reasons::CREATED, "created the source end", "Create"));
+        notes.push(note(reasons::CREATED, "created the target end", "Create"));
+        notes.push(note(
+            reasons::AUTHENTICATION_CONFIGURED,
+            "configured OAuth on the source end",
+            "Authenticate",
+        ));
+        assert_eq!(
+            notes.summary(),
+            Some((
+                reasons::CREATED,
+                "created the source end; created the target end; configured OAuth on the source end"
+                    .to_string(),
+                "Create"
+            ))
+        );
+    }
 }

@@ -84,23 +84,24 @@ pub(super) fn read(obj: &ApplicationLink, r: &Resolved) -> (LinkClaims, bool) {
     (claims, true)
 }
 
-/// Records that this resource owns `link_id` in the application of `end`.
+/// Records that this resource owns each `link_id` in the application of its end, in one write.
 pub(super) async fn record(
     api: &Api<ApplicationLink>,
     obj: &ApplicationLink,
     r: &Resolved,
     claims: &mut LinkClaims,
-    end: End,
-    link_id: &str,
+    ends: &[(End, &str)],
 ) -> Result<(), Error> {
-    set(
-        claims,
-        end,
-        LinkClaim {
-            application_id: r.app(end).id.clone(),
-            link_id: link_id.to_string(),
-        },
-    );
+    for (end, link_id) in ends {
+        set(
+            claims,
+            *end,
+            LinkClaim {
+                application_id: r.app(*end).id.clone(),
+                link_id: link_id.to_string(),
+            },
+        );
+    }
     write(api, &obj.name_any(), claims).await
 }
 

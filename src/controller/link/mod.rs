@@ -14,6 +14,9 @@
 //! 8. report (events): conditions, metric, backoff, requeue ([`super::outcome`]);
 //! 9. write (client: Kubernetes): the status, only when it changed.
 //!
+//! A pass that acted observes again before step 7 (the same reads as step 4), so a new link is
+//! verified and reported in one pass.
+//!
 //! Contract: a pass never writes to an application before the end's ownership claim is
 //! recorded in the object's status (so a crash cannot orphan or duplicate an end), never touches an end
 //! it does not own or another object holds, and never writes to a cloud site.
@@ -32,7 +35,7 @@ use kube::{Api, ResourceExt};
 
 use super::claims::{Claimant, Held};
 use super::lookups::Lookups;
-use super::{Context, finalizer, outcome, status_patch, steering, tail};
+use super::{Context, finalizer, outcome, relations, status_patch, steering, tail};
 use crate::crd::{
     ApplicationLink, ApplicationLinkStatus, Authentication, DeletionPolicy, LinkClaims,
 };
@@ -44,6 +47,9 @@ use outcome::Verdict;
 use status::{Pass, Shape};
 
 pub const FINALIZER: &str = "applinks.io/cleanup";
+
+/// How long a link waits for a new instance's first check before it looks again anyway.
+const FIRST_CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
@@ -65,11 +71,26 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
         return steering::hold(&ctx, &api, &*obj, &old, &old.conditions, set).await;
     }
     // A resync request runs the whole pass now, with the backoff started afresh.
+    let inputs = inputs(&obj, &ctx, &ns);
+    let resync = ctx.settings.link_resync_interval;
     if steering::requested(old.last_handled_reconcile_at.as_deref(), &obj.metadata) {
         ctx.backoff.succeeded(&key);
     } else if let Some(action) = status_patch::retry_unwritten(&ctx, &api, &*obj, &key, &old).await
     {
         return Ok(action);
+    } else if let Some(wait) = ctx.not_ready.put_off_object(&*obj, inputs, resync) {
+        tracing::debug!(link = %key, ?wait, "verified Ready on the same inputs; put off until the resync");
+        return Ok(Action::requeue(wait));
+    }
+    // A new instance's first check wakes this link: a pass before it would only report
+    // InstanceNotReady (a status write and a Warning) for a moment. The requeue is a fallback.
+    let names = std::iter::once(&obj.spec.source.instance_ref).chain(&obj.spec.target.instance_ref);
+    if !deleting
+        && names
+            .into_iter()
+            .any(|r| relations::never_checked(&ctx, &ns, r))
+    {
+        return Ok(Action::requeue(FIRST_CHECK_WAIT));
     }
     // Never wait for a busy application holding a worker.
     let urls = resolve::application_urls(&obj, &ctx, &ns);
@@ -114,6 +135,7 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
         running: &running,
     };
     let facts = drift_condition(&new).into_iter().collect();
+    let settled = matches!(verdict, Verdict::Settled { .. });
     let tail = tail::Tail {
         subject,
         api: &api,
@@ -123,7 +145,11 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
         facts,
         due: None,
     };
-    Ok(tail::finish(&ctx, tail).await?.2)
+    let (_, _, action) = tail::finish(&ctx, tail).await?;
+    // A status kept unwritten is written by the next pass before anything is put off.
+    ctx.not_ready
+        .settled_object(&*obj, settled.then_some(inputs));
+    Ok(action)
 }
 
 /// `Drifted` (informational) of an observed link: whether `Manage` would change anything.
@@ -151,6 +177,22 @@ fn drift_condition(status: &ApplicationLinkStatus) -> Option<crate::conditions::
 
 /// The pass, the claims after it, and (Observe only) the drift.
 type Ran = (Pass, LinkClaims, Option<Vec<String>>);
+
+/// What a pass depends on, as a hash: the link's spec, steering annotations and deletion, and
+/// what of its instances links depend on. (The Secrets and the applications are read by the
+/// pass itself, at the resync.)
+fn inputs(obj: &ApplicationLink, ctx: &Context, ns: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    steering::wakes(obj).hash(&mut h);
+    obj.metadata.deletion_timestamp.is_some().hash(&mut h);
+    relations::instance_fingerprint(ctx, ns, &obj.spec.source.instance_ref).hash(&mut h);
+    let target = obj.spec.target.instance_ref.as_ref();
+    target
+        .map(|r| relations::instance_fingerprint(ctx, ns, r))
+        .hash(&mut h);
+    h.finish()
+}
 
 /// Resolve → claims → rules → observe → plan → act. `None` when the finalizer was removed;
 /// else the pass and the claims after it. With `managementPolicy: Observe` the plan is only
@@ -190,12 +232,28 @@ async fn run(
     if steps.is_empty() {
         return Ok(Some((Pass::Observed(shape, observed), claims, drift)));
     }
-    Ok(
-        match act::act(obj, ctx, api, &resolved, &mut claims, &steps).await? {
-            Acted::Finalized => None,
-            Acted::Applied(n) => Some((Pass::Applied(shape, observed, n), claims, None)),
+    let n = match act::act(obj, ctx, api, &resolved, &mut claims, &steps).await? {
+        Acted::Finalized => return Ok(None),
+        Acted::Applied(n) if deleting => {
+            return Ok(Some((Pass::Applied(shape, observed, n), claims, None)));
+        }
+        Acted::Applied(n) => n,
+    };
+    // Verified in the same pass: both ends and their health are read again, so a link made
+    // in one pass is reported Ready with one status write, without an `Applying` status and
+    // a second pass. What did not take yet is reported `Applying` and looked at again soon.
+    let others = super::claims::held_by_others(ctx, obj);
+    let verified = observe::observe(obj, &resolved, &claims, &others, false).await?;
+    let settled = self::steps(planner::plan(&verified.input), &resolved)?.is_empty();
+    Ok(Some((
+        if settled {
+            Pass::Observed(shape, verified)
+        } else {
+            Pass::Applied(shape, verified, n)
         },
-    )
+        claims,
+        None,
+    )))
 }
 
 /// What a pass would do now, read only: resolve → claims → rules → observe → plan, as [`run`]

@@ -83,22 +83,20 @@ pub(super) async fn observe(
     others: &[(Held, Claimant)],
     deleting: bool,
 ) -> Result<Observation, Error> {
-    let mut ends = [None, None];
-    let mut health = [None, None];
-    for (i, end) in [End::Source, End::Target].into_iter().enumerate() {
+    let one = |end: End| async move {
         if !r.manages(end) {
-            continue;
+            return Ok::<_, Error>((None, None));
         }
         let desired = desired(obj, r, end);
-        let mut observed = observe_end(r, end, &desired, deleting).await?;
+        let with_health = !deleting && r.mode != Mode::OneWay;
+        let (mut observed, health) = observe_end(r, end, &desired, deleting, with_health).await?;
         (observed.claimed, observed.elsewhere) = ownership(obj, r, claims, others, end, &desired)?;
-        if observed.link.is_some() && !deleting && r.mode != Mode::OneWay {
-            health[i] = Some(read_health(r, end, &desired.peer.id).await?);
-        }
-        ends[i] = Some(EndInput { desired, observed });
-    }
-    let [source, target] = ends;
-    let [source_health, target_health] = health;
+        Ok((Some(EndInput { desired, observed }), health))
+    };
+    // The two applications are read at once: a pass waits for the longer chain of reads, not
+    // for both (each application's own limit still applies).
+    let ((source, source_health), (target, target_health)) =
+        futures::future::try_join(one(End::Source), one(End::Target)).await?;
     Ok(Observation {
         input: Input {
             deleting,
@@ -147,12 +145,16 @@ fn ownership(
     ))
 }
 
+/// One end: the link, its health (when asked for) and its OAuth levels. The health reply
+/// carries this end's OAuth levels (`localAuthentication`), so they are read on their own only
+/// when it does not.
 async fn observe_end(
     r: &Resolved,
     end: End,
     desired: &DesiredEnd,
     deleting: bool,
-) -> Result<ObservedEnd, Error> {
+    with_health: bool,
+) -> Result<(ObservedEnd, Option<Health>), Error> {
     // Deletion needs only the link itself: neither its OAuth levels nor the allowlist.
     let with_oauth = desired.oauth.is_some() && !deleting;
     let app = r.app(end);
@@ -162,8 +164,13 @@ async fn observe_end(
         .get_link(&desired.peer.id)
         .await
         .map_err(|e| Error::remote(ctx_msg("reading the link"), e))?;
-    let oauth = match (&link, with_oauth) {
-        (Some(_), true) => client
+    let health = match (&link, with_health) {
+        (Some(_), true) => Some(read_health(r, end, &desired.peer.id).await?),
+        _ => None,
+    };
+    let oauth = match (&link, with_oauth, reported_oauth(health.as_ref())) {
+        (Some(_), true, Some(levels)) => Some(levels),
+        (Some(_), true, None) => client
             .get_oauth_config(&desired.peer.id)
             .await
             .map_err(|e| Error::remote(ctx_msg("reading the link's OAuth configuration"), e))?,
@@ -180,13 +187,22 @@ async fn observe_end(
         ),
         None => None,
     };
-    Ok(ObservedEnd {
+    let observed = ObservedEnd {
         link,
         oauth,
         claimed: None,
         elsewhere: false,
         allowlisted,
-    })
+    };
+    Ok((observed, health))
+}
+
+/// This end's OAuth levels as the status reply gives them, if it does.
+fn reported_oauth(health: Option<&Health>) -> Option<LinkOAuthConfig> {
+    match health? {
+        Health::Reported(s) => s.local_authentication,
+        Health::NoLink | Health::Unknown(_) => None,
+    }
 }
 
 /// The application's own verdict. Failing to ask is a fact to report, not an error of the
@@ -197,4 +213,32 @@ async fn read_health(r: &Resolved, end: End, peer_id: &str) -> Result<Health, Er
         Ok(None) => Health::NoLink,
         Err(e) => Health::Unknown(e),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::atlassian::ApiError;
+
+    #[test]
+    fn oauth_levels_come_from_the_health_reply_when_it_has_them() {
+        let levels = LinkOAuthConfig::symmetric(OAuthLevel::OAuth);
+        let with = |local| {
+            Health::Reported(LinkStatus {
+                local_authentication: local,
+                ..Default::default()
+            })
+        };
+        let unknown = Health::Unknown(ApiError::InvalidConfig { detail: "x".into() });
+        let cases = [
+            ("not asked", None, None),
+            ("reported", Some(with(Some(levels))), Some(levels)),
+            ("reply without them", Some(with(None)), None),
+            ("no link in the status API", Some(Health::NoLink), None),
+            ("could not ask", Some(unknown), None),
+        ];
+        for (name, health, want) in cases {
+            assert_eq!(reported_oauth(health.as_ref()), want, "{name}");
+        }
+    }
 }
