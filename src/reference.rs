@@ -359,33 +359,42 @@ mod tests {
         assert!(md.contains("## ApplicationLink (applinks.io/v1alpha1)"));
     }
 
-    /// Every `applinks.io/…` key written in the source is documented; the API group is not a key.
-    #[test]
-    fn every_metadata_key_in_the_source_is_documented() {
-        let mut missing = Vec::new();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut dirs = vec![src];
+    /// Every file with extension `ext` below `dir`, at any depth.
+    fn files_under(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
+        let mut files = Vec::new();
+        let mut dirs = vec![dir.to_path_buf()];
         while let Some(dir) = dirs.pop() {
             for entry in std::fs::read_dir(dir).unwrap().flatten() {
                 let path = entry.path();
                 if path.is_dir() {
                     dirs.push(path);
-                    continue;
+                } else if path.extension().is_some_and(|e| e == ext) {
+                    files.push(path);
                 }
-                if path.extension().is_none_or(|e| e != "rs") || path.ends_with("reference.rs") {
-                    continue;
-                }
-                let text = std::fs::read_to_string(&path).unwrap();
-                // Comments may show example keys of the user's own (e.g. in a selector).
-                let code: String = text
-                    .lines()
-                    .filter(|l| !l.trim_start().starts_with("//"))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                for key in metadata_keys_in(&code) {
-                    if !METADATA_KEYS.iter().any(|(k, _, _)| *k == key) {
-                        missing.push(format!("{key} ({})", path.display()));
-                    }
+            }
+        }
+        files
+    }
+
+    /// Every `applinks.io/…` key written in the source is documented; the API group is not a key.
+    #[test]
+    fn every_metadata_key_in_the_source_is_documented() {
+        let mut missing = Vec::new();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for path in files_under(&src, "rs") {
+            if path.ends_with("reference.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Comments may show example keys of the user's own (e.g. in a selector).
+            let code: String = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for key in metadata_keys_in(&code) {
+                if !METADATA_KEYS.iter().any(|(k, _, _)| *k == key) {
+                    missing.push(format!("{key} ({})", path.display()));
                 }
             }
         }
@@ -481,17 +490,7 @@ mod tests {
     fn docs_links_resolve() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut pages = vec![root.join("README.md")];
-        let mut dirs = vec![root.join("docs")];
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(dir).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else if path.extension().is_some_and(|e| e == "md") {
-                    pages.push(path);
-                }
-            }
-        }
+        pages.extend(files_under(&root.join("docs"), "md"));
         let mut broken = Vec::new();
         for page in &pages {
             let text = without_code(&std::fs::read_to_string(page).unwrap());
