@@ -44,10 +44,13 @@ pub const ADMIN_CREDENTIALS: &str = "AdminCredentials";
 pub const BASE_URL_MISMATCH: &str = "BaseUrlMismatch";
 pub const CLOCK_SKEW: &str = "ClockSkew";
 pub const NOT_CHECKED: &str = "NotChecked";
-/// Link: a deletion waits for an end that cannot be deleted yet. Also the condition type on an
-/// instance whose deletion waits for the links that use it.
+/// Link and ExternalApplication (Ready reason): a deletion waits for an end or client that
+/// cannot be deleted yet.
 pub const DELETION_BLOCKED: &str = "DeletionBlocked";
-/// Instance: links still use it.
+/// Instance: condition type of a deletion that waits (Ready keeps the application's health,
+/// which the links still need to delete their ends).
+pub const TERMINATING: &str = "Terminating";
+/// The `Terminating` reason: links or ExternalApplications still use the instance.
 pub const IN_USE: &str = "InUse";
 /// Condition type of an object paused by `applinks.io/paused: "true"`, and the event reason
 /// of the pause.

@@ -48,7 +48,7 @@ pub const METADATA_KEYS: &[(&str, &str, &str)] = &[
     (
         "applinks.io/in-use",
         "finalizer on ApplicationInstance and ClusterApplicationInstance",
-        "Held while a link or ExternalApplication names the instance (condition `DeletionBlocked`, reason `InUse`).",
+        "Held while a link or ExternalApplication names the instance (condition `Terminating`, reason `InUse`).",
     ),
     (
         "applinks.io/credentials-in-use",

@@ -355,7 +355,7 @@ async fn a_deleted_secret_gives_a_clear_condition_and_deletes_nothing() {
 }
 
 /// Deleting an instance that links use: its in-use finalizer keeps it (so the links can still
-/// delete their ends), a DeletionBlocked condition names the links, the link stays Ready; once
+/// delete their ends), a Terminating condition (reason InUse) names the links, the link stays Ready; once
 /// the link is deleted, both ends go and then the instance.
 #[tokio::test]
 async fn deleting_an_instance_in_use_waits_for_its_links() {
@@ -376,7 +376,7 @@ async fn deleting_an_instance_in_use_waits_for_its_links() {
 
     e2e::delete(&env.ns, "applicationinstance", "confluence");
     let (i, (_, reason, msg)) =
-        e2e::wait_instance(&env.client, &env.ns, "confluence", "DeletionBlocked", |c| {
+        e2e::wait_instance(&env.client, &env.ns, "confluence", "Terminating", |c| {
             c.0 == "True"
         })
         .await;

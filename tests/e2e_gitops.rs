@@ -481,8 +481,8 @@ async fn cloud_link_health_stall_pause_resync_and_paused_deletion() {
 
     // An instance deleted while a link uses it waits for the link: Degraded, saying why.
     e2e::delete(&ns, "applicationinstance", "bitbucket");
-    let in_use = wait_obj(&instances, "bitbucket", "DeletionBlocked", |v| {
-        is(&conditions(v), "DeletionBlocked", "True")
+    let in_use = wait_obj(&instances, "bitbucket", "Terminating", |v| {
+        is(&conditions(v), "Terminating", "True")
     })
     .await;
     engines.expect(

@@ -21,7 +21,7 @@ pub struct Manifest {
     pub type_id: String,
     #[serde(default)]
     pub version: Option<String>,
-    #[serde(default, deserialize_with = "lenient_i64")]
+    #[serde(default, deserialize_with = "lenient")]
     pub build_number: Option<i64>,
     #[serde(default)]
     pub applinks_version: Option<String>,
@@ -29,7 +29,7 @@ pub struct Manifest {
     pub inbound_authentication_types: Vec<String>,
     #[serde(default, deserialize_with = "one_or_many")]
     pub outbound_authentication_types: Vec<String>,
-    #[serde(default, deserialize_with = "lenient_bool")]
+    #[serde(default, deserialize_with = "lenient")]
     pub public_signup: Option<bool>,
     /// The application's base (display) URL as it sees itself.
     #[serde(default)]
@@ -115,30 +115,21 @@ impl Manifest {
     }
 }
 
-fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+/// A value some products send as a JSON string ("42", "true"); unparsable text reads as absent.
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + std::str::FromStr,
+{
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum NumOrStr {
-        Num(i64),
+    enum ValueOrStr<T> {
+        Value(T),
         Str(String),
     }
-    Ok(match Option::<NumOrStr>::deserialize(d)? {
-        Some(NumOrStr::Num(n)) => Some(n),
-        Some(NumOrStr::Str(s)) => s.trim().parse().ok(),
-        None => None,
-    })
-}
-
-fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum BoolOrStr {
-        Bool(bool),
-        Str(String),
-    }
-    Ok(match Option::<BoolOrStr>::deserialize(d)? {
-        Some(BoolOrStr::Bool(b)) => Some(b),
-        Some(BoolOrStr::Str(s)) => s.trim().parse().ok(),
+    Ok(match Option::<ValueOrStr<T>>::deserialize(d)? {
+        Some(ValueOrStr::Value(v)) => Some(v),
+        Some(ValueOrStr::Str(s)) => s.trim().parse().ok(),
         None => None,
     })
 }

@@ -97,6 +97,24 @@ impl Verdict {
         matches!(self, Verdict::Retrying { .. } | Verdict::Stalled { .. })
     }
 
+    /// A deletion that failed keeps its finalizer: retried, as `DeletionBlocked`, the message
+    /// saying what the finalizer `waits_for` and that `deletionPolicy: Orphan` lets go. Any
+    /// other verdict is kept.
+    pub fn deletion_held(self, waits_for: &str) -> Self {
+        match self {
+            Verdict::Retrying { message, .. } | Verdict::Stalled { message, .. } => {
+                Verdict::Retrying {
+                    reason: crate::reasons::DELETION_BLOCKED,
+                    message: format!(
+                        "{message}. The finalizer stays until {waits_for}; to leave what remains in the applications and let this resource go, set spec.deletionPolicy: Orphan"
+                    ),
+                    retry_after: None,
+                }
+            }
+            other => other,
+        }
+    }
+
     /// The standard conditions of this verdict (pure, table-tested).
     pub fn conditions(&self) -> Vec<Cond> {
         let (reason, message) = (self.reason(), self.message().to_owned());

@@ -276,7 +276,7 @@ async fn instance_finalizer_stays_while_a_link_names_it() {
     );
     let elsewhere = link(json!({"metadata": {"namespace": "other"}}));
 
-    // A link names it: the finalizer stays, a DeletionBlocked condition names the link (the
+    // A link names it: the finalizer stays, a Terminating condition names the link (the
     // only write), and the cache is looked at again shortly.
     let (held, status_path) = (obj.clone(), format!("{jira}/status"));
     let (client, api) = mock_api(move |req| {
@@ -296,7 +296,7 @@ async fn instance_finalizer_stays_while_a_link_names_it() {
         routes(&seen),
         vec![route("PATCH", format!("{jira}/status"))]
     );
-    let blocked = condition(&seen[0].body, "DeletionBlocked");
+    let blocked = condition(&seen[0].body, "Terminating");
     assert_eq!(blocked["status"], "True");
     assert_eq!(blocked["reason"], "InUse");
     assert!(

@@ -35,7 +35,6 @@ use kube::{Api, ResourceExt};
 use super::{Context, finalizer, outcome, status_patch, steering, tail};
 use crate::crd::{ClientView, DeletionPolicy, ExternalApplication, ExternalApplicationStatus};
 use crate::errors::Error;
-use crate::reasons;
 use outcome::Verdict;
 
 pub(crate) use issued::Issued;
@@ -89,16 +88,9 @@ pub async fn reconcile(obj: Arc<ExternalApplication>, ctx: Arc<Context>) -> Resu
         Err(e) if e.is_conflict() => return Err(e),
         Err(e) => (status::failed(&obj), Verdict::from_error(&e), None),
     };
-    if deleting
-        && let Verdict::Retrying { message, .. } | Verdict::Stalled { message, .. } = &verdict
-    {
-        verdict = Verdict::Retrying {
-            reason: reasons::DELETION_BLOCKED,
-            message: format!(
-                "{message}. The finalizer stays until the client is deleted in the application and verified gone; to leave it there and let this resource go, set spec.deletionPolicy: Orphan"
-            ),
-            retry_after: None,
-        };
+    if deleting {
+        verdict =
+            verdict.deletion_held("the client is deleted in the application and verified gone");
     }
     let subject = outcome::Subject {
         obj: &*obj,

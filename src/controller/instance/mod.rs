@@ -33,6 +33,10 @@ use crate::reasons;
 /// While links still use an instance being deleted, look again from the local cache this often.
 const IN_USE_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// The condition type 0.1.0 wrote for a held deletion (now `Terminating`),
+/// dropped when the condition is written again.
+const LEGACY_DELETION_BLOCKED: &str = "DeletionBlocked";
+
 /// An instance of either scope, as one pass handles it.
 struct Subject<'a, K> {
     /// The object itself (finalizers, events, status writes).
@@ -264,11 +268,11 @@ where
     let old = view.status.clone().unwrap_or_default();
     let mut new = old.clone();
     new.conditions
-        .retain(|c| c.type_ != reasons::DELETION_BLOCKED);
+        .retain(|c| c.type_ != reasons::TERMINATING && c.type_ != LEGACY_DELETION_BLOCKED);
     new.conditions.extend(conditions::merge(
         &old.conditions,
         vec![conditions::Cond::new(
-            reasons::DELETION_BLOCKED,
+            reasons::TERMINATING,
             true,
             reasons::IN_USE,
             format!(

@@ -115,16 +115,8 @@ pub async fn reconcile(obj: Arc<ApplicationLink>, ctx: Arc<Context>) -> Result<A
         Err(e) if e.is_conflict() => return Err(e),
         Err(e) => (status::failed_status(&obj), Verdict::from_error(&e)),
     };
-    if deleting
-        && let Verdict::Retrying { message, .. } | Verdict::Stalled { message, .. } = &verdict
-    {
-        verdict = Verdict::Retrying {
-            reason: reasons::DELETION_BLOCKED,
-            message: format!(
-                "{message}. The finalizer stays until both ends are deleted and verified gone; to leave the ends in the applications and let this resource go, set spec.deletionPolicy: Orphan"
-            ),
-            retry_after: None,
-        };
+    if deleting {
+        verdict = verdict.deletion_held("both ends are deleted and verified gone");
     }
     let subject = outcome::Subject {
         obj: &*obj,

@@ -1,5 +1,5 @@
 -- Health of an applinks.io object (applink-operator), from the conditions the operator writes:
--- Ready, Reconciling, Stalled, Paused, DeletionBlocked (kstatus conventions).
+-- Ready, Reconciling, Stalled, Paused, Terminating (kstatus conventions).
 local hs = {}
 
 local function condition(type)
@@ -34,8 +34,10 @@ end
 
 local ready = condition("Ready")
 
--- A deletion that waits for something a person must do.
-local blocked = condition("DeletionBlocked")
+-- A deletion that waits for something a person must do: an instance still in use
+-- (condition Terminating), a link or client whose end cannot be deleted (Ready reason
+-- DeletionBlocked).
+local blocked = condition("Terminating")
 if isTrue(blocked) then
   hs.status = "Degraded"
   hs.message = describe(blocked)
