@@ -9,7 +9,7 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::Store;
 use tracing::warn;
 
-use super::{Settings, backoff, external, not_ready, shares, status_patch, synced};
+use super::{Settings, backoff, issued, not_ready, shares, status_patch, synced};
 use crate::crd::{
     ApplicationInstance, ApplicationLink, ClusterApplicationInstance, ExternalApplication,
 };
@@ -49,7 +49,7 @@ pub(crate) struct Context {
     /// Statuses whose write failed, written again alone with backoff.
     pub(crate) unwritten: status_patch::Unwritten,
     /// Client secrets issued but not stored yet, written by the next pass.
-    pub(crate) issued: external::Issued,
+    pub(crate) issued: issued::Issued,
     /// Since when each object has not been Ready, for the Stalled decision.
     pub(crate) not_ready: Arc<not_ready::NotReady>,
 }

@@ -6,7 +6,8 @@
 //! `external/` each read top to bottom in their `mod.rs`; what two of them need lives below
 //! them, in this module's shared parts (`relations.rs`: what relates the kinds, `claims.rs`,
 //! `outcome.rs`, `status_patch.rs`, `steering.rs`, ...) or in the protocol client
-//! (`crate::atlassian`). Only this file names the pipelines, to run them.
+//! (`crate::atlassian`). Only this file names the pipelines, to run them; `layering_tests.rs`
+//! checks the rule on the source.
 
 mod backoff;
 mod claims;
@@ -17,6 +18,9 @@ mod finalizer;
 #[cfg(test)]
 mod fixtures;
 mod instance;
+mod issued;
+#[cfg(test)]
+mod layering_tests;
 mod link;
 mod lookups;
 mod not_ready;

@@ -20,7 +20,6 @@
 mod act;
 mod claim;
 mod consumer;
-mod issued;
 mod observe;
 mod plan;
 mod secret;
@@ -36,8 +35,6 @@ use super::{Context, finalizer, outcome, status_patch, steering, tail};
 use crate::crd::{ClientView, DeletionPolicy, ExternalApplication, ExternalApplicationStatus};
 use crate::errors::Error;
 use outcome::Verdict;
-
-pub(crate) use issued::Issued;
 
 pub const FINALIZER: &str = "applinks.io/cleanup";
 /// Set to a new value to issue a new client secret.

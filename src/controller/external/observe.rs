@@ -151,7 +151,7 @@ pub(super) struct Observed {
     /// The value of `applinks.io/rotate`, if set.
     pub(super) rotate_request: Option<String>,
     /// A secret an earlier pass issued and could not store: written now, not issued again.
-    pub(super) kept: Option<super::issued::Kept>,
+    pub(super) kept: Option<super::super::issued::Kept>,
 }
 
 #[allow(clippy::too_many_arguments)]

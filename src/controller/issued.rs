@@ -1,4 +1,5 @@
-//! Client secrets the application issued that are not stored yet (the Secret write failed after
+//! Shared floor, kept by the ExternalApplication pipeline across passes (the Context owns it):
+//! client secrets the application issued that are not stored yet (the Secret write failed after
 //! the create or reset). The next passes write this one instead of asking for another: a
 //! provider that shows a secret only once would otherwise need a new reset per retry, and a
 //! rotation still pending would run again. Kept in memory only, one per ExternalApplication,
@@ -12,7 +13,7 @@ use crate::atlassian::Secret;
 
 /// How long an unstored secret is offered to later passes. Past it, the provider is asked for a
 /// new one (someone may have reset the secret in the application meanwhile).
-pub(super) const KEEP_FOR: Duration = Duration::from_secs(3600);
+pub(crate) const KEEP_FOR: Duration = Duration::from_secs(3600);
 
 #[derive(Default)]
 pub(crate) struct Issued {
@@ -29,15 +30,15 @@ struct Entry {
 
 /// A secret issued by an earlier pass and not stored yet.
 #[derive(Clone, Debug)]
-pub(super) struct Kept {
-    pub(super) secret: Secret,
+pub(crate) struct Kept {
+    pub(crate) secret: Secret,
     /// Issued by a rotation (else by the create).
-    pub(super) rotated: bool,
+    pub(crate) rotated: bool,
 }
 
 impl Issued {
     /// Remembers the secret just issued for `client` of the resource `uid`.
-    pub(super) fn keep(&self, uid: &str, client: &str, secret: &Secret, rotated: bool) {
+    pub(crate) fn keep(&self, uid: &str, client: &str, secret: &Secret, rotated: bool) {
         if let Ok(mut m) = self.entries.lock() {
             m.insert(
                 uid.to_string(),
@@ -52,7 +53,7 @@ impl Issued {
     }
 
     /// The secret kept for this resource's `client`, if it is fresh.
-    pub(super) fn get(&self, uid: &str, client: &str) -> Option<Kept> {
+    pub(crate) fn get(&self, uid: &str, client: &str) -> Option<Kept> {
         self.get_at(uid, client, Instant::now())
     }
 
@@ -70,7 +71,7 @@ impl Issued {
     }
 
     /// The Secret holds what it should: nothing is pending for this resource.
-    pub(super) fn forget(&self, uid: &str) {
+    pub(crate) fn forget(&self, uid: &str) {
         if let Ok(mut m) = self.entries.lock() {
             m.remove(uid);
         }
