@@ -190,6 +190,19 @@ pub enum Error {
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
 
+    /// Generating or encoding the key pair of an OAuth 1.0a consumer failed in the operator
+    /// (nothing was sent anywhere); retried.
+    #[error(
+        "generating the RSA key pair for the consumer failed in the operator ({0}); nothing was changed in the application, and the next pass tries again"
+    )]
+    KeyGeneration(String),
+
+    /// The application answered a delete, but what was deleted is still listed; retried.
+    #[error(
+        "{what} in {application} is still there after the application answered its deletion; the next pass deletes it again"
+    )]
+    StillThereAfterDeletion { what: String, application: String },
+
     #[error(
         "a link to {link_id} already exists in {application} and was not created by this operator; it is left untouched. Set spec.adoptionPolicy: Adopt to take it over, or delete it there"
     )]
@@ -260,6 +273,8 @@ impl Error {
             Self::RelocationUnconfirmed { .. } => "RelocationUnconfirmed",
             Self::NamespaceNotAllowed { .. } => "NamespaceNotAllowed",
             Self::InvalidSpec(_) => "InvalidSpec",
+            Self::KeyGeneration(_) => "KeyGenerationFailed",
+            Self::StillThereAfterDeletion { .. } => "DeletionNotVerified",
             Self::OAuth2NotSupported(_) => "OAuth2NotSupported",
             Self::OAuth2LinkNotSupportedYet => "OAuth2LinkNotSupportedYet",
             Self::ScopeNotOffered { .. } => "ScopeNotOffered",
@@ -282,6 +297,8 @@ impl Error {
             Self::Kube(_)
             | Self::InstanceNotReady { .. }
             | Self::CacheNotSynced { .. }
+            | Self::KeyGeneration(_)
+            | Self::StillThereAfterDeletion { .. }
             | Self::RelocationUnconfirmed { .. } => false,
             _ => true,
         }

@@ -209,6 +209,8 @@ const ALL: &[&str] = &[
     "LinkNotOwned",
     "ClaimedElsewhere",
     "InvalidSpec",
+    "KeyGenerationFailed",
+    "DeletionNotVerified",
     "OAuth2NotSupported",
     "OAuth2LinkNotSupportedYet",
     "ScopeNotOffered",

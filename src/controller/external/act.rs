@@ -353,13 +353,10 @@ pub(super) async fn delete(
             .map_err(failed("checking the deleted OAuth 2.0 client"))?
             .is_some()
         {
-            return Err(Error::remote(
-                format!("deleting the OAuth 2.0 client in {}", app.label),
-                crate::atlassian::ApiError::Conflict {
-                    url: app.base_url.clone(),
-                    message: Some(format!("client {id} is still there after its deletion")),
-                },
-            ));
+            return Err(Error::StillThereAfterDeletion {
+                what: format!("OAuth 2.0 client {id}"),
+                application: app.label.clone(),
+            });
         }
         if existed {
             ctx.event(

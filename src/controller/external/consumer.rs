@@ -17,11 +17,11 @@ use kube::{Api, ResourceExt};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde_json::json;
 
-use super::super::claims::{Claimant, Held};
+use super::super::claims::Held;
 use super::super::{Context, finalizer};
 use super::act::{Here, step};
 use super::observe::{self, App};
-use super::plan::{Rotate, SecretState};
+use super::plan::{ConsumerObserved, Rotate, plan_consumer};
 use super::secret::{self, Stored};
 use super::status::Pass;
 use super::template::{self, Inputs, OAUTH1};
@@ -38,12 +38,19 @@ use crate::reasons;
 const CONSUMER_DIGEST: &str = "applinks.io/oauth1-consumer-sha256";
 const KEY_BITS: usize = 2048;
 
-/// What the consumer should be, without the private key.
-struct Wanted {
-    consumer: IncomingConsumer,
+/// The consumer's key.
+struct KeyPair {
+    public_pem: String,
     /// The private key (PKCS#8 PEM), when the operator holds the key pair.
     private_pem: Option<String>,
     /// The key pair was generated in this pass.
+    generated: bool,
+}
+
+/// What the consumer should be, with its key.
+struct Wanted {
+    consumer: IncomingConsumer,
+    private_pem: Option<String>,
     generated: bool,
 }
 
@@ -100,7 +107,12 @@ pub(super) async fn pass(
         (Stored::Ours { data, .. }, Some(k)) => data.get(k).cloned(),
         _ => None,
     };
-    let wanted = wanted(obj, spec, ctx, ns, &key, &name, stored_private, rotate).await?;
+    let pair = key_pair(spec, ctx, ns, stored_private, rotate).await?;
+    let wanted = Wanted {
+        consumer: consumer(obj, spec, &key, &name, pair.public_pem),
+        private_pem: pair.private_pem,
+        generated: pair.generated,
+    };
     let inputs = inputs(app, &key, &name, &wanted.consumer.public_key);
     let secrets: BTreeMap<&'static str, String> = wanted
         .private_pem
@@ -122,15 +134,25 @@ pub(super) async fn pass(
         None => false,
     };
 
-    // Act.
+    // Plan.
+    let steps = plan_consumer(&ConsumerObserved {
+        claimed,
+        link_exists: link.is_some(),
+        consumer_enabled,
+        consumer_recorded: annotations.get(CONSUMER_DIGEST) == Some(&digest),
+        set_before: annotations.contains_key(CONSUMER_DIGEST),
+        secret: secret_state,
+        key_generated: wanted.generated,
+    });
+
+    // Act, in the plan's order.
     let mut changes = Vec::new();
     let obj_name = obj.name_any();
-    if !claimed {
+    if steps.claim {
         claims.oauth1 = Some(own);
         step("claim", || claim::write(api, &obj_name, claims)).await?;
     }
-    let created = link.is_none();
-    if created {
+    if steps.create {
         step("create", || async {
             app.client
                 .create_link(&NewLink {
@@ -150,7 +172,7 @@ pub(super) async fn pass(
                 })
         })
         .await?;
-        let (reason, note) = if annotations.contains_key(CONSUMER_DIGEST) {
+        let (reason, note) = if steps.recreate {
             (
                 reasons::CLIENT_RECREATED,
                 format!(
@@ -168,7 +190,7 @@ pub(super) async fn pass(
             .await;
         changes.push("created the link");
     }
-    if secret_state != SecretState::Current || wanted.generated {
+    if steps.write_secret {
         let api_secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
         step("secret-write", || async {
             secret::write(
@@ -194,7 +216,7 @@ pub(super) async fn pass(
         .await;
         changes.push("wrote the Secret");
     }
-    if created || !consumer_enabled || annotations.get(CONSUMER_DIGEST) != Some(&digest) {
+    if steps.set_consumer {
         step("consumer", || async {
             app.client
                 .put_incoming_consumer(&link_id, &wanted.consumer)
@@ -247,20 +269,15 @@ pub(super) async fn pass(
     })
 }
 
-/// The consumer to set, from the tool's public key or the operator's key pair (kept, or new
-/// when there is none yet, it cannot be read, or a rotation is due).
-#[allow(clippy::too_many_arguments)]
-async fn wanted(
+/// The consumer to set (pure): this resource's key and name, and the public key.
+fn consumer(
     obj: &ExternalApplication,
     spec: &OAuth1Consumer,
-    ctx: &Context,
-    ns: &str,
     key: &str,
     name: &str,
-    stored_private: Option<String>,
-    rotate: Option<Rotate>,
-) -> Result<Wanted, Error> {
-    let consumer = |public_key: String| IncomingConsumer {
+    public_key: String,
+) -> IncomingConsumer {
+    IncomingConsumer {
         key: key.to_string(),
         name: name.to_string(),
         description: format!(
@@ -273,11 +290,21 @@ async fn wanted(
         two_lo_allowed: false,
         two_lo_impersonation_allowed: false,
         outgoing: false,
-    };
+    }
+}
+
+/// The key the consumer is set to: the tool's public key, or the operator's key pair (kept, or
+/// new when there is none yet, it cannot be read, or a rotation is due).
+async fn key_pair(
+    spec: &OAuth1Consumer,
+    ctx: &Context,
+    ns: &str,
+    stored_private: Option<String>,
+    rotate: Option<Rotate>,
+) -> Result<KeyPair, Error> {
     if let Some(r) = &spec.public_key_secret_ref {
-        let public = tool_public_key(ctx, ns, r).await?;
-        return Ok(Wanted {
-            consumer: consumer(public),
+        return Ok(KeyPair {
+            public_pem: tool_public_key(ctx, ns, r).await?,
             private_pem: None,
             generated: false,
         });
@@ -295,21 +322,21 @@ async fn wanted(
                 rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, KEY_BITS)
             })
             .await
-            .map_err(|e| Error::InvalidSpec(format!("key generation did not finish: {e}")))?
-            .map_err(|e| Error::InvalidSpec(format!("key generation failed: {e}")))?;
+            .map_err(|e| Error::KeyGeneration(format!("the generating task ended: {e}")))?
+            .map_err(|e| Error::KeyGeneration(e.to_string()))?;
             let pem = k
                 .to_pkcs8_pem(LineEnding::LF)
-                .map_err(|e| Error::InvalidSpec(format!("encoding the private key failed: {e}")))?
+                .map_err(|e| Error::KeyGeneration(format!("encoding the private key: {e}")))?
                 .to_string();
             (k, pem, true)
         }
     };
-    let public = private
+    let public_pem = private
         .to_public_key()
         .to_public_key_pem(LineEnding::LF)
-        .map_err(|e| Error::InvalidSpec(format!("encoding the public key failed: {e}")))?;
-    Ok(Wanted {
-        consumer: consumer(public),
+        .map_err(|e| Error::KeyGeneration(format!("encoding the public key: {e}")))?;
+    Ok(KeyPair {
+        public_pem,
         private_pem: Some(pem),
         generated,
     })
@@ -376,16 +403,19 @@ fn consumer_digest(c: &IncomingConsumer) -> String {
 /// this resource claimed, no older object holds too, and the application shows as this
 /// resource's (the generic link to its URL, with its consumer key or no consumer yet). Anything
 /// else is left in place, with a Warning event.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn delete(
     obj: &ExternalApplication,
-    ctx: &Context,
-    api: &Api<ExternalApplication>,
-    app: &App,
     spec: &OAuth1Consumer,
+    here: &Here<'_>,
     claims: &ExternalClaims,
-    others: &[(Held, Claimant)],
 ) -> Result<(), Error> {
+    let Here {
+        ctx,
+        api,
+        app,
+        others,
+        ..
+    } = *here;
     let url = spec.url.normalized().to_string();
     let own = LinkClaim {
         application_id: app.application_id.clone(),
@@ -448,15 +478,10 @@ pub(super) async fn delete(
                     .map_err(failed("checking the deleted"))?
                     .is_some()
                 {
-                    return Err(Error::remote(
-                        format!("deleting the generic link to {url}"),
-                        crate::atlassian::ApiError::Conflict {
-                            url: app.base_url.clone(),
-                            message: Some(format!(
-                                "link {link_id} is still there after its deletion"
-                            )),
-                        },
-                    ));
+                    return Err(Error::StillThereAfterDeletion {
+                        what: format!("the generic link to {url} (link {link_id})"),
+                        application: app.label.clone(),
+                    });
                 }
                 ctx.event(
                     obj,

@@ -132,7 +132,7 @@ async fn run(
         (Some(oauth2), None) => oauth2,
         (None, Some(oauth1)) => {
             if deleting {
-                consumer::delete(obj, ctx, api, &app, oauth1, &claims, &others).await?;
+                consumer::delete(obj, oauth1, &here, &claims).await?;
                 return Ok(None);
             }
             return consumer::pass(obj, oauth1, &here, &mut claims, now)
@@ -150,7 +150,7 @@ async fn run(
         return Ok(None);
     }
     let rules = observe::check_rules(obj, oauth2, &app).await?;
-    let observed = observe::observe(obj, oauth2, ctx, ns, &app, &rules, &claims, now).await?;
+    let observed = observe::observe(obj, oauth2, &here, &rules, &claims, now).await?;
     observe::check_claims(obj, &app, &claims, &others, &observed)?;
     let steps = match plan::plan(&observed.desired, &observed.plan_input) {
         plan::Plan::Act(steps) => steps,

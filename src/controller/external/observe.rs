@@ -154,17 +154,15 @@ pub(super) struct Observed {
     pub(super) kept: Option<super::super::issued::Kept>,
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn observe(
     obj: &ExternalApplication,
     spec: &OAuth2Client,
-    ctx: &Context,
-    ns: &str,
-    app: &App,
+    here: &super::act::Here<'_>,
     rules: &Rules,
     claims: &ExternalClaims,
     now: k8s_openapi::jiff::Timestamp,
 ) -> Result<Observed, Error> {
+    let super::act::Here { ctx, ns, app, .. } = *here;
     let desired = Desired {
         name: obj.client_name(),
         redirects: spec.redirect_uris.clone(),

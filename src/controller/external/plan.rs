@@ -111,6 +111,49 @@ pub(super) fn plan(desired: &Desired, o: &Observed) -> Plan {
     })
 }
 
+/// OAuth 1.0a mode: the generic link to the tool and its incoming consumer, as observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ConsumerObserved {
+    /// The link id is claimed in status (a create may have happened before a crash).
+    pub(super) claimed: bool,
+    pub(super) link_exists: bool,
+    /// The link's incoming authentication is on (a deleted consumer turns it off).
+    pub(super) consumer_enabled: bool,
+    /// The consumer last set (its digest, recorded on the resource) is the one wanted now.
+    pub(super) consumer_recorded: bool,
+    /// Some consumer was set before (the digest annotation exists): a create is a repair.
+    pub(super) set_before: bool,
+    pub(super) secret: SecretState,
+    /// This pass generated a key pair (first pass, an unreadable stored key, or a rotation).
+    pub(super) key_generated: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct ConsumerSteps {
+    /// Record the link id in status before creating.
+    pub(super) claim: bool,
+    pub(super) create: bool,
+    /// The link was deleted behind the operator's back: the create is a repair.
+    pub(super) recreate: bool,
+    /// Before the consumer: the tool must hold the private key the application will trust.
+    pub(super) write_secret: bool,
+    /// Set the consumer and record its digest.
+    pub(super) set_consumer: bool,
+}
+
+/// The steps for a link this resource owns: a link it never claimed was refused before (the
+/// pass reads nor generates nothing more for it).
+pub(super) fn plan_consumer(o: &ConsumerObserved) -> ConsumerSteps {
+    let create = !o.link_exists;
+    ConsumerSteps {
+        claim: !o.claimed,
+        create,
+        recreate: create && o.set_before,
+        write_secret: o.secret != SecretState::Current || o.key_generated,
+        set_consumer: create || !o.consumer_enabled || !o.consumer_recorded,
+    }
+}
+
 /// Scopes compare as sets of names (the application may reorder them).
 fn same_scope(a: &str, b: &str) -> bool {
     let set = |s: &str| {
@@ -285,6 +328,113 @@ mod tests {
         ];
         for (name, o, expected) in cases {
             assert_eq!(plan(&desired(), &o), expected, "{name}");
+        }
+    }
+
+    fn consumer(f: impl FnOnce(&mut ConsumerObserved)) -> ConsumerObserved {
+        let mut o = ConsumerObserved {
+            claimed: true,
+            link_exists: true,
+            consumer_enabled: true,
+            consumer_recorded: true,
+            set_before: true,
+            secret: SecretState::Current,
+            key_generated: false,
+        };
+        f(&mut o);
+        o
+    }
+
+    fn steps(f: impl FnOnce(&mut ConsumerSteps)) -> ConsumerSteps {
+        let mut s = ConsumerSteps::default();
+        f(&mut s);
+        s
+    }
+
+    #[test]
+    fn consumer_table() {
+        let cases: Vec<(&str, ConsumerObserved, ConsumerSteps)> = vec![
+            ("in place: nothing", consumer(|_| {}), steps(|_| {})),
+            (
+                "first pass: claim, create, write the key, set the consumer",
+                consumer(|o| {
+                    *o = ConsumerObserved {
+                        claimed: false,
+                        link_exists: false,
+                        consumer_enabled: false,
+                        consumer_recorded: false,
+                        set_before: false,
+                        secret: SecretState::Absent,
+                        key_generated: true,
+                    }
+                }),
+                steps(|s| {
+                    *s = ConsumerSteps {
+                        claim: true,
+                        create: true,
+                        recreate: false,
+                        write_secret: true,
+                        set_consumer: true,
+                    }
+                }),
+            ),
+            (
+                "crash after the claim: create without claiming again",
+                consumer(|o| {
+                    o.link_exists = false;
+                    o.consumer_enabled = false;
+                    o.set_before = false;
+                    o.secret = SecretState::Absent;
+                    o.key_generated = true;
+                }),
+                steps(|s| {
+                    s.create = true;
+                    s.write_secret = true;
+                    s.set_consumer = true;
+                }),
+            ),
+            (
+                "link deleted behind our back: a repair, the kept key set again",
+                consumer(|o| {
+                    o.link_exists = false;
+                    o.consumer_enabled = false;
+                }),
+                steps(|s| {
+                    s.create = true;
+                    s.recreate = true;
+                    s.set_consumer = true;
+                }),
+            ),
+            (
+                "consumer removed in the application (auth off): set again",
+                consumer(|o| o.consumer_enabled = false),
+                steps(|s| s.set_consumer = true),
+            ),
+            (
+                "name or callback changed: set again",
+                consumer(|o| o.consumer_recorded = false),
+                steps(|s| s.set_consumer = true),
+            ),
+            (
+                "Secret edited: rewritten, the consumer kept",
+                consumer(|o| o.secret = SecretState::Stale),
+                steps(|s| s.write_secret = true),
+            ),
+            (
+                "rotation: the new key written before the consumer trusts it",
+                consumer(|o| {
+                    o.key_generated = true;
+                    o.consumer_recorded = false;
+                    o.secret = SecretState::Stale;
+                }),
+                steps(|s| {
+                    s.write_secret = true;
+                    s.set_consumer = true;
+                }),
+            ),
+        ];
+        for (name, o, expected) in cases {
+            assert_eq!(plan_consumer(&o), expected, "{name}");
         }
     }
 }
