@@ -1,4 +1,4 @@
-//! Reconcile passes of both controllers against the mock API server ([`super::fixtures`]): the
+//! Reconcile passes of the controllers (links, instances, ExternalApplications) against the mock API server ([`super::fixtures`]): the
 //! paths the end-to-end tests reach only slowly. Each test checks the requests in order (method,
 //! path, the relevant parts of the body) and what the pass returned.
 
@@ -12,7 +12,7 @@ use super::Context;
 use super::claims::legacy::{SOURCE_LINK, TARGET_LINK};
 use super::fixtures::*;
 use super::{BACKOFF_INITIAL, BACKOFF_MAX, LINK_FINALIZER};
-use super::{IN_USE_FINALIZER, backoff, instance, link};
+use super::{IN_USE_FINALIZER, backoff, external, instance, link};
 use crate::crd::ApplicationLink;
 
 const LINK: &str = "/apis/applinks.io/v1alpha1/namespaces/apps/applicationlinks/jira-confluence";
@@ -596,4 +596,215 @@ async fn a_paused_link_calls_nothing_and_a_paused_deletion_waits() {
         );
         assert_eq!(action, Action::await_change());
     }
+}
+
+// ExternalApplication passes: the same shapes as the link's above.
+
+const EXTERNAL: &str = "/apis/applinks.io/v1alpha1/namespaces/apps/externalapplications/che";
+
+fn external_status_path() -> String {
+    format!("{EXTERNAL}/status")
+}
+
+/// The ExternalApplication `apps/che`: an OAuth 2.0 client in the instance `jira`, with
+/// `extra` merged in.
+fn external(extra: Value) -> crate::crd::ExternalApplication {
+    let mut v = json!({
+        "apiVersion": "applinks.io/v1alpha1",
+        "kind": "ExternalApplication",
+        "metadata": {
+            "name": "che",
+            "namespace": NS,
+            "uid": "6f1b7c1e-0000-4000-8000-0000000000e1",
+            "resourceVersion": "200",
+            "generation": 1,
+        },
+        "spec": {
+            "instanceRef": {"name": "jira"},
+            "oauth2": {"redirectUris": ["https://che.example.com/callback"], "scope": "READ"},
+        },
+    });
+    json_patch::merge(&mut v, &extra);
+    serde_json::from_value(v).expect("a valid ExternalApplication")
+}
+
+/// Status claiming the client `che` in Jira.
+fn client_claimed() -> Value {
+    json!({"status": {"claims": {"oauth2": {
+        "applicationId": JIRA_ID, "name": "che", "id": "client-1",
+    }}}})
+}
+
+/// As [`link_server`], for the ExternalApplication.
+fn external_server(
+    obj: crate::crd::ExternalApplication,
+    allowed: Vec<String>,
+) -> impl FnMut(&Seen) -> Reply + Send + 'static {
+    move |req| match (req.method.as_str(), req.path.as_str()) {
+        ("PATCH", p) if p == EXTERNAL || p == external_status_path() => {
+            if req.content_type == "application/json-patch+json" {
+                json_patched(&obj, &req.body)
+            } else {
+                ok(merged(&obj, &req.body))
+            }
+        }
+        ("POST", EVENTS) => event_created(req),
+        ("GET", p) if p.starts_with(SECRETS) => ok(admin_secret(
+            p.rsplit('/').next().unwrap_or_default(),
+            &allowed,
+        )),
+        _ => unexpected(),
+    }
+}
+
+fn external_backoff() -> Duration {
+    backoff::Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX).failed("external/apps/che", None)
+}
+
+/// A new ExternalApplication whose instance does not exist: the finalizer first, then Stalled
+/// with InstanceNotFound, one Warning, the status written, backoff; no Secret is read.
+#[tokio::test]
+async fn new_external_application_gets_the_finalizer_then_reports_the_missing_instance() {
+    let obj = external(json!({}));
+    let (client, api) = mock_api(external_server(obj.clone(), vec![]));
+    let ctx = Context::for_tests(client, settings(), store_of([]), store_of([]));
+
+    let action = external::reconcile(Arc::new(obj), ctx.clone())
+        .await
+        .expect("the pass reports the error in status");
+    let seen = api.finish(ctx).await;
+
+    assert_eq!(
+        routes(&seen),
+        vec![
+            route("PATCH", EXTERNAL),
+            route("POST", EVENTS),
+            route("PATCH", external_status_path()),
+        ]
+    );
+    assert_eq!(
+        seen[0].body,
+        json!({"metadata": {"finalizers": [external::FINALIZER], "resourceVersion": "200"}})
+    );
+    assert_eq!(seen[1].body["type"], "Warning");
+    assert_eq!(seen[1].body["reason"], "InstanceNotFound");
+    let ready = condition(&seen[2].body, "Ready");
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "InstanceNotFound");
+    assert_eq!(condition(&seen[2].body, "Stalled")["status"], "True");
+    assert_eq!(action, Action::requeue(external_backoff()));
+}
+
+/// Deleting with nothing ever claimed: nothing was made in the application, so the finalizer
+/// goes without a call (and without the instance).
+#[tokio::test]
+async fn an_unclaimed_external_application_is_deleted_without_remote_calls() {
+    let obj = external(deleting(&[external::FINALIZER]));
+    let (client, api) = mock_api(external_server(obj.clone(), vec![]));
+    let ctx = Context::for_tests(client, settings(), store_of([]), store_of([]));
+
+    let action = external::reconcile(Arc::new(obj), ctx.clone())
+        .await
+        .expect("deleted");
+    let seen = api.finish(ctx).await;
+
+    assert_eq!(routes(&seen), vec![route("PATCH", EXTERNAL)]);
+    assert_eq!(
+        seen[0].body,
+        json!([
+            {"op": "test", "path": "/metadata/finalizers/0", "value": external::FINALIZER},
+            {"op": "remove", "path": "/metadata/finalizers/0"},
+        ])
+    );
+    assert_eq!(action, Action::await_change());
+}
+
+/// Orphan: the claimed client is left in place, the finalizer goes, one Normal event.
+#[tokio::test]
+async fn an_orphaned_external_application_leaves_its_client() {
+    let mut extra = deleting(&[external::FINALIZER]);
+    json_patch::merge(&mut extra, &client_claimed());
+    json_patch::merge(&mut extra, &json!({"spec": {"deletionPolicy": "Orphan"}}));
+    let obj = external(extra);
+    let (client, api) = mock_api(external_server(obj.clone(), vec![]));
+    let ctx = Context::for_tests(client, settings(), store_of([]), store_of([]));
+
+    external::reconcile(Arc::new(obj), ctx.clone())
+        .await
+        .expect("orphaned");
+    let seen = api.finish(ctx).await;
+
+    assert_eq!(
+        routes(&seen),
+        vec![route("PATCH", EXTERNAL), route("POST", EVENTS)]
+    );
+    assert_eq!(seen[1].body["reason"], "Orphaned");
+    let note = seen[1].body["note"].as_str().unwrap_or_default();
+    assert!(note.contains("OAuth 2.0 client was left"), "{note}");
+}
+
+/// Deleting a claimed client while Jira refuses connections: the finalizer stays, Ready says
+/// DeletionBlocked with the way out, a Warning, backoff.
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_application_blocks_the_external_application_deletion() {
+    let url = closed_port_url();
+    let mut extra = deleting(&[external::FINALIZER]);
+    json_patch::merge(&mut extra, &client_claimed());
+    let obj = external(extra);
+    let (client, api) = mock_api(external_server(obj.clone(), vec![url.clone()]));
+    let instances = store_of([instance("jira", "jira", &url, json!({}))]);
+    let ctx = Context::for_tests(client, settings(), instances, store_of([]));
+
+    let action = external::reconcile(Arc::new(obj), ctx.clone())
+        .await
+        .expect("the pass reports the blocked deletion in status");
+    let seen = api.finish(ctx).await;
+
+    assert_eq!(
+        routes(&seen),
+        vec![
+            route("GET", format!("{SECRETS}/jira-admin")),
+            route("POST", EVENTS),
+            route("PATCH", external_status_path()),
+        ],
+        "no finalizer removal"
+    );
+    assert_eq!(seen[1].body["type"], "Warning");
+    assert_eq!(seen[1].body["reason"], "DeletionBlocked");
+    let ready = condition(&seen[2].body, "Ready");
+    assert_eq!(ready["reason"], "DeletionBlocked");
+    let message = ready["message"].as_str().unwrap_or_default();
+    assert!(message.contains("deletionPolicy: Orphan"), "{message}");
+    assert!(message.contains("client is deleted"), "{message}");
+    assert_eq!(action, Action::requeue(external_backoff()));
+}
+
+/// Paused: the pause is recorded and nothing else is called, not even the instance's Secret.
+#[tokio::test]
+async fn a_paused_external_application_calls_nothing() {
+    let mut extra = json!({"metadata": {
+        "finalizers": [external::FINALIZER],
+        "annotations": {"applinks.io/paused": "true"},
+    }});
+    json_patch::merge(&mut extra, &client_claimed());
+    let obj = external(extra);
+    let (client, api) = mock_api(external_server(obj.clone(), vec![]));
+    let instances = store_of([instance("jira", "jira", &closed_port_url(), json!({}))]);
+    let ctx = Context::for_tests(client, settings(), instances, store_of([]));
+
+    let action = external::reconcile(Arc::new(obj), ctx.clone())
+        .await
+        .expect("a paused pass");
+    let seen = api.finish(ctx).await;
+
+    assert_eq!(
+        routes(&seen),
+        vec![
+            route("PATCH", external_status_path()),
+            route("POST", EVENTS)
+        ]
+    );
+    assert_eq!(condition(&seen[0].body, "Paused")["status"], "True");
+    assert_eq!(seen[1].body["reason"], "Paused");
+    assert_eq!(action, Action::await_change());
 }
